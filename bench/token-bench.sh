@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): client_credentials tokens per second of Identity.Server, measured
+# against the oidc-provider peer in the same run, interleaved A B A B.
+#
+#   bench/token-bench.sh
+#
+# env: ROUNDS (2)          rounds of (Identity, peer)
+#      PEER_WORKERS (2)    node:cluster workers of the peer (run-peer.sh)
+#      PEER_BENCH_DIR      the shared bench harness (default: <repo>/../shared/bench)
+#      WARMUP_S, DURATION_S, CONNS, THREADS: passed on to token-load.sh (5, 15, 32, 2)
+#      ALLOW_UNVERIFIED_JWT=1  measure even when Identity's access token fails the JWT check
+#
+# What it does:
+#   1. installs wrk if missing; starts a private PostgreSQL (scripts/lib/postgres.sh)
+#   2. dotnet publish src/Identity.Server (Release) and starts the published dll on
+#      http://127.0.0.1:7280 (Production, PostgreSQL, one client declared in configuration)
+#   3. checks once that Identity's access token is a real JWT, signed ES256, verifiable
+#      against its JWKS (as the peer's verify-jwt.mjs does for the peer)
+#   4. per round: token-load.sh on Identity's token endpoint, then run-peer.sh ES256
+#   5. prints a summary and appends it to bench/results/token-bench-DATE-HHMM.txt
+# Everything it starts is stopped by PID on exit.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+PEER_BENCH_DIR=$(cd "${PEER_BENCH_DIR:-$REPO_ROOT/../shared/bench}" && pwd)
+ROUNDS=${ROUNDS:-2}
+PEER_WORKERS=${PEER_WORKERS:-2}
+PORT=7280
+BASE_URL="http://127.0.0.1:$PORT"
+ISSUER="$BASE_URL/"
+TOKEN_URL="$BASE_URL/connect/token"
+CLIENT_ID=bench-client
+SCOPE=api:read
+RESOURCE=https://api.bench.test
+RESULT_FILE="$REPO_ROOT/bench/results/token-bench-$(date +%F-%H%M).txt"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+# shellcheck source=scripts/lib/postgres.sh
+. "$REPO_ROOT/scripts/lib/postgres.sh"
+# The shared harness' helpers: port_free, stop_pid, wait_quiet, kv.
+# shellcheck source=/dev/null
+. "$PEER_BENCH_DIR/lib.sh"
+for f in token-load.sh run-peer.sh; do
+  [ -x "$PEER_BENCH_DIR/$f" ] || { echo "$PEER_BENCH_DIR/$f not found (set PEER_BENCH_DIR)" >&2; exit 2; }
+done
+
+log() { echo "# token-bench: $*" >&2; }
+
+# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder. ---
+BENCH_TMP=
+SERVER_PID=
+# shellcheck disable=SC2317  # only ever invoked through the trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$SERVER_PID" ]; then
+    stop_pid "$SERVER_PID"
+  fi
+  pg_stop || true
+  if [ -n "$BENCH_TMP" ]; then
+    rm -rf "$BENCH_TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# server_log_tail [N]: the end of the server's log, to stderr.
+server_log_tail() {
+  echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2
+  tail -n "${1:-80}" "$BENCH_TMP/server.log" >&2 || true
+  echo "-----" >&2
+}
+
+# median VALUE...: the median (mean of the two middle values for an even count).
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "n/a"; exit }
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# pg_ticks: CPU ticks used so far by the PostgreSQL cluster: the postmaster, its reaped
+# children (cutime/cstime) and its live children (the backends serving the server).
+pg_ticks() {
+  local total=0 p f
+  for p in "$PG_PID" $(ps -o pid= --ppid "$PG_PID" 2>/dev/null); do
+    [ -r "/proc/$p/stat" ] || continue
+    f=$(sed 's/^.*) //' "/proc/$p/stat")
+    # shellcheck disable=SC2086  # split the stat fields on purpose
+    set -- $f
+    total=$(( total + ${12} + ${13} ))
+    [ "$p" = "$PG_PID" ] && total=$(( total + ${14} + ${15} ))
+  done
+  echo "$total"
+}
+
+# --- 1. Tools and PostgreSQL. ---
+if ! command -v wrk >/dev/null; then
+  log "installing wrk (apt)"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk >&2
+fi
+command -v node >/dev/null || { echo "node is needed (the peer and the JWT check)" >&2; exit 2; }
+port_free "$PORT"
+
+BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-bench.XXXXXX")
+chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
+pg_install_if_missing
+pg_start "$BENCH_TMP/postgres"
+"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c 'create database identity_bench'
+DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=identity_bench}"
+
+# --- 2. Publish and start Identity.Server. ---
+log "dotnet publish src/Identity.Server (Release)"
+if ! dotnet publish src/Identity.Server -c Release -o "$BENCH_TMP/server" >"$BENCH_TMP/publish.log" 2>&1; then
+  tail -n 60 "$BENCH_TMP/publish.log" >&2
+  echo "dotnet publish failed" >&2
+  exit 1
+fi
+
+BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
+export BENCH_CLIENT_SECRET
+# The content root is the working folder: start from the publish folder so that its
+# appsettings.json is the one read.
+(
+  cd "$BENCH_TMP/server"
+  exec env \
+    ASPNETCORE_ENVIRONMENT=Production \
+    Database__Provider=PostgreSql \
+    Database__ConnectionString="$DB_CONNECTION_STRING" \
+    Database__AutoMigrate=true \
+    Oidc__AllowInsecureHttp=true \
+    Oidc__Issuer="$ISSUER" \
+    Oidc__AccessTokenAlgorithm=ES256 \
+    Logging__LogLevel__Default=Warning \
+    Oidc__Clients__0__ClientId="$CLIENT_ID" \
+    Oidc__Clients__0__GrantTypes__0=client_credentials \
+    Oidc__Clients__0__Scopes__0="$SCOPE" \
+    Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET \
+    Oidc__Scopes__0__Name="$SCOPE" \
+    Oidc__Scopes__0__Resources__0="$RESOURCE" \
+    dotnet Identity.Server.dll --urls "$BASE_URL"
+) >"$BENCH_TMP/server.log" 2>&1 &
+SERVER_PID=$!
+log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
+
+# Ready = discovery answers 200 within 60 s, while the process stays alive.
+ready=
+for (( i = 0; i < 600; i++ )); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    log "Identity.Server (pid $SERVER_PID) exited during start-up"
+    break
+  fi
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/.well-known/openid-configuration" || true)
+  if [ "$status" = 200 ]; then ready=1; break; fi
+  sleep 0.1
+done
+if [ -z "$ready" ]; then
+  [ "$i" -lt 600 ] || log "discovery did not answer 200 within 60 s"
+  server_log_tail 200
+  exit 1
+fi
+log "Identity.Server ready after $(( i / 10 )).$(( i % 10 )) s"
+
+# --- 3. Identity's access token must be a real signed JWT, like the peer's. ---
+# Node 20's crypto only (no npm package): discovery, one token, the JWS header, the
+# signature against jwks_uri, then iss, aud, exp and client_id.
+cat >"$BENCH_TMP/verify-jwt.mjs" <<'EOF'
+import { createPublicKey, verify } from 'node:crypto';
+const [issuer, expectedAlg, clientId, secret, scope, resource] = process.argv.slice(2);
+const b64 = (s) => Buffer.from(s, 'base64url');
+try {
+  const d = await (await fetch(issuer.replace(/\/$/, '') + '/.well-known/openid-configuration')).json();
+  if (d.issuer !== issuer) throw new Error(`discovery_issuer=${d.issuer}`);
+  const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64');
+  const res = await fetch(d.token_endpoint, { method: 'POST',
+    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ grant_type: 'client_credentials', scope }) });
+  const body = await res.json();
+  if (res.status !== 200) throw new Error(`token_http_${res.status}:${body.error}`);
+  const token = body.access_token, parts = token.split('.');
+  if (parts.length !== 3) throw new Error('not_a_jws(opaque_or_encrypted_token)');
+  const header = JSON.parse(b64(parts[0])), payload = JSON.parse(b64(parts[1]));
+  if (header.alg !== expectedAlg) throw new Error(`alg=${header.alg}`);
+  const jwks = await (await fetch(d.jwks_uri)).json();
+  const jwk = jwks.keys.find((k) => k.kid === header.kid);
+  if (!jwk) throw new Error(`kid_${header.kid}_not_in_jwks`);
+  const key = createPublicKey({ key: jwk, format: 'jwk' });
+  const ok = expectedAlg === 'ES256'
+    ? verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key, dsaEncoding: 'ieee-p1363' }, b64(parts[2]))
+    : verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), key, b64(parts[2]));
+  if (!ok) throw new Error('bad_signature');
+  if (payload.iss !== issuer) throw new Error(`iss=${payload.iss}`);
+  const aud = [].concat(payload.aud ?? []);
+  if (!aud.includes(resource)) throw new Error(`aud=${aud.join(',')}`);
+  if (!(payload.exp > Date.now() / 1000)) throw new Error('expired');
+  const cid = payload.client_id ?? payload.azp;
+  if (cid !== clientId) throw new Error(`client_id=${cid}`);
+  console.log(`jwt_verified=ok alg=${header.alg} typ=${header.typ} token_bytes=${token.length} `
+    + `aud=${aud.join(',')} ttl_s=${payload.exp - payload.iat}`);
+} catch (e) {
+  console.log(`jwt_verified=FAILED reason=${String(e.message ?? e).replace(/\s+/g, '_')}`);
+  process.exitCode = 1;
+}
+EOF
+if ! identity_jwt=$(node "$BENCH_TMP/verify-jwt.mjs" "$ISSUER" ES256 "$CLIENT_ID" "$BENCH_CLIENT_SECRET" "$SCOPE" "$RESOURCE"); then
+  log "Identity's access token failed the JWT check: $identity_jwt"
+  if [ "${ALLOW_UNVERIFIED_JWT:-0}" != 1 ]; then
+    server_log_tail 60
+    echo "not comparable with the peer's verified JWTs; set ALLOW_UNVERIFIED_JWT=1 to measure anyway" >&2
+    exit 1
+  fi
+fi
+log "Identity token: $identity_jwt"
+
+# --- 4. Rounds: Identity, then the peer (A B A B ...). ---
+identity_lines=()
+peer_lines=()
+for (( round = 1; round <= ROUNDS; round++ )); do
+  log "round $round/$ROUNDS: Identity.Server"
+  wait_quiet
+  pg0=$(pg_ticks); t0=$(date +%s.%N)
+  if ! line=$(SERVER_PID=$SERVER_PID "$PEER_BENCH_DIR/token-load.sh" "$TOKEN_URL" "$CLIENT_ID" "$BENCH_CLIENT_SECRET" "scope=$SCOPE"); then
+    log "token-load.sh failed against Identity.Server"
+    server_log_tail 80
+    exit 1
+  fi
+  pg1=$(pg_ticks); t1=$(date +%s.%N)
+  # PostgreSQL's CPU over the whole token-load.sh call (warm-up included), % of one core;
+  # token-load.sh itself counts it under other_cpu_pct.
+  db_pct=$(awk -v a="$pg0" -v b="$pg1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.0f", (b - a) * 100 / hz / (t1 - t0) }')
+  line="server=identity round=$round $line db_cpu_pct_incl_warmup=$db_pct $identity_jwt"
+  echo "$line"
+  identity_lines+=("$line")
+
+  log "round $round/$ROUNDS: peer (oidc-provider ES256, PEER_WORKERS=$PEER_WORKERS)"
+  peer_out=$(RUNS=1 PEER_WORKERS=$PEER_WORKERS "$PEER_BENCH_DIR/run-peer.sh" ES256)
+  line=$(printf '%s\n' "$peer_out" | grep '^peer=' | tail -n 1 || true)
+  [ -n "$line" ] || { printf '%s\n' "$peer_out" >&2; log "no peer= line from run-peer.sh"; exit 1; }
+  line="server=peer round=$round $line"
+  echo "$line"
+  peer_lines+=("$line")
+done
+
+# --- 5. Summary (stdout and bench/results/). ---
+# median_of KEY LINE...: the median of KEY=value over the lines.
+median_of() {
+  local key=$1 l vals=()
+  shift
+  for l in "$@"; do vals+=("$(kv "$l" "$key")"); done
+  median "${vals[@]}"
+}
+id_tps=$(median_of tokens_per_s "${identity_lines[@]}")
+id_p50=$(median_of p50_ms "${identity_lines[@]}")
+id_p99=$(median_of p99_ms "${identity_lines[@]}")
+peer_tps=$(median_of tokens_per_s "${peer_lines[@]}")
+peer_p50=$(median_of p50_ms "${peer_lines[@]}")
+peer_p99=$(median_of p99_ms "${peer_lines[@]}")
+ratio=$(awk -v a="$id_tps" -v b="$peer_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
+git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo none)
+[ -z "$(git status --porcelain 2>/dev/null | head -n 1)" ] || git_rev+="+dirty"
+
+summary=$(
+  echo "== token-bench $(date '+%F %T %Z') =="
+  echo "machine: nproc=$(nproc) cpu=\"$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)\"" \
+       "mem=$(awk '/MemTotal/ { printf "%.0fGiB", $2 / 1048576 }' /proc/meminfo)" \
+       "os=\"$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)\" dotnet=$(dotnet --version) node=$(node -v)" \
+       "postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')"
+  echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, client_credentials, $identity_jwt"
+  echo "peer: $(kv "${peer_lines[0]}" peer) node=$(kv "${peer_lines[0]}" node) alg=ES256 workers=$PEER_WORKERS"
+  echo "load: wrk conns=$(kv "${identity_lines[0]}" conns) threads=$(kv "${identity_lines[0]}" threads)" \
+       "warmup_s=$(kv "${identity_lines[0]}" warmup_s) duration_s=${DURATION_S:-15} (wrk shares the cores with the server)"
+  printf '%-7s | %-9s %12s %8s %8s %6s | %-9s %12s %8s %8s %6s\n' \
+    round identity tokens_per_s p50_ms p99_ms errors peer tokens_per_s p50_ms p99_ms errors
+  for (( r = 0; r < ROUNDS; r++ )); do
+    a=${identity_lines[r]} b=${peer_lines[r]}
+    printf '%-7s | %-9s %12s %8s %8s %6s | %-9s %12s %8s %8s %6s\n' "$(( r + 1 ))" \
+      "" "$(kv "$a" tokens_per_s)" "$(kv "$a" p50_ms)" "$(kv "$a" p99_ms)" "$(kv "$a" errors)" \
+      "" "$(kv "$b" tokens_per_s)" "$(kv "$b" p50_ms)" "$(kv "$b" p99_ms)" "$(kv "$b" errors)"
+  done
+  printf '%-7s | %-9s %12s %8s %8s %6s | %-9s %12s %8s %8s %6s\n' median \
+    "" "$id_tps" "$id_p50" "$id_p99" "" "" "$peer_tps" "$peer_p50" "$peer_p99" ""
+  echo "ratio identity/peer (median tokens_per_s): $ratio"
+  echo "raw:"
+  for (( r = 0; r < ROUNDS; r++ )); do
+    echo "  ${identity_lines[r]}"
+    echo "  ${peer_lines[r]}"
+  done
+)
+echo
+echo "$summary"
+mkdir -p "$(dirname "$RESULT_FILE")"
+printf '%s\n\n' "$summary" >>"$RESULT_FILE"
+log "summary appended to ${RESULT_FILE#"$REPO_ROOT"/}"

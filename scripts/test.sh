@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The project's single test command: ./scripts/test.sh [extra dotnet test arguments]
+#
+# Starts the private services the integration tests need, runs every test project of
+# Identity.sln in Release, stops the services again (by PID) and exits with dotnet's code.
+#
+#   ./scripts/test.sh                                       # everything
+#   ./scripts/test.sh --filter "FullyQualifiedName~Token"   # extra args go to dotnet test
+#
+# Services (each private to this run, on 127.0.0.1, in a temporary folder):
+#   PostgreSQL  -> IDENTITY_TEST_POSTGRES (Npgsql connection string, superuser, may CREATE DATABASE)
+#
+# Needs root (or sudo-less apt) only when something must be installed.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+# shellcheck source=scripts/lib/postgres.sh
+. "$REPO_ROOT/scripts/lib/postgres.sh"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+started_at=$SECONDS
+TEST_TMP=
+
+# cleanup: stop every service this script started (by PID), then remove the temp folder.
+# Runs exactly once, on any exit (normal, error, Ctrl-C, SIGTERM).
+# shellcheck disable=SC2317  # only ever invoked through the trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  pg_stop || true
+  # --- later: stop the private RabbitMQ broker here (by PID), and epmd. ---
+  if [ -n "$TEST_TMP" ]; then
+    rm -rf "$TEST_TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- 1. Install what is missing (idempotent; a fresh machine may lack some of it). ---
+pg_install_if_missing
+# --- later: install rabbitmq-server here (apt) when missing. ---
+# --- later: install Chromium here (apt-get install -y chromium) for the Playwright UI tests. ---
+
+# --- 2. Private services in a temporary folder. ---
+TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-test.XXXXXX")
+chmod 711 "$TEST_TMP"   # the postgres OS user must be able to reach its sub-folder
+
+pg_start "$TEST_TMP/postgres"
+export IDENTITY_TEST_POSTGRES="$PG_CONNECTION_STRING"
+
+# --- later: start a private RabbitMQ broker with mTLS here (see shared/ENVIRONMENT.md):
+#     make a CA + server/client certificates under $TEST_TMP/rabbitmq, start
+#     /usr/lib/rabbitmq/bin/rabbitmq-server with setsid on free ports, wait until ready,
+#     record its PID for cleanup(), and export the connection settings for the tests. ---
+
+# --- 3. The tests. ---
+# Output is also kept in a log so that the counts can be summed up at the end.
+TEST_LOG="$TEST_TMP/dotnet-test.log"
+set +e
+dotnet test Identity.sln -c Release --logger "console;verbosity=normal" "$@" 2>&1 | tee "$TEST_LOG"
+rc=${PIPESTATUS[0]}
+set -e
+
+elapsed=$(( SECONDS - started_at ))
+printf 'scripts/test.sh: dotnet test exited %d after %dm%02ds\n' "$rc" $(( elapsed / 60 )) $(( elapsed % 60 ))
+
+# A plain closing line "tests: N passed, N failed, N skipped", summed over all test
+# assemblies (VSTest's "Total tests:" blocks, or Microsoft.Testing.Platform's "total:"
+# blocks), as the very last line. Printed only when dotnet test reported such a block.
+awk '
+  /^Total tests: [0-9]+/                      { vs = 1; found = 1; next }
+  vs && /^ *Passed: *[0-9]+ *$/               { p += $2; next }
+  vs && /^ *Failed: *[0-9]+ *$/               { f += $2; next }
+  vs && /^ *Skipped: *[0-9]+ *$/              { s += $2; next }
+  vs && /Total time:/                         { vs = 0; next }
+  /Test run summary:/                         { mtp = 1; found = 1; next }
+  mtp && /^ *succeeded: *[0-9]+ *$/           { p += $2; next }
+  mtp && /^ *failed: *[0-9]+ *$/              { f += $2; next }
+  mtp && /^ *skipped: *[0-9]+ *$/             { s += $2; next }
+  mtp && /^ *duration:/                       { mtp = 0; next }
+  END { if (found) printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }
+' "$TEST_LOG"
+
+exit "$rc"

@@ -1,0 +1,54 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Identity.Server.Clients;
+
+/// <summary>
+/// A client declared in configuration (<c>Oidc:Clients</c>). Secrets are never written here:
+/// they are referenced through an environment variable or a file.
+/// </summary>
+public sealed class ClientDefinition
+{
+    [Required, RegularExpression("^[A-Za-z0-9._:-]{3,100}$")]
+    public string ClientId { get; set; } = "";
+
+    [StringLength(200)]
+    public string? DisplayName { get; set; }
+
+    /// <summary><c>client_credentials</c>, <c>authorization_code</c>, <c>refresh_token</c>.</summary>
+    public List<string> GrantTypes { get; set; } = [];
+
+    public List<string> Scopes { get; set; } = [];
+
+    public List<Uri> RedirectUris { get; set; } = [];
+
+    public List<Uri> PostLogoutRedirectUris { get; set; } = [];
+
+    /// <summary>Name of the environment variable holding the client secret.</summary>
+    public string? SecretEnvironmentVariable { get; set; }
+
+    /// <summary>Path of a file holding the client secret (e.g. a mounted Kubernetes secret).</summary>
+    public string? SecretFile { get; set; }
+
+    /// <summary>Public JSON Web Key Set for <c>private_key_jwt</c> (RFC 7523), inline.</summary>
+    public string? Jwks { get; set; }
+
+    /// <summary>Path of a file holding the public JWKS for <c>private_key_jwt</c>.</summary>
+    public string? JwksFile { get; set; }
+
+    /// <summary>First-party clients skip the consent screen; third-party clients ask once.</summary>
+    public bool FirstParty { get; set; } = true;
+
+    public TimeSpan? AccessTokenLifetime { get; set; }
+}
+
+/// <summary>A scope declared in configuration (<c>Oidc:Scopes</c>), with the resources (audiences) it grants.</summary>
+public sealed class ScopeDefinition
+{
+    [Required, RegularExpression("^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,100}$")] // RFC 6749 §3.3 scope-token
+    public string Name { get; set; } = "";
+
+    [StringLength(200)]
+    public string? DisplayName { get; set; }
+
+    public List<string> Resources { get; set; } = [];
+}

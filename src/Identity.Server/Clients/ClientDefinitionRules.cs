@@ -1,0 +1,125 @@
+using Microsoft.IdentityModel.Tokens;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Identity.Server.Clients;
+
+/// <summary>Rules across the fields of a declared client; a broken declaration stops the server at start.</summary>
+public static class ClientDefinitionRules
+{
+    private static readonly HashSet<string> SupportedGrantTypes =
+        [GrantTypes.ClientCredentials, GrantTypes.AuthorizationCode, GrantTypes.RefreshToken];
+
+    public static IEnumerable<string> Validate(ClientDefinition client, string path)
+    {
+        if (string.IsNullOrWhiteSpace(client.ClientId))
+        {
+            yield return $"{path}:ClientId is required.";
+        }
+
+        if (client.GrantTypes.Count == 0)
+        {
+            yield return $"{path}:GrantTypes must name at least one grant type.";
+        }
+
+        foreach (var grant in client.GrantTypes.Where(g => !SupportedGrantTypes.Contains(g)))
+        {
+            yield return $"{path}:GrantTypes: '{grant}' is not supported (use {string.Join(", ", SupportedGrantTypes)}).";
+        }
+
+        var hasSecret = client.SecretEnvironmentVariable is not null || client.SecretFile is not null;
+        var hasJwks = client.Jwks is not null || client.JwksFile is not null;
+        if (client.SecretEnvironmentVariable is not null && client.SecretFile is not null)
+        {
+            yield return $"{path}: set SecretEnvironmentVariable or SecretFile, not both.";
+        }
+
+        if (client.GrantTypes.Contains(GrantTypes.ClientCredentials) && !hasSecret && !hasJwks)
+        {
+            yield return $"{path}: client_credentials needs a confidential client (SecretEnvironmentVariable, SecretFile, Jwks or JwksFile).";
+        }
+
+        if (client.GrantTypes.Contains(GrantTypes.AuthorizationCode) && client.RedirectUris.Count == 0)
+        {
+            yield return $"{path}:RedirectUris: authorization_code needs at least one redirect URI.";
+        }
+
+        foreach (var uri in client.RedirectUris.Concat(client.PostLogoutRedirectUris))
+        {
+            // RFC 6749 §3.1.2: absolute, no fragment.
+            if (!uri.IsAbsoluteUri || !string.IsNullOrEmpty(uri.Fragment))
+            {
+                yield return $"{path}: redirect URI '{uri}' must be absolute and carry no fragment.";
+            }
+        }
+
+        if (hasSecret)
+        {
+            string? error = null;
+            try
+            {
+                var secret = ResolveSecret(client);
+                if (secret is null)
+                {
+                    error = $"{path}: the secret reference ({client.SecretEnvironmentVariable ?? client.SecretFile}) is empty or missing.";
+                }
+                else if (secret.Length < ClientSecretHasher.MinimumLength)
+                {
+                    error = $"{path}: the client secret must be at least {ClientSecretHasher.MinimumLength} characters of random data.";
+                }
+            }
+            catch (IOException ex)
+            {
+                error = $"{path}:SecretFile cannot be read: {ex.Message}";
+            }
+            catch (UnauthorizedAccessException ex)
+            {
+                error = $"{path}:SecretFile cannot be read: {ex.Message}";
+            }
+
+            if (error is not null)
+            {
+                yield return error;
+            }
+        }
+
+        if (hasJwks)
+        {
+            string? error = null;
+            try
+            {
+                var set = ResolveJwks(client);
+                if (set is null || set.Keys.Count == 0)
+                {
+                    error = $"{path}: the JWKS is empty.";
+                }
+                else if (set.Keys.Any(k => k.HasPrivateKey))
+                {
+                    error = $"{path}: the JWKS must hold public keys only.";
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or IOException or System.Text.Json.JsonException)
+            {
+                error = $"{path}: the JWKS cannot be read: {ex.Message}";
+            }
+
+            if (error is not null)
+            {
+                yield return error;
+            }
+        }
+    }
+
+    public static string? ResolveSecret(ClientDefinition client)
+    {
+        var value = client.SecretEnvironmentVariable is { } variable
+            ? Environment.GetEnvironmentVariable(variable)
+            : client.SecretFile is { } file ? File.ReadAllText(file) : null;
+        return string.IsNullOrWhiteSpace(value) ? null : value.Trim();
+    }
+
+    public static JsonWebKeySet? ResolveJwks(ClientDefinition client)
+    {
+        var json = client.Jwks ?? (client.JwksFile is { } file ? File.ReadAllText(file) : null);
+        return json is null ? null : JsonWebKeySet.Create(json);
+    }
+}

@@ -1,0 +1,47 @@
+using System.ComponentModel.DataAnnotations;
+using Identity.Server.Clients;
+
+namespace Identity.Server.Connect;
+
+/// <summary>The <c>Oidc</c> configuration section: issuer, token lifetimes, declared clients and scopes.</summary>
+public sealed class OidcOptions
+{
+    public const string SectionName = "Oidc";
+
+    /// <summary>The issuer URI (required outside Development, where it is derived from the request).</summary>
+    public Uri? Issuer { get; set; }
+
+    /// <summary>Serve the protocol endpoints over plain HTTP. Development and loopback benchmarks only.</summary>
+    public bool AllowInsecureHttp { get; set; }
+
+    /// <summary>Default access-token lifetime; a client may override it (<c>AccessTokenLifetime</c>).</summary>
+    [Range(typeof(TimeSpan), "00:00:30", "1.00:00:00")]
+    public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromMinutes(10);
+
+    [Range(typeof(TimeSpan), "00:00:30", "1.00:00:00")]
+    public TimeSpan IdentityTokenLifetime { get; set; } = TimeSpan.FromMinutes(5);
+
+    [Range(typeof(TimeSpan), "00:00:10", "00:10:00")]
+    public TimeSpan AuthorizationCodeLifetime { get; set; } = TimeSpan.FromMinutes(1);
+
+    [Range(typeof(TimeSpan), "00:01:00", "90.00:00:00")]
+    public TimeSpan RefreshTokenLifetime { get; set; } = TimeSpan.FromDays(14);
+
+    /// <summary>
+    /// How long a replica trusts its cached copy of a client (secret hash, permissions, keys).
+    /// A rotated secret, a deleted or changed client is honoured on every replica after at most this long.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan ApplicationCacheDuration { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Algorithm for access tokens: <c>ES256</c> (default, ~12x cheaper) or <c>RS256</c>. ID tokens are always RS256.</summary>
+    [RegularExpression("^(ES256|RS256)$")]
+    public string AccessTokenAlgorithm { get; set; } = "ES256";
+
+    /// <summary>On a first run of the embedded SQLite default with nothing declared, create a demo M2M client.</summary>
+    public bool SeedDemoClient { get; set; } = true;
+
+    public List<ClientDefinition> Clients { get; set; } = [];
+
+    public List<ScopeDefinition> Scopes { get; set; } = [];
+}

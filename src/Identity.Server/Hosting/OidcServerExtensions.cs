@@ -1,0 +1,141 @@
+using Identity.Core.Data;
+using Identity.Server.Clients;
+using Identity.Server.Connect;
+using Identity.Server.Keys;
+using Microsoft.Extensions.Options;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Identity.Server.Hosting;
+
+public static class OidcServerExtensions
+{
+    /// <summary>OpenIddict server (endpoints, flows, keys from the shared key ring) and local token validation.</summary>
+    public static IHostApplicationBuilder AddOidcServer(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<OidcOptions>()
+            .BindConfiguration(OidcOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<OidcOptions>, OidcOptionsValidator>();
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton<SigningKeyRing>();
+        builder.Services.AddSingleton<ClientApplicationCache>();
+        builder.Services.AddSingleton<ScopeCatalog>();
+        builder.Services.AddScoped<ClientSeeder>();
+        builder.Services.AddAuthorization();
+        builder.Services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerOptionsSetup>();
+
+        builder.Services.AddOpenIddict()
+            .AddCore(core =>
+            {
+                core.UseEntityFrameworkCore().UseDbContext<AuthorityDbContext>();
+                core.ReplaceApplicationManager<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreApplication, ClientApplicationManager>();
+            })
+            .AddServer(server =>
+            {
+                server.SetAuthorizationEndpointUris("connect/authorize")
+                    .SetTokenEndpointUris("connect/token")
+                    .SetIntrospectionEndpointUris("connect/introspect")
+                    .SetRevocationEndpointUris("connect/revoke")
+                    .SetUserInfoEndpointUris("connect/userinfo")
+                    .SetEndSessionEndpointUris("connect/endsession")
+                    .SetJsonWebKeySetEndpointUris(".well-known/jwks");
+
+                // Client credentials now; the interactive flows are wired in with the sign-in UI.
+                server.AllowClientCredentialsFlow()
+                    .AllowAuthorizationCodeFlow()
+                    .AllowRefreshTokenFlow()
+                    .RequireProofKeyForCodeExchange();
+
+                server.RegisterScopes(Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess);
+
+                // Access tokens are signed, not encrypted, JWTs (RFC 9068) so regional services validate them from the JWKS.
+                server.DisableAccessTokenEncryption();
+
+                // Scopes are validated against a cached catalogue (ValidateRequestedScopes), not one query per request.
+                server.DisableScopeValidation();
+
+                server.AddEventHandler(ValidateRequestedScopes.Descriptor)
+                    .AddEventHandler(ClientCredentialsSignIn.Descriptor)
+                    .AddEventHandler(TokenSigningPolicy.Descriptor);
+
+                var aspNetCore = server.UseAspNetCore()
+                    .EnableAuthorizationEndpointPassthrough()
+                    .EnableUserInfoEndpointPassthrough()
+                    .EnableEndSessionEndpointPassthrough();
+                if (builder.Configuration.GetValue<bool>($"{OidcOptions.SectionName}:{nameof(OidcOptions.AllowInsecureHttp)}"))
+                {
+                    aspNetCore.DisableTransportSecurityRequirement();
+                }
+            })
+            .AddValidation(validation =>
+            {
+                validation.UseLocalServer();
+                validation.UseAspNetCore();
+            });
+
+        return builder;
+    }
+
+    /// <summary>Feeds OpenIddict the keys, lifetimes and issuer from our own options.</summary>
+    private sealed class ServerOptionsSetup(SigningKeyRing keys, IOptions<OidcOptions> oidc) : IConfigureOptions<OpenIddictServerOptions>
+    {
+        public void Configure(OpenIddictServerOptions options)
+        {
+            var settings = oidc.Value;
+            options.Issuer = settings.Issuer;
+            options.AccessTokenLifetime = settings.AccessTokenLifetime;
+            options.IdentityTokenLifetime = settings.IdentityTokenLifetime;
+            options.AuthorizationCodeLifetime = settings.AuthorizationCodeLifetime;
+            options.RefreshTokenLifetime = settings.RefreshTokenLifetime;
+
+            // PKCE: S256 only; "plain" offers no protection against a leaked authorization request (RFC 9700 §2.1.1).
+            options.CodeChallengeMethods.Clear();
+            options.CodeChallengeMethods.Add(CodeChallengeMethods.Sha256);
+
+            // The first signing key signs OpenIddict's internal tokens (codes, refresh tokens): ES256 is the cheap one.
+            var loaded = keys.Keys;
+            options.SigningCredentials.Add(loaded.Es256);
+            options.SigningCredentials.Add(loaded.Rs256);
+            options.EncryptionCredentials.Add(loaded.Encryption);
+        }
+    }
+
+    private sealed class OidcOptionsValidator(IHostEnvironment environment) : IValidateOptions<OidcOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, OidcOptions options)
+        {
+            var failures = new List<string>();
+            if (options.Issuer is null && !environment.IsDevelopment())
+            {
+                failures.Add("Oidc:Issuer is required outside Development (e.g. https://id.example.com/).");
+            }
+
+            if (options.Issuer is { } issuer && (!issuer.IsAbsoluteUri || !string.IsNullOrEmpty(issuer.Query) || !string.IsNullOrEmpty(issuer.Fragment)))
+            {
+                // OpenID Connect Discovery 1.0 §3: an https URL with no query or fragment.
+                failures.Add("Oidc:Issuer must be an absolute URL without query or fragment.");
+            }
+
+            if (options.Issuer is { Scheme: not "https" } && !options.AllowInsecureHttp)
+            {
+                failures.Add("Oidc:Issuer must use https unless Oidc:AllowInsecureHttp is set.");
+            }
+
+            for (var i = 0; i < options.Clients.Count; i++)
+            {
+                failures.AddRange(ClientDefinitionRules.Validate(options.Clients[i], $"Oidc:Clients:{i}"));
+            }
+
+            var duplicate = options.Clients.GroupBy(c => c.ClientId, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
+            if (duplicate is not null)
+            {
+                failures.Add($"Oidc:Clients declares '{duplicate.Key}' more than once.");
+            }
+
+            return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        }
+    }
+}

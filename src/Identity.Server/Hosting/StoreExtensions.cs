@@ -1,0 +1,46 @@
+using Identity.Core.Data;
+using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace Identity.Server.Hosting;
+
+public static class StoreExtensions
+{
+    /// <summary>
+    /// The one database (SQLite by default, PostgreSQL or SQL Server by configuration) behind ASP.NET Core Identity,
+    /// OpenIddict, data-protection keys and signing keys.
+    /// </summary>
+    public static IHostApplicationBuilder AddIdentityStore(this IHostApplicationBuilder builder)
+    {
+        var section = builder.Configuration.GetSection(DatabaseOptions.SectionName);
+        builder.Services.AddOptions<DatabaseOptions>()
+            .Bind(section)
+            .PostConfigure(o => o.ConnectionString ??= builder.Configuration.GetConnectionString("Identity"))
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+
+        var database = section.Get<DatabaseOptions>() ?? new DatabaseOptions();
+        database.ConnectionString ??= builder.Configuration.GetConnectionString("Identity");
+        var connectionString = database.ResolveConnectionString();
+
+        builder.Services.AddDbContextPool<AuthorityDbContext>(options =>
+            options.UseAuthorityDatabase(database.Provider, connectionString));
+
+        builder.Services.AddIdentityCore<ApplicationUser>(options =>
+            {
+                options.User.RequireUniqueEmail = true;
+                options.Password.RequiredLength = 12;
+                DesignTimeServices.ConfigureIdentityStore(options.Stores);
+            })
+            .AddEntityFrameworkStores<AuthorityDbContext>()
+            .AddDefaultTokenProviders();
+
+        // Every replica reads the same data-protection key ring (cookies, antiforgery, protected signing keys).
+        builder.Services.AddDataProtection()
+            .SetApplicationName("Identity")
+            .PersistKeysToDbContext<AuthorityDbContext>();
+
+        return builder;
+    }
+}

@@ -1,0 +1,28 @@
+using Identity.Server.Connect;
+using Identity.Server.Hosting;
+
+var builder = WebApplication.CreateBuilder(args);
+
+builder.AddIdentityStore();
+builder.AddOidcServer();
+builder.AddHealth();
+
+var app = builder.Build();
+
+if (args.Contains("migrate", StringComparer.Ordinal))
+{
+    await app.MigrateStoreAsync();
+    return;
+}
+
+await app.InitializeStoreAsync();
+
+app.UseMiddleware<ProtocolRequestGuard>();
+app.UseAuthentication();
+app.UseAuthorization();
+app.MapHealth();
+app.MapStartupBanner();
+
+await app.RunAsync();
+
+public partial class Program;
