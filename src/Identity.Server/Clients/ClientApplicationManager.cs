@@ -30,13 +30,18 @@ public sealed class ClientApplicationManager(
         string identifier, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(identifier);
-        if (clients.TryGet(identifier, out var cached))
+        if (clients.TryGet(identifier) is { } cached)
         {
-            return cached?.Clone();
+            return cached.Clone();
         }
 
+        // Only found clients are cached: a client created anywhere is usable at once on every replica.
         var application = await base.FindByClientIdAsync(identifier, cancellationToken);
-        clients.Set(identifier, application?.Clone(), oidc.CurrentValue.ApplicationCacheDuration);
+        if (application is not null)
+        {
+            clients.Set(identifier, application.Clone(), oidc.CurrentValue.ApplicationCacheDuration);
+        }
+
         return application;
     }
 
@@ -64,28 +69,19 @@ public sealed class ClientApplicationManager(
             : base.ValidateClientSecretAsync(secret, comparand, cancellationToken);
 }
 
-/// <summary>Process-wide, size-bounded cache of application rows by client_id (negative results included).</summary>
+/// <summary>Process-wide, size-bounded cache of application rows by client_id.</summary>
 public sealed class ClientApplicationCache : IDisposable
 {
     private readonly MemoryCache _cache = new(new MemoryCacheOptions { SizeLimit = 10_000 });
 
-    public bool TryGet(string clientId, out OpenIddictEntityFrameworkCoreApplication? application)
-    {
-        if (_cache.TryGetValue(clientId, out Entry? entry) && entry is not null)
-        {
-            application = entry.Application;
-            return true;
-        }
+    public OpenIddictEntityFrameworkCoreApplication? TryGet(string clientId) =>
+        _cache.TryGetValue(clientId, out OpenIddictEntityFrameworkCoreApplication? application) ? application : null;
 
-        application = null;
-        return false;
-    }
-
-    public void Set(string clientId, OpenIddictEntityFrameworkCoreApplication? application, TimeSpan duration)
+    public void Set(string clientId, OpenIddictEntityFrameworkCoreApplication application, TimeSpan duration)
     {
         if (duration > TimeSpan.Zero)
         {
-            _cache.Set(clientId, new Entry(application), new MemoryCacheEntryOptions
+            _cache.Set(clientId, application, new MemoryCacheEntryOptions
             {
                 AbsoluteExpirationRelativeToNow = duration,
                 Size = 1,
@@ -102,8 +98,6 @@ public sealed class ClientApplicationCache : IDisposable
     }
 
     public void Dispose() => _cache.Dispose();
-
-    private sealed record Entry(OpenIddictEntityFrameworkCoreApplication? Application);
 }
 
 internal static class ApplicationCloning

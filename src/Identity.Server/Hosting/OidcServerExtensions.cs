@@ -2,6 +2,7 @@ using Identity.Core.Data;
 using Identity.Server.Clients;
 using Identity.Server.Connect;
 using Identity.Server.Keys;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
 using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -19,7 +20,7 @@ public static class OidcServerExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<OidcOptions>, OidcOptionsValidator>();
 
-        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.TryAddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<SigningKeyRing>();
         builder.Services.AddSingleton<ClientApplicationCache>();
         builder.Services.AddSingleton<ScopeCatalog>();
@@ -59,7 +60,8 @@ public static class OidcServerExtensions
 
                 server.AddEventHandler(ValidateRequestedScopes.Descriptor)
                     .AddEventHandler(ClientCredentialsSignIn.Descriptor)
-                    .AddEventHandler(TokenSigningPolicy.Descriptor);
+                    .AddEventHandler(TokenSigningPolicy.Descriptor)
+                    .AddEventHandler(DiscoveryMetadata.Descriptor);
 
                 var aspNetCore = server.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
@@ -94,6 +96,9 @@ public static class OidcServerExtensions
             // PKCE: S256 only; "plain" offers no protection against a leaked authorization request (RFC 9700 §2.1.1).
             options.CodeChallengeMethods.Clear();
             options.CodeChallengeMethods.Add(CodeChallengeMethods.Sha256);
+
+            // Codes travel in the query or a form post, never the fragment (no implicit or hybrid flows).
+            options.ResponseModes.Remove(ResponseModes.Fragment);
 
             // The first signing key signs OpenIddict's internal tokens (codes, refresh tokens): ES256 is the cheap one.
             var loaded = keys.Keys;

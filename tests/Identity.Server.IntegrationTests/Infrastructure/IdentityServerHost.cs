@@ -1,0 +1,23 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
+
+namespace Identity.Server.IntegrationTests.Infrastructure;
+
+/// <summary>One Identity server (the real Program) over real HTTP semantics, configured only through settings.</summary>
+public sealed class IdentityServerHost(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        foreach (var (key, value) in settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+    }
+
+    /// <summary>Starts the host (migrations, keys, declared clients) and returns a client for it.</summary>
+    public HttpClient Start() => CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+}
