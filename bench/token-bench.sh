@@ -23,7 +23,9 @@ set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
-PEER_BENCH_DIR=$(cd "${PEER_BENCH_DIR:-$REPO_ROOT/../shared/bench}" && pwd)
+PEER_BENCH_DIR=${PEER_BENCH_DIR:-$REPO_ROOT/../shared/bench}
+[ -d "$PEER_BENCH_DIR" ] || { echo "shared bench harness not found at $PEER_BENCH_DIR (set PEER_BENCH_DIR)" >&2; exit 2; }
+PEER_BENCH_DIR=$(cd "$PEER_BENCH_DIR" && pwd)
 ROUNDS=${ROUNDS:-2}
 PEER_WORKERS=${PEER_WORKERS:-2}
 PORT=7280
@@ -97,6 +99,21 @@ pg_ticks() {
   echo "$total"
 }
 
+# server_ticks: CPU ticks used so far by Identity.Server (0 when it is not running).
+server_ticks() {
+  local f
+  f=$(sed 's/^.*) //' "/proc/$SERVER_PID/stat" 2>/dev/null) || { echo 0; return; }
+  # shellcheck disable=SC2086  # split the stat fields on purpose
+  set -- $f
+  echo $(( ${12} + ${13} ))
+}
+
+# cpu_pct TICKS0 TICKS1 T0 T1: ticks used between two date +%s.%N stamps, in % of one core.
+cpu_pct() {
+  awk -v a="$1" -v b="$2" -v t0="$3" -v t1="$4" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "%.0f", (b - a) * 100 / hz / (t1 - t0) }'
+}
+
 # --- 1. Tools and PostgreSQL. ---
 if ! command -v wrk >/dev/null; then
   log "installing wrk (apt)"
@@ -121,8 +138,9 @@ if ! dotnet publish src/Identity.Server -c Release -o "$BENCH_TMP/server" >"$BEN
   exit 1
 fi
 
+# Only the server gets this variable: the peer (server.js) reads the same name for its own
+# client secret, so it must not be exported to run-peer.sh.
 BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
-export BENCH_CLIENT_SECRET
 # The content root is the working folder: start from the publish folder so that its
 # appsettings.json is the one read.
 (
@@ -140,6 +158,7 @@ export BENCH_CLIENT_SECRET
     Oidc__Clients__0__GrantTypes__0=client_credentials \
     Oidc__Clients__0__Scopes__0="$SCOPE" \
     Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET \
+    BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" \
     Oidc__Scopes__0__Name="$SCOPE" \
     Oidc__Scopes__0__Resources__0="$RESOURCE" \
     dotnet Identity.Server.dll --urls "$BASE_URL"
@@ -224,24 +243,32 @@ for (( round = 1; round <= ROUNDS; round++ )); do
   wait_quiet
   pg0=$(pg_ticks); t0=$(date +%s.%N)
   if ! line=$(SERVER_PID=$SERVER_PID "$PEER_BENCH_DIR/token-load.sh" "$TOKEN_URL" "$CLIENT_ID" "$BENCH_CLIENT_SECRET" "scope=$SCOPE"); then
-    log "token-load.sh failed against Identity.Server"
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      log "token-load.sh failed against Identity.Server (pid $SERVER_PID still running)"
+    else
+      wait "$SERVER_PID" && rc=0 || rc=$?
+      log "token-load.sh failed: Identity.Server (pid $SERVER_PID) has exited with status $rc"
+      SERVER_PID=
+    fi
     server_log_tail 80
     exit 1
   fi
   pg1=$(pg_ticks); t1=$(date +%s.%N)
   # PostgreSQL's CPU over the whole token-load.sh call (warm-up included), % of one core;
   # token-load.sh itself counts it under other_cpu_pct.
-  db_pct=$(awk -v a="$pg0" -v b="$pg1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
-    'BEGIN { printf "%.0f", (b - a) * 100 / hz / (t1 - t0) }')
-  line="server=identity round=$round $line db_cpu_pct_incl_warmup=$db_pct $identity_jwt"
+  line="server=identity round=$round $line db_cpu_pct_incl_warmup=$(cpu_pct "$pg0" "$pg1" "$t0" "$t1") $identity_jwt"
   echo "$line"
   identity_lines+=("$line")
 
   log "round $round/$ROUNDS: peer (oidc-provider ES256, PEER_WORKERS=$PEER_WORKERS)"
-  peer_out=$(RUNS=1 PEER_WORKERS=$PEER_WORKERS "$PEER_BENCH_DIR/run-peer.sh" ES256)
+  # Identity.Server and PostgreSQL stay up, idle, during the peer's run: their CPU over the
+  # whole run-peer.sh call (~0 expected) shows whether they disturbed it.
+  id0=$(( $(server_ticks) + $(pg_ticks) )); t0=$(date +%s.%N)
+  peer_out=$(env -u BENCH_CLIENT_SECRET RUNS=1 PEER_WORKERS="$PEER_WORKERS" "$PEER_BENCH_DIR/run-peer.sh" ES256)
+  id1=$(( $(server_ticks) + $(pg_ticks) )); t1=$(date +%s.%N)
   line=$(printf '%s\n' "$peer_out" | grep '^peer=' | tail -n 1 || true)
   [ -n "$line" ] || { printf '%s\n' "$peer_out" >&2; log "no peer= line from run-peer.sh"; exit 1; }
-  line="server=peer round=$round $line"
+  line="server=peer round=$round $line idle_identity_stack_cpu_pct=$(cpu_pct "$id0" "$id1" "$t0" "$t1")"
   echo "$line"
   peer_lines+=("$line")
 done

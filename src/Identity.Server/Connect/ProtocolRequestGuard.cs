@@ -30,7 +30,13 @@ public sealed class ProtocolRequestGuard(RequestDelegate next, ILogger<ProtocolR
 
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
-            limit.MaxRequestBodySize = MaxBodyBytes; // also caps chunked bodies without a Content-Length
+            limit.MaxRequestBodySize = MaxBodyBytes;
+        }
+
+        if (context.Request.ContentLength is null && HttpMethods.IsPost(context.Request.Method))
+        {
+            // A chunked body has no length to check up front: reading more than the limit throws IOException.
+            context.Request.EnableBuffering(bufferThreshold: (int)MaxBodyBytes, bufferLimit: MaxBodyBytes);
         }
 
         try

@@ -61,7 +61,8 @@ public static class OidcServerExtensions
                 server.AddEventHandler(ValidateRequestedScopes.Descriptor)
                     .AddEventHandler(ClientCredentialsSignIn.Descriptor)
                     .AddEventHandler(TokenSigningPolicy.Descriptor)
-                    .AddEventHandler(DiscoveryMetadata.Descriptor);
+                    .AddEventHandler(DiscoveryMetadata.Descriptor)
+                    .AddEventHandler(ClientAssertionErrors.Descriptor);
 
                 var aspNetCore = server.UseAspNetCore()
                     .EnableAuthorizationEndpointPassthrough()
