@@ -5,6 +5,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddIdentityStore();
 builder.AddOidcServer();
+builder.AddSignIn();
 builder.AddHealth();
 
 var app = builder.Build();
@@ -18,9 +19,11 @@ if (args.Contains("migrate", StringComparer.Ordinal))
 await app.InitializeStoreAsync();
 
 app.UseMiddleware<ProtocolRequestGuard>();
+app.UseSignIn();
 app.UseAuthentication();
 app.UseAuthorization();
 app.MapHealth();
+app.MapSignIn();
 app.MapStartupBanner();
 
 await app.RunAsync();

@@ -1,5 +1,8 @@
 using System.Security.Cryptography;
+using Identity.Core.Data;
 using Identity.Server.Clients;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.Tokens;
 
 namespace Identity.Server.IntegrationTests.Infrastructure;
@@ -37,15 +40,29 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
         Directory.CreateDirectory(_secrets);
         await File.WriteAllTextAsync(SecretFile("svc-basic"), BasicSecret);
         await File.WriteAllTextAsync(SecretFile("svc-short"), ShortSecret);
+        await File.WriteAllTextAsync(SecretFile("web"), WebSecret);
         Server = StartServer();
         Client = Server.Start();
+
+        await using var scope = Server.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>();
+        var user = await users.FindByEmailAsync(UserEmail);
+        if (user is null)
+        {
+            user = new ApplicationUser { UserName = UserEmail, Email = UserEmail, EmailConfirmed = true, DisplayName = "Ada Lovelace" };
+            var created = await users.CreateAsync(user, UserPassword);
+            Assert.True(created.Succeeded, string.Join("; ", created.Errors.Select(e => e.Description)));
+        }
+
+        UserId = user.Id;
     }
 
     public Dictionary<string, string?> Settings()
     {
+        Dictionary<string, string?> settings;
         var publicKey = JwtClientKey.ExportParameters(includePrivateParameters: false);
         var jwks = $$"""{"keys":[{"kty":"EC","crv":"P-256","use":"sig","alg":"ES256","kid":"svc-jwt-1","x":"{{Base64UrlEncoder.Encode(publicKey.Q.X)}}","y":"{{Base64UrlEncoder.Encode(publicKey.Q.Y)}}"}]}""";
-        return new Dictionary<string, string?>
+        settings = new Dictionary<string, string?>
         {
             ["Database:Provider"] = Database.Provider.ToString(),
             ["Database:ConnectionString"] = Database.ConnectionString,
@@ -74,7 +91,41 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
             ["Oidc:Clients:2:Scopes:0"] = "api.read",
             ["Oidc:Clients:2:SecretFile"] = SecretFile("svc-short"),
             ["Oidc:Clients:2:AccessTokenLifetime"] = "00:01:00",
+            ["Session:RefreshTokenReuseLeeway"] = "00:00:00",
         };
+        AddWebClient(settings, 3, "web-eu", EuApp, firstParty: true);
+        AddWebClient(settings, 4, "web-us", UsApp, firstParty: true);
+        AddWebClient(settings, 5, "partner", PartnerApp, firstParty: false);
+        return settings;
+    }
+
+    public const string EuApp = "https://eu.app.test";
+    public const string UsApp = "https://us.app.test";
+    public const string PartnerApp = "https://partner.example";
+    public const string UserEmail = "ada@example.test";
+
+    public string WebSecret { get; } = ClientSecretHasher.GenerateSecret();
+
+    public string UserPassword { get; } = "Pw-" + ClientSecretHasher.GenerateSecret();
+
+    public string UserId { get; private set; } = "";
+
+    private void AddWebClient(Dictionary<string, string?> settings, int index, string clientId, string origin, bool firstParty)
+    {
+        var prefix = $"Oidc:Clients:{index}:";
+        settings[prefix + "ClientId"] = clientId;
+        settings[prefix + "DisplayName"] = clientId == "partner" ? "Partner Analytics" : $"Regional app {clientId}";
+        settings[prefix + "GrantTypes:0"] = "authorization_code";
+        settings[prefix + "GrantTypes:1"] = "refresh_token";
+        settings[prefix + "Scopes:0"] = "openid";
+        settings[prefix + "Scopes:1"] = "profile";
+        settings[prefix + "Scopes:2"] = "email";
+        settings[prefix + "Scopes:3"] = "offline_access";
+        settings[prefix + "Scopes:4"] = "api.read";
+        settings[prefix + "RedirectUris:0"] = origin + "/signin-oidc";
+        settings[prefix + "PostLogoutRedirectUris:0"] = origin + "/signout-callback-oidc";
+        settings[prefix + "SecretFile"] = SecretFile("web");
+        settings[prefix + "FirstParty"] = firstParty ? "true" : "false";
     }
 
     /// <summary>Another server process on the same database (a replica, or the same server after a restart).</summary>

@@ -77,4 +77,12 @@ public static class ResponseAssert
         Assert.True(response.StatusCode == expected, $"Expected {(int)expected}, got {(int)response.StatusCode}: {body}");
         return string.IsNullOrEmpty(body) ? default : System.Text.Json.JsonDocument.Parse(body).RootElement.Clone();
     }
+
+    public static async Task<string> HtmlAsync(HttpResponseMessage response, System.Net.HttpStatusCode expected)
+    {
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == expected, $"Expected {(int)expected}, got {(int)response.StatusCode}: {body}");
+        Assert.Equal("text/html", response.Content.Headers.ContentType?.MediaType);
+        return body;
+    }
 }

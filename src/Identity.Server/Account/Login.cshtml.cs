@@ -1,0 +1,79 @@
+using System.ComponentModel.DataAnnotations;
+using Identity.Core.Data;
+using Identity.Server.Connect;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.AspNetCore.WebUtilities;
+
+namespace Identity.Server.Account;
+
+/// <summary>
+/// Password sign-in. One generic message for every failure, so the page never tells whether an account exists;
+/// failures count towards lockout. The return URL is followed only when it is local (no open redirect).
+/// </summary>
+public sealed class LoginModel(
+    SignInManager<ApplicationUser> signIn,
+    UserManager<ApplicationUser> users,
+    TimeProvider time,
+    ILogger<LoginModel> logger) : PageModel
+{
+    [BindProperty]
+    public InputModel Input { get; set; } = new();
+
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public bool Failed { get; private set; }
+
+    public void OnGet()
+    {
+        // OpenID Connect Core §3.1.2.1: login_hint pre-fills the identifier.
+        if (SafeReturnUrl(ReturnUrl) is { } local && local.IndexOf('?', StringComparison.Ordinal) is var q and >= 0
+            && QueryHelpers.ParseQuery(local[q..]).TryGetValue("login_hint", out var hint))
+        {
+            Input.Email = hint.ToString();
+        }
+    }
+
+    public async Task<IActionResult> OnPostAsync()
+    {
+        if (!ModelState.IsValid)
+        {
+            return Page();
+        }
+
+        var user = await users.FindByEmailAsync(Input.Email);
+        var result = user is null
+            ? Microsoft.AspNetCore.Identity.SignInResult.Failed
+            : await signIn.CheckPasswordSignInAsync(user, Input.Password, lockoutOnFailure: true);
+
+        if (user is null || !result.Succeeded)
+        {
+            logger.LogInformation("Sign-in failed ({Reason})", result.IsLockedOut ? "locked out" : result.IsNotAllowed ? "not allowed" : "bad credentials");
+            Failed = true;
+            Input.Password = "";
+            return Page();
+        }
+
+        await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), "pwd"));
+        logger.LogInformation("User {UserId} signed in", user.Id);
+        return LocalRedirect(SafeReturnUrl(ReturnUrl) ?? "/");
+    }
+
+    /// <summary>Only a local path (not <c>//host</c>, not <c>/\host</c>, not absolute) is a valid return URL.</summary>
+    private string? SafeReturnUrl(string? returnUrl) =>
+        !string.IsNullOrEmpty(returnUrl) && Url.IsLocalUrl(returnUrl) ? returnUrl : null;
+
+    public sealed class InputModel
+    {
+        [Required, EmailAddress, StringLength(256)]
+        [Display(Name = "Email")]
+        public string Email { get; set; } = "";
+
+        [Required, StringLength(512)]
+        [DataType(DataType.Password)]
+        [Display(Name = "Password")]
+        public string Password { get; set; } = "";
+    }
+}

@@ -1,0 +1,45 @@
+using Identity.Core.Data;
+using Microsoft.AspNetCore.Identity;
+using OpenIddict.Abstractions;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+using static OpenIddict.Server.OpenIddictServerEvents;
+
+namespace Identity.Server.Connect;
+
+/// <summary>
+/// Redeems an authorization code or a refresh token (OpenIddict has already checked PKCE, the redirect URI, the
+/// client, and replay — a replayed code or refresh token revokes its chain): the user must still exist and be
+/// allowed to sign in, and the new tokens carry the user's current claims.
+/// </summary>
+public sealed class UserTokenSignIn(
+    UserManager<ApplicationUser> users,
+    SignInManager<ApplicationUser> signIn,
+    UserPrincipalFactory principals) : IOpenIddictServerHandler<HandleTokenRequestContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<HandleTokenRequestContext>()
+            .UseScopedHandler<UserTokenSignIn>()
+            .SetOrder(int.MaxValue - 100_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public async ValueTask HandleAsync(HandleTokenRequestContext context)
+    {
+        if (!context.Request.IsAuthorizationCodeGrantType() && !context.Request.IsRefreshTokenGrantType())
+        {
+            return;
+        }
+
+        var principal = context.Principal ?? throw new InvalidOperationException("The redeemed token has no principal.");
+        var user = principal.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
+        if (user is null || !await signIn.CanSignInAsync(user) || await users.IsLockedOutAsync(user))
+        {
+            context.Reject(error: Errors.InvalidGrant, description: "The user is no longer allowed to sign in.");
+            return;
+        }
+
+        context.SignIn(await principals.CreateAsync(user, principal, principal.GetScopes(), principal.GetResources(),
+            principal.GetAuthorizationId()));
+    }
+}

@@ -1,0 +1,131 @@
+using System.Security.Cryptography;
+using System.Text;
+using Identity.Core.Data;
+using Identity.Server.Account;
+using Identity.Server.Connect;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Identity;
+using OpenIddict.Abstractions;
+using OpenIddict.Server.AspNetCore;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Identity.Server.Hosting;
+
+public static class SignInExtensions
+{
+    /// <summary>The person-facing side: SSO session cookie, Razor pages, code and refresh-token redemption, userinfo.</summary>
+    public static IHostApplicationBuilder AddSignIn(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<SsoSessionOptions>()
+            .BindConfiguration(SsoSessionOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        var options = builder.Configuration.GetSection(SsoSessionOptions.SectionName).Get<SsoSessionOptions>() ?? new SsoSessionOptions();
+        var insecureHttp = builder.Configuration.GetValue<bool>($"{OidcOptions.SectionName}:{nameof(OidcOptions.AllowInsecureHttp)}");
+
+        builder.Services.AddAuthentication(IdentityConstants.ApplicationScheme).AddIdentityCookies();
+        builder.Services.ConfigureApplicationCookie(cookie =>
+        {
+            cookie.LoginPath = "/Account/Login";
+            cookie.Cookie.Name = "identity.session";
+            cookie.Cookie.HttpOnly = true;
+            cookie.Cookie.SameSite = SameSiteMode.Lax; // sent on the top-level redirects of the OIDC flows
+            cookie.Cookie.SecurePolicy = insecureHttp ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
+            cookie.ExpireTimeSpan = options.SessionLifetime;
+            cookie.SlidingExpiration = true;
+        });
+
+        builder.Services.AddScoped<UserPrincipalFactory>();
+        builder.Services.AddRazorPages(pages => pages.RootDirectory = "/Account");
+
+        builder.Services.AddOpenIddict().AddServer(server =>
+        {
+            server.AddEventHandler(UserTokenSignIn.Descriptor);
+            server.SetRefreshTokenReuseLeeway(options.RefreshTokenReuseLeeway);
+            // Errors that cannot go back to the client (unknown client_id, unregistered redirect_uri) are rendered
+            // by the status-code pages below, at Identity (RFC 6749 §4.1.2.1).
+            server.UseAspNetCore().EnableStatusCodePagesIntegration();
+        });
+
+        return builder;
+    }
+
+    public static WebApplication UseSignIn(this WebApplication app)
+    {
+        app.UseMiddleware<SecurityHeaders>();
+        if (!app.Environment.IsDevelopment())
+        {
+            app.UseHsts();
+        }
+
+        app.UseStaticFiles();
+        app.UseWhen(
+            context => context.Request.Path.StartsWithSegments("/connect/authorize") || context.Request.Path.StartsWithSegments("/connect/endsession"),
+            branch => branch.UseStatusCodePagesWithReExecute("/Error"));
+
+        // Routing after the status-code pages, so that re-executing "/Error" selects the error page's endpoint.
+        app.UseRouting();
+        return app;
+    }
+
+    public static WebApplication MapSignIn(this WebApplication app)
+    {
+        app.MapRazorPages();
+
+        // OpenID Connect Core §5.3: the claims the granted scopes allow, for the access token's subject.
+        app.MapMethods("/connect/userinfo", [HttpMethods.Get, HttpMethods.Post],
+            [Authorize(AuthenticationSchemes = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)]
+            async (HttpContext context, UserManager<ApplicationUser> users) =>
+            {
+                var principal = context.User;
+                var user = principal.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
+                if (user is null)
+                {
+                    return Results.Challenge(authenticationSchemes: [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
+                }
+
+                var claims = new Dictionary<string, object?>(StringComparer.Ordinal) { [Claims.Subject] = user.Id };
+                if (principal.HasScope(Scopes.Profile))
+                {
+                    claims[Claims.Name] = user.DisplayName ?? user.Email;
+                    claims[Claims.PreferredUsername] = user.UserName;
+                }
+
+                if (principal.HasScope(Scopes.Email))
+                {
+                    claims[Claims.Email] = user.Email;
+                    claims[Claims.EmailVerified] = user.EmailConfirmed;
+                }
+
+                return Results.Json(claims);
+            }).DisableAntiforgery();
+
+        return app;
+    }
+}
+
+/// <summary>
+/// Security headers on every response: no framing (clickjacking), no inline script except OpenIddict's
+/// form_post auto-submit (allowed by its hash), no referrer leaking authorization parameters.
+/// </summary>
+public sealed class SecurityHeaders(RequestDelegate next)
+{
+    /// <summary>The one inline script Identity serves: OpenIddict's form_post page submitting itself.</summary>
+    public static readonly string FormPostScriptHash =
+        "'sha256-" + Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes("document.form.submit();"))) + "'";
+
+    private static readonly string Policy =
+        $"default-src 'self'; script-src 'self' {FormPostScriptHash}; style-src 'self'; img-src 'self' data:; " +
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+    public Task InvokeAsync(HttpContext context)
+    {
+        var headers = context.Response.Headers;
+        headers.ContentSecurityPolicy = Policy;
+        headers.XFrameOptions = "DENY";
+        headers.XContentTypeOptions = "nosniff";
+        headers["Referrer-Policy"] = "no-referrer";
+        headers["Cross-Origin-Opener-Policy"] = "same-origin";
+        return next(context);
+    }
+}

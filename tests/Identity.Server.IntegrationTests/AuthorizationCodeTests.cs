@@ -1,0 +1,296 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Identity.Server.IntegrationTests.Infrastructure;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Identity.Server.IntegrationTests;
+
+/// <summary>Authorization code + PKCE, SSO session, consent, refresh and logout, over HTTP.</summary>
+public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>
+{
+    private const string EuRedirect = ServerFixture<SqliteTestDatabase>.EuApp + "/signin-oidc";
+    private const string UsRedirect = ServerFixture<SqliteTestDatabase>.UsApp + "/signin-oidc";
+
+    private BrowserSession NewBrowser() => new(fixture.Server);
+
+    private async Task<(Uri Callback, string Verifier, string Nonce, string State)> SignInAsync(BrowserSession browser,
+        string clientId = "web-eu", string redirect = EuRedirect, params (string, string)[] extra)
+    {
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var url = BrowserSession.AuthorizeUrl(clientId, redirect, challenge, extra);
+        var query = BrowserSession.Query(new Uri("http://localhost" + url));
+        var callback = await browser.AuthorizeAsync(url, ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+        return (callback, verifier, query["nonce"], query["state"]);
+    }
+
+    private Task<HttpResponseMessage> RedeemAsync(string code, string verifier, string clientId = "web-eu", string redirect = EuRedirect) =>
+        fixture.Client.PostFormAsync("/connect/token",
+            [new("grant_type", "authorization_code"), new("code", code), new("code_verifier", verifier), new("redirect_uri", redirect)],
+            (clientId, fixture.WebSecret));
+
+    private Task<HttpResponseMessage> RefreshAsync(string refreshToken) =>
+        fixture.Client.PostFormAsync("/connect/token", [new("grant_type", "refresh_token"), new("refresh_token", refreshToken)],
+            ("web-eu", fixture.WebSecret));
+
+    [Fact]
+    public async Task CodeFlow_WithPkce_IssuesIdTokenThatAStandardValidatorAccepts()
+    {
+        var (callback, verifier, nonce, state) = await SignInAsync(NewBrowser());
+        var query = BrowserSession.Query(callback);
+        Assert.Equal(state, query["state"]);
+        Assert.Equal(ServerFixture<SqliteTestDatabase>.Issuer, query["iss"]); // RFC 9207
+
+        var tokens = await ResponseAssert.StatusAsync(await RedeemAsync(query["code"], verifier), HttpStatusCode.OK);
+        var idToken = tokens.GetProperty("id_token").GetString()!;
+        var accessToken = tokens.GetProperty("access_token").GetString()!;
+        Assert.False(string.IsNullOrEmpty(tokens.GetProperty("refresh_token").GetString()));
+
+        var jwks = new JsonWebKeySet(await fixture.Client.GetStringAsync("/.well-known/jwks"));
+        var result = await new JsonWebTokenHandler().ValidateTokenAsync(idToken, new TokenValidationParameters
+        {
+            ValidIssuer = ServerFixture<SqliteTestDatabase>.Issuer,
+            ValidAudience = "web-eu",
+            IssuerSigningKeys = jwks.GetSigningKeys(),
+            ValidAlgorithms = [SecurityAlgorithms.RsaSha256],
+            ValidateLifetime = true,
+        });
+        Assert.True(result.IsValid, result.Exception?.Message);
+
+        var jwt = (JsonWebToken)result.SecurityToken;
+        Assert.Equal(fixture.UserId, jwt.Subject);
+        Assert.NotEqual(ServerFixture<SqliteTestDatabase>.UserEmail, jwt.Subject);
+        Assert.Equal(nonce, jwt.GetClaim("nonce").Value);
+        Assert.True(jwt.ValidTo > DateTime.UtcNow);
+        Assert.False(string.IsNullOrEmpty(jwt.GetClaim("sid").Value));
+        Assert.InRange(long.Parse(jwt.GetClaim("auth_time").Value, System.Globalization.CultureInfo.InvariantCulture),
+            DateTimeOffset.UtcNow.AddMinutes(-5).ToUnixTimeSeconds(), DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+        Assert.Equal(ServerFixture<SqliteTestDatabase>.UserEmail, jwt.GetClaim("email").Value);
+
+        // amr is a JSON array (OpenID Connect Core §2).
+        var payload = System.Text.Json.JsonDocument.Parse(Base64UrlEncoder.Decode(idToken.Split('.')[1])).RootElement;
+        Assert.Equal(System.Text.Json.JsonValueKind.Array, payload.GetProperty("amr").ValueKind);
+        Assert.Equal(["pwd"], payload.GetProperty("amr").EnumerateArray().Select(e => e.GetString()));
+
+        // at_hash: left half of SHA-256 of the access token (Core §3.1.3.6).
+        var expected = Base64UrlEncoder.Encode(SHA256.HashData(Encoding.ASCII.GetBytes(accessToken))[..16]);
+        Assert.Equal(expected, jwt.GetClaim("at_hash").Value);
+    }
+
+    [Fact]
+    public async Task Userinfo_WithEmailScope_ReturnsEmailClaims()
+    {
+        var (callback, verifier, _, _) = await SignInAsync(NewBrowser());
+        var tokens = await (await RedeemAsync(BrowserSession.Query(callback)["code"], verifier)).JsonAsync();
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/connect/userinfo");
+        request.Headers.Authorization = new("Bearer", tokens.GetProperty("access_token").GetString());
+        var claims = await ResponseAssert.StatusAsync(await fixture.Client.SendAsync(request), HttpStatusCode.OK);
+
+        Assert.Equal(fixture.UserId, claims.GetProperty("sub").GetString());
+        Assert.Equal(ServerFixture<SqliteTestDatabase>.UserEmail, claims.GetProperty("email").GetString());
+        Assert.Equal("Ada Lovelace", claims.GetProperty("name").GetString());
+    }
+
+    [Fact]
+    public async Task Userinfo_WithoutToken_Unauthorized()
+    {
+        var response = await fixture.Client.GetAsync("/connect/userinfo");
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task SecondClient_WithSsoSession_GetsCodeWithoutLogin()
+    {
+        var browser = NewBrowser();
+        await SignInAsync(browser);
+
+        var (_, challenge) = BrowserSession.Pkce();
+        var response = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-us", UsRedirect, challenge));
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        var location = BrowserSession.Location(response);
+        Assert.StartsWith(UsRedirect, location.AbsoluteUri, StringComparison.Ordinal);
+        Assert.True(BrowserSession.Query(location).ContainsKey("code"));
+    }
+
+    [Fact]
+    public async Task PromptLogin_WithSsoSession_ShowsLoginAgain()
+    {
+        var browser = NewBrowser();
+        await SignInAsync(browser);
+
+        var (_, challenge) = BrowserSession.Pkce();
+        var response = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-us", UsRedirect, challenge, ("prompt", "login")));
+
+        Assert.StartsWith("/Account/Login", BrowserSession.Location(response).OriginalString.Replace("http://localhost", "", StringComparison.Ordinal), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MaxAgeZero_WithSsoSession_ShowsLoginAgain()
+    {
+        var browser = NewBrowser();
+        await SignInAsync(browser);
+        await Task.Delay(1100);
+
+        var (_, challenge) = BrowserSession.Pkce();
+        var response = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-us", UsRedirect, challenge, ("max_age", "0")));
+
+        Assert.Contains("/Account/Login", BrowserSession.Location(response).OriginalString, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PromptNone_WithoutSession_RedirectsLoginRequired()
+    {
+        var (_, challenge) = BrowserSession.Pkce();
+        var response = await NewBrowser().GetAsync(BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge, ("prompt", "none")));
+
+        var location = BrowserSession.Location(response);
+        Assert.StartsWith(EuRedirect, location.AbsoluteUri, StringComparison.Ordinal);
+        Assert.Equal("login_required", BrowserSession.Query(location)["error"]);
+    }
+
+    // PKCE is required globally (RFC 9700 §2.1.1), so OpenIddict checks it before the redirect URI has been matched
+    // against the client: the error is shown at Identity rather than sent to a URI not yet known to be the client's.
+    [Theory]
+    [InlineData(null, null)]
+    [InlineData("a-plain-verifier-that-is-long-enough-1234567890", "plain")]
+    public async Task MissingOrWeakPkce_RefusedAtIdentity(string? challenge, string? method)
+    {
+        var extra = challenge is null ? [] : new[] { ("code_challenge", challenge), ("code_challenge_method", method!) };
+        var response = await NewBrowser().GetAsync(BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge: null, extra));
+
+        var html = await ResponseAssert.HtmlAsync(response, HttpStatusCode.BadRequest);
+        Assert.Null(response.Headers.Location);
+        Assert.Contains("invalid_request", html, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("web-eu", "https://evil.example/signin-oidc")]
+    [InlineData("web-eu", EuRedirect + "/extra")]
+    [InlineData("web-eu", "https://EU.app.test/signin-oidc?x=1")]
+    [InlineData("no-such-client", EuRedirect)]
+    public async Task UnregisteredRedirectUriOrClient_ShowsErrorAtIdentity_NeverRedirects(string clientId, string redirect)
+    {
+        var (_, challenge) = BrowserSession.Pkce();
+        var response = await NewBrowser().GetAsync(BrowserSession.AuthorizeUrl(clientId, redirect, challenge));
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Null(response.Headers.Location);
+        Assert.Contains("request was refused", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WrongVerifier_InvalidGrant()
+    {
+        var (callback, _, _, _) = await SignInAsync(NewBrowser());
+
+        var response = await RedeemAsync(BrowserSession.Query(callback)["code"], BrowserSession.Pkce().Verifier);
+
+        var body = await ResponseAssert.StatusAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("invalid_grant", body.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task CodeReplay_Refused_AndTokensFromTheCodeRevoked()
+    {
+        var (callback, verifier, _, _) = await SignInAsync(NewBrowser());
+        var code = BrowserSession.Query(callback)["code"];
+        var first = await ResponseAssert.StatusAsync(await RedeemAsync(code, verifier), HttpStatusCode.OK);
+
+        var replay = await ResponseAssert.StatusAsync(await RedeemAsync(code, verifier), HttpStatusCode.BadRequest);
+
+        Assert.Equal("invalid_grant", replay.GetProperty("error").GetString());
+        var refreshed = await ResponseAssert.StatusAsync(await RefreshAsync(first.GetProperty("refresh_token").GetString()!), HttpStatusCode.BadRequest);
+        Assert.Equal("invalid_grant", refreshed.GetProperty("error").GetString());
+        var introspection = await (await fixture.Client.PostFormAsync("/connect/introspect",
+            [new("token", first.GetProperty("access_token").GetString()!)], ("web-eu", fixture.WebSecret))).JsonAsync();
+        Assert.False(introspection.GetProperty("active").GetBoolean());
+    }
+
+    [Fact]
+    public async Task RefreshToken_Rotates_AndReuseRevokesTheChain()
+    {
+        var (callback, verifier, _, _) = await SignInAsync(NewBrowser());
+        var tokens = await (await RedeemAsync(BrowserSession.Query(callback)["code"], verifier)).JsonAsync();
+        var original = tokens.GetProperty("refresh_token").GetString()!;
+
+        var rotated = await ResponseAssert.StatusAsync(await RefreshAsync(original), HttpStatusCode.OK);
+        var next = rotated.GetProperty("refresh_token").GetString()!;
+        Assert.NotEqual(original, next);
+
+        var reuse = await ResponseAssert.StatusAsync(await RefreshAsync(original), HttpStatusCode.BadRequest);
+        Assert.Equal("invalid_grant", reuse.GetProperty("error").GetString());
+        var afterTheft = await ResponseAssert.StatusAsync(await RefreshAsync(next), HttpStatusCode.BadRequest);
+        Assert.Equal("invalid_grant", afterTheft.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task ThirdPartyClient_ConsentShownOnce_FirstPartyNever()
+    {
+        var browser = NewBrowser();
+        await SignInAsync(browser); // first-party: straight to a code, no consent page
+
+        var partnerRedirect = ServerFixture<SqliteTestDatabase>.PartnerApp + "/signin-oidc";
+        var (_, challenge) = BrowserSession.Pkce();
+        var url = BrowserSession.AuthorizeUrl("partner", partnerRedirect, challenge);
+        var consent = await browser.GetAsync(url);
+        Assert.Equal(HttpStatusCode.OK, consent.StatusCode);
+        var html = await consent.Content.ReadAsStringAsync();
+        Assert.Contains("Partner Analytics", html, StringComparison.Ordinal);
+
+        var allowed = await browser.SubmitAsync("/connect/authorize", html, new Dictionary<string, string>(), button: "allow");
+        Assert.StartsWith(partnerRedirect, BrowserSession.Location(allowed).AbsoluteUri, StringComparison.Ordinal);
+
+        var again = await browser.GetAsync(BrowserSession.AuthorizeUrl("partner", partnerRedirect, BrowserSession.Pkce().Challenge));
+        Assert.Equal(HttpStatusCode.Redirect, again.StatusCode);
+        Assert.True(BrowserSession.Query(BrowserSession.Location(again)).ContainsKey("code"));
+    }
+
+    [Fact]
+    public async Task Logout_WithIdTokenHint_EndsSsoAndReturnsToRegisteredUri()
+    {
+        var browser = NewBrowser();
+        var (callback, verifier, _, _) = await SignInAsync(browser);
+        var idToken = (await (await RedeemAsync(BrowserSession.Query(callback)["code"], verifier)).JsonAsync()).GetProperty("id_token").GetString()!;
+        var postLogout = ServerFixture<SqliteTestDatabase>.EuApp + "/signout-callback-oidc";
+
+        var confirm = await browser.GetAsync($"/connect/endsession?id_token_hint={idToken}&post_logout_redirect_uri={Uri.EscapeDataString(postLogout)}&state=bye");
+        var html = await ResponseAssert.HtmlAsync(confirm, HttpStatusCode.OK);
+        var done = await browser.SubmitAsync("/connect/endsession", html, new Dictionary<string, string>());
+
+        var location = BrowserSession.Location(done);
+        Assert.StartsWith(postLogout, location.AbsoluteUri, StringComparison.Ordinal);
+        Assert.Equal("bye", BrowserSession.Query(location)["state"]);
+        var (_, challenge) = BrowserSession.Pkce();
+        var next = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-us", UsRedirect, challenge));
+        Assert.Contains("/Account/Login", BrowserSession.Location(next).OriginalString, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Logout_UnregisteredPostLogoutUri_NotRedirected()
+    {
+        var response = await NewBrowser().GetAsync($"/connect/endsession?post_logout_redirect_uri={Uri.EscapeDataString("https://evil.example/")}");
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Null(response.Headers.Location);
+    }
+
+    [Fact]
+    public async Task FormPostResponseMode_AutoSubmitScriptIsAllowedByCsp()
+    {
+        var browser = NewBrowser();
+        await SignInAsync(browser);
+
+        var (_, challenge) = BrowserSession.Pkce();
+        var response = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge, ("response_mode", "form_post")));
+
+        var html = await ResponseAssert.HtmlAsync(response, HttpStatusCode.OK);
+        Assert.Contains($"action=\"{EuRedirect}\"", html, StringComparison.Ordinal);
+        Assert.Contains("name=\"code\"", html, StringComparison.Ordinal);
+        var script = System.Text.RegularExpressions.Regex.Match(html, "<script>(.*?)</script>").Groups[1].Value;
+        var hash = "'sha256-" + Convert.ToBase64String(SHA256.HashData(Encoding.UTF8.GetBytes(script))) + "'";
+        Assert.Contains(hash, response.Headers.GetValues("Content-Security-Policy").Single(), StringComparison.Ordinal);
+    }
+}
