@@ -57,14 +57,31 @@ public sealed class ClientSeeder(
             Scopes = [DemoScope],
         }, secret, cancellationToken);
 
-        // Shown once, on the console only (never through the logger): the database keeps only its hash.
+        // Two regional web apps (src/Identity.RegionSample on ports 7301 and 7302) for the single sign-on walk-through.
+        var webSecrets = new List<(string ClientId, string Secret)>();
+        foreach (var (region, port) in new[] { ("eu", 7301), ("us", 7302) })
+        {
+            var webSecret = ClientSecretHasher.GenerateSecret();
+            var origin = $"http://127.0.0.1:{port}";
+            await ApplyClientAsync(new ClientDefinition
+            {
+                ClientId = $"region-{region}",
+                DisplayName = $"Regional app ({region})",
+                GrantTypes = [GrantTypes.AuthorizationCode, GrantTypes.RefreshToken],
+                Scopes = [Scopes.OpenId, Scopes.Profile, Scopes.Email, Scopes.OfflineAccess],
+                RedirectUris = [new Uri(origin + "/signin-oidc")],
+                PostLogoutRedirectUris = [new Uri(origin + "/signout-callback-oidc")],
+            }, webSecret, cancellationToken);
+            webSecrets.Add(($"region-{region}", webSecret));
+        }
+
+        // Shown once, on the console only (never through the logger): the database keeps only the hashes.
         Console.WriteLine($"""
 
-            ==== Demo machine-to-machine client (shown once; only its hash is stored) ====
-              client_id:     {DemoClientId}
-              client_secret: {secret}
-              scope:         {DemoScope}
-            ===============================================================================
+            ==== Demo clients (shown once; only their hashes are stored) ====
+              machine-to-machine  client_id={DemoClientId}  client_secret={secret}  scope={DemoScope}
+              {string.Join("\n  ", webSecrets.Select(w => $"web app             client_id={w.ClientId}  client_secret={w.Secret}"))}
+            ==================================================================
 
             """);
     }

@@ -36,6 +36,7 @@ public static class SignInExtensions
         });
 
         builder.Services.AddScoped<UserPrincipalFactory>();
+        builder.Services.AddScoped<DemoUserSeeder>();
         builder.Services.AddRazorPages(pages => pages.RootDirectory = "/Account");
 
         builder.Services.AddOpenIddict().AddServer(server =>

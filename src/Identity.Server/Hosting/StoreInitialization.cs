@@ -56,5 +56,6 @@ public static class StoreInitialization
 
         await services.GetRequiredService<SigningKeyRing>().InitializeAsync(db, cancellationToken);
         await services.GetRequiredService<ClientSeeder>().ApplyAsync(cancellationToken);
+        await services.GetRequiredService<Account.DemoUserSeeder>().ApplyAsync();
     }
 }
