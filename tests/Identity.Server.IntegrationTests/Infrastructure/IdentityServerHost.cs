@@ -5,7 +5,8 @@ using Microsoft.Extensions.Logging;
 namespace Identity.Server.IntegrationTests.Infrastructure;
 
 /// <summary>One Identity server (the real Program) over real HTTP semantics, configured only through settings.</summary>
-public sealed class IdentityServerHost(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
+public sealed class IdentityServerHost(IReadOnlyDictionary<string, string?> settings, ILoggerProvider? logs = null)
+    : WebApplicationFactory<Program>
 {
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -15,7 +16,18 @@ public sealed class IdentityServerHost(IReadOnlyDictionary<string, string?> sett
             builder.UseSetting(key, value);
         }
 
-        builder.ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        builder.ConfigureLogging(logging =>
+        {
+            if (logs is null)
+            {
+                logging.SetMinimumLevel(LogLevel.Warning);
+            }
+            else
+            {
+                // Debug for everything, OpenIddict included: stricter than any shipped configuration.
+                logging.AddProvider(logs).SetMinimumLevel(LogLevel.Debug).AddFilter("OpenIddict", LogLevel.Debug);
+            }
+        });
     }
 
     /// <summary>Starts the host (migrations, keys, declared clients) and returns a client for it.</summary>
