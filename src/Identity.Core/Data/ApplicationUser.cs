@@ -2,8 +2,27 @@ using Microsoft.AspNetCore.Identity;
 
 namespace Identity.Core.Data;
 
-/// <summary>A person who signs in at the authority. Accounts, roles and versions arrive with the admin API.</summary>
+/// <summary>
+/// A person who signs in at the authority: one identity everywhere (email unique across accounts), member of one
+/// account with a role — or a platform administrator, who belongs to no account.
+/// </summary>
 public sealed class ApplicationUser : IdentityUser
 {
     public string? DisplayName { get; set; }
+
+    public Guid? AccountId { get; set; }
+
+    public Accounts.Account? Account { get; set; }
+
+    /// <summary><see cref="Accounts.AccountRoles"/>; null for platform administrators.</summary>
+    public string? Role { get; set; }
+
+    public bool IsPlatformAdmin { get; set; }
+
+    public Accounts.UserStatus Status { get; set; } = Accounts.UserStatus.Active;
+
+    /// <summary>Increases on every change; regions apply a snapshot only if its version is newer.</summary>
+    public long Version { get; set; } = 1;
+
+    public DateTimeOffset CreatedAt { get; set; }
 }

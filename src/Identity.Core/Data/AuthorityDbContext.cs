@@ -1,3 +1,5 @@
+using Identity.Core.Accounts;
+using Identity.Core.Audit;
 using Identity.Core.Keys;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.AspNetCore.Identity;
@@ -17,12 +19,76 @@ public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> opti
 
     public DbSet<SigningKey> SigningKeys => Set<SigningKey>();
 
+    public DbSet<Account> Accounts => Set<Account>();
+
+    public DbSet<Region> Regions => Set<Region>();
+
+    public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
         builder.UseOpenIddict();
 
-        builder.Entity<ApplicationUser>().Property(u => u.DisplayName).HasMaxLength(200);
+        builder.Entity<ApplicationUser>(user =>
+        {
+            user.Property(u => u.DisplayName).HasMaxLength(200);
+            user.Property(u => u.Role).HasMaxLength(16);
+            user.Property(u => u.Status).HasConversion<string>().HasMaxLength(16);
+            user.HasOne(u => u.Account).WithMany().HasForeignKey(u => u.AccountId).OnDelete(DeleteBehavior.Restrict);
+            user.HasIndex(u => new { u.AccountId, u.Email });
+        });
+
+        builder.Entity<Account>(account =>
+        {
+            account.ToTable("Accounts");
+            account.Property(a => a.Name).HasMaxLength(200);
+            account.Property(a => a.Status).HasConversion<string>().HasMaxLength(16);
+            account.Property(a => a.Settings).HasMaxLength(32_000);
+            account.Property(a => a.Version).IsConcurrencyToken();
+            account.HasMany(a => a.Regions).WithOne().HasForeignKey(r => r.AccountId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        builder.Entity<AccountRegion>(link =>
+        {
+            link.ToTable("AccountRegions");
+            link.HasKey(r => new { r.AccountId, r.RegionCode });
+            link.Property(r => r.RegionCode).HasMaxLength(16);
+            link.HasOne<Region>().WithMany().HasForeignKey(r => r.RegionCode).OnDelete(DeleteBehavior.Restrict);
+        });
+
+        builder.Entity<Region>(region =>
+        {
+            region.ToTable("Regions");
+            region.HasKey(r => r.Code);
+            region.Property(r => r.Code).HasMaxLength(16);
+            region.Property(r => r.DisplayName).HasMaxLength(100);
+        });
+
+        builder.Entity<AuditEntry>(entry =>
+        {
+            entry.ToTable("AuditEntries");
+            entry.Property(e => e.EventType).HasMaxLength(64);
+            entry.Property(e => e.ActorType).HasMaxLength(16);
+            entry.Property(e => e.ActorId).HasMaxLength(100);
+            entry.Property(e => e.ClientId).HasMaxLength(100);
+            entry.Property(e => e.IpAddress).HasMaxLength(64);
+            entry.Property(e => e.SubjectType).HasMaxLength(16);
+            entry.Property(e => e.SubjectId).HasMaxLength(100);
+            entry.Property(e => e.Details).HasMaxLength(16_000);
+            entry.HasIndex(e => e.At);
+            entry.HasIndex(e => new { e.AccountId, e.At });
+        });
+
+        if (Database.IsSqlite())
+        {
+            // SQLite cannot compare or sort DateTimeOffset values stored as text; store them as sortable integers.
+            foreach (var property in builder.Model.GetEntityTypes().SelectMany(t => t.GetProperties())
+                         .Where(p => p.ClrType == typeof(DateTimeOffset) || p.ClrType == typeof(DateTimeOffset?)))
+            {
+                property.SetValueConverter(new Microsoft.EntityFrameworkCore.Storage.ValueConversion.DateTimeOffsetToBinaryConverter());
+            }
+        }
 
         builder.Entity<SigningKey>(key =>
         {
