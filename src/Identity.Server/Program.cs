@@ -6,6 +6,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddIdentityStore();
 builder.AddOidcServer();
 builder.AddSignIn();
+builder.AddAdminApi();
 builder.AddHealth();
 
 var app = builder.Build();
@@ -24,6 +25,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.MapHealth();
 app.MapSignIn();
+app.MapAdminApi();
 app.MapStartupBanner();
 
 await app.RunAsync();

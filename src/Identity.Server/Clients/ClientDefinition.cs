@@ -39,6 +39,9 @@ public sealed class ClientDefinition
     public bool FirstParty { get; set; } = true;
 
     public TimeSpan? AccessTokenLifetime { get; set; }
+
+    /// <summary>A platform-administration client (bootstrap automation): full access to the admin API.</summary>
+    public bool PlatformAdmin { get; set; }
 }
 
 /// <summary>A scope declared in configuration (<c>Oidc:Scopes</c>), with the resources (audiences) it grants.</summary>

@@ -26,6 +26,12 @@ public sealed class ClientSeeder(
     public async Task ApplyAsync(CancellationToken cancellationToken)
     {
         var options = oidc.Value;
+        await ApplyScopeAsync(new ScopeDefinition
+        {
+            Name = Hosting.AdminApiExtensions.Scope,
+            DisplayName = "Administer Identity",
+            Resources = [Hosting.AdminApiExtensions.Audience],
+        }, cancellationToken);
         foreach (var scope in options.Scopes)
         {
             await ApplyScopeAsync(scope, cancellationToken);
@@ -158,7 +164,8 @@ public sealed class ClientSeeder(
         && a.RedirectUris.SetEquals(b.RedirectUris)
         && a.PostLogoutRedirectUris.SetEquals(b.PostLogoutRedirectUris)
         && a.Settings.Count == b.Settings.Count && a.Settings.All(s => b.Settings.TryGetValue(s.Key, out var v) && v == s.Value)
-        && JwksEquals(a.JsonWebKeySet, b.JsonWebKeySet);
+        && JwksEquals(a.JsonWebKeySet, b.JsonWebKeySet)
+        && a.Properties.Keys.Order(StringComparer.Ordinal).SequenceEqual(b.Properties.Keys.Order(StringComparer.Ordinal));
 
     private static bool JwksEquals(Microsoft.IdentityModel.Tokens.JsonWebKeySet? a, Microsoft.IdentityModel.Tokens.JsonWebKeySet? b)
     {
@@ -211,6 +218,11 @@ public sealed class ClientSeeder(
 
         descriptor.RedirectUris.UnionWith(definition.RedirectUris);
         descriptor.PostLogoutRedirectUris.UnionWith(definition.PostLogoutRedirectUris);
+
+        if (definition.PlatformAdmin)
+        {
+            descriptor.Properties[Admin.AdminActor.PlatformAdminProperty] = System.Text.Json.JsonSerializer.SerializeToElement(true);
+        }
 
         if (definition.AccessTokenLifetime is { } lifetime)
         {

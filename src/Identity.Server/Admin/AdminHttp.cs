@@ -1,0 +1,105 @@
+using System.Buffers.Text;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Net.Http.Headers;
+
+namespace Identity.Server.Admin;
+
+/// <summary>What every admin route shares: strict JSON bodies, ETags, cursors and RFC 9457 problems.</summary>
+public static class AdminHttp
+{
+    public static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web)
+    {
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+    };
+
+    private const int MaxBodyBytes = 64 * 1024;
+
+    /// <summary>
+    /// Reads a JSON body: wrong content type, malformed JSON, unknown or mistyped fields all give a 400 problem naming
+    /// the field. Nothing is written before the body is known to be well-formed.
+    /// </summary>
+    public static async Task<(T? Body, IResult? Problem)> ReadAsync<T>(HttpRequest request) where T : class
+    {
+        if (!request.HasJsonContentType())
+        {
+            return (null, Invalid("body", "The request body must be JSON (Content-Type: application/json)."));
+        }
+
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            return (null, Invalid("body", $"The request body must not exceed {MaxBodyBytes} bytes."));
+        }
+
+        try
+        {
+            var body = await JsonSerializer.DeserializeAsync<T>(request.Body, Json, request.HttpContext.RequestAborted);
+            return body is null ? (null, Invalid("body", "The request body must be a JSON object.")) : (body, null);
+        }
+        catch (JsonException ex)
+        {
+            var field = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "body" : ex.Path.TrimStart('$', '.');
+            return (null, Invalid(field, "The value is malformed or of the wrong type."));
+        }
+    }
+
+    public static IResult Invalid(string field, string message) =>
+        TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] });
+
+    public static IResult Invalid(Dictionary<string, string[]> errors) => TypedResults.ValidationProblem(errors);
+
+    public static IResult NotFound(string what) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status404NotFound, title: "Not found", detail: $"No such {what}.");
+
+    public static IResult Conflict(string detail) =>
+        TypedResults.Problem(statusCode: StatusCodes.Status409Conflict, title: "Conflict", detail: detail);
+
+    public static IResult Stale() => TypedResults.Problem(statusCode: StatusCodes.Status412PreconditionFailed,
+        title: "Precondition failed", detail: "The resource changed since it was read: read it again (new ETag) and retry.");
+
+    public static string ETag(long version) => $"\"{version}\"";
+
+    /// <summary>
+    /// RFC 9110 §13.1.1: an update must name the version it was made from; a missing If-Match is refused with 428
+    /// (RFC 6585 §3), a stale one with 412, so a lost update is impossible.
+    /// </summary>
+    public static IResult? CheckIfMatch(HttpRequest request, long currentVersion)
+    {
+        var header = request.Headers.IfMatch.ToString();
+        if (string.IsNullOrEmpty(header))
+        {
+            return TypedResults.Problem(statusCode: StatusCodes.Status428PreconditionRequired, title: "Precondition required",
+                detail: "Send the resource's ETag in If-Match.");
+        }
+
+        return header == "*" || header.Split(',').Select(t => t.Trim()).Contains(ETag(currentVersion)) ? null : Stale();
+    }
+
+    public static void SetETag(HttpResponse response, long version) => response.Headers[HeaderNames.ETag] = ETag(version);
+
+    public static string EncodeCursor(string key) => Base64Url.EncodeToString(Encoding.UTF8.GetBytes(key));
+
+    public static bool TryDecodeCursor(string? cursor, out string? key)
+    {
+        key = null;
+        if (string.IsNullOrEmpty(cursor))
+        {
+            return true;
+        }
+
+        try
+        {
+            key = Encoding.UTF8.GetString(Base64Url.DecodeFromChars(cursor));
+            return true;
+        }
+        catch (FormatException)
+        {
+            return false;
+        }
+    }
+
+    public static int ClampLimit(int? limit) => Math.Clamp(limit ?? 50, 1, 200);
+}
+
+/// <summary>A page of results and the cursor of the next page (null on the last page).</summary>
+public sealed record Page<T>(IReadOnlyList<T> Items, string? Next);

@@ -1,0 +1,40 @@
+using System.Text.Json;
+using Identity.Core.Audit;
+using Identity.Core.Data;
+
+namespace Identity.Server.Audit;
+
+/// <summary>Who did something: a person (with the client they used) or a client acting for itself.</summary>
+public sealed record Actor(string Type, string? Id, string? ClientId, string? IpAddress)
+{
+    public static Actor Anonymous(HttpContext context) => new("anonymous", null, null, context.Connection.RemoteIpAddress?.ToString());
+}
+
+/// <summary>
+/// Adds audit entries to the current unit of work: they are saved by the same <c>SaveChanges</c>, inside the same
+/// transaction, as the change they record — both or neither.
+/// </summary>
+public interface IAuditTrail
+{
+    void Record(Actor actor, string eventType, string? subjectType, string? subjectId, Guid? accountId, object? details = null);
+}
+
+public sealed class AuditTrail(AuthorityDbContext db, TimeProvider time) : IAuditTrail
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    public void Record(Actor actor, string eventType, string? subjectType, string? subjectId, Guid? accountId, object? details = null) =>
+        db.AuditEntries.Add(new AuditEntry
+        {
+            At = time.GetUtcNow(),
+            EventType = eventType,
+            ActorType = actor.Type,
+            ActorId = actor.Id,
+            ClientId = actor.ClientId,
+            IpAddress = actor.IpAddress,
+            SubjectType = subjectType,
+            SubjectId = subjectId,
+            AccountId = accountId,
+            Details = details is null ? null : JsonSerializer.Serialize(details, Json),
+        });
+}

@@ -1,0 +1,52 @@
+using Identity.Server.Admin;
+using Identity.Server.Audit;
+using OpenIddict.Abstractions;
+using OpenIddict.Validation.AspNetCore;
+using Scalar.AspNetCore;
+
+namespace Identity.Server.Hosting;
+
+public static class AdminApiExtensions
+{
+    public const string Scope = "identity.admin";
+    public const string Audience = "urn:identity:admin";
+    private const string Policy = "admin";
+
+    /// <summary>
+    /// The admin API: authenticated with access tokens issued by Identity itself (scope <c>identity.admin</c>,
+    /// audience <c>urn:identity:admin</c>), whether obtained by a person signing in or by a client with client credentials.
+    /// </summary>
+    public static IHostApplicationBuilder AddAdminApi(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddProblemDetails();
+        builder.Services.AddScoped<IAuditTrail, AuditTrail>();
+        builder.Services.AddOpenApi(options => options.ShouldInclude = description =>
+            description.RelativePath?.StartsWith("admin/", StringComparison.Ordinal) == true);
+
+        builder.Services.AddOpenIddict().AddValidation(validation => validation.AddAudiences(Audience));
+        builder.Services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy
+            .AddAuthenticationSchemes(OpenIddictValidationAspNetCoreDefaults.AuthenticationScheme)
+            .RequireAuthenticatedUser()
+            .RequireAssertion(context => context.User.HasScope(Scope)));
+        return builder;
+    }
+
+    public static WebApplication MapAdminApi(this WebApplication app)
+    {
+        var admin = app.MapGroup("/admin/v1")
+            .RequireAuthorization(Policy)
+            .RequireAdminActor()
+            .DisableAntiforgery();
+        admin.MapAccountsApi();
+        admin.MapUsersApi();
+        admin.MapRegionsApi();
+
+        app.MapOpenApi("/openapi/{documentName}.json");
+        if (app.Environment.IsDevelopment())
+        {
+            app.MapScalarApiReference();
+        }
+
+        return app;
+    }
+}
