@@ -96,12 +96,20 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
         AddWebClient(settings, 3, "web-eu", EuApp, firstParty: true);
         AddWebClient(settings, 4, "web-us", UsApp, firstParty: true);
         AddWebClient(settings, 5, "partner", PartnerApp, firstParty: false);
+        settings["Oidc:Clients:6:ClientId"] = "platform-admin";
+        settings["Oidc:Clients:6:GrantTypes:0"] = "client_credentials";
+        settings["Oidc:Clients:6:Scopes:0"] = "identity.admin";
+        settings["Oidc:Clients:6:PlatformAdmin"] = "true";
+        settings["Oidc:Clients:6:SecretFile"] = SecretFile("svc-basic");
+        AddWebClient(settings, 7, "admin-console", AdminConsole, firstParty: true);
+        settings["Oidc:Clients:7:Scopes:4"] = "identity.admin";
         return settings;
     }
 
     public const string EuApp = "https://eu.app.test";
     public const string UsApp = "https://us.app.test";
     public const string PartnerApp = "https://partner.example";
+    public const string AdminConsole = "https://admin.console.test";
     public const string UserEmail = "ada@example.test";
 
     public string WebSecret { get; } = ClientSecretHasher.GenerateSecret();

@@ -1,0 +1,72 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Identity.Core.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Identity.Server.IntegrationTests.Infrastructure;
+
+/// <summary>Admin-API callers as they exist in production: a platform-admin client (client credentials) and people signing in.</summary>
+public static class AdminClients
+{
+    /// <summary>An HttpClient carrying a client-credentials token of the declared platform-admin client.</summary>
+    public static async Task<HttpClient> PlatformAdminAsync<TDatabase>(this ServerFixture<TDatabase> fixture) where TDatabase : TestDatabase, new()
+    {
+        var body = await ResponseAssert.StatusAsync(
+            await fixture.Client.ClientCredentialsAsync("platform-admin", fixture.BasicSecret, "identity.admin"), HttpStatusCode.OK);
+        return fixture.WithBearer(body.GetProperty("access_token").GetString()!);
+    }
+
+    /// <summary>An HttpClient carrying the access token a person gets by signing in at the admin console (code + PKCE).</summary>
+    public static async Task<HttpClient> AsUserAsync<TDatabase>(this ServerFixture<TDatabase> fixture, string email, string password)
+        where TDatabase : TestDatabase, new()
+    {
+        var redirect = ServerFixture<TDatabase>.AdminConsole + "/signin-oidc";
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var browser = new BrowserSession(fixture.Server);
+        var callback = await browser.AuthorizeAsync(
+            BrowserSession.AuthorizeUrl("admin-console", redirect, challenge, ("scope", "openid identity.admin")), email, password);
+        var tokens = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
+        [
+            new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]),
+            new("code_verifier", verifier), new("redirect_uri", redirect),
+        ], ("admin-console", fixture.WebSecret)), HttpStatusCode.OK);
+        return fixture.WithBearer(tokens.GetProperty("access_token").GetString()!);
+    }
+
+    public static HttpClient WithBearer<TDatabase>(this ServerFixture<TDatabase> fixture, string token) where TDatabase : TestDatabase, new()
+    {
+        var client = fixture.Server.CreateClient();
+        client.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        return client;
+    }
+
+    /// <summary>Creates a person directly in the store (test arrangement only), e.g. a platform administrator.</summary>
+    public static async Task<string> CreateUserAsync<TDatabase>(this ServerFixture<TDatabase> fixture, string email, string password,
+        Action<ApplicationUser>? shape = null) where TDatabase : TestDatabase, new()
+    {
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>();
+        var user = new ApplicationUser { UserName = email, Email = email, EmailConfirmed = true };
+        shape?.Invoke(user);
+        var result = await users.CreateAsync(user, password);
+        Assert.True(result.Succeeded, string.Join("; ", result.Errors.Select(e => e.Description)));
+        return user.Id;
+    }
+
+    public static Task<HttpResponseMessage> SendJsonAsync(this HttpClient client, HttpMethod method, string url, string? json, string? ifMatch = null)
+    {
+        var request = new HttpRequestMessage(method, url);
+        if (json is not null)
+        {
+            request.Content = new StringContent(json, System.Text.Encoding.UTF8, "application/json");
+        }
+
+        if (ifMatch is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+        }
+
+        return client.SendAsync(request);
+    }
+}
