@@ -9,6 +9,7 @@
 #
 # Services (each private to this run, on 127.0.0.1, in a temporary folder):
 #   PostgreSQL  -> IDENTITY_TEST_POSTGRES (Npgsql connection string, superuser, may CREATE DATABASE)
+# Installed when missing: Debian's chromium (/usr/bin/chromium) for the Playwright browser tests.
 #
 # Needs root (or sudo-less apt) only when something must be installed.
 set -euo pipefail
@@ -43,7 +44,13 @@ trap 'exit 143' TERM
 # --- 1. Install what is missing (idempotent; a fresh machine may lack some of it). ---
 pg_install_if_missing
 # --- later: install rabbitmq-server here (apt) when missing. ---
-# --- later: install Chromium here (apt-get install -y chromium) for the Playwright UI tests. ---
+# Chromium for the Playwright browser tests (tests/Identity.BrowserTests launch /usr/bin/chromium;
+# Playwright's own browser download cannot work here, Debian's package can).
+if [ ! -x /usr/bin/chromium ]; then
+  echo "scripts/test.sh: /usr/bin/chromium not found; installing chromium (apt)" >&2
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >&2
+fi
 
 # --- 2. Private services in a temporary folder. ---
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-test.XXXXXX")

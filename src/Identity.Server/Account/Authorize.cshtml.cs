@@ -22,6 +22,7 @@ public sealed class AuthorizeModel(
     IOpenIddictAuthorizationManager authorizations,
     UserManager<ApplicationUser> users,
     UserPrincipalFactory principals,
+    SignInManager<ApplicationUser> signIn,
     ScopeCatalog catalog,
     TimeProvider time) : PageModel
 {
@@ -42,6 +43,13 @@ public sealed class AuthorizeModel(
 
         var session = await HttpContext.AuthenticateAsync(IdentityConstants.ApplicationScheme);
         var user = session.Succeeded ? await users.GetUserAsync(session.Principal) : null;
+        if (user is not null && !await signIn.CanSignInAsync(user))
+        {
+            // Disabled since the session began (or the account was suspended): the session ends here.
+            await signIn.SignOutAsync();
+            user = null;
+        }
+
         if (user is null || session.Principal is null || MustSignInAgain(request, session.Principal))
         {
             // §3.1.2.6: with prompt=none the client asked for no UI at all.

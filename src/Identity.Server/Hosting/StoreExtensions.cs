@@ -34,7 +34,7 @@ public static class StoreExtensions
                 DesignTimeServices.ConfigureIdentityStore(options.Stores);
             })
             .AddEntityFrameworkStores<AuthorityDbContext>()
-            .AddSignInManager()
+            .AddSignInManager<Account.AuthoritySignInManager>()
             .AddDefaultTokenProviders();
 
         // Every replica reads the same data-protection key ring (cookies, antiforgery, protected signing keys).

@@ -1,0 +1,62 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+
+namespace Identity.BrowserTests.Infrastructure;
+
+/// <summary>
+/// An app (its real Program) on a real Kestrel socket at 127.0.0.1, configured only through settings:
+/// a browser cannot reach the in-memory TestServer.
+/// </summary>
+public sealed class KestrelHost<TEntryPoint>(int port, IReadOnlyDictionary<string, string?> settings)
+    : WebApplicationFactory<TEntryPoint> where TEntryPoint : class
+{
+    public Uri BaseAddress { get; } = new($"http://127.0.0.1:{port}/");
+
+    /// <summary>Builds and starts the host; the socket is listening when this returns.</summary>
+    public KestrelHost<TEntryPoint> Start()
+    {
+        UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        StartServer();
+        return this;
+    }
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        builder.UseSetting("Logging:LogLevel:Default", "Warning"); // the apps' appsettings say Information
+        foreach (var (key, value) in settings)
+        {
+            builder.UseSetting(key, value);
+        }
+    }
+}
+
+public static class FreePorts
+{
+    /// <summary>
+    /// Distinct TCP ports free on 127.0.0.1 (the kernel's choice). They are known before the hosts start because
+    /// each host's settings name the others' (issuer, redirect URIs).
+    /// </summary>
+    public static int[] Take(int count)
+    {
+        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
+        try
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Start();
+            }
+
+            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
+        }
+        finally
+        {
+            foreach (var listener in listeners)
+            {
+                listener.Stop();
+            }
+        }
+    }
+}

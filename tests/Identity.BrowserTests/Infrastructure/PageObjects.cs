@@ -1,0 +1,85 @@
+namespace Identity.BrowserTests.Infrastructure;
+
+/// <summary>Identity's sign-in page, found the way a person finds it: by labels and button names.</summary>
+public sealed class LoginPage(IPage page)
+{
+    public const string Path = "/Account/Login";
+    public const string FailureText = "Invalid email or password.";
+
+    public ILocator Email => page.GetByLabel("Email", new() { Exact = true });
+
+    public ILocator Password => page.GetByLabel("Password", new() { Exact = true });
+
+    public ILocator SignInButton => page.GetByRole(AriaRole.Button, new() { Name = "Sign in", Exact = true });
+
+    public ILocator Failure => page.GetByText(FailureText, new() { Exact = true });
+
+    public async Task SignInAsync(string email, string password)
+    {
+        await Email.FillAsync(email);
+        await Password.FillAsync(password);
+        await SignInButton.ClickAsync();
+    }
+}
+
+/// <summary>Identity's consent page for a third-party client.</summary>
+public sealed class ConsentPage(IPage page)
+{
+    public ILocator Heading(string clientName) => page.GetByRole(AriaRole.Heading, new() { Name = clientName });
+
+    public ILocator Allow => page.GetByRole(AriaRole.Button, new() { Name = "Allow", Exact = true });
+
+    public ILocator Deny => page.GetByRole(AriaRole.Button, new() { Name = "Deny", Exact = true });
+}
+
+/// <summary>A page of a regional app (<c>Identity.RegionSample</c>); Identity's end-session confirmation has the same button.</summary>
+public sealed class RegionPage(IPage page)
+{
+    public ILocator Who => page.Locator("#who");
+
+    public ILocator SignOutButton => page.GetByRole(AriaRole.Button, new() { Name = "Sign out", Exact = true });
+}
+
+/// <summary>
+/// The pages the main frame showed (committed navigations): a redirect that only passes through Identity is not
+/// recorded, a sign-in or consent page is.
+/// </summary>
+public sealed class NavigationLog
+{
+    private readonly List<Uri> _pages = [];
+
+    public static NavigationLog Attach(IPage page)
+    {
+        var log = new NavigationLog();
+        page.FrameNavigated += (_, frame) =>
+        {
+            if (frame == page.MainFrame && Uri.TryCreate(frame.Url, UriKind.Absolute, out var url))
+            {
+                lock (log._pages)
+                {
+                    log._pages.Add(url);
+                }
+            }
+        };
+        return log;
+    }
+
+    public void Clear()
+    {
+        lock (_pages)
+        {
+            _pages.Clear();
+        }
+    }
+
+    /// <summary>The paths of the pages shown at <paramref name="origin"/>, in order.</summary>
+    public IReadOnlyList<string> PathsAt(Uri origin)
+    {
+        lock (_pages)
+        {
+            return _pages.Where(p => Uri.Compare(p, origin, UriComponents.SchemeAndServer, UriFormat.Unescaped, StringComparison.OrdinalIgnoreCase) == 0)
+                .Select(p => p.AbsolutePath)
+                .ToList();
+        }
+    }
+}

@@ -1,0 +1,164 @@
+extern alias RegionSample;
+
+using System.Security.Cryptography;
+using Identity.Core.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Identity.BrowserTests.Infrastructure;
+
+/// <summary>
+/// One world per test run: Identity on SQLite, three regional apps (the real <c>Identity.RegionSample</c>) signing in
+/// through it, a user, and one Chromium. Every host listens on its own free port of 127.0.0.1.
+/// </summary>
+public sealed class RegionsFixture : IAsyncLifetime
+{
+    public const string UserEmail = "ada@example.test";
+    public const string PartnerDisplayName = "Partner Analytics";
+
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "identity-browser-tests", Guid.NewGuid().ToString("n"));
+    private readonly List<IAsyncDisposable> _hosts = [];
+    private IPlaywright? _playwright;
+    private IBrowser? _browser;
+
+    public string UserPassword { get; } = $"Pw-{Secret()}-7a";
+
+    public Uri Identity { get; private set; } = null!;
+
+    public Uri Eu { get; private set; } = null!;
+
+    public Uri Us { get; private set; } = null!;
+
+    public Uri Partner { get; private set; } = null!;
+
+    public IBrowser Browser => _browser ?? throw new InvalidOperationException("The browser is not started.");
+
+    public async Task InitializeAsync()
+    {
+        Chromium.EnsureInstalled();
+        Directory.CreateDirectory(_directory);
+
+        var ports = FreePorts.Take(4);
+        var apps = new[]
+        {
+            new RegionApp("eu", "region-eu", "Regional app (eu)", FirstParty: true, ports[1], Secret()),
+            new RegionApp("us", "region-us", "Regional app (us)", FirstParty: true, ports[2], Secret()),
+            new RegionApp("partner", "partner-app", PartnerDisplayName, FirstParty: false, ports[3], Secret()),
+        };
+
+        var server = Track(new KestrelHost<Program>(ports[0], await ServerSettingsAsync(ports[0], apps))).Start();
+        Identity = server.BaseAddress;
+        await CreateUserAsync(server.Services);
+
+        var regions = apps.Select(app => Track(new KestrelHost<RegionSample::Program>(app.Port, SampleSettings(app))).Start()).ToArray();
+        (Eu, Us, Partner) = (regions[0].BaseAddress, regions[1].BaseAddress, regions[2].BaseAddress);
+
+        Assertions.SetDefaultExpectTimeout(15_000);
+        _playwright = await Playwright.CreateAsync();
+        _browser = await Chromium.LaunchAsync(_playwright);
+    }
+
+    /// <summary>A fresh cookie jar: no session at Identity nor at any region.</summary>
+    public async Task<IBrowserContext> NewContextAsync()
+    {
+        var context = await Browser.NewContextAsync();
+        context.SetDefaultTimeout(15_000);
+        return context;
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_browser is not null)
+        {
+            await _browser.CloseAsync();
+        }
+
+        _playwright?.Dispose();
+        foreach (var host in Enumerable.Reverse(_hosts))
+        {
+            await host.DisposeAsync();
+        }
+
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A file still open by a finishing host; the temp folder is cleaned by the OS.
+        }
+    }
+
+    private async Task<Dictionary<string, string?>> ServerSettingsAsync(int port, IEnumerable<RegionApp> apps)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Database:Provider"] = nameof(DatabaseProvider.Sqlite),
+            ["Database:ConnectionString"] = $"Data Source={Path.Combine(_directory, "identity.db")};Cache=Shared;Pooling=False",
+            ["Database:AutoMigrate"] = "true",
+            ["Oidc:Issuer"] = $"http://127.0.0.1:{port}/",
+            ["Oidc:AllowInsecureHttp"] = "true",
+        };
+
+        foreach (var (app, index) in apps.Select((app, index) => (app, index)))
+        {
+            var secretFile = Path.Combine(_directory, app.ClientId + ".secret");
+            await File.WriteAllTextAsync(secretFile, app.Secret);
+
+            var prefix = $"Oidc:Clients:{index}:";
+            settings[prefix + "ClientId"] = app.ClientId;
+            settings[prefix + "DisplayName"] = app.DisplayName;
+            settings[prefix + "GrantTypes:0"] = "authorization_code";
+            settings[prefix + "GrantTypes:1"] = "refresh_token";
+            settings[prefix + "Scopes:0"] = "openid";
+            settings[prefix + "Scopes:1"] = "profile";
+            settings[prefix + "Scopes:2"] = "email";
+            settings[prefix + "Scopes:3"] = "offline_access";
+            settings[prefix + "RedirectUris:0"] = $"http://127.0.0.1:{app.Port}/signin-oidc";
+            settings[prefix + "PostLogoutRedirectUris:0"] = $"http://127.0.0.1:{app.Port}/signout-callback-oidc";
+            settings[prefix + "SecretFile"] = secretFile;
+            settings[prefix + "FirstParty"] = app.FirstParty ? "true" : "false";
+        }
+
+        return settings;
+    }
+
+    private Dictionary<string, string?> SampleSettings(RegionApp app) => new()
+    {
+        ["Identity:Authority"] = Identity.AbsoluteUri,
+        ["Identity:ClientId"] = app.ClientId,
+        ["Identity:ClientSecret"] = app.Secret,
+        ["Identity:Region"] = app.Region,
+    };
+
+    private async Task CreateUserAsync(IServiceProvider services)
+    {
+        await using var scope = services.CreateAsyncScope();
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>();
+        var created = await users.CreateAsync(
+            new ApplicationUser { UserName = UserEmail, Email = UserEmail, EmailConfirmed = true, DisplayName = "Ada" }, UserPassword);
+        if (!created.Succeeded)
+        {
+            throw new InvalidOperationException("Could not create the test user: " + string.Join("; ", created.Errors.Select(e => e.Description)));
+        }
+    }
+
+    private T Track<T>(T host) where T : IAsyncDisposable
+    {
+        _hosts.Add(host);
+        return host;
+    }
+
+    /// <summary>256 random bits, base64url: a client secret or the body of a password.</summary>
+    private static string Secret() => Base64UrlEncoder.Encode(RandomNumberGenerator.GetBytes(32));
+
+    private sealed record RegionApp(string Region, string ClientId, string DisplayName, bool FirstParty, int Port, string Secret);
+}
+
+/// <summary>Every browser test runs in this one xunit collection, one after another, sharing one <see cref="RegionsFixture"/>.</summary>
+[CollectionDefinition(Name)]
+public sealed class RegionsSuite : ICollectionFixture<RegionsFixture>
+{
+    public const string Name = "Regions";
+}
