@@ -19,6 +19,7 @@ if (args.Contains("migrate", StringComparer.Ordinal))
 
 await app.InitializeStoreAsync();
 
+app.UseExceptionHandler(); // RFC 9457 problem, no stack trace, for anything unexpected
 app.UseMiddleware<ProtocolRequestGuard>();
 app.UseSignIn();
 app.UseAuthentication();

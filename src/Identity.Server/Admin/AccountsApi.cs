@@ -27,9 +27,9 @@ public static class AccountsApi
     {
         var accounts = admin.MapGroup("/accounts").WithTags("Accounts");
         accounts.MapGet("/", ListAsync);
-        accounts.MapPost("/", CreateAsync).Accepts<CreateAccountRequest>("application/json");
+        accounts.MapPost("/", CreateAsync).AcceptsJson<CreateAccountRequest>();
         accounts.MapGet("/{accountId:guid}", GetAsync);
-        accounts.MapPatch("/{accountId:guid}", UpdateAsync).Accepts<UpdateAccountRequest>("application/json");
+        accounts.MapPatch("/{accountId:guid}", UpdateAsync).AcceptsJson<UpdateAccountRequest>();
         accounts.MapPost("/{accountId:guid}/suspend", (Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit) =>
             SetStatusAsync(accountId, AccountStatus.Suspended, context, db, audit));
         accounts.MapPost("/{accountId:guid}/activate", (Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit) =>

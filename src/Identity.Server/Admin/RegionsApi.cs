@@ -18,7 +18,7 @@ public static partial class RegionsApi
         var regions = admin.MapGroup("/regions").WithTags("Regions");
         regions.MapGet("/", async (AuthorityDbContext db, CancellationToken ct) =>
             TypedResults.Ok(await db.Regions.AsNoTracking().OrderBy(r => r.Code).Select(r => new RegionView(r.Code, r.DisplayName)).ToListAsync(ct)));
-        regions.MapPut("/{code}", PutAsync).Accepts<PutRegionRequest>("application/json");
+        regions.MapPut("/{code}", PutAsync).AcceptsJson<PutRegionRequest>();
         regions.MapDelete("/{code}", DeleteAsync);
         return admin;
     }

@@ -34,9 +34,9 @@ public static class UsersApi
     {
         var users = admin.MapGroup("/accounts/{accountId:guid}/users").WithTags("Users");
         users.MapGet("/", ListAsync);
-        users.MapPost("/", CreateAsync).Accepts<CreateUserRequest>("application/json");
+        users.MapPost("/", CreateAsync).AcceptsJson<CreateUserRequest>();
         users.MapGet("/{userId}", GetAsync);
-        users.MapPatch("/{userId}", UpdateAsync).Accepts<UpdateUserRequest>("application/json");
+        users.MapPatch("/{userId}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
         users.MapDelete("/{userId}", DeleteAsync);
         users.MapPost("/{userId}/disable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.disabled", user => { user.Status = UserStatus.Disabled; return Task.CompletedTask; }, revokeSessions: true));

@@ -20,8 +20,11 @@ public static class AdminApiExtensions
     {
         builder.Services.AddProblemDetails();
         builder.Services.AddScoped<IAuditTrail, AuditTrail>();
-        builder.Services.AddOpenApi(options => options.ShouldInclude = description =>
-            description.RelativePath?.StartsWith("admin/", StringComparison.Ordinal) == true);
+        builder.Services.AddOpenApi(options =>
+        {
+            options.ShouldInclude = description => description.RelativePath?.StartsWith("admin/", StringComparison.Ordinal) == true;
+            options.AddOperationTransformer(JsonBody.DescribeAsync);
+        });
 
         builder.Services.AddOpenIddict().AddValidation(validation => validation.AddAudiences(Audience));
         builder.Services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy
