@@ -16,6 +16,8 @@ public sealed class LoginModel(
     SignInManager<ApplicationUser> signIn,
     UserManager<ApplicationUser> users,
     TimeProvider time,
+    Identity.Server.Audit.IAuditTrail audit,
+    AuthorityDbContext db,
     ILogger<LoginModel> logger) : PageModel
 {
     [BindProperty]
@@ -48,15 +50,23 @@ public sealed class LoginModel(
             ? Microsoft.AspNetCore.Identity.SignInResult.Failed
             : await signIn.CheckPasswordSignInAsync(user, Input.Password, lockoutOnFailure: true);
 
+        var ip = HttpContext.Connection.RemoteIpAddress?.ToString();
         if (user is null || !result.Succeeded)
         {
-            logger.LogInformation("Sign-in failed ({Reason})", result.IsLockedOut ? "locked out" : result.IsNotAllowed ? "not allowed" : "bad credentials");
+            var reason = result.IsLockedOut ? "locked_out" : result.IsNotAllowed ? "not_allowed" : "bad_credentials";
+            logger.LogInformation("Sign-in failed ({Reason})", reason);
+            audit.Record(new Identity.Server.Audit.Actor("anonymous", null, null, ip),
+                result.IsLockedOut ? "signin.locked_out" : "signin.failed", user is null ? null : "user", user?.Id, user?.AccountId, new { reason });
+            await db.SaveChangesAsync(HttpContext.RequestAborted);
             Failed = true;
             Input.Password = "";
             return Page();
         }
 
         await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), "pwd"));
+        audit.Record(new Identity.Server.Audit.Actor("user", user.Id, null, ip), "signin.succeeded", "user", user.Id, user.AccountId,
+            new { methods = new[] { "pwd" } });
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
         logger.LogInformation("User {UserId} signed in", user.Id);
         return LocalRedirect(SafeReturnUrl(ReturnUrl) ?? "/");
     }

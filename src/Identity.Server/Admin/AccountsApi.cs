@@ -35,6 +35,7 @@ public static class AccountsApi
         accounts.MapPost("/{accountId:guid}/activate", (Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit) =>
             SetStatusAsync(accountId, AccountStatus.Active, context, db, audit));
         accounts.MapDelete("/{accountId:guid}", DeleteAsync);
+        accounts.MapPut("/{accountId:guid}/settings", PutSettingsAsync).AcceptsJson<JsonElement>();
         accounts.MapPut("/{accountId:guid}/regions/{region}", EnableRegionAsync);
         accounts.MapDelete("/{accountId:guid}/regions/{region}", DisableRegionAsync);
         return admin;
@@ -158,6 +159,51 @@ public static class AccountsApi
         return await SaveAsync(account, context, db, time, () =>
             audit.Record(context.Admin().Actor, "account.updated", "account", account.Id.ToString(), account.Id,
                 new { name = new { before, after = account.Name } }));
+    }
+
+    /// <summary>
+    /// Replaces the account's settings document (policies arrive with the MFA/policy work; the document is stored
+    /// and versioned now). Account admins may change their own account's settings; the audit keeps before → after.
+    /// </summary>
+    private static async Task<IResult> PutSettingsAsync(Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
+    {
+        var account = await FindAsync(accountId, context, db, tracking: true);
+        if (account is null)
+        {
+            return AdminHttp.NotFound("account");
+        }
+
+        if (AdminHttp.CheckIfMatch(context.Request, account.Version) is { } precondition)
+        {
+            return precondition;
+        }
+
+        var (body, problem) = await AdminHttp.ReadAsync<JsonDocument>(context.Request);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        using (body)
+        {
+            if (body!.RootElement.ValueKind != JsonValueKind.Object)
+            {
+                return AdminHttp.Invalid("settings", "The settings must be a JSON object.");
+            }
+
+            var raw = body.RootElement.GetRawText();
+            if (raw.Length > 32_000)
+            {
+                return AdminHttp.Invalid("settings", "The settings document must not exceed 32,000 characters.");
+            }
+
+            var before = account.Settings;
+            account.Settings = raw;
+            account.SettingsVersion++;
+            return await SaveAsync(account, context, db, time, () =>
+                audit.Record(context.Admin().Actor, "account.settings_changed", "account", account.Id.ToString(), account.Id,
+                    new { settingsVersion = account.SettingsVersion, before = JsonDocument.Parse(before).RootElement, after = body.RootElement.Clone() }));
+        }
     }
 
     private static async Task<IResult> SetStatusAsync(Guid accountId, AccountStatus status, HttpContext context, AuthorityDbContext db, IAuditTrail audit)

@@ -27,6 +27,10 @@ public static class AdminApiExtensions
         });
 
         builder.Services.AddOpenIddict().AddValidation(validation => validation.AddAudiences(Audience));
+        builder.Services.AddSingleton<RequireErrorResponse>();
+        builder.Services.AddOpenIddict().AddServer(server => server.AddEventHandler(TokenFailureAudit.Descriptor));
+        builder.Services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddHostedService<AuditRetention>();
         builder.Services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy
             .AddAuthenticationSchemes(OpenIddictValidationAspNetCoreDefaults.AuthenticationScheme)
             .RequireAuthenticatedUser()

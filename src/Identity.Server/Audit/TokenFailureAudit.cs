@@ -1,0 +1,38 @@
+using Identity.Core.Data;
+using OpenIddict.Abstractions;
+using OpenIddict.Server;
+using Microsoft.AspNetCore;
+using static OpenIddict.Server.OpenIddictServerEvents;
+
+namespace Identity.Server.Audit;
+
+/// <summary>
+/// Records every refused token request (which client, which error, from where) in the audit trail. Only
+/// failures reach this handler (<see cref="RequireErrorResponse"/>), so issuing tokens costs no extra write.
+/// </summary>
+public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db) : IOpenIddictServerHandler<ApplyTokenResponseContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyTokenResponseContext>()
+            .AddFilter<RequireErrorResponse>()
+            .UseScopedHandler<TokenFailureAudit>()
+            .SetOrder(int.MinValue + 20_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public async ValueTask HandleAsync(ApplyTokenResponseContext context)
+    {
+        var http = context.Transaction.GetHttpRequest()?.HttpContext;
+        var clientId = context.Request?.ClientId;
+        audit.Record(new Actor("client", clientId, clientId, http?.Connection.RemoteIpAddress?.ToString()), "token.failed",
+            clientId is null ? null : "client", clientId, null,
+            new { error = context.Response.Error, grantType = context.Request?.GrantType });
+        await db.SaveChangesAsync(context.CancellationToken);
+    }
+}
+
+public sealed class RequireErrorResponse : IOpenIddictServerHandlerFilter<ApplyTokenResponseContext>
+{
+    public ValueTask<bool> IsActiveAsync(ApplyTokenResponseContext context) =>
+        ValueTask.FromResult(!string.IsNullOrEmpty(context.Response.Error));
+}
