@@ -23,6 +23,7 @@ public sealed class AuthorizeModel(
     UserManager<ApplicationUser> users,
     UserPrincipalFactory principals,
     SignInManager<ApplicationUser> signIn,
+    Mfa.SecondFactors factors,
     ScopeCatalog catalog,
     TimeProvider time) : PageModel
 {
@@ -60,6 +61,24 @@ public sealed class AuthorizeModel(
 
             return Challenge(new AuthenticationProperties { RedirectUri = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt) },
                 IdentityConstants.ApplicationScheme);
+        }
+
+        // Step-up (OpenID Connect Core §3.1.2.1 acr_values): a password-only session asked for a second factor.
+        if (request.GetAcrValues().Contains(SessionClaims.AcrMultiFactor) && !session.Principal.IsMultiFactor())
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                return Refuse(Errors.InteractionRequired, "A second factor is required.");
+            }
+
+            var back = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt);
+            if (!await factors.HasTotpAsync(user))
+            {
+                return RedirectToPage("/Totp", new { ReturnUrl = back });
+            }
+
+            await Mfa.SecondFactors.BeginSecondStepAsync(HttpContext, user.Id);
+            return RedirectToPage("/TwoFactor", new { ReturnUrl = back });
         }
 
         var application = await applications.FindByClientIdAsync(request.ClientId!)

@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Data;
 using Identity.Server.Connect;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -17,6 +18,7 @@ public sealed class LoginModel(
     UserManager<ApplicationUser> users,
     TimeProvider time,
     Identity.Server.Audit.IAuditTrail audit,
+    Mfa.SecondFactors factors,
     AuthorityDbContext db,
     ILogger<LoginModel> logger) : PageModel
 {
@@ -61,6 +63,12 @@ public sealed class LoginModel(
             Failed = true;
             Input.Password = "";
             return Page();
+        }
+
+        if (user.TwoFactorEnabled && await factors.HasTotpAsync(user))
+        {
+            await Mfa.SecondFactors.BeginSecondStepAsync(HttpContext, user.Id);
+            return RedirectToPage("/TwoFactor", new { ReturnUrl = SafeReturnUrl(ReturnUrl) });
         }
 
         await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), "pwd"));

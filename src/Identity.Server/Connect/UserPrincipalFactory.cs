@@ -21,12 +21,24 @@ public static class SessionClaims
     /// <summary>RFC 8176 authentication method references.</summary>
     public const string Methods = Claims.AuthenticationMethodReference;
 
+    /// <summary>OpenID Connect Core §2: the authentication context class the session satisfies.</summary>
+    public const string ContextClass = Claims.AuthenticationContextReference;
+
+    /// <summary>Password only.</summary>
+    public const string AcrPassword = "urn:identity:acr:pwd";
+
+    /// <summary>A second factor was used; request it with <c>acr_values=urn:identity:acr:mfa</c> to step up.</summary>
+    public const string AcrMultiFactor = "urn:identity:acr:mfa";
+
     public static Claim[] ForNewSession(DateTimeOffset now, params string[] methods) =>
     [
         new(SessionId, Guid.NewGuid().ToString("n")),
         new(AuthTime, now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
         new(Methods, JsonSerializer.Serialize(methods), JsonClaimValueTypes.JsonArray),
+        new(ContextClass, methods.Contains("mfa") ? AcrMultiFactor : AcrPassword),
     ];
+
+    public static bool IsMultiFactor(this ClaimsPrincipal principal) => principal.FindFirst(ContextClass)?.Value == AcrMultiFactor;
 
     public static DateTimeOffset? GetAuthTime(this ClaimsPrincipal principal) =>
         long.TryParse(principal.FindFirst(AuthTime)?.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
@@ -54,12 +66,22 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users)
         identity.SetClaim(Claims.Email, await users.GetEmailAsync(user));
         identity.SetClaim(Claims.EmailVerified, await users.IsEmailConfirmedAsync(user));
 
-        foreach (var type in new[] { SessionClaims.SessionId, SessionClaims.AuthTime, SessionClaims.Methods })
+        foreach (var type in new[] { SessionClaims.SessionId, SessionClaims.AuthTime, SessionClaims.ContextClass })
         {
             if (session.FindFirst(type) is { } claim)
             {
                 identity.AddClaim(new Claim(claim.Type, claim.Value, claim.ValueType));
             }
+        }
+
+        // amr is always a JSON array (Core §2), the union of every method the session recorded, in order.
+        var methods = session.FindAll(SessionClaims.Methods)
+            .SelectMany(c => c.ValueType == JsonClaimValueTypes.JsonArray ? JsonSerializer.Deserialize<string[]>(c.Value) ?? [] : [c.Value])
+            .Distinct(StringComparer.Ordinal)
+            .ToArray();
+        if (methods.Length > 0)
+        {
+            identity.AddClaim(new Claim(SessionClaims.Methods, JsonSerializer.Serialize(methods), JsonClaimValueTypes.JsonArray));
         }
 
         identity.SetScopes(scopes);
@@ -95,7 +117,7 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users)
 
                 yield break;
 
-            case SessionClaims.SessionId or SessionClaims.AuthTime or SessionClaims.Methods:
+            case SessionClaims.SessionId or SessionClaims.AuthTime or SessionClaims.Methods or SessionClaims.ContextClass:
                 yield return OpenIddictConstants.Destinations.IdentityToken;
                 yield break;
 

@@ -36,7 +36,9 @@ public static class SignInExtensions
         });
 
         builder.Services.AddScoped<UserPrincipalFactory>();
+        builder.Services.AddSingleton<RequireUserGrant>();
         builder.Services.AddScoped<DemoUserSeeder>();
+        builder.Services.AddScoped<Account.Mfa.SecondFactors>();
         builder.Services.AddRazorPages(pages => pages.RootDirectory = "/Account");
 
         builder.Services.AddOpenIddict().AddServer(server =>

@@ -1,0 +1,90 @@
+using Identity.Core.Data;
+using Identity.Server.Account.Mfa;
+using Identity.Server.Audit;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using QRCoder;
+
+namespace Identity.Server.Account;
+
+/// <summary>
+/// TOTP enrollment: a QR code (otpauth:// URI rendered server-side as SVG, no script) and the key as text; the app is
+/// turned on only when a valid code confirms it; then ten recovery codes are shown once.
+/// </summary>
+[Authorize]
+public sealed class TotpModel(UserManager<ApplicationUser> users, SecondFactors factors, IAuditTrail audit, AuthorityDbContext db) : PageModel
+{
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public string Secret { get; private set; } = "";
+
+    public string QrSvg { get; private set; } = "";
+
+    public bool Failed { get; private set; }
+
+    public bool Enrolled { get; private set; }
+
+    public IReadOnlyList<string>? RecoveryCodes { get; private set; }
+
+    public async Task<IActionResult> OnGetAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        await ShowAsync(user);
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostAsync([FromForm] string? code)
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        RecoveryCodes = code is null ? null : await factors.ConfirmEnrollmentAsync(user, code);
+        if (RecoveryCodes is null)
+        {
+            Failed = true;
+            await ShowAsync(user);
+            return Page();
+        }
+
+        audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
+            "mfa.totp_enrolled", "user", user.Id, user.AccountId);
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        ReturnUrl = ReturnUrl is { Length: > 0 } url && Url.IsLocalUrl(url) ? url : null;
+        return Page();
+    }
+
+    public async Task<IActionResult> OnPostRegenerateAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null || !await factors.HasTotpAsync(user))
+        {
+            return Challenge();
+        }
+
+        RecoveryCodes = await factors.RegenerateRecoveryCodesAsync(user);
+        audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
+            "mfa.recovery_codes_regenerated", "user", user.Id, user.AccountId);
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        return Page();
+    }
+
+    private async Task ShowAsync(ApplicationUser user)
+    {
+        Enrolled = await factors.HasTotpAsync(user);
+        Secret = await factors.BeginEnrollmentAsync(user);
+        var uri = SecondFactors.OtpAuthUri("Identity", user.Email ?? user.Id, Secret);
+        using var data = QRCodeGenerator.GenerateQrCode(uri, QRCodeGenerator.ECCLevel.M);
+        QrSvg = new SvgQRCode(data).GetGraphic(4);
+    }
+}

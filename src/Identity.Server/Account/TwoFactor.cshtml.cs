@@ -1,0 +1,99 @@
+using Identity.Core.Data;
+using Identity.Server.Account.Mfa;
+using Identity.Server.Audit;
+using Identity.Server.Connect;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+
+namespace Identity.Server.Account;
+
+/// <summary>
+/// The second step of a sign-in (or a step-up): the password was right, now a TOTP code or a recovery code.
+/// Until it succeeds the person holds only Identity's short-lived "two-factor user" cookie, not a session.
+/// </summary>
+public sealed class TwoFactorModel(
+    UserManager<ApplicationUser> users,
+    SignInManager<ApplicationUser> signIn,
+    SecondFactors factors,
+    IAuditTrail audit,
+    AuthorityDbContext db,
+    TimeProvider time) : PageModel
+{
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
+
+    public bool Failed { get; private set; }
+
+    public async Task<IActionResult> OnGetAsync() => await PendingUserAsync() is null ? RedirectToLogin() : Page();
+
+    public async Task<IActionResult> OnPostTotpAsync([FromForm] string? code)
+    {
+        var user = await PendingUserAsync();
+        if (user is null)
+        {
+            return RedirectToLogin();
+        }
+
+        return code is not null && await factors.VerifyTotpAsync(user, code)
+            ? await CompleteAsync(user, ["pwd", "otp", "mfa"], null)
+            : await FailAsync(user);
+    }
+
+    public async Task<IActionResult> OnPostRecoveryAsync([FromForm] string? recovery)
+    {
+        var user = await PendingUserAsync();
+        if (user is null)
+        {
+            return RedirectToLogin();
+        }
+
+        return recovery is not null && await factors.RedeemRecoveryCodeAsync(user, recovery) is { } remaining
+            ? await CompleteAsync(user, ["pwd", "mfa"], remaining)
+            : await FailAsync(user);
+    }
+
+    private async Task<IActionResult> CompleteAsync(ApplicationUser user, string[] methods, int? recoveryCodesLeft)
+    {
+        await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
+        await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), methods));
+        await users.ResetAccessFailedCountAsync(user);
+        var actor = new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString());
+        if (recoveryCodesLeft is { } left)
+        {
+            audit.Record(actor, "mfa.recovery_code_used", "user", user.Id, user.AccountId, new { remaining = left });
+            TempData["Notice"] = $"You used a recovery code; {left} remain.";
+        }
+
+        audit.Record(actor, "signin.succeeded", "user", user.Id, user.AccountId, new { methods });
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        return LocalRedirect(ReturnUrl is { Length: > 0 } url && Url.IsLocalUrl(url) ? url : "/");
+    }
+
+    private async Task<IActionResult> FailAsync(ApplicationUser user)
+    {
+        await users.AccessFailedAsync(user); // wrong codes count towards lockout like wrong passwords
+        audit.Record(new Actor("anonymous", null, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
+            await users.IsLockedOutAsync(user) ? "signin.locked_out" : "signin.mfa_failed", "user", user.Id, user.AccountId);
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        if (await users.IsLockedOutAsync(user))
+        {
+            await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
+            return RedirectToLogin();
+        }
+
+        Failed = true;
+        return Page();
+    }
+
+    private async Task<ApplicationUser?> PendingUserAsync()
+    {
+        var pending = await HttpContext.AuthenticateAsync(IdentityConstants.TwoFactorUserIdScheme);
+        var id = pending.Principal?.FindFirst(System.Security.Claims.ClaimTypes.Name)?.Value;
+        var user = id is null ? null : await users.FindByIdAsync(id);
+        return user is not null && await signIn.CanSignInAsync(user) && !await users.IsLockedOutAsync(user) ? user : null;
+    }
+
+    private RedirectToPageResult RedirectToLogin() => RedirectToPage("/Login", new { ReturnUrl });
+}

@@ -1,0 +1,138 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Identity.Server.IntegrationTests.Infrastructure;
+using Microsoft.IdentityModel.Tokens;
+using OtpNet;
+
+namespace Identity.Server.IntegrationTests;
+
+/// <summary>TOTP enrollment and sign-in, single-use codes, recovery codes, and acr_values step-up; amr/acr in the ID token.</summary>
+public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>
+{
+    private const string Password = "Correct-Horse-Battery-9";
+    private const string Redirect = ServerFixture<SqliteTestDatabase>.EuApp + "/signin-oidc";
+
+    private static string Code(string secret, DateTime at) => new Totp(Base32Encoding.ToBytes(secret)).ComputeTotp(at);
+
+    /// <summary>A new user who signs in with a password and enrolls an authenticator; returns the secret and recovery codes.</summary>
+    private async Task<(string Email, string Secret, List<string> RecoveryCodes)> EnrolledUserAsync()
+    {
+        var email = $"mfa-{Guid.NewGuid():n}@example.test";
+        await fixture.CreateUserAsync(email, Password);
+        var browser = new BrowserSession(fixture.Server);
+        await browser.SignInAsync("/Account/Login", email, Password);
+
+        var page = await ResponseAssert.HtmlAsync(await browser.GetAsync("/Account/Totp"), HttpStatusCode.OK);
+        var secret = SecretOnPage().Match(page).Groups[1].Value;
+        Assert.Contains("<svg", page, StringComparison.Ordinal); // QR code rendered server-side
+        var enrolled = await browser.SubmitAsync("/Account/Totp", page, new Dictionary<string, string> { ["code"] = Code(secret, DateTime.UtcNow.AddSeconds(-30)) });
+        var html = await ResponseAssert.HtmlAsync(enrolled, HttpStatusCode.OK);
+        var codes = RecoveryCodeOnPage().Matches(html).Select(m => m.Groups[1].Value).ToList();
+        Assert.Equal(10, codes.Count);
+        return (email, secret, codes);
+    }
+
+    private async Task<(BrowserSession Browser, HttpResponseMessage Response)> PasswordStepAsync(string email)
+    {
+        var browser = new BrowserSession(fixture.Server);
+        var response = await browser.SignInAsync("/Account/Login?ReturnUrl=%2F", email, Password);
+        return (browser, response);
+    }
+
+    private static Task<HttpResponseMessage> SecondStepAsync(BrowserSession browser, string handler, string field, string value) =>
+        browser.Http.GetAsync("/Account/TwoFactor?ReturnUrl=%2F").ContinueWith(async page =>
+            await browser.SubmitAsync($"/Account/TwoFactor?handler={handler}", await (await page).Content.ReadAsStringAsync(),
+                new Dictionary<string, string> { [field] = value })).Unwrap();
+
+    [Fact]
+    public async Task SignIn_WithTotp_AsksForCodeAndIssuesMfaAmrAndAcr()
+    {
+        var (email, secret, _) = await EnrolledUserAsync();
+
+        var (browser, afterPassword) = await PasswordStepAsync(email);
+        Assert.StartsWith("/Account/TwoFactor", BrowserSession.Location(afterPassword).OriginalString, StringComparison.Ordinal);
+        Assert.Contains("autocomplete=\"one-time-code\"", await (await browser.GetAsync("/Account/TwoFactor")).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        var done = await SecondStepAsync(browser, "Totp", "code", Code(secret, DateTime.UtcNow));
+        Assert.Equal("/", BrowserSession.Location(done).OriginalString);
+
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await browser.AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge), email, Password);
+        var tokens = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
+            [new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]), new("code_verifier", verifier), new("redirect_uri", Redirect)],
+            ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
+        var payload = System.Text.Json.JsonDocument.Parse(Base64UrlEncoder.Decode(tokens.GetProperty("id_token").GetString()!.Split('.')[1])).RootElement;
+        Assert.True(payload.GetProperty("amr").GetArrayLength() == 3, payload.ToString());
+        Assert.Equal(["pwd", "otp", "mfa"], payload.GetProperty("amr").EnumerateArray().Select(e => e.GetString()));
+        Assert.Equal("urn:identity:acr:mfa", payload.GetProperty("acr").GetString());
+    }
+
+    [Fact]
+    public async Task TotpCode_UsedTwice_RefusedTheSecondTime()
+    {
+        var (email, secret, _) = await EnrolledUserAsync();
+        var code = Code(secret, DateTime.UtcNow);
+
+        var (first, _) = await PasswordStepAsync(email);
+        var accepted = await SecondStepAsync(first, "Totp", "code", code);
+        var (second, _) = await PasswordStepAsync(email);
+        var replayed = await SecondStepAsync(second, "Totp", "code", code);
+
+        Assert.Equal(HttpStatusCode.Redirect, accepted.StatusCode);
+        Assert.Contains("Invalid code.", await ResponseAssert.HtmlAsync(replayed, HttpStatusCode.OK), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RecoveryCode_WorksOnceOnly()
+    {
+        var (email, _, codes) = await EnrolledUserAsync();
+
+        var (first, _) = await PasswordStepAsync(email);
+        var accepted = await SecondStepAsync(first, "Recovery", "recovery", codes[3].ToUpperInvariant());
+        var (second, _) = await PasswordStepAsync(email);
+        var reused = await SecondStepAsync(second, "Recovery", "recovery", codes[3]);
+
+        Assert.Equal(HttpStatusCode.Redirect, accepted.StatusCode);
+        Assert.Contains("Invalid code.", await ResponseAssert.HtmlAsync(reused, HttpStatusCode.OK), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task WrongCode_NeverSignsIn_AndNoSessionBeforeTheSecondFactor()
+    {
+        var (email, _, _) = await EnrolledUserAsync();
+
+        var (browser, _) = await PasswordStepAsync(email);
+        var wrong = await SecondStepAsync(browser, "Totp", "code", "000000");
+        var (_, challenge) = BrowserSession.Pkce();
+        var authorize = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge));
+
+        Assert.Contains("Invalid code.", await wrong.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Contains("/Account/Login", BrowserSession.Location(authorize).OriginalString, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AcrValuesMfa_InsidePasswordOnlySession_AsksForSecondFactor()
+    {
+        // Enrolled during a password-only session: that session is still "pwd" until it steps up.
+        var email = $"stepup-{Guid.NewGuid():n}@example.test";
+        await fixture.CreateUserAsync(email, Password);
+        var browser = new BrowserSession(fixture.Server);
+        await browser.SignInAsync("/Account/Login", email, Password);
+        var page = await browser.GetAsync("/Account/Totp");
+        var html = await page.Content.ReadAsStringAsync();
+        var secret = SecretOnPage().Match(html).Groups[1].Value;
+        await browser.SubmitAsync("/Account/Totp", html, new Dictionary<string, string> { ["code"] = Code(secret, DateTime.UtcNow.AddSeconds(-30)) });
+
+        var (_, challenge) = BrowserSession.Pkce();
+        var plain = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge));
+        var stepUp = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge, ("acr_values", "urn:identity:acr:mfa")));
+
+        Assert.StartsWith(Redirect, BrowserSession.Location(plain).AbsoluteUri, StringComparison.Ordinal);
+        Assert.StartsWith("/Account/TwoFactor", BrowserSession.Location(stepUp).OriginalString, StringComparison.Ordinal);
+    }
+
+    [GeneratedRegex("<code id=\"totp-secret\">([A-Z2-7]+)</code>")]
+    private static partial Regex SecretOnPage();
+
+    [GeneratedRegex("<li><code>([a-z0-9]{5}-[a-z0-9]{5})</code></li>")]
+    private static partial Regex RecoveryCodeOnPage();
+}
