@@ -12,8 +12,8 @@ using Npgsql.EntityFrameworkCore.PostgreSQL.Metadata;
 namespace Identity.Migrations.PostgreSql.Migrations
 {
     [DbContext(typeof(AuthorityDbContext))]
-    [Migration("20261124112756_AccountsUsersAudit")]
-    partial class AccountsUsersAudit
+    [Migration("20261124120208_Initial")]
+    partial class Initial
     {
         /// <inheritdoc />
         protected override void BuildTargetModel(ModelBuilder modelBuilder)
