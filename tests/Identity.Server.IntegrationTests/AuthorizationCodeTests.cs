@@ -94,6 +94,70 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
     }
 
     [Fact]
+    public async Task Userinfo_UserOfAnAccount_ReturnsAccountAndRole()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", "{\"name\":\"Contoso\"}"),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var email = $"member-{Guid.NewGuid():n}@example.test";
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{account}/users",
+            $"{{\"email\":\"{email}\",\"role\":\"admin\",\"password\":\"{fixture.UserPassword}\"}}"), HttpStatusCode.Created);
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await NewBrowser().AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge), email, fixture.UserPassword);
+        var tokens = await (await RedeemAsync(BrowserSession.Query(callback)["code"], verifier)).JsonAsync();
+
+        using var request = new HttpRequestMessage(HttpMethod.Get, "/connect/userinfo");
+        request.Headers.Authorization = new("Bearer", tokens.GetProperty("access_token").GetString());
+        var claims = await ResponseAssert.StatusAsync(await fixture.Client.SendAsync(request), HttpStatusCode.OK);
+
+        Assert.Equal(account, claims.GetProperty("account").GetProperty("id").GetGuid());
+        Assert.Equal("Contoso", claims.GetProperty("account").GetProperty("name").GetString());
+        Assert.Equal("admin", claims.GetProperty("account").GetProperty("role").GetString());
+    }
+
+    [Fact]
+    public async Task LoginHint_PrefillsTheEmail()
+    {
+        var (_, challenge) = BrowserSession.Pkce();
+        var browser = NewBrowser();
+        var toLogin = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge, ("login_hint", "hint@example.test")));
+
+        var page = await browser.GetAsync(BrowserSession.Location(toLogin).PathAndQuery);
+
+        Assert.Contains("value=\"hint@example.test\"", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PromptConsent_ThirdPartyWithRememberedConsent_AsksAgain()
+    {
+        var browser = NewBrowser();
+        await SignInAsync(browser);
+        var partnerRedirect = ServerFixture<SqliteTestDatabase>.PartnerApp + "/signin-oidc";
+        var first = await browser.GetAsync(BrowserSession.AuthorizeUrl("partner", partnerRedirect, BrowserSession.Pkce().Challenge));
+        await browser.SubmitAsync("/connect/authorize", await first.Content.ReadAsStringAsync(), new Dictionary<string, string>(), button: "allow");
+
+        var again = await browser.GetAsync(BrowserSession.AuthorizeUrl("partner", partnerRedirect, BrowserSession.Pkce().Challenge, ("prompt", "consent")));
+        var none = await browser.GetAsync(BrowserSession.AuthorizeUrl("partner", partnerRedirect, BrowserSession.Pkce().Challenge, ("prompt", "none")));
+
+        Assert.Contains("Partner Analytics", await ResponseAssert.HtmlAsync(again, HttpStatusCode.OK), StringComparison.Ordinal);
+        Assert.True(BrowserSession.Query(BrowserSession.Location(none)).ContainsKey("code")); // remembered: no UI needed
+    }
+
+    [Fact]
+    public async Task PromptNone_ThirdPartyWithoutConsent_ConsentRequired()
+    {
+        var email = $"fresh-{Guid.NewGuid():n}@example.test"; // a person who never consented to the partner
+        await fixture.CreateUserAsync(email, fixture.UserPassword);
+        var browser = NewBrowser();
+        await browser.SignInAsync("/Account/Login", email, fixture.UserPassword);
+        var partnerRedirect = ServerFixture<SqliteTestDatabase>.PartnerApp + "/signin-oidc";
+
+        var response = await browser.GetAsync(BrowserSession.AuthorizeUrl("partner", partnerRedirect, BrowserSession.Pkce().Challenge, ("prompt", "none")));
+
+        Assert.Equal("consent_required", BrowserSession.Query(BrowserSession.Location(response))["error"]);
+    }
+
+    [Fact]
     public async Task Userinfo_WithoutToken_Unauthorized()
     {
         var response = await fixture.Client.GetAsync("/connect/userinfo");

@@ -5,6 +5,7 @@ using Identity.Server.Account;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -78,7 +79,7 @@ public static class SignInExtensions
         // OpenID Connect Core §5.3: the claims the granted scopes allow, for the access token's subject.
         app.MapMethods("/connect/userinfo", [HttpMethods.Get, HttpMethods.Post],
             [Authorize(AuthenticationSchemes = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)]
-            async (HttpContext context, UserManager<ApplicationUser> users) =>
+            async (HttpContext context, UserManager<ApplicationUser> users, AuthorityDbContext db) =>
             {
                 var principal = context.User;
                 var user = principal.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
@@ -92,6 +93,14 @@ public static class SignInExtensions
                 {
                     claims[Claims.Name] = user.DisplayName ?? user.Email;
                     claims[Claims.PreferredUsername] = user.UserName;
+
+                    // The customer account the person belongs to and their role in it (platform admins have none).
+                    if (user.AccountId is { } accountId)
+                    {
+                        var name = await db.Accounts.AsNoTracking().Where(a => a.Id == accountId).Select(a => a.Name)
+                            .SingleOrDefaultAsync(context.RequestAborted);
+                        claims["account"] = new { id = accountId, name, role = user.Role };
+                    }
                 }
 
                 if (principal.HasScope(Scopes.Email))
