@@ -26,20 +26,36 @@ public sealed class ClientApplicationManager(
     IOptionsMonitor<OidcOptions> oidc)
     : OpenIddictApplicationManager<OpenIddictEntityFrameworkCoreApplication>(cache, logger, options, store)
 {
+    // The copy handed out in this scope (one request), reused by every later lookup of the same client in it.
+    // A token request looks its client up ~10 times (each OpenIddict validation handler, the principal preparation,
+    // our scope check); cloning each time cost ~7 % of the server's CPU (~13 µs/token, perf: the entity's constructor
+    // draws a Guid.NewGuid() concurrency token and allocates its navigation sets). OpenIddict's own per-scope entity
+    // cache also hands the same instance to every caller in a scope, so requests stay isolated from one another.
+    private OpenIddictEntityFrameworkCoreApplication? _scoped;
+    private long _scopedUntil;
+
     public override async ValueTask<OpenIddictEntityFrameworkCoreApplication?> FindByClientIdAsync(
         string identifier, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(identifier);
+        if (_scoped is { } scoped && string.Equals(scoped.ClientId, identifier, StringComparison.Ordinal)
+            && Environment.TickCount64 < _scopedUntil)
+        {
+            return scoped;
+        }
+
+        var duration = oidc.CurrentValue.ApplicationCacheDuration;
         if (clients.TryGet(identifier) is { } cached)
         {
-            return cached.Clone();
+            return Remember(cached.Clone(), duration);
         }
 
         // Only found clients are cached: a client created anywhere is usable at once on every replica.
         var application = await base.FindByClientIdAsync(identifier, cancellationToken);
         if (application is not null)
         {
-            clients.Set(identifier, application.Clone(), oidc.CurrentValue.ApplicationCacheDuration);
+            clients.Set(identifier, application.Clone(), duration);
+            Remember(application, duration);
         }
 
         return application;
@@ -48,6 +64,7 @@ public sealed class ClientApplicationManager(
     public override async ValueTask UpdateAsync(
         OpenIddictEntityFrameworkCoreApplication application, CancellationToken cancellationToken = default)
     {
+        _scoped = null;
         await base.UpdateAsync(application, cancellationToken);
         clients.Evict(application.ClientId);
     }
@@ -55,8 +72,21 @@ public sealed class ClientApplicationManager(
     public override async ValueTask DeleteAsync(
         OpenIddictEntityFrameworkCoreApplication application, CancellationToken cancellationToken = default)
     {
+        _scoped = null;
         await base.DeleteAsync(application, cancellationToken);
         clients.Evict(application.ClientId);
+    }
+
+    /// <summary>Keeps <paramref name="application"/> for this scope, never longer than the process-wide cache would.</summary>
+    private OpenIddictEntityFrameworkCoreApplication Remember(OpenIddictEntityFrameworkCoreApplication application, TimeSpan duration)
+    {
+        if (duration > TimeSpan.Zero)
+        {
+            _scoped = application;
+            _scopedUntil = Environment.TickCount64 + (long)duration.TotalMilliseconds;
+        }
+
+        return application;
     }
 
     protected override ValueTask<string> ObfuscateClientSecretAsync(string secret, CancellationToken cancellationToken = default)

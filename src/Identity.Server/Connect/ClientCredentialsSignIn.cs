@@ -23,6 +23,8 @@ public sealed class ClientCredentialsSignIn(ScopeCatalog catalog) : IOpenIddictS
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 
+    private static readonly ImmutableArray<string> AccessTokenOnly = [Destinations.AccessToken];
+
     public async ValueTask HandleAsync(HandleTokenRequestContext context)
     {
         if (!context.Request.IsClientCredentialsGrantType() || context.ClientId is not { Length: > 0 } clientId)
@@ -56,7 +58,12 @@ public sealed class ClientCredentialsSignIn(ScopeCatalog catalog) : IOpenIddictS
         identity.SetClaim(Claims.ClientId, clientId);
         identity.SetScopes(scopes);
         identity.SetResources(granted);
-        identity.SetDestinations(static _ => [Destinations.AccessToken]);
+
+        // Only client_id needs a destination: OpenIddict's PrepareAccessTokenPrincipal always keeps "sub" and the scopes,
+        // derives the audiences from the resources and drops every other private claim whatever its destinations.
+        // OpenIddict writes each claim's destinations as JSON through its own MemoryStream and Utf8JsonWriter: doing it
+        // for all five claims was ~10 % of the bytes allocated per token (allocation-tick trace) and ~1.5 % of the CPU.
+        identity.FindFirst(Claims.ClientId)?.SetDestinations(AccessTokenOnly);
 
         context.SignIn(new ClaimsPrincipal(identity));
     }

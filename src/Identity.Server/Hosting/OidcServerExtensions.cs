@@ -65,6 +65,7 @@ public static class OidcServerExtensions
                     .AddEventHandler(ClientAssertionErrors.Descriptor);
 
                 var aspNetCore = server.UseAspNetCore()
+                    .SuppressJsonResponseIndentation() // ~7.5 % of the bytes allocated per token went to indentation
                     .EnableAuthorizationEndpointPassthrough()
                     .EnableUserInfoEndpointPassthrough()
                     .EnableEndSessionEndpointPassthrough();
@@ -78,6 +79,11 @@ public static class OidcServerExtensions
                 validation.UseLocalServer();
                 validation.UseAspNetCore();
             });
+
+        // Same handlers and filters as OpenIddict's dispatcher, indexed by event type (see IndexedServerDispatcher).
+        var services = builder.Services;
+        builder.Services.AddSingleton(provider => new ServerHandlerIndex(provider, services));
+        builder.Services.Replace(ServiceDescriptor.Scoped<IOpenIddictServerDispatcher, IndexedServerDispatcher>());
 
         return builder;
     }
