@@ -130,6 +130,28 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
         Assert.StartsWith("/Account/TwoFactor", BrowserSession.Location(stepUp).OriginalString, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ResetMfa_ByAdmin_RemovesTheFactorAndEndsSessions()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", "{\"name\":\"Reset Co\"}"),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var email = $"reset-{Guid.NewGuid():n}@example.test";
+        var userId = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{account}/users",
+            $"{{\"email\":\"{email}\",\"role\":\"member\",\"password\":\"{Password}\"}}"), HttpStatusCode.Created))
+            .GetProperty("user").GetProperty("id").GetString();
+        var browser = new BrowserSession(fixture.Server);
+        await browser.SignInAsync("/Account/Login", email, Password);
+        var html = await (await browser.GetAsync("/Account/Totp")).Content.ReadAsStringAsync();
+        await browser.SubmitAsync("/Account/Totp", html, new Dictionary<string, string> { ["code"] = Code(SecretOnPage().Match(html).Groups[1].Value, DateTime.UtcNow) });
+        Assert.StartsWith("/Account/TwoFactor", BrowserSession.Location((await PasswordStepAsync(email)).Response).OriginalString, StringComparison.Ordinal);
+
+        var reset = await platform.PostAsync($"/admin/v1/accounts/{account}/users/{userId}/reset-mfa", null);
+
+        Assert.Equal(HttpStatusCode.OK, reset.StatusCode);
+        Assert.Equal("/", BrowserSession.Location((await PasswordStepAsync(email)).Response).OriginalString);
+    }
+
     [GeneratedRegex("<code id=\"totp-secret\">([A-Z2-7]+)</code>")]
     private static partial Regex SecretOnPage();
 

@@ -45,9 +45,13 @@ public static class UsersApi
         users.MapPost("/{userId}/reset-mfa", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.mfa_reset", async user =>
             {
-                await m.SetTwoFactorEnabledAsync(user, false);
-                await m.ResetAuthenticatorKeyAsync(user);
-            }, revokeSessions: false));
+                // Authenticator secret, recovery codes and passkeys: the person enrols again at the next sign-in.
+                await c.RequestServices.GetRequiredService<Account.Mfa.SecondFactors>().RemoveAllAsync(user);
+                foreach (var passkey in await m.GetPasskeysAsync(user))
+                {
+                    await m.RemovePasskeyAsync(user, passkey.CredentialId);
+                }
+            }, revokeSessions: true));
         users.MapPost("/{userId}/revoke-sessions", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.sessions_revoked", _ => Task.CompletedTask, revokeSessions: true));
         return admin;
