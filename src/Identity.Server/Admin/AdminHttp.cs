@@ -63,7 +63,9 @@ public static class AdminHttp
     /// RFC 9110 §13.1.1: an update must name the version it was made from; a missing If-Match is refused with 428
     /// (RFC 6585 §3), a stale one with 412, so a lost update is impossible.
     /// </summary>
-    public static IResult? CheckIfMatch(HttpRequest request, long currentVersion)
+    public static IResult? CheckIfMatch(HttpRequest request, long currentVersion) => CheckIfMatch(request, ETag(currentVersion));
+
+    public static IResult? CheckIfMatch(HttpRequest request, string currentETag)
     {
         var header = request.Headers.IfMatch.ToString();
         if (string.IsNullOrEmpty(header))
@@ -72,7 +74,7 @@ public static class AdminHttp
                 detail: "Send the resource's ETag in If-Match.");
         }
 
-        return header == "*" || header.Split(',').Select(t => t.Trim()).Contains(ETag(currentVersion)) ? null : Stale();
+        return header == "*" || header.Split(',').Select(t => t.Trim()).Contains(currentETag) ? null : Stale();
     }
 
     public static void SetETag(HttpResponse response, long version) => response.Headers[HeaderNames.ETag] = ETag(version);

@@ -40,6 +40,9 @@ public sealed class ClientDefinition
 
     public TimeSpan? AccessTokenLifetime { get; set; }
 
+    /// <summary>The region a regional service's client is bound to (its events and sync access), if any.</summary>
+    public string? Region { get; set; }
+
     /// <summary>A platform-administration client (bootstrap automation): full access to the admin API.</summary>
     public bool PlatformAdmin { get; set; }
 }

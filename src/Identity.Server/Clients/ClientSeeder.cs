@@ -22,6 +22,7 @@ public sealed class ClientSeeder(
     public const string DemoClientId = "demo-m2m";
     public const string DemoScope = "demo.read";
     public const string DemoResource = "urn:identity:demo-api";
+    public const string RegionProperty = "identity_region";
 
     public async Task ApplyAsync(CancellationToken cancellationToken)
     {
@@ -218,6 +219,11 @@ public sealed class ClientSeeder(
 
         descriptor.RedirectUris.UnionWith(definition.RedirectUris);
         descriptor.PostLogoutRedirectUris.UnionWith(definition.PostLogoutRedirectUris);
+
+        if (definition.Region is { Length: > 0 } region)
+        {
+            descriptor.Properties[RegionProperty] = System.Text.Json.JsonSerializer.SerializeToElement(region);
+        }
 
         if (definition.PlatformAdmin)
         {

@@ -47,6 +47,8 @@ public static class AdminApiExtensions
         admin.MapAccountsApi();
         admin.MapUsersApi();
         admin.MapRegionsApi();
+        admin.MapClientsApi();
+        admin.MapAuditApi();
 
         app.MapOpenApi("/openapi/{documentName}.json");
         if (app.Environment.IsDevelopment())
