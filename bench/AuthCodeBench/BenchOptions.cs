@@ -1,0 +1,131 @@
+using System.Globalization;
+
+namespace AuthCodeBench;
+
+/// <summary>Command-line options (<c>--name value</c> pairs).</summary>
+public sealed class BenchOptions
+{
+    public const string Usage = """
+        AuthCodeBench: authorization-code round trips (authorize -> code -> token) for users with an SSO session.
+
+          bench:  --base-url URL --client-id ID --client-secret SECRET --redirect-uri URI
+                  --email EMAIL --password PASSWORD
+                  [--sessions 50] [--warmup-seconds 5] [--seconds 15] [--scope "openid profile"]
+                  [--server-pid PID] [--db-pid POSTMASTER_PID]   CPU split of the measured window (Linux /proc)
+          seed:   --seed-connection-string CS (PostgreSQL) [--seed-email EMAIL] [--seed-password PASSWORD]
+                  creates the user if missing (run it after the server has migrated the database);
+                  --seed-email/--seed-password default to --email/--password.
+
+        With both --seed-connection-string and --base-url, it seeds and then runs the bench.
+        Prints one line of key=value figures; exit code 0 = no errors, 1 = errors or no round trip, 2 = bad usage.
+        """;
+
+    public Uri? BaseUrl { get; private set; }
+
+    public string ClientId { get; private set; } = "";
+
+    public string ClientSecret { get; private set; } = "";
+
+    public Uri? RedirectUri { get; private set; }
+
+    public string Email { get; private set; } = "";
+
+    public string Password { get; private set; } = "";
+
+    public string Scope { get; private set; } = "openid profile";
+
+    public int Sessions { get; private set; } = 50;
+
+    public double WarmupSeconds { get; private set; } = 5;
+
+    public double Seconds { get; private set; } = 15;
+
+    public int? ServerPid { get; private set; }
+
+    public int? DbPid { get; private set; }
+
+    public string? SeedConnectionString { get; private set; }
+
+    public string? SeedEmail { get; private set; }
+
+    public string? SeedPassword { get; private set; }
+
+    public bool RunsBench => BaseUrl is not null;
+
+    /// <summary>Parses the arguments; throws <see cref="ArgumentException"/> with a readable message.</summary>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        var o = new BenchOptions();
+        for (var i = 0; i < args.Count; i++)
+        {
+            var name = args[i];
+            if (name is "-h" or "--help")
+            {
+                throw new ArgumentException("");
+            }
+
+            if (i + 1 >= args.Count)
+            {
+                throw new ArgumentException($"{name} needs a value");
+            }
+
+            var value = args[++i];
+            switch (name)
+            {
+                case "--base-url": o.BaseUrl = AbsoluteUri(name, value.EndsWith('/') ? value : value + "/"); break;
+                case "--client-id": o.ClientId = value; break;
+                case "--client-secret": o.ClientSecret = value; break;
+                case "--redirect-uri": o.RedirectUri = AbsoluteUri(name, value); break;
+                case "--email": o.Email = value; break;
+                case "--password": o.Password = value; break;
+                case "--scope": o.Scope = value; break;
+                case "--sessions": o.Sessions = (int)Number(name, value, 1, 10_000); break;
+                case "--warmup-seconds": o.WarmupSeconds = Number(name, value, 0, 3600); break;
+                case "--seconds": o.Seconds = Number(name, value, 0.1, 3600); break;
+                case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
+                case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;
+                case "--seed-connection-string": o.SeedConnectionString = value; break;
+                case "--seed-email": o.SeedEmail = value; break;
+                case "--seed-password": o.SeedPassword = value; break;
+                default: throw new ArgumentException($"unknown option {name}");
+            }
+        }
+
+        o.SeedEmail ??= o.Email.Length > 0 ? o.Email : null;
+        o.SeedPassword ??= o.Password.Length > 0 ? o.Password : null;
+
+        if (!o.RunsBench && o.SeedConnectionString is null)
+        {
+            throw new ArgumentException("give --base-url (bench) and/or --seed-connection-string (seed)");
+        }
+
+        if (o.SeedConnectionString is not null && (string.IsNullOrEmpty(o.SeedEmail) || string.IsNullOrEmpty(o.SeedPassword)))
+        {
+            throw new ArgumentException("seeding needs --seed-email and --seed-password (or --email and --password)");
+        }
+
+        if (o.RunsBench)
+        {
+            var missing = new List<string>();
+            if (o.ClientId.Length == 0) missing.Add("--client-id");
+            if (o.ClientSecret.Length == 0) missing.Add("--client-secret");
+            if (o.RedirectUri is null) missing.Add("--redirect-uri");
+            if (o.Email.Length == 0) missing.Add("--email");
+            if (o.Password.Length == 0) missing.Add("--password");
+            if (missing.Count > 0)
+            {
+                throw new ArgumentException("the bench needs " + string.Join(", ", missing));
+            }
+        }
+
+        return o;
+    }
+
+    private static Uri AbsoluteUri(string name, string value) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : throw new ArgumentException($"{name}: '{value}' is not an absolute URL");
+
+    private static double Number(string name, string value, double min, double max) =>
+        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
+            ? n
+            : throw new ArgumentException($"{name}: '{value}' is not a number in [{min}, {max}]");
+}

@@ -1,0 +1,74 @@
+using System.Globalization;
+
+namespace AuthCodeBench;
+
+/// <summary>
+/// CPU time of other processes from Linux's /proc, to split the measured window's CPU between the server,
+/// PostgreSQL (the postmaster and its backends) and the load generator. Zero where /proc is not readable.
+/// </summary>
+public static class ProcCpu
+{
+    /// <summary>USER_HZ, the unit of /proc's CPU times: 100 on every mainstream Linux architecture.</summary>
+    private const double TicksPerSecond = 100;
+
+    /// <summary>CPU seconds used so far by <paramref name="pid"/> (user + system).</summary>
+    public static double Process(int pid) => Fields(pid) is { } f ? (Tick(f, 14) + Tick(f, 15)) / TicksPerSecond : 0;
+
+    /// <summary>
+    /// CPU seconds used so far by <paramref name="pid"/>, its reaped children, and its live children
+    /// (PostgreSQL: the postmaster and the backends serving the server's connections).
+    /// </summary>
+    public static double ProcessTree(int pid)
+    {
+        if (Fields(pid) is not { } self)
+        {
+            return 0;
+        }
+
+        var ticks = Tick(self, 14) + Tick(self, 15) + Tick(self, 16) + Tick(self, 17);
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var child)
+                && child != pid && Fields(child) is { } f && Tick(f, 4) == pid)
+            {
+                ticks += Tick(f, 14) + Tick(f, 15);
+            }
+        }
+
+        return ticks / TicksPerSecond;
+    }
+
+    /// <summary>CPU seconds the whole machine has been busy (all cores: user, nice, system, irq, softirq, steal).</summary>
+    public static double MachineBusy()
+    {
+        try
+        {
+            var cpu = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            long Field(int i) => long.Parse(cpu[i], CultureInfo.InvariantCulture);
+            return (Field(1) + Field(2) + Field(3) + Field(6) + Field(7) + Field(8)) / TicksPerSecond;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
+        {
+            return 0;
+        }
+    }
+
+    /// <summary>The fields of /proc/PID/stat, numbered as in proc(5) (1 = pid, 2 = comm, 3 = state, ...).</summary>
+    private static string[]? Fields(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var close = stat.LastIndexOf(')');
+            // comm (field 2) may contain spaces: split what follows its closing parenthesis; that starts at field 3.
+            return ["", "", "", .. stat[(close + 2)..].Split(' ')];
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
+    private static long Tick(string[] fields, int number) =>
+        number < fields.Length && long.TryParse(fields[number], CultureInfo.InvariantCulture, out var v) ? v : 0;
+}

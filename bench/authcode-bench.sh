@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): the authorization-code round trip of users who already have an SSO
+# session — GET /connect/authorize (PKCE S256, state, nonce) → 302 with code → POST
+# /connect/token (client_secret_basic) → 200 with tokens — p50/p99 and round trips per second
+# at 50 concurrent sessions (bench/AuthCodeBench).
+#
+#   bench/authcode-bench.sh
+#
+# env: SESSIONS (50)      concurrent signed-in sessions (closed loop, one round trip in flight each)
+#      WARMUP_S (5)       warm-up, not measured
+#      DURATION_S (15)    measured window
+#      TARGET_P99_MS (20) the issue's target, reported as met / not met
+#
+# What it does:
+#   1. starts a private PostgreSQL (scripts/lib/postgres.sh)
+#   2. dotnet publish src/Identity.Server and bench/AuthCodeBench (Release); starts the published
+#      server on http://127.0.0.1:7281 (Production, PostgreSQL, one authorization_code client
+#      declared in configuration) and waits for discovery
+#   3. seeds the bench user (random password) with AuthCodeBench --seed-connection-string
+#   4. runs AuthCodeBench: N sessions sign in once through /Account/Login, then loop
+#      authorize → token; prints one key=value line
+#   5. prints a summary and appends it to bench/results/authcode-bench-DATE-HHMM.txt
+# Everything it starts is stopped by PID on exit.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+SESSIONS=${SESSIONS:-50}
+WARMUP_S=${WARMUP_S:-5}
+DURATION_S=${DURATION_S:-15}
+TARGET_P99_MS=${TARGET_P99_MS:-20}
+PORT=7281
+BASE_URL="http://127.0.0.1:$PORT"
+ISSUER="$BASE_URL/"
+CLIENT_ID=bench-web
+# Nothing listens there: the bench only reads the Location header of the authorize response.
+REDIRECT_URI=http://127.0.0.1:7299/cb
+BENCH_EMAIL=bench.user@authcode-bench.test
+RESULT_FILE="$REPO_ROOT/bench/results/authcode-bench-$(date +%F-%H%M).txt"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+# shellcheck source=scripts/lib/postgres.sh
+. "$REPO_ROOT/scripts/lib/postgres.sh"
+
+log() { echo "# authcode-bench: $*" >&2; }
+
+# port_free PORT: fail if something already listens on 127.0.0.1:PORT.
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "127.0.0.1:$1 is already in use; stop that server first" >&2
+    return 1
+  fi
+}
+
+# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL. Only the PID we started.
+# shellcheck disable=SC2317  # only ever invoked from the cleanup trap
+stop_pid() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill "$pid" 2>/dev/null || true
+  for (( i = 0; i < 50; i++ )); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# wait_quiet [MAX_WAIT_S]: wait (up to 120 s) until the machine has been nearly idle (< 15 % of
+# one core) for 2 s, so that the run is not measured while something else works.
+wait_quiet() {
+  local max=${1:-120} waited=0 a b busy
+  while :; do
+    a=$(awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 }' /proc/stat); sleep 2
+    b=$(awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 }' /proc/stat)
+    busy=$(( (b - a) * 100 / $(getconf CLK_TCK) / 2 ))
+    [ "$busy" -lt 15 ] && return 0
+    if [ "$waited" -ge "$max" ]; then
+      log "warning: machine still busy (${busy}% of one core) after ${waited}s; measuring anyway"
+      return 0
+    fi
+    waited=$(( waited + 2 ))
+  done
+}
+
+# kv LINE KEY: value of KEY=... in a key=value line.
+kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder. ---
+BENCH_TMP=
+SERVER_PID=
+# shellcheck disable=SC2317  # only ever invoked through the trap
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$SERVER_PID" ]; then
+    stop_pid "$SERVER_PID"
+  fi
+  pg_stop || true
+  if [ -n "$BENCH_TMP" ]; then
+    rm -rf "$BENCH_TMP"
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+server_log_tail() {
+  echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2
+  tail -n "${1:-80}" "$BENCH_TMP/server.log" >&2 || true
+  echo "-----" >&2
+}
+
+# --- 1. PostgreSQL. ---
+port_free "$PORT"
+BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-authcode-bench.XXXXXX")
+chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
+pg_install_if_missing
+pg_start "$BENCH_TMP/postgres"
+"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c 'create database identity_authcode_bench'
+DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=identity_authcode_bench}"
+
+# --- 2. Publish the server and the bench app; start the server. ---
+log "dotnet publish src/Identity.Server and bench/AuthCodeBench (Release)"
+for project in src/Identity.Server bench/AuthCodeBench; do
+  out="$BENCH_TMP/$(basename "$project")"
+  if ! dotnet publish "$project" -c Release -o "$out" >"$BENCH_TMP/publish.log" 2>&1; then
+    tail -n 60 "$BENCH_TMP/publish.log" >&2
+    echo "dotnet publish $project failed" >&2
+    exit 1
+  fi
+done
+BENCH_APP=(dotnet "$BENCH_TMP/AuthCodeBench/AuthCodeBench.dll")
+
+# Generated per run; only the server's environment holds it (the bench gets it as an argument).
+BENCH_WEB_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
+# The content root is the working folder: start from the publish folder so that its
+# appsettings.json is the one read.
+(
+  cd "$BENCH_TMP/Identity.Server"
+  exec env \
+    ASPNETCORE_ENVIRONMENT=Production \
+    Database__Provider=PostgreSql \
+    Database__ConnectionString="$DB_CONNECTION_STRING" \
+    Database__AutoMigrate=true \
+    Oidc__AllowInsecureHttp=true \
+    Oidc__Issuer="$ISSUER" \
+    Logging__LogLevel__Default=Warning \
+    Oidc__Clients__0__ClientId="$CLIENT_ID" \
+    Oidc__Clients__0__GrantTypes__0=authorization_code \
+    Oidc__Clients__0__Scopes__0=openid \
+    Oidc__Clients__0__Scopes__1=profile \
+    Oidc__Clients__0__RedirectUris__0="$REDIRECT_URI" \
+    Oidc__Clients__0__SecretEnvironmentVariable=BENCH_WEB_SECRET \
+    BENCH_WEB_SECRET="$BENCH_WEB_SECRET" \
+    dotnet Identity.Server.dll --urls "$BASE_URL"
+) >"$BENCH_TMP/server.log" 2>&1 &
+SERVER_PID=$!
+log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
+
+# Ready = discovery answers 200 within 60 s (the database is migrated and the client declared
+# by then), while the process stays alive.
+ready=
+for (( i = 0; i < 600; i++ )); do
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    log "Identity.Server (pid $SERVER_PID) exited during start-up"
+    break
+  fi
+  status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/.well-known/openid-configuration" || true)
+  if [ "$status" = 200 ]; then ready=1; break; fi
+  sleep 0.1
+done
+if [ -z "$ready" ]; then
+  [ "$i" -lt 600 ] || log "discovery did not answer 200 within 60 s"
+  server_log_tail 200
+  exit 1
+fi
+log "Identity.Server ready after $(( i / 10 )).$(( i % 10 )) s"
+
+# --- 3. The bench user (after the server's migration), random password per run. ---
+# Suffix: one character of each class ASP.NET Core Identity's default password rules ask for.
+BENCH_PASSWORD="$(openssl rand -base64 24 | tr '+/' '-_' | tr -d '=')-aA1"
+"${BENCH_APP[@]}" --seed-connection-string "$DB_CONNECTION_STRING" \
+  --seed-email "$BENCH_EMAIL" --seed-password "$BENCH_PASSWORD"
+
+# --- 4. The bench. ---
+wait_quiet 120
+set +e
+line=$("${BENCH_APP[@]}" --base-url "$BASE_URL" --client-id "$CLIENT_ID" --client-secret "$BENCH_WEB_SECRET" \
+  --redirect-uri "$REDIRECT_URI" --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
+  --sessions "$SESSIONS" --warmup-seconds "$WARMUP_S" --seconds "$DURATION_S" \
+  --server-pid "$SERVER_PID" --db-pid "$PG_PID")
+bench_rc=$?
+set -e
+if [ -z "$line" ]; then
+  log "AuthCodeBench failed (exit $bench_rc) without a result line"
+  kill -0 "$SERVER_PID" 2>/dev/null || log "Identity.Server (pid $SERVER_PID) is no longer running"
+  server_log_tail 80
+  exit 1
+fi
+if [ "$bench_rc" -ne 0 ]; then
+  log "AuthCodeBench reported errors (exit $bench_rc)"
+  server_log_tail 40
+fi
+
+# --- 5. Summary (stdout and bench/results/). ---
+p99=$(kv "$line" p99_ms)
+verdict=$(awk -v p="$p99" -v t="$TARGET_P99_MS" 'BEGIN { print (p + 0 < t + 0) ? "met" : "NOT met" }')
+git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo none)
+[ -z "$(git status --porcelain 2>/dev/null | head -n 1)" ] || git_rev+="+dirty"
+
+summary=$(
+  echo "== authcode-bench $(date '+%F %T %Z') =="
+  echo "machine: nproc=$(nproc) cpu=\"$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)\"" \
+       "mem=$(awk '/MemTotal/ { printf "%.0fGiB", $2 / 1048576 }' /proc/meminfo)" \
+       "os=\"$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)\" dotnet=$(dotnet --version)" \
+       "postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')"
+  echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, client $CLIENT_ID (authorization_code, PKCE S256," \
+       "client_secret_basic, scope \"openid profile\")"
+  echo "load: AuthCodeBench sessions=$SESSIONS warmup_s=$WARMUP_S duration_s=$DURATION_S, closed loop, each session" \
+       "signed in once through /Account/Login (the load generator shares the cores with the server)"
+  echo "result: roundtrips_per_s=$(kv "$line" roundtrips_per_s) p50_ms=$(kv "$line" p50_ms) p99_ms=$p99" \
+       "errors=$(kv "$line" errors) | authorize p50/p99 $(kv "$line" authorize_p50_ms)/$(kv "$line" authorize_p99_ms) ms" \
+       "| token p50/p99 $(kv "$line" token_p50_ms)/$(kv "$line" token_p99_ms) ms"
+  echo "cpu (% of one core, measured window): server=$(kv "$line" server_cpu_pct) db=$(kv "$line" db_cpu_pct)" \
+       "load_generator=$(kv "$line" client_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
+  echo "target: p99 < ${TARGET_P99_MS} ms at $SESSIONS sessions: $verdict"
+  echo "peer: none — the Node peer in ../shared/bench (oidc-provider) declares no authorization-code client" \
+       "(it has no interaction UI), so this flow has no peer comparison"
+  echo "raw: $line"
+)
+echo
+echo "$summary"
+mkdir -p "$(dirname "$RESULT_FILE")"
+printf '%s\n\n' "$summary" >>"$RESULT_FILE"
+log "summary appended to ${RESULT_FILE#"$REPO_ROOT"/}"
+exit "$bench_rc"
