@@ -329,23 +329,17 @@ public static class ClientsApi
             AccessTokenLifetime = lifetime,
             Region = body.Region,
             Jwks = jwks,
-            // A stand-in reference so the shared rules treat the client as confidential; the real secret is generated.
-            SecretEnvironmentVariable = authMethod is "client_secret_basic" or "client_secret_post" ? "unused" : null,
         };
 
-        foreach (var rule in ClientDefinitionRules.Validate(definition, "client").Where(r => !r.Contains("secret", StringComparison.OrdinalIgnoreCase)))
+        foreach (var rule in ClientDefinitionRules.Validate(definition, "client", secretGenerated: authMethod is "client_secret_basic" or "client_secret_post"))
         {
-            var field = rule.Contains("GrantTypes", StringComparison.Ordinal) || rule.Contains("grant", StringComparison.Ordinal) ? "grantTypes"
-                : rule.Contains("RedirectUris", StringComparison.Ordinal) ? "redirectUris" : "client";
+            var field = rule.Contains("GrantTypes", StringComparison.Ordinal) ? "grantTypes"
+                : rule.Contains("RedirectUris", StringComparison.Ordinal) || rule.Contains("redirect URI", StringComparison.Ordinal) ? "redirectUris"
+                : rule.Contains("client_credentials", StringComparison.Ordinal) ? "authenticationMethod"
+                : "client";
             errors.TryAdd(field, [rule.Replace("client:", "", StringComparison.Ordinal).Trim()]);
         }
 
-        if (authMethod == "none" && definition.GrantTypes.Contains(GrantTypes.ClientCredentials))
-        {
-            errors.TryAdd("authenticationMethod", ["client_credentials needs a confidential client (a secret or private_key_jwt)."]);
-        }
-
-        definition.SecretEnvironmentVariable = null;
         return (errors.Count == 0 ? definition : null, errors);
     }
 

@@ -9,7 +9,8 @@ public static class ClientDefinitionRules
     private static readonly HashSet<string> SupportedGrantTypes =
         [GrantTypes.ClientCredentials, GrantTypes.AuthorizationCode, GrantTypes.RefreshToken];
 
-    public static IEnumerable<string> Validate(ClientDefinition client, string path)
+    /// <param name="secretGenerated">The server generates the secret (admin API): no reference to resolve.</param>
+    public static IEnumerable<string> Validate(ClientDefinition client, string path, bool secretGenerated = false)
     {
         if (string.IsNullOrWhiteSpace(client.ClientId))
         {
@@ -26,7 +27,8 @@ public static class ClientDefinitionRules
             yield return $"{path}:GrantTypes: '{grant}' is not supported (use {string.Join(", ", SupportedGrantTypes)}).";
         }
 
-        var hasSecret = client.SecretEnvironmentVariable is not null || client.SecretFile is not null;
+        var hasReference = client.SecretEnvironmentVariable is not null || client.SecretFile is not null;
+        var hasSecret = hasReference || secretGenerated;
         var hasJwks = client.Jwks is not null || client.JwksFile is not null;
         if (client.SecretEnvironmentVariable is not null && client.SecretFile is not null)
         {
@@ -35,7 +37,7 @@ public static class ClientDefinitionRules
 
         if (client.GrantTypes.Contains(GrantTypes.ClientCredentials) && !hasSecret && !hasJwks)
         {
-            yield return $"{path}: client_credentials needs a confidential client (SecretEnvironmentVariable, SecretFile, Jwks or JwksFile).";
+            yield return $"{path}: client_credentials needs a confidential client (a secret, or a JWKS for private_key_jwt).";
         }
 
         if (client.GrantTypes.Contains(GrantTypes.AuthorizationCode) && client.RedirectUris.Count == 0)
@@ -52,7 +54,7 @@ public static class ClientDefinitionRules
             }
         }
 
-        if (hasSecret)
+        if (hasReference)
         {
             string? error = null;
             try
