@@ -36,6 +36,9 @@ public static class SignInExtensions
             cookie.SlidingExpiration = true;
         });
 
+        // A revoked session (new security stamp: disable, revoke sessions, reset MFA) ends within a minute on every
+        // page; the authorization endpoint re-checks the user on every request anyway.
+        builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
         builder.Services.AddScoped<UserPrincipalFactory>();
         builder.Services.AddSingleton<RequireUserGrant>();
         builder.Services.AddScoped<DemoUserSeeder>();

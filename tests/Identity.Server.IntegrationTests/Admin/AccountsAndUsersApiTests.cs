@@ -299,6 +299,19 @@ public abstract class AccountsAndUsersApiTests<TDatabase>(ServerFixture<TDatabas
     }
 
     [Fact]
+    public async Task DisabledUser_WithLiveSsoSession_IsAskedToSignInAgainAtTheNextAuthorization()
+    {
+        var browser = new BrowserSession(fixture.Server);
+        var redirect = ServerFixture<TDatabase>.EuApp + "/signin-oidc";
+        await browser.AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", redirect, BrowserSession.Pkce().Challenge), Email("member-a"), Password);
+
+        await _platform.PostAsync($"/admin/v1/accounts/{AccountA}/users/{MemberA}/disable", null);
+        var next = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-eu", redirect, BrowserSession.Pkce().Challenge));
+
+        Assert.Contains("/Account/Login", BrowserSession.Location(next).OriginalString, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Users_ListWithFilterAndCursor_PagesThroughEveryUserOnce()
     {
         for (var i = 0; i < 5; i++)
