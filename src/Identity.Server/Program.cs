@@ -6,6 +6,7 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddIdentityStore();
 builder.AddOidcServer();
 builder.AddSignIn();
+builder.AddPasskeys();
 builder.AddAdminApi();
 builder.AddHealth();
 

@@ -72,7 +72,7 @@ public sealed class AuthorizeModel(
             }
 
             var back = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt);
-            if (!await factors.HasTotpAsync(user))
+            if (!await factors.HasAnyFactorAsync(user))
             {
                 return RedirectToPage("/Totp", new { ReturnUrl = back });
             }

@@ -65,7 +65,7 @@ public sealed class LoginModel(
             return Page();
         }
 
-        if (user.TwoFactorEnabled && await factors.HasTotpAsync(user))
+        if (user.TwoFactorEnabled && await factors.HasAnyFactorAsync(user))
         {
             await Mfa.SecondFactors.BeginSecondStepAsync(HttpContext, user.Id);
             return RedirectToPage("/TwoFactor", new { ReturnUrl = SafeReturnUrl(ReturnUrl) });

@@ -6,18 +6,28 @@ using Microsoft.AspNetCore.Mvc.Testing;
 namespace Identity.BrowserTests.Infrastructure;
 
 /// <summary>
-/// An app (its real Program) on a real Kestrel socket at 127.0.0.1, configured only through settings:
-/// a browser cannot reach the in-memory TestServer.
+/// An app (its real Program) on a real Kestrel socket at 127.0.0.1 (or at <c>localhost</c>, both loopback
+/// addresses), configured only through settings: a browser cannot reach the in-memory TestServer.
 /// </summary>
-public sealed class KestrelHost<TEntryPoint>(int port, IReadOnlyDictionary<string, string?> settings)
+public sealed class KestrelHost<TEntryPoint>(int port, IReadOnlyDictionary<string, string?> settings, string host = KestrelHost.Loopback)
     : WebApplicationFactory<TEntryPoint> where TEntryPoint : class
 {
-    public Uri BaseAddress { get; } = new($"http://127.0.0.1:{port}/");
+    public Uri BaseAddress { get; } = new($"http://{host}:{port}/");
 
     /// <summary>Builds and starts the host; the socket is listening when this returns.</summary>
     public KestrelHost<TEntryPoint> Start()
     {
-        UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        UseKestrel(kestrel =>
+        {
+            if (host == KestrelHost.Localhost)
+            {
+                kestrel.ListenLocalhost(port); // 127.0.0.1 and [::1]: the browser may try either for "localhost"
+            }
+            else
+            {
+                kestrel.Listen(IPAddress.Loopback, port);
+            }
+        });
         StartServer();
         return this;
     }
@@ -31,6 +41,15 @@ public sealed class KestrelHost<TEntryPoint>(int port, IReadOnlyDictionary<strin
             builder.UseSetting(key, value);
         }
     }
+}
+
+/// <summary>The two names a test host can have.</summary>
+public static class KestrelHost
+{
+    public const string Loopback = "127.0.0.1";
+
+    /// <summary>A host name, not an address: WebAuthn relying-party IDs are domains, never IP addresses.</summary>
+    public const string Localhost = "localhost";
 }
 
 public static class FreePorts

@@ -22,6 +22,58 @@ public sealed class LoginPage(IPage page)
     }
 }
 
+/// <summary>Identity's passkey sign-in button on the login page (shown once the browser supports WebAuthn).</summary>
+public sealed class PasskeyLoginPage(IPage page)
+{
+    public ILocator SignInWithPasskey => page.GetByRole(AriaRole.Button, new() { Name = "Sign in with a passkey", Exact = true });
+
+    public ILocator Failure => page.GetByRole(AriaRole.Alert);
+}
+
+/// <summary>Identity's second-factor page: an authenticator code, a recovery code, or a passkey.</summary>
+public sealed class SecondFactorPage(IPage page)
+{
+    public const string Path = "/Account/TwoFactor";
+
+    public ILocator UsePasskey => page.GetByRole(AriaRole.Button, new() { Name = "Use a passkey", Exact = true });
+}
+
+/// <summary>Identity's passkey management page.</summary>
+public sealed class PasskeysPage(IPage page)
+{
+    public const string Path = "/Account/Passkeys";
+
+    public ILocator Name => page.GetByLabel("Passkey name", new() { Exact = true });
+
+    public ILocator Add => page.GetByRole(AriaRole.Button, new() { Name = "Add a passkey", Exact = true });
+
+    public ILocator Listed => page.Locator("#passkeys li");
+
+    public ILocator None => page.Locator("#no-passkeys");
+
+    public ILocator Remove(string name) => page.GetByRole(AriaRole.Button, new() { Name = $"Remove {name}", Exact = true });
+
+    public async Task AddAsync(string name)
+    {
+        await Name.FillAsync(name);
+        await Add.ClickAsync();
+    }
+}
+
+/// <summary>Identity's authenticator-app enrollment page.</summary>
+public sealed class TotpPage(IPage page)
+{
+    public const string Path = "/Account/Totp";
+
+    public ILocator Secret => page.Locator("#totp-secret");
+
+    public ILocator Code => page.GetByLabel("Code from the app", new() { Exact = true });
+
+    public ILocator TurnOn => page.GetByRole(AriaRole.Button, new() { Name = "Turn on", Exact = true });
+
+    public ILocator RecoveryCodes => page.Locator("#recovery-codes li");
+}
+
 /// <summary>Identity's consent page for a third-party client.</summary>
 public sealed class ConsentPage(IPage page)
 {

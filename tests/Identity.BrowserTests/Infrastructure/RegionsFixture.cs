@@ -10,17 +10,27 @@ namespace Identity.BrowserTests.Infrastructure;
 
 /// <summary>
 /// One world per test run: Identity on SQLite, three regional apps (the real <c>Identity.RegionSample</c>) signing in
-/// through it, a user, and one Chromium. Every host listens on its own free port of 127.0.0.1.
+/// through it, a user, and one Chromium. Every host listens on its own free port of 127.0.0.1; Identity may be
+/// named <c>localhost</c> instead (<see cref="PasskeyFixture"/>).
 /// </summary>
-public sealed class RegionsFixture : IAsyncLifetime
+public class RegionsFixture : IAsyncLifetime
 {
     public const string UserEmail = "ada@example.test";
     public const string PartnerDisplayName = "Partner Analytics";
 
+    private readonly string _identityHost;
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "identity-browser-tests", Guid.NewGuid().ToString("n"));
     private readonly List<IAsyncDisposable> _hosts = [];
     private IPlaywright? _playwright;
     private IBrowser? _browser;
+    private IServiceProvider? _identityServices;
+
+    public RegionsFixture()
+        : this(KestrelHost.Loopback)
+    {
+    }
+
+    protected RegionsFixture(string identityHost) => _identityHost = identityHost;
 
     public string UserPassword { get; } = $"Pw-{Secret()}-7a";
 
@@ -33,6 +43,9 @@ public sealed class RegionsFixture : IAsyncLifetime
     public Uri Partner { get; private set; } = null!;
 
     public IBrowser Browser => _browser ?? throw new InvalidOperationException("The browser is not started.");
+
+    /// <summary>Identity's services (a scope per use), for what a test arranges or checks behind the pages.</summary>
+    public IServiceProvider IdentityServices => _identityServices ?? throw new InvalidOperationException("Identity is not started.");
 
     public async Task InitializeAsync()
     {
@@ -47,9 +60,10 @@ public sealed class RegionsFixture : IAsyncLifetime
             new RegionApp("partner", "partner-app", PartnerDisplayName, FirstParty: false, ports[3], Secret()),
         };
 
-        var server = Track(new KestrelHost<Program>(ports[0], await ServerSettingsAsync(ports[0], apps))).Start();
+        var server = Track(new KestrelHost<Program>(ports[0], await ServerSettingsAsync(ports[0], apps), _identityHost)).Start();
         Identity = server.BaseAddress;
-        await CreateUserAsync(server.Services);
+        _identityServices = server.Services;
+        await CreateUserAsync(UserEmail, "Ada");
 
         var regions = apps.Select(app => Track(new KestrelHost<RegionSample::Program>(app.Port, SampleSettings(app))).Start()).ToArray();
         (Eu, Us, Partner) = (regions[0].BaseAddress, regions[1].BaseAddress, regions[2].BaseAddress);
@@ -97,7 +111,7 @@ public sealed class RegionsFixture : IAsyncLifetime
             ["Database:Provider"] = nameof(DatabaseProvider.Sqlite),
             ["Database:ConnectionString"] = $"Data Source={Path.Combine(_directory, "identity.db")};Cache=Shared;Pooling=False",
             ["Database:AutoMigrate"] = "true",
-            ["Oidc:Issuer"] = $"http://127.0.0.1:{port}/",
+            ["Oidc:Issuer"] = $"http://{_identityHost}:{port}/",
             ["Oidc:AllowInsecureHttp"] = "true",
         };
 
@@ -132,12 +146,13 @@ public sealed class RegionsFixture : IAsyncLifetime
         ["Identity:Region"] = app.Region,
     };
 
-    private async Task CreateUserAsync(IServiceProvider services)
+    /// <summary>A user with <see cref="UserPassword"/>, no second factor.</summary>
+    public async Task CreateUserAsync(string email, string displayName)
     {
-        await using var scope = services.CreateAsyncScope();
+        await using var scope = IdentityServices.CreateAsyncScope();
         var users = scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>();
         var created = await users.CreateAsync(
-            new ApplicationUser { UserName = UserEmail, Email = UserEmail, EmailConfirmed = true, DisplayName = "Ada" }, UserPassword);
+            new ApplicationUser { UserName = email, Email = email, EmailConfirmed = true, DisplayName = displayName }, UserPassword);
         if (!created.Succeeded)
         {
             throw new InvalidOperationException("Could not create the test user: " + string.Join("; ", created.Errors.Select(e => e.Description)));

@@ -37,6 +37,11 @@ public sealed class SecondFactors(UserManager<ApplicationUser> users, IDataProte
     public async Task<bool> HasTotpAsync(ApplicationUser user) =>
         await users.GetAuthenticationTokenAsync(user, Provider, SecretToken) is not null;
 
+    public async Task<bool> HasPasskeyAsync(ApplicationUser user) => (await users.GetPasskeysAsync(user)).Count > 0;
+
+    /// <summary>A second step is possible: an authenticator app or a passkey (<c>/Account/TwoFactor</c> offers both).</summary>
+    public async Task<bool> HasAnyFactorAsync(ApplicationUser user) => await HasTotpAsync(user) || await HasPasskeyAsync(user);
+
     public async Task<int> RemainingRecoveryCodesAsync(ApplicationUser user) => (await RecoveryHashesAsync(user)).Count;
 
     /// <summary>Starts (or resumes) an enrollment: a new secret kept aside until a valid code confirms it.</summary>

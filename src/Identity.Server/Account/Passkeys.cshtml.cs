@@ -1,0 +1,207 @@
+using System.Buffers.Text;
+using Identity.Core.Data;
+using Identity.Server.Account.Mfa;
+using Identity.Server.Audit;
+using Identity.Server.Connect;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Mvc.RazorPages;
+using Microsoft.Extensions.Options;
+
+namespace Identity.Server.Account;
+
+/// <summary>
+/// The signed-in person's passkeys: listed by name, added (WebAuthn registration: <c>passkeys.js</c> asks the browser
+/// to create a credential from the options of <see cref="OnPostOptionsAsync"/> and posts it back), removed.
+/// A passkey is a second factor: the first one turns two-factor sign-in on, removing the last factor turns it off.
+/// Audit entries name the passkey, never the credential.
+/// </summary>
+[Authorize]
+public sealed class PasskeysModel(
+    UserManager<ApplicationUser> users,
+    SignInManager<ApplicationUser> signIn,
+    SecondFactors factors,
+    IOptions<PasskeyOptions> options,
+    IAuditTrail audit,
+    AuthorityDbContext db,
+    ILogger<PasskeysModel> logger) : PageModel
+{
+    public const int NameMaxLength = 64;
+
+    public IReadOnlyList<PasskeyView> Passkeys { get; private set; } = [];
+
+    public bool Available { get; private set; }
+
+    public string? Error { get; private set; }
+
+    public async Task<IActionResult> OnGetAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        await ShowAsync(user);
+        return Page();
+    }
+
+    /// <summary>WebAuthn Level 3 §5.4 creation options (JSON); the challenge is kept in Identity's two-factor cookie.</summary>
+    public async Task<IActionResult> OnPostOptionsAsync()
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null || !options.Value.IsAvailable(Request))
+        {
+            return Unauthorized();
+        }
+
+        var name = await users.GetUserNameAsync(user) ?? user.Id;
+        var json = await signIn.MakePasskeyCreationOptionsAsync(new PasskeyUserEntity
+        {
+            Id = user.Id,
+            Name = name,
+            DisplayName = user.DisplayName ?? name,
+        });
+        return Content(json, "application/json");
+    }
+
+    public async Task<IActionResult> OnPostAddAsync([FromForm] string? name, [FromForm] string? credential)
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        name = string.IsNullOrWhiteSpace(name) ? "Passkey" : name.Trim();
+        if (name.Length > NameMaxLength)
+        {
+            return await ShowErrorAsync(user, $"The name can have at most {NameMaxLength} characters.");
+        }
+
+        var attestation = await AttestAsync(credential);
+        if (attestation is not { Succeeded: true } || attestation.UserEntity.Id != user.Id)
+        {
+            // The ceremony was started for someone else in this browser, or the credential did not verify.
+            logger.LogInformation("Passkey registration refused: {Reason}", attestation?.Failure?.Message ?? "no registration under way");
+            return await ShowErrorAsync(user, "The passkey could not be added. Try again.");
+        }
+
+        var passkey = attestation.Passkey;
+        passkey.Name = name;
+        if (!(await users.AddOrUpdatePasskeyAsync(user, passkey)).Succeeded)
+        {
+            return await ShowErrorAsync(user, "The passkey could not be added. Try again.");
+        }
+
+        if (!await users.GetTwoFactorEnabledAsync(user))
+        {
+            await users.SetTwoFactorEnabledAsync(user, true);
+            await KeepSessionAsync(user);
+        }
+
+        audit.Record(Me(user), "mfa.passkey_added", "user", user.Id, user.AccountId,
+            new { name, synced = passkey.IsBackupEligible });
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        TempData["PasskeyNotice"] = $"Passkey \u201c{name}\u201d added.";
+        return RedirectToPage();
+    }
+
+    public async Task<IActionResult> OnPostRemoveAsync([FromForm] string? id)
+    {
+        var user = await users.GetUserAsync(User);
+        if (user is null)
+        {
+            return Challenge();
+        }
+
+        var credentialId = Decode(id);
+        var passkey = credentialId is null ? null : await users.GetPasskeyAsync(user, credentialId);
+        if (passkey is null)
+        {
+            return RedirectToPage();
+        }
+
+        await users.RemovePasskeyAsync(user, passkey.CredentialId);
+        if (await users.GetTwoFactorEnabledAsync(user) && !await factors.HasAnyFactorAsync(user))
+        {
+            await users.SetTwoFactorEnabledAsync(user, false);
+            await KeepSessionAsync(user);
+        }
+
+        audit.Record(Me(user), "mfa.passkey_removed", "user", user.Id, user.AccountId, new { name = passkey.Name });
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        TempData["PasskeyNotice"] = $"Passkey \u201c{passkey.Name}\u201d removed.";
+        return RedirectToPage();
+    }
+
+    private async Task<PasskeyAttestationResult?> AttestAsync(string? credential)
+    {
+        if (string.IsNullOrEmpty(credential))
+        {
+            return null;
+        }
+
+        try
+        {
+            return await signIn.PerformPasskeyAttestationAsync(credential);
+        }
+        catch (InvalidOperationException)
+        {
+            return null; // no registration under way: its cookie expired, or another ceremony replaced it
+        }
+    }
+
+    /// <summary>
+    /// Turning two-factor sign-in on or off renews the security stamp, which ends every session at its next
+    /// validation; the person who made the change keeps this one (same sid, auth_time, amr and acr).
+    /// </summary>
+    private async Task KeepSessionAsync(ApplicationUser user)
+    {
+        var session = await HttpContext.AuthenticateAsync(IdentityConstants.ApplicationScheme);
+        var claims = session.Principal?.Claims
+            .Where(c => c.Type is SessionClaims.SessionId or SessionClaims.AuthTime or SessionClaims.Methods or SessionClaims.ContextClass)
+            .ToList() ?? [];
+        await signIn.SignInWithClaimsAsync(user, session.Properties ?? new AuthenticationProperties(), claims);
+    }
+
+    private async Task<PageResult> ShowErrorAsync(ApplicationUser user, string error)
+    {
+        Error = error;
+        await ShowAsync(user);
+        return Page();
+    }
+
+    private async Task ShowAsync(ApplicationUser user)
+    {
+        Available = options.Value.IsAvailable(Request);
+        Passkeys = (await users.GetPasskeysAsync(user))
+            .OrderBy(p => p.CreatedAt)
+            .Select(p => new PasskeyView(Base64Url.EncodeToString(p.CredentialId), p.Name ?? "Passkey", p.CreatedAt, p.IsBackupEligible))
+            .ToList();
+    }
+
+    private Actor Me(ApplicationUser user) => new("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString());
+
+    private static byte[]? Decode(string? id)
+    {
+        if (string.IsNullOrEmpty(id) || id.Length > 1024)
+        {
+            return null;
+        }
+
+        try
+        {
+            return Base64Url.DecodeFromChars(id);
+        }
+        catch (FormatException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>One passkey as the page shows it; the id (base64url credential id) only addresses the remove button.</summary>
+    public sealed record PasskeyView(string Id, string Name, DateTimeOffset CreatedAt, bool Synced);
+}
