@@ -186,23 +186,20 @@ public static class AccountsApi
 
         using (body)
         {
-            if (body!.RootElement.ValueKind != JsonValueKind.Object)
+            // The settings document is the account's policy: parsed strictly, stored complete (every default written out).
+            var policy = Identity.Core.Policies.AccountPolicy.Parse(body!.RootElement.GetRawText(), out var errors);
+            if (policy is null)
             {
-                return AdminHttp.Invalid("settings", "The settings must be a JSON object.");
+                return AdminHttp.Invalid(errors.ToDictionary(e => e.Key == "$" ? "settings" : "settings." + e.Key, e => e.Value));
             }
 
-            var raw = body.RootElement.GetRawText();
-            if (raw.Length > 32_000)
-            {
-                return AdminHttp.Invalid("settings", "The settings document must not exceed 32,000 characters.");
-            }
-
+            var raw = policy.ToJson();
             var before = account.Settings;
             account.Settings = raw;
             account.SettingsVersion++;
             return await SaveAsync(account, context, db, time, () =>
                 audit.Record(context.Admin().Actor, "account.settings_changed", "account", account.Id.ToString(), account.Id,
-                    new { settingsVersion = account.SettingsVersion, before = JsonDocument.Parse(before).RootElement, after = body.RootElement.Clone() }));
+                    new { settingsVersion = account.SettingsVersion, before = JsonDocument.Parse(before).RootElement, after = JsonDocument.Parse(raw).RootElement }));
         }
     }
 

@@ -51,17 +51,24 @@ public sealed class AuditEventsTests(ServerFixture<SqliteTestDatabase> fixture) 
         var etag = (await platform.GetAsync(url)).Headers.ETag!.Tag;
 
         var updated = await ResponseAssert.StatusAsync(
-            await platform.SendJsonAsync(HttpMethod.Put, url + "/settings", """{"mfa":{"policy":"required"}}""", etag), HttpStatusCode.OK);
-        var notObject = await platform.SendJsonAsync(HttpMethod.Put, url + "/settings", "[1,2]", (await platform.GetAsync(url)).Headers.ETag!.Tag);
+            await platform.SendJsonAsync(HttpMethod.Put, url + "/settings", """{"mfa":{"requirement":"requiredForEveryone"}}""", etag), HttpStatusCode.OK);
+        var current = (await platform.GetAsync(url)).Headers.ETag!.Tag;
+        var unknownField = await platform.SendJsonAsync(HttpMethod.Put, url + "/settings", """{"mfa":{"policy":"required"}}""", current);
+        var badRange = await platform.SendJsonAsync(HttpMethod.Put, url + "/settings", """{"ipAllowList":{"ranges":["10.1.0.0/8"]}}""", current);
+        var notObject = await platform.SendJsonAsync(HttpMethod.Put, url + "/settings", "[1,2]", current);
         var stale = await platform.SendJsonAsync(HttpMethod.Put, url + "/settings", "{}", etag);
 
         Assert.Equal(2, updated.GetProperty("settingsVersion").GetInt32());
-        Assert.Equal("required", updated.GetProperty("settings").GetProperty("mfa").GetProperty("policy").GetString());
+        var settings = updated.GetProperty("settings");
+        Assert.Equal("requiredForEveryone", settings.GetProperty("mfa").GetProperty("requirement").GetString());
+        Assert.Equal(12, settings.GetProperty("password").GetProperty("minimumLength").GetInt32()); // defaults written out
+        Assert.True((await ResponseAssert.StatusAsync(unknownField, HttpStatusCode.BadRequest)).GetProperty("errors").TryGetProperty("settings.mfa.policy", out _));
+        Assert.True((await ResponseAssert.StatusAsync(badRange, HttpStatusCode.BadRequest)).GetProperty("errors").TryGetProperty("settings.ipAllowList.ranges[0]", out _));
         Assert.Equal(HttpStatusCode.BadRequest, notObject.StatusCode);
         Assert.Equal(HttpStatusCode.PreconditionFailed, stale.StatusCode);
         var audit = Assert.Single(await EntriesAsync(q => q.Where(e => e.EventType == "account.settings_changed" && e.AccountId == account)));
         Assert.Contains("\"before\":{}", audit.Details, StringComparison.Ordinal);
-        Assert.Contains("\"after\":{\"mfa\":{\"policy\":\"required\"}}", audit.Details, StringComparison.Ordinal);
+        Assert.Contains("\"requirement\":\"requiredForEveryone\"", audit.Details, StringComparison.Ordinal);
     }
 
     [Fact]
