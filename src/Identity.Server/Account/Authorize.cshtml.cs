@@ -24,6 +24,7 @@ public sealed class AuthorizeModel(
     UserPrincipalFactory principals,
     SignInManager<ApplicationUser> signIn,
     Mfa.SecondFactors factors,
+    AccountPolicies policies,
     ScopeCatalog catalog,
     TimeProvider time) : PageModel
 {
@@ -63,8 +64,19 @@ public sealed class AuthorizeModel(
                 IdentityConstants.ApplicationScheme);
         }
 
-        // Step-up (OpenID Connect Core §3.1.2.1 acr_values): a password-only session asked for a second factor.
-        if (request.GetAcrValues().Contains(SessionClaims.AcrMultiFactor) && !session.Principal.IsMultiFactor())
+        // A second factor is needed when the client asks for it (acr_values, OpenID Connect Core §3.1.2.1: step-up) or
+        // the account's policy requires it for this user; no code is issued before — enrolment first if there is none.
+        var policy = await policies.ForAsync(user, HttpContext.RequestAborted);
+        if (!policy.IpAllowList.Allows(HttpContext.Connection.RemoteIpAddress))
+        {
+            await signIn.SignOutAsync();
+            return Challenge(new AuthenticationProperties { RedirectUri = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt) },
+                IdentityConstants.ApplicationScheme);
+        }
+
+        var mfaRequired = request.GetAcrValues().Contains(SessionClaims.AcrMultiFactor)
+            || Identity.Core.Policies.MfaRules.IsRequired(policy.Mfa, user.Role);
+        if (mfaRequired && !session.Principal.IsMultiFactor())
         {
             if (request.HasPromptValue(PromptValues.None))
             {

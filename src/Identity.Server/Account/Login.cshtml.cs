@@ -19,6 +19,7 @@ public sealed class LoginModel(
     TimeProvider time,
     Identity.Server.Audit.IAuditTrail audit,
     Mfa.SecondFactors factors,
+    AccountPolicies policies,
     AuthorityDbContext db,
     ILogger<LoginModel> logger) : PageModel
 {
@@ -53,6 +54,18 @@ public sealed class LoginModel(
             : await signIn.CheckPasswordSignInAsync(user, Input.Password, lockoutOnFailure: true);
 
         var ip = HttpContext.Connection.RemoteIpAddress?.ToString();
+        if (user is not null && result.Succeeded
+            && !(await policies.ForAsync(user, HttpContext.RequestAborted)).IpAllowList.Allows(HttpContext.Connection.RemoteIpAddress))
+        {
+            // The account's IP allow-list: the right password from the wrong network is still a refusal, and the
+            // page says no more than for a wrong password.
+            audit.Record(new Identity.Server.Audit.Actor("anonymous", null, null, ip), "signin.ip_refused", "user", user.Id, user.AccountId);
+            await db.SaveChangesAsync(HttpContext.RequestAborted);
+            Failed = true;
+            Input.Password = "";
+            return Page();
+        }
+
         if (user is null || !result.Succeeded)
         {
             var reason = result.IsLockedOut ? "locked_out" : result.IsNotAllowed ? "not_allowed" : "bad_credentials";

@@ -40,6 +40,7 @@ public static class SignInExtensions
         // page; the authorization endpoint re-checks the user on every request anyway.
         builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
         builder.Services.AddScoped<UserPrincipalFactory>();
+        builder.Services.AddScoped<AccountPolicies>();
         builder.Services.AddSingleton<RequireUserGrant>();
         builder.Services.AddScoped<DemoUserSeeder>();
         builder.Services.AddScoped<Account.Mfa.SecondFactors>();

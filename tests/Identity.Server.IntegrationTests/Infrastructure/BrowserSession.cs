@@ -12,9 +12,11 @@ namespace Identity.Server.IntegrationTests.Infrastructure;
 /// A user agent over HTTP: keeps Identity's cookies, follows nothing by itself, and reads forms the way a
 /// browser would (anti-forgery token included). Browser tests with Chromium cover the same pages for real.
 /// </summary>
-public sealed partial class BrowserSession(IdentityServerHost host)
+public sealed partial class BrowserSession(IdentityServerHost? host, HttpClient? client = null)
 {
-    public HttpClient Http { get; } = host.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+    public HttpClient Http { get; } = client
+        ?? host?.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true })
+        ?? throw new ArgumentNullException(nameof(host));
 
     public static (string Verifier, string Challenge) Pkce()
     {

@@ -1,0 +1,92 @@
+using System.Net;
+using Identity.Server.IntegrationTests.Infrastructure;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Identity.Server.IntegrationTests;
+
+/// <summary>The account's policy, enforced at sign-in: required MFA forces enrolment before any code; the IP allow-list.</summary>
+public sealed class AccountPolicyTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>
+{
+    private const string Password = "Correct-Horse-Battery-9";
+    private const string Redirect = ServerFixture<SqliteTestDatabase>.EuApp + "/signin-oidc";
+
+    private async Task<string> UserInAccountWithPolicyAsync(string policyJson)
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", """{"name":"Policy Co"}"""),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings", policyJson, etag), HttpStatusCode.OK);
+        var email = $"policy-{Guid.NewGuid():n}@example.test";
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{account}/users",
+            $$"""{"email":"{{email}}","role":"member","password":"{{Password}}"}"""), HttpStatusCode.Created);
+        return email;
+    }
+
+    [Fact]
+    public async Task MfaRequired_UserWithoutFactor_MustEnrolBeforeAnyCode()
+    {
+        var email = await UserInAccountWithPolicyAsync("""{"mfa":{"requirement":"requiredForEveryone"}}""");
+        var browser = new BrowserSession(fixture.Server);
+        await browser.SignInAsync("/Account/Login", email, Password);
+
+        var response = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, BrowserSession.Pkce().Challenge));
+
+        var location = BrowserSession.Location(response).OriginalString;
+        Assert.StartsWith("/Account/Totp", location, StringComparison.Ordinal);
+        Assert.DoesNotContain("code=", location, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MfaOptional_UserWithoutFactor_GetsACode()
+    {
+        var email = await UserInAccountWithPolicyAsync("""{"mfa":{"requirement":"optional"}}""");
+
+        var callback = await new BrowserSession(fixture.Server).AuthorizeAsync(
+            BrowserSession.AuthorizeUrl("web-eu", Redirect, BrowserSession.Pkce().Challenge), email, Password);
+
+        Assert.True(BrowserSession.Query(callback).ContainsKey("code"));
+    }
+
+    [Theory]
+    [InlineData("10.1.2.3", true)]
+    [InlineData("::ffff:10.200.0.1", true)]
+    [InlineData("192.168.1.10", false)]
+    [InlineData("2001:db8::1", false)]
+    public async Task IpAllowList_SignInOnlyFromTheAccountsNetworks(string from, bool allowed)
+    {
+        var email = await UserInAccountWithPolicyAsync("""{"ipAllowList":{"ranges":["10.0.0.0/8"]}}""");
+        await using var host = fixture.Server.WithWebHostBuilder(builder => builder.ConfigureTestServices(services =>
+            services.AddSingleton<IStartupFilter>(new RemoteAddress(IPAddress.Parse(from)))));
+        var browser = new BrowserSession(null, host.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false }));
+
+        var response = await browser.SignInAsync("/Account/Login", email, Password);
+
+        if (allowed)
+        {
+            Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        }
+        else
+        {
+            Assert.Contains("Invalid email or password.", await ResponseAssert.HtmlAsync(response, HttpStatusCode.OK), StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>Gives every request a client address, as Kestrel would (the test server has none).</summary>
+    private sealed class RemoteAddress(IPAddress address) : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use((context, nextMiddleware) =>
+            {
+                context.Connection.RemoteIpAddress = address;
+                return nextMiddleware(context);
+            });
+            next(app);
+        };
+    }
+}
