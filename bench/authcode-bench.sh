@@ -143,6 +143,7 @@ BENCH_WEB_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
     Database__ConnectionString="$DB_CONNECTION_STRING" \
     Database__AutoMigrate=true \
     Oidc__AllowInsecureHttp=true \
+    Throttling__ExemptLoopback=true \
     Oidc__Issuer="$ISSUER" \
     Logging__LogLevel__Default=Warning \
     Oidc__Clients__0__ClientId="$CLIENT_ID" \

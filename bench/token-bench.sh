@@ -151,6 +151,7 @@ BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
     Database__ConnectionString="$DB_CONNECTION_STRING" \
     Database__AutoMigrate=true \
     Oidc__AllowInsecureHttp=true \
+    Throttling__ExemptLoopback=true \
     Oidc__Issuer="$ISSUER" \
     Oidc__AccessTokenAlgorithm=ES256 \
     Logging__LogLevel__Default=Warning \

@@ -6,6 +6,8 @@ var builder = WebApplication.CreateBuilder(args);
 builder.AddIdentityStore();
 builder.AddOidcServer();
 builder.AddSignIn();
+builder.AddSignInThrottling();
+builder.AddTrustedProxies();
 builder.AddPasskeys();
 builder.AddAdminApi();
 builder.AddHealth();
@@ -21,6 +23,8 @@ if (args.Contains("migrate", StringComparer.Ordinal))
 await app.InitializeStoreAsync();
 
 app.UseExceptionHandler(); // RFC 9457 problem, no stack trace, for anything unexpected
+app.UseForwardedHeaders();
+app.UseSignInThrottling();
 app.UseMiddleware<ProtocolRequestGuard>();
 app.UseSignIn();
 app.UseAuthentication();

@@ -76,6 +76,36 @@ public sealed class AccountPolicyTests(ServerFixture<SqliteTestDatabase> fixture
         }
     }
 
+    [Fact]
+    public async Task Throttle_OnTheRealApp_ThirdSignInAndTokenRequestFromOneAddressGet429()
+    {
+        await using var host = fixture.Server.WithWebHostBuilder(builder =>
+        {
+            builder.UseSetting("Throttling:SignInPerMinute", "2");
+            builder.UseSetting("Throttling:TokenPerSecond", "2");
+            builder.ConfigureTestServices(services => services.AddSingleton<IStartupFilter>(new RemoteAddress(IPAddress.Parse("203.0.113.7"))));
+        });
+        var client = host.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+
+        var signIns = new List<HttpResponseMessage>();
+        for (var i = 0; i < 3; i++)
+        {
+            signIns.Add(await new BrowserSession(null, client).SignInAsync("/Account/Login", "nobody@example.test", "wrong-password-123"));
+        }
+
+        var tokens = new List<HttpResponseMessage>();
+        for (var i = 0; i < 3; i++)
+        {
+            tokens.Add(await client.ClientCredentialsAsync("svc-basic", fixture.BasicSecret, "api.read"));
+        }
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, signIns[^1].StatusCode);
+        Assert.NotNull(signIns[^1].Headers.RetryAfter);
+        Assert.Equal(HttpStatusCode.OK, tokens[0].StatusCode);
+        var refused = await ResponseAssert.StatusAsync(tokens[^1], HttpStatusCode.TooManyRequests);
+        Assert.Equal("invalid_request", refused.GetProperty("error").GetString());
+    }
+
     /// <summary>Gives every request a client address, as Kestrel would (the test server has none).</summary>
     private sealed class RemoteAddress(IPAddress address) : IStartupFilter
     {
