@@ -50,6 +50,41 @@ public sealed class EmbeddedDefaultTests
         }
     }
 
+    [Fact]
+    public async Task DemoPassword_Always_SatisfiesThePasswordRules()
+    {
+        var validator = new PasswordValidator<ApplicationUser>();
+        var options = Microsoft.Extensions.Options.Options.Create(new IdentityOptions { Password = { RequiredLength = 12 } });
+        using var users = new UserManager<ApplicationUser>(new NoStore(), options, new PasswordHasher<ApplicationUser>(),
+            [], [validator], new UpperInvariantLookupNormalizer(), new IdentityErrorDescriber(), null!,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<UserManager<ApplicationUser>>.Instance);
+
+        for (var i = 0; i < 2000; i++)
+        {
+            var password = DemoUserSeeder.NewPassword();
+            var result = await validator.ValidateAsync(users, new ApplicationUser(), password);
+            Assert.True(result.Succeeded, $"{password}: {string.Join("; ", result.Errors.Select(e => e.Description))}");
+        }
+    }
+
+    private sealed class NoStore : IUserStore<ApplicationUser>
+    {
+        public void Dispose()
+        {
+        }
+
+        public Task<IdentityResult> CreateAsync(ApplicationUser user, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<IdentityResult> DeleteAsync(ApplicationUser user, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<ApplicationUser?> FindByIdAsync(string userId, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<ApplicationUser?> FindByNameAsync(string normalizedUserName, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> GetNormalizedUserNameAsync(ApplicationUser user, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string> GetUserIdAsync(ApplicationUser user, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<string?> GetUserNameAsync(ApplicationUser user, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SetNormalizedUserNameAsync(ApplicationUser user, string? normalizedName, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task SetUserNameAsync(ApplicationUser user, string? userName, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public Task<IdentityResult> UpdateAsync(ApplicationUser user, CancellationToken cancellationToken) => throw new NotSupportedException();
+    }
+
     private static async Task<OpenIddictEntityFrameworkCoreApplication> ReadAsync(IdentityServerHost host, string clientId)
     {
         await using var scope = host.Services.CreateAsyncScope();

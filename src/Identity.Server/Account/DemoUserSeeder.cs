@@ -14,6 +14,10 @@ public sealed class DemoUserSeeder(UserManager<ApplicationUser> users, IOptions<
 {
     public const string DemoEmail = "demo@identity.local";
 
+    /// <summary>120 random bits, plus the fixed "Demo-" and "9" so that every character class Identity asks for is present.</summary>
+    internal static string NewPassword() =>
+        "Demo-" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(15)).Replace("/", "_", StringComparison.Ordinal).Replace("+", "-", StringComparison.Ordinal) + "9";
+
     public async Task ApplyAsync()
     {
         if (database.Value.Provider != DatabaseProvider.Sqlite || !oidc.Value.SeedDemoClient || oidc.Value.Clients.Count > 0
@@ -22,7 +26,7 @@ public sealed class DemoUserSeeder(UserManager<ApplicationUser> users, IOptions<
             return;
         }
 
-        var password = "Demo-" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(15)).Replace('/', '_').Replace('+', '-');
+        var password = NewPassword();
         var user = new ApplicationUser { UserName = DemoEmail, Email = DemoEmail, EmailConfirmed = true, DisplayName = "Demo User" };
         var result = await users.CreateAsync(user, password);
         if (!result.Succeeded)
