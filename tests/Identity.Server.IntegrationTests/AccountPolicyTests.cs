@@ -76,6 +76,29 @@ public sealed class AccountPolicyTests(ServerFixture<SqliteTestDatabase> fixture
         }
     }
 
+    [Theory]
+    [InlineData(3, true)]
+    [InlineData(5, false)]
+    public async Task Lockout_AfterTheAccountsMaxFailedAttempts_RightPasswordRefusedToo(int maxFailedAttempts, bool lockedOut)
+    {
+        var email = await UserInAccountWithPolicyAsync("{\"lockout\":{\"maxFailedAttempts\":" + maxFailedAttempts + ",\"duration\":\"00:10:00\"}}");
+        for (var i = 0; i < 3; i++)
+        {
+            await new BrowserSession(fixture.Server).SignInAsync("/Account/Login", email, "Wrong-password-" + i);
+        }
+
+        var response = await new BrowserSession(fixture.Server).SignInAsync("/Account/Login", email, Password);
+
+        if (lockedOut)
+        {
+            Assert.Contains("Invalid email or password.", await ResponseAssert.HtmlAsync(response, HttpStatusCode.OK), StringComparison.Ordinal);
+        }
+        else
+        {
+            Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        }
+    }
+
     [Fact]
     public async Task Throttle_OnTheRealApp_ThirdSignInAndTokenRequestFromOneAddressGet429()
     {

@@ -34,6 +34,7 @@ public static class StoreExtensions
                 DesignTimeServices.ConfigureIdentityStore(options.Stores);
             })
             .AddEntityFrameworkStores<AuthorityDbContext>()
+            .AddUserManager<Account.AuthorityUserManager>()
             .AddSignInManager<Account.AuthoritySignInManager>()
             .AddDefaultTokenProviders();
 
