@@ -25,4 +25,7 @@ public sealed class ApplicationUser : IdentityUser
     public long Version { get; set; } = 1;
 
     public DateTimeOffset CreatedAt { get; set; }
+
+    /// <summary>When the current password was set; the account's maximum password age counts from here.</summary>
+    public DateTimeOffset? PasswordChangedAt { get; set; }
 }

@@ -1,6 +1,7 @@
 using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Keys;
+using Identity.Core.Outbox;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
@@ -10,7 +11,7 @@ namespace Identity.Core.Data;
 
 /// <summary>
 /// The one database context of the authority: ASP.NET Core Identity, OpenIddict's entities,
-/// data-protection keys and signing keys share it (and, later, audit and outbox).
+/// data-protection keys, signing keys, accounts, audit, password history and the outbox share it.
 /// </summary>
 public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> options)
     : IdentityDbContext<ApplicationUser>(options), IDataProtectionKeyContext
@@ -24,6 +25,12 @@ public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> opti
     public DbSet<Region> Regions => Set<Region>();
 
     public DbSet<AuditEntry> AuditEntries => Set<AuditEntry>();
+
+    public DbSet<PasswordHistoryEntry> PasswordHistory => Set<PasswordHistoryEntry>();
+
+    public DbSet<OutboxMessage> Outbox => Set<OutboxMessage>();
+
+    public DbSet<OutboxLease> OutboxLeases => Set<OutboxLease>();
 
     protected override void OnModelCreating(ModelBuilder builder)
     {
@@ -78,6 +85,34 @@ public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> opti
             entry.Property(e => e.Details).HasMaxLength(16_000);
             entry.HasIndex(e => e.At);
             entry.HasIndex(e => new { e.AccountId, e.At });
+        });
+
+        builder.Entity<PasswordHistoryEntry>(entry =>
+        {
+            entry.ToTable("PasswordHistory");
+            entry.Property(e => e.UserId).HasMaxLength(450);
+            entry.Property(e => e.PasswordHash).HasMaxLength(1_000);
+            entry.HasIndex(e => new { e.UserId, e.SetAt });
+            entry.HasOne<ApplicationUser>().WithMany().HasForeignKey(e => e.UserId).OnDelete(DeleteBehavior.Cascade);
+        });
+
+        builder.Entity<OutboxMessage>(message =>
+        {
+            message.ToTable("Outbox");
+            message.Property(m => m.Region).HasMaxLength(16);
+            message.Property(m => m.MessageType).HasMaxLength(100);
+            message.Property(m => m.Payload).HasMaxLength(64_000);
+            message.Property(m => m.UserId).HasMaxLength(450);
+            message.Property(m => m.LastError).HasMaxLength(1_000);
+            message.HasIndex(m => new { m.SentAt, m.Id });
+        });
+
+        builder.Entity<OutboxLease>(lease =>
+        {
+            lease.ToTable("OutboxLeases");
+            lease.HasKey(l => l.Name);
+            lease.Property(l => l.Name).HasMaxLength(64);
+            lease.Property(l => l.Owner).HasMaxLength(200);
         });
 
         if (Database.IsSqlite())
