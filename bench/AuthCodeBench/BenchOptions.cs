@@ -11,6 +11,10 @@ public sealed class BenchOptions
           bench:  --base-url URL --client-id ID --client-secret SECRET --redirect-uri URI
                   --email EMAIL --password PASSWORD
                   [--sessions 50] [--warmup-seconds 5] [--seconds 15] [--scope "openid profile"]
+                  [--rate R]   open loop: R round trips/s in all, spread evenly over the sessions (each session
+                               starts one every sessions/R s); latency counts from the scheduled start, so a
+                               server that falls behind is not hidden (no coordinated omission).
+                               Without --rate: closed loop, each session starts the next round trip at once.
                   [--server-pid PID] [--db-pid POSTMASTER_PID]   CPU split of the measured window (Linux /proc)
           seed:   --seed-connection-string CS (PostgreSQL) [--seed-email EMAIL] [--seed-password PASSWORD]
                   creates the user if missing (run it after the server has migrated the database);
@@ -39,6 +43,9 @@ public sealed class BenchOptions
     public double WarmupSeconds { get; private set; } = 5;
 
     public double Seconds { get; private set; } = 15;
+
+    /// <summary>Open-loop arrival rate (round trips/s over all sessions); null: closed loop.</summary>
+    public double? Rate { get; private set; }
 
     public int? ServerPid { get; private set; }
 
@@ -82,6 +89,7 @@ public sealed class BenchOptions
                 case "--sessions": o.Sessions = (int)Number(name, value, 1, 10_000); break;
                 case "--warmup-seconds": o.WarmupSeconds = Number(name, value, 0, 3600); break;
                 case "--seconds": o.Seconds = Number(name, value, 0.1, 3600); break;
+                case "--rate": o.Rate = Number(name, value, 0.1, 1_000_000); break;
                 case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--seed-connection-string": o.SeedConnectionString = value; break;

@@ -74,10 +74,14 @@ namespace AuthCodeBench
             var start = Stopwatch.GetTimestamp();
             var warmupEnd = start + (long)(options.WarmupSeconds * frequency);
             var end = warmupEnd + (long)(options.Seconds * frequency);
-            Log($"closed loop: {sessions.Length} sessions, {options.WarmupSeconds} s warm-up, {options.Seconds} s measured");
+            Log(options.Rate is { } rate
+                ? $"open loop: {rate} round trips/s over {sessions.Length} sessions, {options.WarmupSeconds} s warm-up, {options.Seconds} s measured"
+                : $"closed loop: {sessions.Length} sessions, {options.WarmupSeconds} s warm-up, {options.Seconds} s measured");
 
             var recorders = sessions.Select(_ => new Recorder()).ToArray();
-            var loops = sessions.Select((s, i) => Task.Run(() => LoopAsync(s, recorders[i], warmupEnd, end))).ToArray();
+            var loops = sessions.Select((s, i) => Task.Run(() => options.Rate is { } r
+                ? OpenLoopAsync(s, recorders[i], start, (long)(frequency * sessions.Length / r), i, sessions.Length, warmupEnd, end)
+                : LoopAsync(s, recorders[i], warmupEnd, end))).ToArray();
 
             // The load generator's own CPU over the measured window (it shares the cores with the server).
             await Task.Delay(Remaining(warmupEnd));
@@ -109,6 +113,7 @@ namespace AuthCodeBench
             AddMs("max_ms", total, 1.00);
             Add("errors", errorCount.ToString(CultureInfo.InvariantCulture));
             Add("sessions", sessions.Length.ToString(CultureInfo.InvariantCulture));
+            Add("mode", options.Rate is { } offered ? "open_loop_rate_" + offered.ToString(CultureInfo.InvariantCulture) : "closed_loop");
             Add("duration_s", options.Seconds.ToString(CultureInfo.InvariantCulture));
             Add("roundtrips", total.Length.ToString(CultureInfo.InvariantCulture));
             AddMs("authorize_p50_ms", authorize, 0.50);
@@ -178,6 +183,51 @@ namespace AuthCodeBench
                 {
                     await Task.Delay(10); // the server is unreachable: do not spin
                 }
+            }
+        }
+
+        /// <summary>
+        /// One session's open loop: round trip k is scheduled at start + (k + i/n) x interval (the sessions' phases
+        /// are spread evenly). If the previous round trip overran, the next starts at once, and its latency still
+        /// counts from its scheduled time — what a user arriving on schedule would have waited.
+        /// </summary>
+        private static async Task OpenLoopAsync(
+            BrowserSession session, Recorder recorder, long start, long interval, int index, int count, long warmupEnd, long end)
+        {
+            var scheduled = start + interval * index / count;
+            while (scheduled < end)
+            {
+                var wait = scheduled - Stopwatch.GetTimestamp();
+                if (wait > 0)
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(wait / (double)Stopwatch.Frequency));
+                }
+
+                var queued = Math.Max(0, Stopwatch.GetTimestamp() - scheduled);
+                RoundTrip result;
+                try
+                {
+                    result = await session.RoundTripAsync();
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or FormatException)
+                {
+                    result = new RoundTrip("exception_" + ex.GetType().Name, 0, 0);
+                }
+
+                // The wait behind an overrunning predecessor belongs to the authorize leg (the first request).
+                result = result with { AuthorizeTicks = result.AuthorizeTicks + queued };
+                var done = Stopwatch.GetTimestamp();
+                if (scheduled < warmupEnd)
+                {
+                    recorder.WarmupRoundTrips++;
+                    recorder.WarmupErrors += result.Error is null ? 0 : 1;
+                }
+                else if (done < end)
+                {
+                    recorder.Record(result);
+                }
+
+                scheduled += interval;
             }
         }
 
