@@ -158,15 +158,7 @@ namespace AuthCodeBench
         {
             while (Stopwatch.GetTimestamp() < end)
             {
-                RoundTrip result;
-                try
-                {
-                    result = await session.RoundTripAsync();
-                }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or FormatException)
-                {
-                    result = new RoundTrip("exception_" + ex.GetType().Name, 0, 0);
-                }
+                var result = await TryRoundTripAsync(session);
 
                 var done = Stopwatch.GetTimestamp();
                 if (done < warmupEnd)
@@ -204,15 +196,7 @@ namespace AuthCodeBench
                 }
 
                 var queued = Math.Max(0, Stopwatch.GetTimestamp() - scheduled);
-                RoundTrip result;
-                try
-                {
-                    result = await session.RoundTripAsync();
-                }
-                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or FormatException)
-                {
-                    result = new RoundTrip("exception_" + ex.GetType().Name, 0, 0);
-                }
+                var result = await TryRoundTripAsync(session);
 
                 // The wait behind an overrunning predecessor belongs to the authorize leg (the first request).
                 result = result with { AuthorizeTicks = result.AuthorizeTicks + queued };
@@ -228,6 +212,19 @@ namespace AuthCodeBench
                 }
 
                 scheduled += interval;
+            }
+        }
+
+        /// <summary>One round trip; a transport or parse failure becomes an error named after the exception.</summary>
+        private static async Task<RoundTrip> TryRoundTripAsync(BrowserSession session)
+        {
+            try
+            {
+                return await session.RoundTripAsync();
+            }
+            catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or FormatException)
+            {
+                return new RoundTrip("exception_" + ex.GetType().Name, 0, 0);
             }
         }
 
