@@ -31,6 +31,9 @@ public sealed record UserChanged
 
     public required bool MfaEnrolled { get; init; }
 
+    /// <summary>Set while the user is locked out after failed sign-ins (added in v1.1; absent from older senders).</summary>
+    public DateTimeOffset? LockedOutUntil { get; init; }
+
     public required long Version { get; init; }
 
     /// <summary>When the change was committed at Identity.</summary>

@@ -10,6 +10,7 @@ builder.AddSignInThrottling();
 builder.AddTrustedProxies();
 builder.AddPasskeys();
 builder.AddAdminApi();
+builder.AddMessaging();
 builder.AddHealth();
 
 var app = builder.Build();
@@ -32,6 +33,7 @@ app.UseAuthorization();
 app.MapHealth();
 app.MapSignIn();
 app.MapAdminApi();
+app.MapMessaging();
 app.MapStartupBanner();
 
 await app.RunAsync();

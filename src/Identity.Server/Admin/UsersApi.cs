@@ -1,6 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Accounts;
 using Identity.Core.Data;
+using Identity.Core.Outbox;
 using Identity.Server.Audit;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -275,6 +276,7 @@ public static class UsersApi
             await users.UpdateSecurityStampAsync(user); // ends the SSO cookie at its next validation
             await services.GetRequiredService<IOpenIddictTokenManager>().RevokeBySubjectAsync(user.Id, context.RequestAborted);
             await services.GetRequiredService<IOpenIddictAuthorizationManager>().RevokeBySubjectAsync(user.Id, context.RequestAborted);
+            await db.AddSessionsRevokedAsync(user, eventType, services.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted);
         }
 
         var updated = await users.UpdateAsync(user);

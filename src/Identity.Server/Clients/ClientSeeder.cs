@@ -33,6 +33,12 @@ public sealed class ClientSeeder(
             DisplayName = "Administer Identity",
             Resources = [Hosting.AdminApiExtensions.Audience],
         }, cancellationToken);
+        await ApplyScopeAsync(new ScopeDefinition
+        {
+            Name = Sync.SyncApi.Scope,
+            DisplayName = "Read a region's users (resync)",
+            Resources = [Sync.SyncApi.Audience],
+        }, cancellationToken);
         foreach (var scope in options.Scopes)
         {
             await ApplyScopeAsync(scope, cancellationToken);

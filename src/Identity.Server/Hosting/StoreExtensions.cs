@@ -24,8 +24,12 @@ public static class StoreExtensions
         database.ConnectionString ??= builder.Configuration.GetConnectionString("Identity");
         var connectionString = database.ResolveConnectionString();
 
-        builder.Services.AddDbContextPool<AuthorityDbContext>(options =>
-            options.UseAuthorityDatabase(database.Provider, connectionString));
+        // Every SaveChanges writes the events of its user and account changes into the outbox, in its transaction.
+        builder.Services.AddSingleton<Core.Outbox.OutboxSignal>();
+        builder.Services.AddSingleton<Core.Outbox.OutboxInterceptor>();
+        builder.Services.AddDbContextPool<AuthorityDbContext>((services, options) => options
+            .UseAuthorityDatabase(database.Provider, connectionString)
+            .AddInterceptors(services.GetRequiredService<Core.Outbox.OutboxInterceptor>()));
 
         builder.Services.AddIdentityCore<ApplicationUser>(options =>
             {

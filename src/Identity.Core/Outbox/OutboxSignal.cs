@@ -1,0 +1,27 @@
+namespace Identity.Core.Outbox;
+
+/// <summary>
+/// Wakes this replica's dispatcher when a transaction that wrote outbox rows committed, so an event leaves within
+/// milliseconds instead of at the next poll. Other replicas still find the rows by polling.
+/// </summary>
+public sealed class OutboxSignal : IDisposable
+{
+    private readonly SemaphoreSlim _pending = new(0, 1);
+
+    public void Notify()
+    {
+        try
+        {
+            _pending.Release();
+        }
+        catch (SemaphoreFullException)
+        {
+            // Already signalled: wake-ups coalesce.
+        }
+    }
+
+    public void Dispose() => _pending.Dispose();
+
+    /// <summary>Waits for a signal or the timeout; true when signalled.</summary>
+    public Task<bool> WaitAsync(TimeSpan timeout, CancellationToken cancellationToken) => _pending.WaitAsync(timeout, cancellationToken);
+}

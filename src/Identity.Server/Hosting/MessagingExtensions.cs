@@ -1,0 +1,33 @@
+using Identity.Server.Outbox;
+using Identity.Server.Sync;
+using OpenIddict.Abstractions;
+using OpenIddict.Validation.AspNetCore;
+
+namespace Identity.Server.Hosting;
+
+public static class MessagingExtensions
+{
+    /// <summary>
+    /// Propagation to the regions: the outbox (always: every change is recorded), its dispatcher (only when a broker is
+    /// configured: without one, events wait in the outbox), its metrics, and the regions' sync API.
+    /// </summary>
+    public static IHostApplicationBuilder AddMessaging(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<OutboxOptions>().BindConfiguration(OutboxOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddMetrics();
+        builder.Services.AddSingleton<OutboxMetrics>();
+
+        builder.Services.AddOpenIddict().AddValidation(validation => validation.AddAudiences(SyncApi.Audience));
+        builder.Services.AddAuthorizationBuilder().AddPolicy(SyncApi.Policy, policy => policy
+            .AddAuthenticationSchemes(OpenIddictValidationAspNetCoreDefaults.AuthenticationScheme)
+            .RequireAuthenticatedUser()
+            .RequireAssertion(context => context.User.HasScope(SyncApi.Scope)));
+        return builder;
+    }
+
+    public static WebApplication MapMessaging(this WebApplication app)
+    {
+        app.MapSyncApi();
+        return app;
+    }
+}

@@ -1,0 +1,281 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Identity.Core.Data;
+using Identity.Core.Outbox;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+
+namespace Identity.Server.Outbox;
+
+/// <summary>
+/// Publishes the outbox: pending rows in id order, handed to the broker, marked sent only after the broker confirmed
+/// them. At-least-once: a row whose confirmation was lost (crash, broker restart) is sent again, and regions ignore what
+/// is not newer than what they hold. One replica dispatches at a time (a lease row in the database), so rows are not
+/// published twice by two replicas under normal operation; when the lease holder dies, another takes over after
+/// <see cref="OutboxOptions.LeaseDuration"/>.
+/// </summary>
+public sealed partial class OutboxDispatcher(
+    IServiceScopeFactory scopes,
+    IOutboxTransport transport,
+    OutboxSignal signal,
+    OutboxMetrics metrics,
+    IOptions<OutboxOptions> options,
+    TimeProvider time,
+    ILogger<OutboxDispatcher> logger) : BackgroundService
+{
+    private const string LeaseName = "outbox-dispatcher";
+    private static readonly TimeSpan CleanupInterval = TimeSpan.FromMinutes(5);
+
+    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
+    private readonly ResiliencePipeline _pipeline = BuildPipeline();
+    private DateTimeOffset _leaseUntil = DateTimeOffset.MinValue;
+    private DateTimeOffset _nextCleanup = DateTimeOffset.MinValue;
+
+    /// <summary>
+    /// Retries a failed round with exponential backoff and jitter (0.2 s doubling to 10 s), inside a circuit breaker that
+    /// stops hammering a broker that is down: while it is open, rounds fail at once and the loop waits.
+    /// </summary>
+    private static ResiliencePipeline BuildPipeline() => new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException and not BrokenCircuitException),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(200),
+            MaxDelay = TimeSpan.FromSeconds(10),
+            MaxRetryAttempts = 4,
+        })
+        .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException),
+            FailureRatio = 0.5,
+            MinimumThroughput = 4,
+            SamplingDuration = TimeSpan.FromSeconds(30),
+            BreakDuration = TimeSpan.FromSeconds(5),
+        })
+        .Build();
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var settings = options.Value;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var leader = false;
+            try
+            {
+                leader = await HoldLeaseAsync(stoppingToken);
+                if (leader)
+                {
+                    while (await DispatchRoundAsync(stoppingToken) == settings.BatchSize)
+                    {
+                        // A full round: there may be more; go on without waiting.
+                    }
+
+                    await CleanUpAsync(stoppingToken);
+                }
+
+                await ObserveAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (BrokenCircuitException)
+            {
+                LogCircuitOpen(logger);
+            }
+            catch (Exception e)
+            {
+                LogRoundFailed(logger, e.GetType().Name, e.Message);
+            }
+
+            try
+            {
+                await signal.WaitAsync(leader ? settings.PollInterval : settings.LeaseDuration / 3, stoppingToken);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+
+        await ReleaseLeaseAsync();
+    }
+
+    /// <summary>One round: up to a batch of pending rows, sent concurrently, the confirmed ones marked sent.</summary>
+    /// <returns>How many rows the round read.</returns>
+    private async Task<int> DispatchRoundAsync(CancellationToken cancellationToken)
+    {
+        var settings = options.Value;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var rows = await db.Outbox.AsNoTracking()
+            .Where(m => m.SentAt == null)
+            .OrderBy(m => m.Id)
+            .Take(settings.BatchSize)
+            .ToListAsync(cancellationToken);
+        if (rows.Count == 0)
+        {
+            return 0;
+        }
+
+        var confirmed = new ConcurrentBag<long>();
+        Exception? failure = null;
+        try
+        {
+            await _pipeline.ExecuteAsync(async token =>
+            {
+                // Rows confirmed by an earlier attempt of this round are not sent again.
+                var remaining = rows.Where(r => !confirmed.Contains(r.Id)).ToList();
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
+                timeout.CancelAfter(settings.PublishTimeout);
+                var sends = remaining.Select(async row =>
+                {
+                    await SendAsync(row, timeout.Token);
+                    confirmed.Add(row.Id);
+                });
+                await Task.WhenAll(sends);
+            }, cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            failure = e;
+        }
+
+        var now = time.GetUtcNow();
+        var sent = confirmed.ToList();
+        if (sent.Count > 0)
+        {
+            // Not the request's token: what the broker confirmed must be recorded even while shutting down.
+            await db.Outbox.Where(m => sent.Contains(m.Id)).ExecuteUpdateAsync(s => s.SetProperty(m => m.SentAt, now), CancellationToken.None);
+            metrics.Published(sent.Count);
+        }
+
+        if (failure is null)
+        {
+            return rows.Count;
+        }
+
+        var failed = rows.Select(r => r.Id).Except(sent).ToList();
+        var error = Truncate($"{failure.GetType().Name}: {failure.Message}", 1_000);
+        await db.Outbox.Where(m => failed.Contains(m.Id))
+            .ExecuteUpdateAsync(s => s.SetProperty(m => m.Attempts, m => m.Attempts + 1).SetProperty(m => m.LastError, error), CancellationToken.None);
+        metrics.Failed(failed.Count);
+        throw failure;
+    }
+
+    private Task SendAsync(OutboxMessage row, CancellationToken cancellationToken)
+    {
+        if (!OutboxEvents.Types.TryGetValue(row.MessageType, out var type))
+        {
+            throw new InvalidOperationException($"Outbox row {row.Id} has the unknown message type '{row.MessageType}'.");
+        }
+
+        var message = JsonSerializer.Deserialize(row.Payload, type, OutboxEvents.JsonOptions)
+                      ?? throw new InvalidOperationException($"Outbox row {row.Id} has an empty payload.");
+        return transport.SendAsync(row.Region, message, type, cancellationToken);
+    }
+
+    /// <summary>Takes or renews the dispatch lease; renewal is written only when a third of it is used up.</summary>
+    private async Task<bool> HoldLeaseAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var duration = options.Value.LeaseDuration;
+        if (_leaseUntil - now > duration * 2 / 3)
+        {
+            return true;
+        }
+
+        var until = now + duration;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var taken = await db.OutboxLeases
+            .Where(l => l.Name == LeaseName && (l.Owner == _owner || l.ExpiresAt < now))
+            .ExecuteUpdateAsync(s => s.SetProperty(l => l.Owner, _owner).SetProperty(l => l.ExpiresAt, until), cancellationToken);
+        if (taken == 0 && !await db.OutboxLeases.AnyAsync(l => l.Name == LeaseName, cancellationToken))
+        {
+            db.OutboxLeases.Add(new OutboxLease { Name = LeaseName, Owner = _owner, ExpiresAt = until });
+            try
+            {
+                taken = await db.SaveChangesAsync(cancellationToken);
+            }
+            catch (DbUpdateException)
+            {
+                taken = 0; // another replica created it first
+            }
+        }
+
+        if (taken > 0 && _leaseUntil < now)
+        {
+            LogLeaseTaken(logger, _owner);
+        }
+
+        _leaseUntil = taken > 0 ? until : DateTimeOffset.MinValue;
+        return taken > 0;
+    }
+
+    private async Task ReleaseLeaseAsync()
+    {
+        if (_leaseUntil < time.GetUtcNow())
+        {
+            return;
+        }
+
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+            var past = time.GetUtcNow().AddSeconds(-1);
+            await db.OutboxLeases.Where(l => l.Name == LeaseName && l.Owner == _owner)
+                .ExecuteUpdateAsync(s => s.SetProperty(l => l.ExpiresAt, past), CancellationToken.None);
+        }
+        catch (Exception e) when (e is DbUpdateException or InvalidOperationException or System.Data.Common.DbException)
+        {
+            LogRoundFailed(logger, e.GetType().Name, e.Message); // the lease then simply expires
+        }
+    }
+
+    private async Task CleanUpAsync(CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        if (now < _nextCleanup)
+        {
+            return;
+        }
+
+        _nextCleanup = now + CleanupInterval;
+        var cutoff = now - options.Value.Retention;
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var deleted = await db.Outbox.Where(m => m.SentAt != null && m.SentAt < cutoff).ExecuteDeleteAsync(cancellationToken);
+        if (deleted > 0)
+        {
+            LogCleanedUp(logger, deleted);
+        }
+    }
+
+    private async Task ObserveAsync(CancellationToken cancellationToken)
+    {
+        await using var scope = scopes.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var status = await OutboxStatus.ReadAsync(db, time, cancellationToken);
+        metrics.Observe(status.Pending, TimeSpan.FromSeconds(status.OldestPendingAgeSeconds ?? 0));
+    }
+
+    private static string Truncate(string value, int length) => value.Length <= length ? value : value[..length];
+
+    [LoggerMessage(LogLevel.Information, "Outbox dispatcher {Owner} holds the lease and publishes")]
+    private static partial void LogLeaseTaken(ILogger logger, string owner);
+
+    [LoggerMessage(LogLevel.Warning, "Outbox round failed ({ErrorType}: {ErrorMessage}); pending events stay pending and are retried")]
+    private static partial void LogRoundFailed(ILogger logger, string errorType, string errorMessage);
+
+    [LoggerMessage(LogLevel.Warning, "Outbox publishing paused: the broker keeps failing (circuit open)")]
+    private static partial void LogCircuitOpen(ILogger logger);
+
+    [LoggerMessage(LogLevel.Information, "Outbox retention: {Count} sent events deleted")]
+    private static partial void LogCleanedUp(ILogger logger, int count);
+}

@@ -1,0 +1,41 @@
+using System.Diagnostics.Metrics;
+
+namespace Identity.Server.Outbox;
+
+/// <summary>
+/// Meter <c>Identity.Outbox</c>: <c>identity.outbox.pending</c> (rows), <c>identity.outbox.oldest_pending_age</c> (s),
+/// <c>identity.outbox.published</c> and <c>identity.outbox.publish_failures</c> (counters). Readable with
+/// <c>dotnet-counters monitor -n Identity.Server --counters Identity.Outbox</c> or any OpenTelemetry exporter.
+/// </summary>
+public sealed class OutboxMetrics : IDisposable
+{
+    public const string MeterName = "Identity.Outbox";
+
+    private readonly Meter _meter;
+    private readonly Counter<long> _published;
+    private readonly Counter<long> _failures;
+    private long _pending;
+    private double _oldestAgeSeconds;
+
+    public OutboxMetrics(IMeterFactory meters)
+    {
+        _meter = meters.Create(MeterName);
+        _published = _meter.CreateCounter<long>("identity.outbox.published", "{event}", "Events the broker confirmed.");
+        _failures = _meter.CreateCounter<long>("identity.outbox.publish_failures", "{event}", "Events whose publication failed (retried).");
+        _meter.CreateObservableGauge("identity.outbox.pending", () => Interlocked.Read(ref _pending), "{event}", "Events not yet confirmed by the broker.");
+        _meter.CreateObservableGauge("identity.outbox.oldest_pending_age", () => Volatile.Read(ref _oldestAgeSeconds), "s",
+            "Age of the oldest event not yet confirmed.");
+    }
+
+    public void Published(int count) => _published.Add(count);
+
+    public void Failed(int count) => _failures.Add(count);
+
+    public void Observe(long pending, TimeSpan oldestAge)
+    {
+        Interlocked.Exchange(ref _pending, pending);
+        Volatile.Write(ref _oldestAgeSeconds, oldestAge.TotalSeconds);
+    }
+
+    public void Dispose() => _meter.Dispose();
+}

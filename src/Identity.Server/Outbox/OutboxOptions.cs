@@ -1,0 +1,32 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Identity.Server.Outbox;
+
+/// <summary>The outbox dispatcher's settings (section <c>Outbox</c>).</summary>
+public sealed class OutboxOptions
+{
+    public const string SectionName = "Outbox";
+
+    /// <summary>Rows read and published per round; the rounds follow each other until the outbox is drained.</summary>
+    [Range(1, 5_000)]
+    public int BatchSize { get; set; } = 500;
+
+    /// <summary>How often an idle dispatcher looks for rows written by other replicas (its own commits wake it at once).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// How long the replica that dispatches keeps the lease without renewing it. Another replica takes over after it
+    /// expires (a replica that died), so it bounds the delay after a crash.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:10:00")]
+    public TimeSpan LeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A publish that the broker has not confirmed within this time counts as failed and is retried.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Sent rows are kept this long (to look into), then deleted.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
+    public TimeSpan Retention { get; set; } = TimeSpan.FromDays(3);
+}
