@@ -195,10 +195,7 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
             return current;
         }
 
-        if (accountEntry?.State != EntityState.Added)
-        {
-            BumpVersion(db.Entry(account));
-        }
+        BumpVersion(db.Entry(account));
 
         if (added.Count > 0 || removed.Count > 0)
         {
@@ -242,6 +239,11 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
     /// <summary>Versions grow on every change a region can see; a caller that already bumped it is left alone.</summary>
     private static void BumpVersion(EntityEntry entry)
     {
+        if (entry.State == EntityState.Added)
+        {
+            return; // a new row starts at its first version
+        }
+
         var version = entry.Property(nameof(ApplicationUser.Version));
         if (Equals(version.OriginalValue, version.CurrentValue))
         {

@@ -62,11 +62,11 @@ public abstract class AccountsAndUsersApiTests<TDatabase>(ServerFixture<TDatabas
         return body.GetProperty("user").GetProperty("id").GetString()!;
     }
 
-    private async Task<(int Users, int Accounts, int Audit)> CountsAsync()
+    private async Task<(int Users, int Accounts, int Audit, int Outbox)> CountsAsync()
     {
         await using var scope = fixture.Server.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-        return (await db.Users.CountAsync(), await db.Accounts.CountAsync(), await db.AuditEntries.CountAsync());
+        return (await db.Users.CountAsync(), await db.Accounts.CountAsync(), await db.AuditEntries.CountAsync(), await db.Outbox.CountAsync());
     }
 
     private async Task<List<string>> AuditTypesAsync(string subjectId)
@@ -259,7 +259,7 @@ public abstract class AccountsAndUsersApiTests<TDatabase>(ServerFixture<TDatabas
     }
 
     [Fact]
-    public async Task Create_AuditFailsAfterTheChange_BothRolledBack()
+    public async Task Create_AuditFailsAfterTheChange_UserAuditAndOutboxRolledBack()
     {
         await using var failing = fixture.Server.WithWebHostBuilder(builder =>
             builder.ConfigureTestServices(services => services.AddScoped<IAuditTrail, FailingAuditTrail>()));

@@ -103,6 +103,8 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
         settings["Oidc:Clients:6:SecretFile"] = SecretFile("svc-basic");
         AddWebClient(settings, 7, "admin-console", AdminConsole, firstParty: true);
         settings["Oidc:Clients:7:Scopes:4"] = "identity.admin";
+        AddRegionClient(settings, 8, "eu");
+        AddRegionClient(settings, 9, "us");
         return settings;
     }
 
@@ -134,6 +136,17 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
         settings[prefix + "PostLogoutRedirectUris:0"] = origin + "/signout-callback-oidc";
         settings[prefix + "SecretFile"] = SecretFile("web");
         settings[prefix + "FirstParty"] = firstParty ? "true" : "false";
+    }
+
+    /// <summary>A regional service's client: client credentials, bound to its region, allowed to resync it.</summary>
+    private void AddRegionClient(Dictionary<string, string?> settings, int index, string region)
+    {
+        var prefix = $"Oidc:Clients:{index}:";
+        settings[prefix + "ClientId"] = "region-" + region;
+        settings[prefix + "GrantTypes:0"] = "client_credentials";
+        settings[prefix + "Scopes:0"] = "identity.sync";
+        settings[prefix + "Region"] = region;
+        settings[prefix + "SecretFile"] = SecretFile("svc-basic");
     }
 
     /// <summary>Another server process on the same database (a replica, or the same server after a restart).</summary>

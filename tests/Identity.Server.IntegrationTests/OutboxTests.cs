@@ -1,0 +1,178 @@
+using System.Net;
+using System.Text.Json;
+using Identity.Contracts;
+using Identity.Core.Data;
+using Identity.Core.Outbox;
+using Identity.Server.IntegrationTests.Infrastructure;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Identity.Server.IntegrationTests;
+
+/// <summary>
+/// The transactional outbox without a broker (the embedded default): every change to a user or an account leaves its
+/// events, for the right regions only, in the same transaction (a failed one leaves none: AccountsAndUsersApiTests); the admin API shows the backlog; regions resync
+/// through the sync API. Account A lives in eu, account B in us.
+/// </summary>
+public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) : IClassFixture<ServerFixture<TDatabase>>, IAsyncLifetime
+    where TDatabase : TestDatabase, new()
+{
+    private const string Password = "Correct-Horse-Battery-9";
+    private HttpClient _platform = null!;
+    private string _unique = "";
+    private Guid _accountA;
+    private Guid _accountB;
+
+    public async Task InitializeAsync()
+    {
+        _unique = Guid.NewGuid().ToString("n")[..8];
+        _platform = await fixture.PlatformAdminAsync();
+        foreach (var region in new[] { "eu", "us", "au" })
+        {
+            await ResponseAssert.StatusAsync(await _platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/regions/{region}",
+                $$"""{"displayName":"Region {{region}}"}"""), HttpStatusCode.OK);
+        }
+
+        _accountA = await CreateAccountAsync("A", "eu");
+        _accountB = await CreateAccountAsync("B", "us");
+    }
+
+    public Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task UserLifecycle_EventsForTheAccountsRegionOnly_VersionsGrow()
+    {
+        var userId = await CreateUserAsync(_accountA, "life");
+        var url = $"/admin/v1/accounts/{_accountA}/users/{userId}";
+        var created = await ResponseAssert.StatusAsync(await _platform.GetAsync(url), HttpStatusCode.OK);
+        Assert.Equal(1, created.GetProperty("version").GetInt64());
+        await ResponseAssert.StatusAsync(await _platform.SendJsonAsync(HttpMethod.Patch, url, """{"displayName":"Renamed"}""", ifMatch: "\"1\""), HttpStatusCode.OK);
+        await ResponseAssert.StatusAsync(await _platform.PostAsync(url + "/disable", null), HttpStatusCode.OK);
+        Assert.Equal(HttpStatusCode.NoContent, (await _platform.DeleteAsync(url)).StatusCode);
+
+        var rows = await RowsAsync(_accountA);
+
+        Assert.All(rows, r => Assert.Equal("eu", r.Region));
+        var userRows = rows.Where(r => r.UserId == userId).ToList();
+        Assert.Equal(["UserChanged", "UserChanged", "UserChanged", "SessionsRevoked", "UserDeleted"], userRows.Select(r => r.MessageType));
+        var snapshots = userRows.Where(r => r.MessageType == "UserChanged").Select(Read<UserChanged>).ToList();
+        Assert.Equal("Renamed", snapshots[1].DisplayName);
+        Assert.Equal(UserStatuses.Disabled, snapshots[2].Status);
+        var deleted = Read<UserDeleted>(userRows[^1]);
+        var versions = snapshots.Select(s => s.Version).Append(deleted.Version).ToList();
+        Assert.Equal(versions.Order(), versions);
+        Assert.Equal(versions.Count, versions.Distinct().Count());
+        Assert.DoesNotContain(await RowsAsync(_accountB), r => r.UserId == userId);
+    }
+
+    [Fact]
+    public async Task RegionEnabledThenDisabled_NewRegionGetsUsersAndOldOneTheirDeletion()
+    {
+        var first = await CreateUserAsync(_accountA, "one");
+        var second = await CreateUserAsync(_accountA, "two");
+        var before = (await RowsAsync(_accountA)).Count;
+
+        await ResponseAssert.StatusAsync(await _platform.PutAsync($"/admin/v1/accounts/{_accountA}/regions/au", null), HttpStatusCode.OK);
+        var enabled = (await RowsAsync(_accountA)).Skip(before).ToList();
+        await ResponseAssert.StatusAsync(await _platform.DeleteAsync($"/admin/v1/accounts/{_accountA}/regions/eu"), HttpStatusCode.OK);
+        var disabled = (await RowsAsync(_accountA)).Skip(before + enabled.Count).ToList();
+
+        // Enabling au: au learns the users and the account; eu learns the account's new region list.
+        Assert.Equal(new[] { first, second }.Order(), enabled.Where(r => r is { Region: "au", MessageType: "UserChanged" }).Select(r => r.UserId!).Order());
+        Assert.Equal(["au", "eu"], enabled.Where(r => r.MessageType == "AccountChanged").Select(r => r.Region).Order());
+        // Disabling eu: eu gets the users' deletion and an account snapshot without eu; au gets newer snapshots.
+        var euDeletes = disabled.Where(r => r is { Region: "eu", MessageType: "UserDeleted" }).Select(Read<UserDeleted>).ToList();
+        Assert.Equal(new[] { first, second }.Order(), euDeletes.Select(d => d.UserId).Order());
+        var euAccount = Read<AccountChanged>(Assert.Single(disabled, r => r is { Region: "eu", MessageType: "AccountChanged" }));
+        Assert.Equal(["au"], euAccount.Regions);
+        var auSnapshots = enabled.Where(r => r is { Region: "au", MessageType: "UserChanged" }).Select(Read<UserChanged>).ToList();
+        Assert.All(euDeletes, d => Assert.True(d.Version > auSnapshots.Single(s => s.UserId == d.UserId).Version));
+        Assert.DoesNotContain(enabled.Concat(disabled), r => r.Region == "us");
+    }
+
+    [Fact]
+    public async Task OutboxStatus_ShowsPendingEventsAndTheirAge_ToPlatformAdminsOnly()
+    {
+        await CreateUserAsync(_accountA, "status");
+
+        var status = await ResponseAssert.StatusAsync(await _platform.GetAsync("/admin/v1/outbox"), HttpStatusCode.OK);
+
+        Assert.True(status.GetProperty("pending").GetInt32() >= 1);
+        Assert.True(status.GetProperty("oldestPendingAgeSeconds").GetDouble() >= 0);
+        Assert.False(status.GetProperty("brokerConfigured").GetBoolean());
+        Assert.Contains(status.GetProperty("byRegion").EnumerateArray(), r => r.GetProperty("region").GetString() == "eu");
+
+        await CreateUserAsync(_accountA, "admin", role: "admin");
+        var accountAdmin = await fixture.AsUserAsync($"admin-{_unique}@example.test", Password);
+        Assert.Equal(HttpStatusCode.Forbidden, (await accountAdmin.GetAsync("/admin/v1/outbox")).StatusCode);
+    }
+
+    [Fact]
+    public async Task SyncApi_RegionClientPagesThroughItsUsers_OtherRegionRefused()
+    {
+        var created = new List<string>();
+        for (var i = 0; i < 3; i++)
+        {
+            created.Add(await CreateUserAsync(_accountA, $"sync{i}"));
+        }
+
+        var otherRegionUser = await CreateUserAsync(_accountB, "elsewhere");
+        var eu = await RegionClientAsync("eu");
+
+        var seen = new List<UserChanged>();
+        string? after = null;
+        var pages = 0;
+        do
+        {
+            var page = await ResponseAssert.StatusAsync(await eu.GetAsync($"/sync/v1/regions/eu/users?limit=2&after={after}"), HttpStatusCode.OK);
+            var typed = page.Deserialize<UserPage>(OutboxEvents.JsonOptions)!;
+            seen.AddRange(typed.Users);
+            after = typed.Next;
+            pages++;
+        }
+        while (after is not null);
+
+        Assert.True(pages >= 2);
+        Assert.Subset(seen.Select(u => u.UserId).ToHashSet(), created.ToHashSet());
+        Assert.DoesNotContain(seen, u => u.UserId == otherRegionUser);
+        Assert.All(seen, u => Assert.NotEqual(Guid.Empty, u.AccountId));
+        Assert.Equal(HttpStatusCode.Forbidden, (await eu.GetAsync("/sync/v1/regions/us/users")).StatusCode);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.Client.GetAsync("/sync/v1/regions/eu/users")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await eu.GetAsync("/sync/v1/regions/eu/users?limit=0")).StatusCode);
+    }
+
+    private async Task<HttpClient> RegionClientAsync(string region)
+    {
+        var body = await ResponseAssert.StatusAsync(
+            await fixture.Client.ClientCredentialsAsync("region-" + region, fixture.BasicSecret, "identity.sync"), HttpStatusCode.OK);
+        return fixture.WithBearer(body.GetProperty("access_token").GetString()!);
+    }
+
+    private async Task<Guid> CreateAccountAsync(string name, string region)
+    {
+        var body = await ResponseAssert.StatusAsync(await _platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts",
+            $$"""{"name":"Outbox {{name}} {{_unique}}","regions":["{{region}}"]}"""), HttpStatusCode.Created);
+        return body.GetProperty("id").GetGuid();
+    }
+
+    private async Task<string> CreateUserAsync(Guid account, string who, string role = "member")
+    {
+        var body = await ResponseAssert.StatusAsync(await _platform.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{account}/users",
+            $$"""{"email":"{{who}}-{{_unique}}@example.test","displayName":"{{who}}","role":"{{role}}","password":"{{Password}}"}"""),
+            HttpStatusCode.Created);
+        return body.GetProperty("user").GetProperty("id").GetString()!;
+    }
+
+    private async Task<List<OutboxMessage>> RowsAsync(Guid account)
+    {
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        return await db.Outbox.AsNoTracking().Where(m => m.AccountId == account).OrderBy(m => m.Id).ToListAsync();
+    }
+
+    private static T Read<T>(OutboxMessage row) => JsonSerializer.Deserialize<T>(row.Payload, OutboxEvents.JsonOptions)!;
+}
+
+public sealed class SqliteOutboxTests(ServerFixture<SqliteTestDatabase> fixture) : OutboxTests<SqliteTestDatabase>(fixture);
+
+public sealed class PostgresOutboxTests(ServerFixture<PostgresTestDatabase> fixture) : OutboxTests<PostgresTestDatabase>(fixture);
