@@ -42,21 +42,32 @@ public sealed class IdentityRegionOptions
 /// <summary>Rules across fields: the authority is an absolute http(s) URL, and https unless it is loopback.</summary>
 public sealed class IdentityRegionOptionsValidator : IValidateOptions<IdentityRegionOptions>
 {
-    public ValidateOptionsResult Validate(string? name, IdentityRegionOptions options)
+    public ValidateOptionsResult Validate(string? name, IdentityRegionOptions options) =>
+        AuthorityUrl.Validate(options.Authority, "IdentityRegion:Authority");
+}
+
+/// <summary>The one rule for an Identity URL a regional service is configured with.</summary>
+public static class AuthorityUrl
+{
+    /// <summary>Plain HTTP only for a loopback authority (a local Identity), never over a network.</summary>
+    public static bool IsLoopbackHttp(Uri? authority) =>
+        authority is { IsAbsoluteUri: true } uri && uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback;
+
+    /// <summary>An absolute http(s) URL, https unless loopback; a missing one is left to <c>[Required]</c>.</summary>
+    public static ValidateOptionsResult Validate(Uri? authority, string key)
     {
-        if (options.Authority is null)
+        if (authority is null)
         {
-            return ValidateOptionsResult.Skip; // reported by [Required]
+            return ValidateOptionsResult.Skip;
         }
 
-        if (!options.Authority.IsAbsoluteUri
-            || (options.Authority.Scheme != Uri.UriSchemeHttps && options.Authority.Scheme != Uri.UriSchemeHttp))
+        if (!authority.IsAbsoluteUri || (authority.Scheme != Uri.UriSchemeHttps && authority.Scheme != Uri.UriSchemeHttp))
         {
-            return ValidateOptionsResult.Fail("IdentityRegion:Authority must be an absolute http(s) URL.");
+            return ValidateOptionsResult.Fail($"{key} must be an absolute http(s) URL.");
         }
 
-        return options.Authority.Scheme == Uri.UriSchemeHttp && !options.Authority.IsLoopback
-            ? ValidateOptionsResult.Fail("IdentityRegion:Authority must use https unless it is a loopback address (127.0.0.1, localhost).")
+        return authority.Scheme == Uri.UriSchemeHttp && !IsLoopbackHttp(authority)
+            ? ValidateOptionsResult.Fail($"{key} must use https unless it is a loopback address (127.0.0.1, localhost).")
             : ValidateOptionsResult.Success;
     }
 }
