@@ -90,6 +90,7 @@ public static class IdentityRegionExtensions
         services.AddSingleton<ResyncGate>();
         services.AddScoped<ReplicaWriter>();
         services.AddHttpClient<IReplicaResync, ReplicaResync>().AddStandardResilienceHandler();
+        // Registered before the bus: hosted services start in order, so the schema exists before the first message.
         services.AddHostedService<ReplicaStartup>();
 
         if (setup.Bus is { } bus)

@@ -18,7 +18,7 @@ namespace Identity.Region.Resync;
 public sealed class ReplicaStartup(IServiceProvider services, IOptions<IdentityRegionOptions> options, ILogger<ReplicaStartup> logger)
     : BackgroundService
 {
-    /// <summary>About 17 minutes of attempts (2 s doubling to 5 min), then the next start or an on-demand run.</summary>
+    /// <summary>Nine attempts over about 8.5 minutes (2 s doubling to 256 s, with jitter); after that, the next start or an on-demand run.</summary>
     internal static RetryStrategyOptions Retry { get; } = new()
     {
         MaxRetryAttempts = 8,
