@@ -62,6 +62,7 @@ public static class RegionPages
               <dt>amr</dt><dd id="amr">{Html.Encode(amr)}</dd>
               <dt>auth_time</dt><dd id="auth-time">{Html.Encode(authTime)}</dd>
             </dl>
+            <p><a href="/replica">The region's users (replica)</a></p>
             <form method="post" action="/signout">
               <input type="hidden" name="{Html.Encode(tokens.FormFieldName)}" value="{Html.Encode(tokens.RequestToken)}" />
               <button type="submit">Sign out</button>

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using Identity.Region;
 using Microsoft.Extensions.Options;
 
 namespace Identity.RegionSample.SignIn;
@@ -25,8 +26,7 @@ public sealed class RegionSignInOptions
     public string Region { get; set; } = "";
 
     /// <summary>Plain-HTTP metadata is allowed only for a loopback authority (a local Identity), never over a network.</summary>
-    public bool IsLoopbackHttp =>
-        Authority is { IsAbsoluteUri: true } uri && uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback;
+    public bool IsLoopbackHttp => AuthorityUrl.IsLoopbackHttp(Authority);
 
     /// <summary>Cookies ignore ports: two regions on 127.0.0.1 must not share a cookie name.</summary>
     public string CookieName => $"regionsample-{Region}";
@@ -35,21 +35,6 @@ public sealed class RegionSignInOptions
 /// <summary>Rules across fields: the authority is an absolute http(s) URL, and https unless it is loopback.</summary>
 public sealed class RegionSignInOptionsValidator : IValidateOptions<RegionSignInOptions>
 {
-    public ValidateOptionsResult Validate(string? name, RegionSignInOptions options)
-    {
-        if (options.Authority is not { IsAbsoluteUri: true } authority
-            || (authority.Scheme != Uri.UriSchemeHttps && authority.Scheme != Uri.UriSchemeHttp))
-        {
-            return options.Authority is null
-                ? ValidateOptionsResult.Skip // reported by [Required]
-                : ValidateOptionsResult.Fail("Identity:Authority must be an absolute http(s) URL.");
-        }
-
-        if (authority.Scheme == Uri.UriSchemeHttp && !options.IsLoopbackHttp)
-        {
-            return ValidateOptionsResult.Fail("Identity:Authority must use https unless it is a loopback address (127.0.0.1, localhost).");
-        }
-
-        return ValidateOptionsResult.Success;
-    }
+    public ValidateOptionsResult Validate(string? name, RegionSignInOptions options) =>
+        AuthorityUrl.Validate(options.Authority, "Identity:Authority");
 }

@@ -42,6 +42,9 @@ public class RegionsFixture : IAsyncLifetime
 
     public Uri Partner { get; private set; } = null!;
 
+    /// <summary>The eu app's services, to arrange what its replica holds.</summary>
+    public IServiceProvider EuServices { get; private set; } = null!;
+
     public IBrowser Browser => _browser ?? throw new InvalidOperationException("The browser is not started.");
 
     /// <summary>Identity's services (a scope per use), for what a test arranges or checks behind the pages.</summary>
@@ -67,6 +70,7 @@ public class RegionsFixture : IAsyncLifetime
 
         var regions = apps.Select(app => Track(new KestrelHost<RegionSample::Program>(app.Port, SampleSettings(app))).Start()).ToArray();
         (Eu, Us, Partner) = (regions[0].BaseAddress, regions[1].BaseAddress, regions[2].BaseAddress);
+        EuServices = regions[0].Services;
 
         Assertions.SetDefaultExpectTimeout(15_000);
         _playwright = await Playwright.CreateAsync();
@@ -146,6 +150,7 @@ public class RegionsFixture : IAsyncLifetime
         ["Identity:ClientId"] = app.ClientId,
         ["Identity:ClientSecret"] = app.Secret,
         ["Identity:Region"] = app.Region,
+        ["IdentityRegion:ReplicaConnectionString"] = $"Data Source={Path.Combine(_directory, $"replica-{app.Region}.db")}",
     };
 
     /// <summary>A user with <see cref="UserPassword"/>, no second factor.</summary>

@@ -1,0 +1,73 @@
+using System.ComponentModel.DataAnnotations;
+using Microsoft.Extensions.Options;
+
+namespace Identity.Region;
+
+/// <summary>The <c>IdentityRegion</c> section: which region this service is, and how it reaches Identity's sync API.</summary>
+public sealed class IdentityRegionOptions
+{
+    public const string SectionName = "IdentityRegion";
+
+    /// <summary>The region's code (<c>eu</c>): events and the sync API are scoped to it.</summary>
+    [Required(ErrorMessage = "IdentityRegion:Region is required (e.g. eu).")]
+    [RegularExpression("^[a-z0-9-]{1,32}$", ErrorMessage = "IdentityRegion:Region must be 1-32 lower-case letters, digits or '-'.")]
+    public string Region { get; set; } = "";
+
+    /// <summary>Identity's base URL (the issuer), e.g. <c>https://id.example.com/</c>; https unless loopback.</summary>
+    [Required(ErrorMessage = "IdentityRegion:Authority is required (Identity's URL, e.g. https://id.example.com/).")]
+    public Uri? Authority { get; set; }
+
+    /// <summary>A client-credentials client bound to <see cref="Region"/> with the <c>identity.sync</c> scope.</summary>
+    [Required(ErrorMessage = "IdentityRegion:ClientId is required (a client-credentials client bound to the region).")]
+    public string ClientId { get; set; } = "";
+
+    /// <summary>Never committed: an environment variable (<c>IdentityRegion__ClientSecret</c>) or a mounted secret.</summary>
+    [Required(ErrorMessage = "IdentityRegion:ClientSecret is required: set it through the environment (IdentityRegion__ClientSecret).")]
+    public string ClientSecret { get; set; } = "";
+
+    /// <summary>The replica's own database (SQLite by default; the host may choose another provider).</summary>
+    [Required(ErrorMessage = "IdentityRegion:ReplicaConnectionString is required (e.g. Data Source=data/replica.db).")]
+    public string ReplicaConnectionString { get; set; } = "";
+
+    /// <summary>Resync at every start; when false, only when the replica has never been fully synced.</summary>
+    public bool ResyncOnStart { get; set; } = true;
+
+    [Range(1, 1000, ErrorMessage = "IdentityRegion:PageSize must be between 1 and 1000.")]
+    public int PageSize { get; set; } = 200;
+
+    /// <summary>The scope that grants the sync API.</summary>
+    public const string SyncScope = "identity.sync";
+}
+
+/// <summary>Rules across fields: the authority is an absolute http(s) URL, and https unless it is loopback.</summary>
+public sealed class IdentityRegionOptionsValidator : IValidateOptions<IdentityRegionOptions>
+{
+    public ValidateOptionsResult Validate(string? name, IdentityRegionOptions options) =>
+        AuthorityUrl.Validate(options.Authority, "IdentityRegion:Authority");
+}
+
+/// <summary>The one rule for an Identity URL a regional service is configured with.</summary>
+public static class AuthorityUrl
+{
+    /// <summary>Plain HTTP only for a loopback authority (a local Identity), never over a network.</summary>
+    public static bool IsLoopbackHttp(Uri? authority) =>
+        authority is { IsAbsoluteUri: true } uri && uri.Scheme == Uri.UriSchemeHttp && uri.IsLoopback;
+
+    /// <summary>An absolute http(s) URL, https unless loopback; a missing one is left to <c>[Required]</c>.</summary>
+    public static ValidateOptionsResult Validate(Uri? authority, string key)
+    {
+        if (authority is null)
+        {
+            return ValidateOptionsResult.Skip;
+        }
+
+        if (!authority.IsAbsoluteUri || (authority.Scheme != Uri.UriSchemeHttps && authority.Scheme != Uri.UriSchemeHttp))
+        {
+            return ValidateOptionsResult.Fail($"{key} must be an absolute http(s) URL.");
+        }
+
+        return authority.Scheme == Uri.UriSchemeHttp && !IsLoopbackHttp(authority)
+            ? ValidateOptionsResult.Fail($"{key} must use https unless it is a loopback address (127.0.0.1, localhost).")
+            : ValidateOptionsResult.Success;
+    }
+}
