@@ -19,9 +19,20 @@ public static partial class RegionTopology
     /// <summary>The MassTransit address that sends to the region's exchange: <c>exchange:identity.region.r</c>.</summary>
     public static Uri SendAddressFor(string region) => new($"exchange:{ExchangeFor(region)}");
 
+    /// <summary>Sends <paramref name="message"/> to the region's exchange (confirmed by the broker before it completes).</summary>
+    public static async Task SendToRegionAsync<T>(
+        this ISendEndpointProvider provider, string region, T message, CancellationToken cancellationToken = default)
+        where T : class
+    {
+        var endpoint = await provider.GetSendEndpoint(SendAddressFor(region));
+        await endpoint.Send(message, cancellationToken);
+    }
+
     /// <summary>
     /// A receive endpoint on the region's queue. Consume topology is off: the exchanges and bindings are the
     /// broker's definitions, and the region's user may not create the message-type exchanges MassTransit would add.
+    /// Faults are not published either (they would go to such an exchange); a message whose consumer fails moves
+    /// to <c>identity.region.r_error</c>, one nobody consumes to <c>identity.region.r_skipped</c>.
     /// </summary>
     public static void ReceiveRegionEndpoint(
         this IRabbitMqBusFactoryConfigurator configurator, string region, Action<IRabbitMqReceiveEndpointConfigurator> configure)
@@ -29,6 +40,7 @@ public static partial class RegionTopology
         configurator.ReceiveEndpoint(QueueFor(region), endpoint =>
         {
             endpoint.ConfigureConsumeTopology = false;
+            endpoint.PublishFaults = false;
             configure(endpoint);
         });
     }
