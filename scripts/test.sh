@@ -9,7 +9,10 @@
 #
 # Services (each private to this run, on 127.0.0.1, in a temporary folder):
 #   PostgreSQL  -> IDENTITY_TEST_POSTGRES (Npgsql connection string, superuser, may CREATE DATABASE)
-# Installed when missing: Debian's chromium (/usr/bin/chromium) for the Playwright browser tests.
+#   RabbitMQ    -> IDENTITY_TEST_RABBITMQ_PORT (AMQPS, mutual TLS only), IDENTITY_TEST_RABBITMQ_CERTS (the
+#                  certificates of deploy/rabbitmq/make-certs.sh), IDENTITY_TEST_RABBITMQ_STATE (the broker's
+#                  state folder) and IDENTITY_TEST_RABBITMQ_CTL (scripts/rabbitmq.sh, to kill and restart it)
+# Installed when missing: Debian's rabbitmq-server; Debian's chromium (/usr/bin/chromium) for the Playwright browser tests.
 #
 # Needs root (or sudo-less apt) only when something must be installed.
 set -euo pipefail
@@ -18,6 +21,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
 # shellcheck source=scripts/lib/postgres.sh
 . "$REPO_ROOT/scripts/lib/postgres.sh"
+# shellcheck source=scripts/lib/rabbitmq.sh
+. "$REPO_ROOT/scripts/lib/rabbitmq.sh"
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
@@ -31,7 +36,8 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   pg_stop || true
-  # --- later: stop the private RabbitMQ broker here (by PID), and epmd. ---
+  # shellcheck disable=SC2119  # no argument: the broker rmq_start used (and restarted, if a test did)
+  rmq_stop || true
   if [ -n "$TEST_TMP" ]; then
     rm -rf "$TEST_TMP"
   fi
@@ -43,7 +49,7 @@ trap 'exit 143' TERM
 
 # --- 1. Install what is missing (idempotent; a fresh machine may lack some of it). ---
 pg_install_if_missing
-# --- later: install rabbitmq-server here (apt) when missing. ---
+rmq_install_if_missing
 # Chromium for the Playwright browser tests (tests/Identity.BrowserTests launch /usr/bin/chromium;
 # Playwright's own browser download cannot work here, Debian's package can).
 if [ ! -x /usr/bin/chromium ]; then
@@ -59,10 +65,10 @@ chmod 711 "$TEST_TMP"   # the postgres OS user must be able to reach its sub-fol
 pg_start "$TEST_TMP/postgres"
 export IDENTITY_TEST_POSTGRES="$PG_CONNECTION_STRING"
 
-# --- later: start a private RabbitMQ broker with mTLS here (see shared/ENVIRONMENT.md):
-#     make a CA + server/client certificates under $TEST_TMP/rabbitmq, start
-#     /usr/lib/rabbitmq/bin/rabbitmq-server with setsid on free ports, wait until ready,
-#     record its PID for cleanup(), and export the connection settings for the tests. ---
+# The broker is TLS-only with client certificates (deploy/rabbitmq); its certificates are made here.
+rmq_start "$TEST_TMP/rabbitmq"
+export IDENTITY_TEST_RABBITMQ_PORT="$RMQ_PORT" IDENTITY_TEST_RABBITMQ_CERTS="$RMQ_CERTS" \
+  IDENTITY_TEST_RABBITMQ_STATE="$RMQ_DIR" IDENTITY_TEST_RABBITMQ_CTL="$REPO_ROOT/scripts/rabbitmq.sh"
 
 # --- 3. The tests. ---
 # Output is also kept in a log so that the counts can be summed up at the end.

@@ -18,8 +18,8 @@
 # The cluster is tuned for speed, not durability (fsync, synchronous_commit and
 # full_page_writes are off): never point it at data you want to keep.
 
-# Ports never handed out: the usual PostgreSQL and RabbitMQ ports, and the bench range.
-_PG_EXCLUDED_PORTS_RE='^(5432|5671|5672|71[0-9][0-9])$'
+# shellcheck source=scripts/lib/ports.sh
+. "$(dirname "${BASH_SOURCE[0]}")/ports.sh"
 
 # _pg_log MESSAGE...: progress messages go to stderr, so stdout stays the caller's.
 _pg_log() { echo "# postgres: $*" >&2; }
@@ -47,38 +47,8 @@ pg_install_if_missing() {
   pg_bin_dir >/dev/null || { _pg_log "postgresql installed but initdb still not found"; return 1; }
 }
 
-# _pg_port_ok PORT: true when PORT is not on the excluded list.
-_pg_port_ok() { ! [[ $1 =~ $_PG_EXCLUDED_PORTS_RE ]]; }
-
-# pg_free_port: print a TCP port that nothing listens on at 127.0.0.1.
-# Prefers the kernel's choice (bind to port 0 with python3); otherwise probes random
-# ports with bash's /dev/tcp (a refused connection means the port is free).
-pg_free_port() {
-  local port i
-  if command -v python3 >/dev/null; then
-    for (( i = 0; i < 20; i++ )); do
-      port=$(python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()') || break
-      if _pg_port_ok "$port"; then
-        printf '%s\n' "$port"
-        return 0
-      fi
-    done
-  fi
-  for (( i = 0; i < 200; i++ )); do
-    port=$(( 20000 + RANDOM % 30000 ))
-    _pg_port_ok "$port" || continue
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      printf '%s\n' "$port"
-      return 0
-    fi
-  done
-  _pg_log "no free TCP port found"
-  return 1
-}
+# pg_free_port: print a TCP port that nothing listens on at 127.0.0.1 (see ports.sh).
+pg_free_port() { free_port; }
 
 # _pg_as_owner CMD...: run CMD as the cluster owner. As root that is the "postgres" OS user
 # (PostgreSQL refuses to run as root); otherwise the current user. The working folder is

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# RabbitMQ definitions (users, vhost, permissions, topology) for Identity's message bus.
+#
+#   deploy/rabbitmq/make-definitions.sh [REGION...] > definitions.json   # regions default to: eu us au
+#
+# Users authenticate with SASL EXTERNAL (their certificate's CN), so they have no password: an empty
+# password hash, and no tags (no management or policy rights).
+#
+# Topology, per region r: a durable fanout exchange identity.region.<r> bound to a durable queue of the
+# same name. Identity sends each region's events to its exchange; the region consumes its queue.
+#
+# Permissions (configure / write / read regexes, all on vhost /):
+#   identity    configure + write ^identity\.region\.[a-z0-9-]+$, read nothing.
+#               MassTransit declares the exchange it sends to (an idempotent redeclare, which needs
+#               "configure") and publishes to it ("write"); sending needs no queue of its own and no
+#               read right. It cannot consume any region's queue.
+#   region-<r>  configure + write + read ^identity\.region\.<r>(_error|_skipped)?$, nothing else.
+#               MassTransit's receive endpoint redeclares its queue and the exchange of the same name and
+#               binds them (configure on both, write on the queue, read on the exchange), consumes the
+#               queue (read), and moves poison or unknown messages to <queue>_error / <queue>_skipped,
+#               which it declares on first use. No other region's queue or exchange matches.
+# Both were checked against a real broker by tests/Identity.Messaging.Tests.
+set -euo pipefail
+
+regions=("$@")
+[ ${#regions[@]} -gt 0 ] || regions=(eu us au)
+for r in "${regions[@]}"; do
+  [[ $r =~ ^[a-z0-9-]+$ ]] || { echo "$0: region '$r' must match [a-z0-9-]+" >&2; exit 2; }
+done
+
+# join SEPARATOR ITEM...: the items joined with SEPARATOR.
+join() { local sep=$1 first=$2; shift 2; printf '%s' "$first" "${@/#/$sep}"; }
+
+users=('    {"name": "identity", "password_hash": "", "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": []}')
+permissions=('    {"user": "identity", "vhost": "/", "configure": "^identity\\.region\\.[a-z0-9-]+$", "write": "^identity\\.region\\.[a-z0-9-]+$", "read": "^$"}')
+exchanges=()
+queues=()
+bindings=()
+for r in "${regions[@]}"; do
+  name="identity.region.$r"
+  own="^identity\\\\.region\\\\.$r(_error|_skipped)?$"
+  users+=("    {\"name\": \"region-$r\", \"password_hash\": \"\", \"hashing_algorithm\": \"rabbit_password_hashing_sha256\", \"tags\": []}")
+  permissions+=("    {\"user\": \"region-$r\", \"vhost\": \"/\", \"configure\": \"$own\", \"write\": \"$own\", \"read\": \"$own\"}")
+  exchanges+=("    {\"name\": \"$name\", \"vhost\": \"/\", \"type\": \"fanout\", \"durable\": true, \"auto_delete\": false, \"internal\": false, \"arguments\": {}}")
+  queues+=("    {\"name\": \"$name\", \"vhost\": \"/\", \"durable\": true, \"auto_delete\": false, \"arguments\": {}}")
+  bindings+=("    {\"source\": \"$name\", \"vhost\": \"/\", \"destination\": \"$name\", \"destination_type\": \"queue\", \"routing_key\": \"\", \"arguments\": {}}")
+done
+
+nl=$',\n'
+cat <<JSON
+{
+  "users": [
+$(join "$nl" "${users[@]}")
+  ],
+  "vhosts": [{"name": "/"}],
+  "permissions": [
+$(join "$nl" "${permissions[@]}")
+  ],
+  "exchanges": [
+$(join "$nl" "${exchanges[@]}")
+  ],
+  "queues": [
+$(join "$nl" "${queues[@]}")
+  ],
+  "bindings": [
+$(join "$nl" "${bindings[@]}")
+  ]
+}
+JSON
