@@ -1,3 +1,4 @@
+using Identity.Messaging;
 using Identity.Region.Messaging;
 using Identity.Region.Replica;
 using Identity.Region.Resync;
@@ -92,6 +93,18 @@ public static class IdentityRegionExtensions
         services.AddHttpClient<IReplicaResync, ReplicaResync>().AddStandardResilienceHandler();
         // Registered before the bus: hosted services start in order, so the schema exists before the first message.
         services.AddHostedService<ReplicaStartup>();
+
+        if (setup.Bus is null && builder.Configuration.GetSection(BrokerOptions.SectionName)[nameof(BrokerOptions.Host)] is { Length: > 0 })
+        {
+            // The default transport: Identity's RabbitMQ over mutual TLS (section "Broker"), consuming the region's queue.
+            services.AddBrokerOptions();
+            setup.UseBus(registration => registration.UsingRabbitMq((context, rabbit) =>
+            {
+                rabbit.UseIdentityBroker(context.GetRequiredService<IOptions<BrokerOptions>>().Value);
+                var region = context.GetRequiredService<IOptions<IdentityRegionOptions>>().Value.Region;
+                rabbit.ReceiveRegionEndpoint(region, endpoint => endpoint.ConfigureIdentityRegionEndpoint(context));
+            }));
+        }
 
         if (setup.Bus is { } bus)
         {

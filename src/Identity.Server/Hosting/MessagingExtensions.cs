@@ -1,4 +1,7 @@
+using Identity.Messaging;
 using Identity.Server.Outbox;
+using MassTransit;
+using Microsoft.Extensions.Options;
 using Identity.Server.Sync;
 using OpenIddict.Abstractions;
 using OpenIddict.Validation.AspNetCore;
@@ -16,6 +19,17 @@ public static class MessagingExtensions
         builder.Services.AddOptions<OutboxOptions>().BindConfiguration(OutboxOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddMetrics();
         builder.Services.AddSingleton<OutboxMetrics>();
+
+        // A broker is configured by its host (section "Broker"); without one, events wait in the outbox (pending) and
+        // GET /admin/v1/outbox shows how many and how old. MassTransit adds its bus to the readiness checks.
+        if (builder.Configuration.GetSection(BrokerOptions.SectionName)[nameof(BrokerOptions.Host)] is { Length: > 0 })
+        {
+            builder.Services.AddBrokerOptions();
+            builder.Services.AddMassTransit(bus => bus.UsingRabbitMq((context, rabbit) =>
+                rabbit.UseIdentityBroker(context.GetRequiredService<IOptions<BrokerOptions>>().Value)));
+            builder.Services.AddSingleton<IOutboxTransport, MassTransitOutboxTransport>();
+            builder.Services.AddHostedService<OutboxDispatcher>();
+        }
 
         builder.Services.AddOpenIddict().AddValidation(validation => validation.AddAudiences(SyncApi.Audience));
         builder.Services.AddAuthorizationBuilder().AddPolicy(SyncApi.Policy, policy => policy
