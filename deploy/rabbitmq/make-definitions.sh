@@ -13,8 +13,8 @@
 #   identity    configure + write ^identity\.region\.[a-z0-9-]+$, read nothing.
 #               MassTransit redeclares the exchange it sends to (idempotent, but it needs "configure":
 #               without it the send fails with access_refused on exchange.declare) and publishes to it
-#               ("write"). Sending creates no queue (MassTransit 8 makes its bus queue only for
-#               request/response), so no read right: identity cannot consume any region's queue.
+#               ("write"). Sending creates no queue (checked: MassTransit 8 declared no temporary bus
+#               queue), so no read right: identity cannot consume any region's queue.
 #   region-<r>  configure + write + read ^identity\.region\.<r>(_error|_skipped)?$, nothing else.
 #               MassTransit's receive endpoint redeclares its queue and the exchange of the same name and
 #               binds them (configure on both, write on the queue, read on the exchange), consumes the
