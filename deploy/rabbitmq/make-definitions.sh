@@ -11,15 +11,19 @@
 #
 # Permissions (configure / write / read regexes, all on vhost /):
 #   identity    configure + write ^identity\.region\.[a-z0-9-]+$, read nothing.
-#               MassTransit declares the exchange it sends to (an idempotent redeclare, which needs
-#               "configure") and publishes to it ("write"); sending needs no queue of its own and no
-#               read right. It cannot consume any region's queue.
+#               MassTransit redeclares the exchange it sends to (idempotent, but it needs "configure":
+#               without it the send fails with access_refused on exchange.declare) and publishes to it
+#               ("write"). Sending creates no queue (checked: MassTransit 8 declared no temporary bus
+#               queue), so no read right: identity cannot consume any region's queue.
 #   region-<r>  configure + write + read ^identity\.region\.<r>(_error|_skipped)?$, nothing else.
 #               MassTransit's receive endpoint redeclares its queue and the exchange of the same name and
 #               binds them (configure on both, write on the queue, read on the exchange), consumes the
-#               queue (read), and moves poison or unknown messages to <queue>_error / <queue>_skipped,
-#               which it declares on first use. No other region's queue or exchange matches.
-# Both were checked against a real broker by tests/Identity.Messaging.Tests.
+#               queue (read), and moves failed or unconsumed messages to <queue>_error / <queue>_skipped,
+#               which it declares on first use. Queue and exchange share a name, so the region may also
+#               write to its own exchange: that only reaches its own queue. Consume topology and fault
+#               publishing are off (RegionTopology.ReceiveRegionEndpoint): otherwise MassTransit declares
+#               message-type exchanges (MassTransit:Fault--...) and is refused. No other region matches.
+# Checked against a real broker by tests/Identity.Messaging.Tests.
 set -euo pipefail
 
 regions=("$@")
