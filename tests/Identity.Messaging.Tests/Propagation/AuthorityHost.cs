@@ -1,0 +1,23 @@
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.Logging;
+
+namespace Identity.Messaging.Tests.Propagation;
+
+/// <summary>One Identity server process (the real Program), configured only through settings.</summary>
+public sealed class AuthorityHost(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
+{
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        builder.UseEnvironment("Testing");
+        foreach (var (key, value) in settings)
+        {
+            builder.UseSetting(key, value);
+        }
+
+        builder.ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+    }
+
+    /// <summary>Starts the host (migrations, declared clients, the dispatcher when a broker is set) and returns a client.</summary>
+    public HttpClient Start() => CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+}

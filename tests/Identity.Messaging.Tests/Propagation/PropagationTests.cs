@@ -1,0 +1,232 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Identity.Contracts;
+
+namespace Identity.Messaging.Tests.Propagation;
+
+/// <summary>
+/// End to end: admin API → outbox (same transaction) → dispatcher → RabbitMQ over mutual TLS → the region's consumers
+/// → its replica. Each test makes its own account; regions p-eu and p-us consume their own queues.
+/// </summary>
+[Collection(BrokerSuite.Name)]
+public sealed class PropagationTests(PropagationFixture fixture) : IClassFixture<PropagationFixture>
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
+    private readonly string _unique = Guid.NewGuid().ToString("n")[..8];
+
+    [Fact]
+    public async Task UserLifecycle_ReachesTheAccountsRegion_OtherRegionSeesNothing()
+    {
+        var account = await CreateAccountAsync("p-eu");
+        var (user, etag) = await CreateUserAsync(account, "ada");
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is { Deleted: false, Version: 1 });
+
+        var patch = await SendAsync(HttpMethod.Patch, $"/admin/v1/accounts/{account}/users/{user}", new { displayName = "Ada L." }, etag);
+        Assert.Equal(HttpStatusCode.OK, patch.StatusCode);
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is { DisplayName: "Ada L." });
+
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Platform.PostAsync($"/admin/v1/accounts/{account}/users/{user}/disable", null)).StatusCode);
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is { Status: UserStatuses.Disabled, SessionsRevokedAt: not null });
+
+        Assert.Equal(HttpStatusCode.NoContent, (await fixture.Platform.DeleteAsync($"/admin/v1/accounts/{account}/users/{user}")).StatusCode);
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is null or { Deleted: true });
+
+        Assert.Null(await fixture.Us.UserAsync(user));
+        Assert.Empty(await fixture.Us.UsersAsync(account));
+    }
+
+    [Fact]
+    public async Task TwoThousandChanges_BrokerKilledAndRestartedMidStream_NothingLost()
+    {
+        var account = await CreateAccountAsync("p-eu", "p-us");
+        const int workers = 4, usersPerWorker = 25, changes = 2_000;
+        var perWorker = changes / workers;
+        var done = 0;
+        Task? restart = null;
+
+        async Task WorkAsync(int worker)
+        {
+            var mine = new List<(string Id, string ETag)>();
+            for (var i = 0; i < perWorker; i++)
+            {
+                var change = Interlocked.Increment(ref done);
+                if (change == 600)
+                {
+                    await fixture.Broker.ControlAsync("kill", CancellationToken.None); // the broker dies mid-stream
+                }
+                else if (change == 1_000)
+                {
+                    restart = fixture.Broker.ControlAsync("start", CancellationToken.None); // and comes back while changes go on
+                }
+
+                if (i < usersPerWorker)
+                {
+                    mine.Add(await CreateUserAsync(account, $"w{worker}u{i}"));
+                    continue;
+                }
+
+                var pick = i % usersPerWorker;
+                var (id, etag) = mine[pick];
+                var response = await SendAsync(HttpMethod.Patch, $"/admin/v1/accounts/{account}/users/{id}", new { displayName = $"name {i}" }, etag);
+                Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+                mine[pick] = (id, response.Headers.ETag!.Tag);
+            }
+        }
+
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(WorkAsync));
+        await restart!;
+
+        var authority = await fixture.AuthorityUsersAsync(account);
+        Assert.Equal(workers * usersPerWorker, authority.Count);
+        foreach (var region in new[] { fixture.Eu, fixture.Us })
+        {
+            await EventuallyAsync(async () => SameUsers(authority, await region.UsersAsync(account)), TimeSpan.FromMinutes(3));
+        }
+
+        Assert.Equal(0, await fixture.PendingAsync());
+    }
+
+    [Fact]
+    public async Task DuplicatesAndReordering_ReplicaKeepsTheNewest()
+    {
+        await using var identity = await fixture.Broker.StartIdentityAsync(CancellationToken.None);
+        var account = Guid.NewGuid();
+        var user = "dup-" + _unique;
+        UserChanged Snapshot(long version) => new()
+        {
+            UserId = user, AccountId = account, Email = $"{user}@example.test", DisplayName = $"v{version}", Role = "member",
+            Status = UserStatuses.Active, MfaEnrolled = false, Version = version, ChangedAt = DateTimeOffset.UtcNow,
+        };
+
+        await identity.SendToRegionAsync("p-eu", Snapshot(5), CancellationToken.None);
+        await identity.SendToRegionAsync("p-eu", Snapshot(5), CancellationToken.None);
+        await identity.SendToRegionAsync("p-eu", Snapshot(3), CancellationToken.None);
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is { Version: 5 });
+        await identity.SendToRegionAsync("p-eu", new UserDeleted { UserId = user, AccountId = account, Version = 6, DeletedAt = DateTimeOffset.UtcNow },
+            CancellationToken.None);
+        await identity.SendToRegionAsync("p-eu", Snapshot(4), CancellationToken.None);
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is { Deleted: true });
+
+        // A marker sent last: once it is in, everything sent before it has been consumed too (one queue, retried in place).
+        var marker = Snapshot(1) with { UserId = "marker-" + _unique };
+        await identity.SendToRegionAsync("p-eu", marker, CancellationToken.None);
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(marker.UserId) is not null);
+        await Task.Delay(500);
+
+        var stored = await fixture.Eu.UserAsync(user);
+        Assert.True(stored is { Deleted: true, Version: 6 }, $"expected the deletion (v6) to win, found v{stored?.Version} deleted={stored?.Deleted}");
+    }
+
+    [Fact]
+    public async Task CrashAfterCommitBeforePublish_DeliveredWhenADispatcherRuns()
+    {
+        var account = await CreateAccountAsync("p-eu");
+        await fixture.StopDispatcherAsync(); // no process publishes now: what is committed stays in the outbox
+        try
+        {
+            var (user, _) = await CreateUserAsync(account, "offline");
+            Assert.True(await fixture.PendingAsync() > 0);
+            await Task.Delay(1_000);
+            Assert.Null(await fixture.Eu.UserAsync(user));
+
+            await fixture.StartDispatcherAsync();
+            await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is { Deleted: false });
+        }
+        finally
+        {
+            if (fixture.Dispatcher is null)
+            {
+                await fixture.StartDispatcherAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RegionEnabledThenDisabled_UsersArriveThenLeave()
+    {
+        var account = await CreateAccountAsync("p-eu");
+        var (first, _) = await CreateUserAsync(account, "first");
+        var (second, _) = await CreateUserAsync(account, "second");
+        await EventuallyAsync(async () => (await fixture.Eu.UsersAsync(account)).Count == 2);
+        Assert.Empty(await fixture.Us.UsersAsync(account));
+
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Platform.PutAsync($"/admin/v1/accounts/{account}/regions/p-us", null)).StatusCode);
+        await EventuallyAsync(async () => (await fixture.Us.UsersAsync(account)).Keys.Order().SequenceEqual(new[] { first, second }.Order()));
+
+        Assert.Equal(HttpStatusCode.OK, (await fixture.Platform.DeleteAsync($"/admin/v1/accounts/{account}/regions/p-eu")).StatusCode);
+        await EventuallyAsync(async () => (await fixture.Eu.UsersAsync(account)).Count == 0);
+        Assert.Equal(2, (await fixture.Us.UsersAsync(account)).Count);
+    }
+
+    [Fact]
+    public async Task Resync_RebuildsAnEmptiedReplica()
+    {
+        var account = await CreateAccountAsync("p-eu");
+        for (var i = 0; i < 5; i++)
+        {
+            await CreateUserAsync(account, $"resync{i}");
+        }
+
+        var authority = await fixture.AuthorityUsersAsync(account);
+        await EventuallyAsync(async () => SameUsers(authority, await fixture.Eu.UsersAsync(account)));
+
+        await fixture.Eu.EmptyAsync();
+        Assert.Empty(await fixture.Eu.UsersAsync(account));
+        var result = await fixture.Eu.ResyncAsync();
+
+        Assert.True(result.Users >= authority.Count);
+        Assert.True(SameUsers(authority, await fixture.Eu.UsersAsync(account)));
+        Assert.Empty(await fixture.Us.UsersAsync(account));
+    }
+
+    [Fact]
+    public async Task DispatcherServer_ReadyWithTheBroker_OutboxStatusSaysSo()
+    {
+        var dispatcher = fixture.Dispatcher!.CreateClient();
+        dispatcher.DefaultRequestHeaders.Authorization = fixture.Platform.DefaultRequestHeaders.Authorization;
+
+        await EventuallyAsync(async () => (await dispatcher.GetAsync("/health/ready")).StatusCode == HttpStatusCode.OK);
+        var status = await dispatcher.GetFromJsonAsync<JsonElement>("/admin/v1/outbox");
+        Assert.True(status.GetProperty("brokerConfigured").GetBoolean());
+        await EventuallyAsync(async () => (await fixture.Platform.GetFromJsonAsync<JsonElement>("/admin/v1/outbox")).GetProperty("pending").GetInt32() == 0);
+    }
+
+    private static bool SameUsers(Dictionary<string, Core.Data.ApplicationUser> authority, Dictionary<string, Region.Replica.ReplicaUser> replica) =>
+        authority.Count == replica.Count && authority.Values.All(a => replica.TryGetValue(a.Id, out var r)
+            && r.Version == a.Version && r.DisplayName == a.DisplayName && r.Email == a.Email && r.Role == a.Role);
+
+    private async Task<Guid> CreateAccountAsync(params string[] regions)
+    {
+        var response = await fixture.Platform.PostAsJsonAsync("/admin/v1/accounts", new { name = "Propagation " + _unique, regions });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        return (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
+    }
+
+    private async Task<(string Id, string ETag)> CreateUserAsync(Guid account, string who)
+    {
+        var response = await fixture.Platform.PostAsJsonAsync($"/admin/v1/accounts/{account}/users",
+            new { email = $"{who}-{_unique}@example.test", displayName = who, role = "member", password = "Correct-Horse-Battery-9" });
+        Assert.Equal(HttpStatusCode.Created, response.StatusCode);
+        var id = (await response.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("user").GetProperty("id").GetString()!;
+        return (id, response.Headers.ETag!.Tag);
+    }
+
+    private Task<HttpResponseMessage> SendAsync(HttpMethod method, string url, object body, string etag)
+    {
+        var request = new HttpRequestMessage(method, url) { Content = JsonContent.Create(body) };
+        request.Headers.IfMatch.Add(new System.Net.Http.Headers.EntityTagHeaderValue(etag));
+        return fixture.Platform.SendAsync(request);
+    }
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, TimeSpan? patience = null)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(clock.Elapsed < (patience ?? Patience), "the replica did not reach the expected state in time");
+            await Task.Delay(100);
+        }
+    }
+}
