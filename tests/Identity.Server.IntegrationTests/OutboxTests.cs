@@ -66,6 +66,27 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
     }
 
     [Fact]
+    public async Task Lockout_IsAnEvent_FailedAttemptsBeforeItAreNot()
+    {
+        var etag = (await _platform.GetAsync($"/admin/v1/accounts/{_accountA}")).Headers.ETag!.Tag;
+        await ResponseAssert.StatusAsync(await _platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{_accountA}/settings",
+            """{"lockout":{"maxFailedAttempts":3,"duration":"00:10:00"}}""", etag), HttpStatusCode.OK);
+        var userId = await CreateUserAsync(_accountA, "locked");
+        var events = (await RowsAsync(_accountA)).Count(r => r.UserId == userId);
+
+        for (var attempt = 1; attempt <= 2; attempt++)
+        {
+            await new BrowserSession(fixture.Server).SignInAsync("/Account/Login", $"locked-{_unique}@example.test", $"Wrong-password-{attempt}");
+        }
+
+        Assert.Equal(events, (await RowsAsync(_accountA)).Count(r => r.UserId == userId)); // a failed attempt is not news to a region
+        await new BrowserSession(fixture.Server).SignInAsync("/Account/Login", $"locked-{_unique}@example.test", "Wrong-password-3");
+
+        var locked = Read<UserChanged>((await RowsAsync(_accountA)).Last(r => r.UserId == userId));
+        Assert.True(locked.LockedOutUntil > DateTimeOffset.UtcNow.AddMinutes(9));
+    }
+
+    [Fact]
     public async Task RegionEnabledThenDisabled_NewRegionGetsUsersAndOldOneTheirDeletion()
     {
         var first = await CreateUserAsync(_accountA, "one");
