@@ -32,8 +32,16 @@ public static class SignInExtensions
             cookie.Cookie.HttpOnly = true;
             cookie.Cookie.SameSite = SameSiteMode.Lax; // sent on the top-level redirects of the OIDC flows
             cookie.Cookie.SecurePolicy = insecureHttp ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
-            cookie.ExpireTimeSpan = options.SessionLifetime;
+            cookie.ExpireTimeSpan = options.SessionLifetime; // the server's upper bound; the account's policy may end it sooner
             cookie.SlidingExpiration = true;
+
+            // Identity's security stamp check, then the account's session lifetime and idle timeout.
+            var validateStamp = cookie.Events.OnValidatePrincipal;
+            cookie.Events.OnValidatePrincipal = async context =>
+            {
+                await validateStamp(context);
+                await AccountSessions.ValidateAsync(context);
+            };
         });
 
         // A revoked session (new security stamp: disable, revoke sessions, reset MFA) ends within a minute on every
