@@ -25,9 +25,6 @@ public sealed class PasswordModel(
     AuthorityDbContext db,
     TimeProvider time) : PageModel
 {
-    private static readonly HashSet<string> SessionClaimTypes =
-        [SessionClaims.SessionId, SessionClaims.AuthTime, SessionClaims.Methods, SessionClaims.ContextClass];
-
     [BindProperty]
     public InputModel Input { get; set; } = new();
 
@@ -88,8 +85,7 @@ public sealed class PasswordModel(
 
         // The new security stamp ends every session at its next validation: this one is issued again with it.
         var session = await HttpContext.AuthenticateAsync(IdentityConstants.ApplicationScheme);
-        await signIn.SignInWithClaimsAsync(user, session.Properties,
-            session.Principal?.Claims.Where(c => SessionClaimTypes.Contains(c.Type)) ?? []);
+        await signIn.SignInWithClaimsAsync(user, session.Properties, SessionClaims.Of(session.Principal));
 
         if (Url.LocalOrNull(ReturnUrl) is { } back)
         {
