@@ -60,8 +60,28 @@ public abstract class PasswordAndSessionPolicyTests<TDatabase>(ServerFixture<TDa
     private static BrowserSession BrowserOn(WebApplicationFactory<Program> host) =>
         new(null, host.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true }));
 
-    private static async Task<string> AuthorizeAgainAsync(BrowserSession browser) =>
-        BrowserSession.Location(await browser.GetAsync(Authorize())).OriginalString;
+    /// <summary>A user of a new account with <paramref name="policyJson"/>, signed in at a server on a test clock.</summary>
+    private async Task<ClockedSession> SignedInAsync(string policyJson)
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = await AccountWithPolicyAsync(platform, policyJson);
+        var email = NewEmail();
+        await ResponseAssert.StatusAsync(await CreateUserAsync(platform, account, email, Password), HttpStatusCode.Created);
+        var clock = new TestClock();
+        var host = WithClock(clock);
+        var browser = BrowserOn(host);
+        await browser.AuthorizeAsync(Authorize(), email, Password);
+        return new ClockedSession(platform, account, clock, host, browser);
+    }
+
+    private sealed record ClockedSession(HttpClient Platform, Guid Account, TestClock Clock, WebApplicationFactory<Program> Host, BrowserSession Browser)
+        : IAsyncDisposable
+    {
+        /// <summary>The app asks again: where the authorize request sends the browser.</summary>
+        public async Task<string> AuthorizeAgainAsync() => BrowserSession.Location(await Browser.GetAsync(Authorize())).OriginalString;
+
+        public ValueTask DisposeAsync() => Host.DisposeAsync();
+    }
 
     /// <summary>The authorize request went back to the app with a code: the session was still valid.</summary>
     private static void AssertCode(string location)
@@ -165,19 +185,12 @@ public abstract class PasswordAndSessionPolicyTests<TDatabase>(ServerFixture<TDa
     [Fact]
     public async Task Session_UnusedForTheIdleTimeout_NextAuthorizeShowsSignIn()
     {
-        var platform = await fixture.PlatformAdminAsync();
-        var account = await AccountWithPolicyAsync(platform, """{"session":{"lifetime":"01:00:00","idleTimeout":"00:05:00"}}""");
-        var email = NewEmail();
-        await ResponseAssert.StatusAsync(await CreateUserAsync(platform, account, email, Password), HttpStatusCode.Created);
-        var clock = new TestClock();
-        await using var host = WithClock(clock);
-        var browser = BrowserOn(host);
-        await browser.AuthorizeAsync(Authorize(), email, Password);
+        await using var session = await SignedInAsync("""{"session":{"lifetime":"01:00:00","idleTimeout":"00:05:00"}}""");
 
-        clock.Advance(TimeSpan.FromMinutes(4));
-        var used = await AuthorizeAgainAsync(browser);
-        clock.Advance(TimeSpan.FromMinutes(6));
-        var idle = await AuthorizeAgainAsync(browser);
+        session.Clock.Advance(TimeSpan.FromMinutes(4));
+        var used = await session.AuthorizeAgainAsync();
+        session.Clock.Advance(TimeSpan.FromMinutes(6));
+        var idle = await session.AuthorizeAgainAsync();
 
         AssertCode(used);
         Assert.Contains("/Account/Login?", idle, StringComparison.Ordinal);
@@ -186,20 +199,13 @@ public abstract class PasswordAndSessionPolicyTests<TDatabase>(ServerFixture<TDa
     [Fact]
     public async Task Session_UsedButPastItsLifetime_NextAuthorizeShowsSignIn()
     {
-        var platform = await fixture.PlatformAdminAsync();
-        var account = await AccountWithPolicyAsync(platform, """{"session":{"lifetime":"00:10:00","idleTimeout":"00:05:00"}}""");
-        var email = NewEmail();
-        await ResponseAssert.StatusAsync(await CreateUserAsync(platform, account, email, Password), HttpStatusCode.Created);
-        var clock = new TestClock();
-        await using var host = WithClock(clock);
-        var browser = BrowserOn(host);
-        await browser.AuthorizeAsync(Authorize(), email, Password);
+        await using var session = await SignedInAsync("""{"session":{"lifetime":"00:10:00","idleTimeout":"00:05:00"}}""");
 
         var uses = new List<string>();
         for (var i = 0; i < 3; i++)
         {
-            clock.Advance(TimeSpan.FromMinutes(4));
-            uses.Add(await AuthorizeAgainAsync(browser));
+            session.Clock.Advance(TimeSpan.FromMinutes(4));
+            uses.Add(await session.AuthorizeAgainAsync());
         }
 
         AssertCode(uses[0]);
@@ -210,20 +216,13 @@ public abstract class PasswordAndSessionPolicyTests<TDatabase>(ServerFixture<TDa
     [Fact]
     public async Task Session_IdleTimeoutShortenedWhileSignedIn_AppliesAtNextUse()
     {
-        var platform = await fixture.PlatformAdminAsync();
-        var account = await AccountWithPolicyAsync(platform, """{"session":{"lifetime":"08:00:00","idleTimeout":"01:00:00"}}""");
-        var email = NewEmail();
-        await ResponseAssert.StatusAsync(await CreateUserAsync(platform, account, email, Password), HttpStatusCode.Created);
-        var clock = new TestClock();
-        await using var host = WithClock(clock);
-        var browser = BrowserOn(host);
-        await browser.AuthorizeAsync(Authorize(), email, Password);
-        clock.Advance(TimeSpan.FromMinutes(6));
-        var before = await AuthorizeAgainAsync(browser);
-        clock.Advance(TimeSpan.FromMinutes(6));
+        await using var session = await SignedInAsync("""{"session":{"lifetime":"08:00:00","idleTimeout":"01:00:00"}}""");
+        session.Clock.Advance(TimeSpan.FromMinutes(6));
+        var before = await session.AuthorizeAgainAsync();
+        session.Clock.Advance(TimeSpan.FromMinutes(6));
 
-        await SetPolicyAsync(platform, account, """{"session":{"lifetime":"08:00:00","idleTimeout":"00:05:00"}}""");
-        var after = await AuthorizeAgainAsync(browser);
+        await SetPolicyAsync(session.Platform, session.Account, """{"session":{"lifetime":"08:00:00","idleTimeout":"00:05:00"}}""");
+        var after = await session.AuthorizeAgainAsync();
 
         AssertCode(before);
         Assert.Contains("/Account/Login?", after, StringComparison.Ordinal);
