@@ -30,4 +30,19 @@ public sealed class AccountPolicies(AuthorityDbContext db, ILogger<AccountPolici
 
         return policy;
     }
+
+    /// <summary>
+    /// The user's password has reached the account's <c>password.maximumAge</c> (counted from when it was set, or from
+    /// the user's creation for a password set before that was recorded) and must be changed before any code is issued.
+    /// </summary>
+    public async Task<bool> IsPasswordExpiredAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken = default) =>
+        IsPasswordExpired(user, await ForAsync(user, cancellationToken), now);
+
+    /// <inheritdoc cref="IsPasswordExpiredAsync"/>
+    public static bool IsPasswordExpired(ApplicationUser user, AccountPolicy policy, DateTimeOffset now)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        ArgumentNullException.ThrowIfNull(policy);
+        return user.PasswordHash is not null && PasswordRules.IsExpired(user.PasswordChangedAt ?? user.CreatedAt, policy.Password, now);
+    }
 }

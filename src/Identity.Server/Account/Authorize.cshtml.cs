@@ -26,6 +26,8 @@ public sealed class AuthorizeModel(
     Mfa.SecondFactors factors,
     AccountPolicies policies,
     ScopeCatalog catalog,
+    Identity.Server.Audit.IAuditTrail audit,
+    AuthorityDbContext db,
     TimeProvider time) : PageModel
 {
     public string ClientName { get; private set; } = "";
@@ -91,6 +93,21 @@ public sealed class AuthorizeModel(
 
             await Mfa.SecondFactors.BeginSecondStepAsync(HttpContext, user.Id);
             return RedirectToPage("/TwoFactor", new { ReturnUrl = back });
+        }
+
+        // The account's password.maximumAge: a sign-in with an expired password gets no code before the password is
+        // changed; the change-password page then comes back here.
+        if (session.Principal.UsedPassword() && AccountPolicies.IsPasswordExpired(user, policy, time.GetUtcNow()))
+        {
+            if (request.HasPromptValue(PromptValues.None))
+            {
+                return Refuse(Errors.InteractionRequired, "The password has expired and must be changed.");
+            }
+
+            audit.Record(new Identity.Server.Audit.Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
+                "user.password_expired_forced_change", "user", user.Id, user.AccountId, new { client = request.ClientId });
+            await db.SaveChangesAsync(HttpContext.RequestAborted);
+            return RedirectToPage("/Password", new { ReturnUrl = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt) });
         }
 
         var application = await applications.FindByClientIdAsync(request.ClientId!)

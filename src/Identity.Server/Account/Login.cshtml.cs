@@ -34,7 +34,7 @@ public sealed class LoginModel(
     public void OnGet()
     {
         // OpenID Connect Core §3.1.2.1: login_hint pre-fills the identifier.
-        if (SafeReturnUrl(ReturnUrl) is { } local && local.IndexOf('?', StringComparison.Ordinal) is var q and >= 0
+        if (Url.LocalOrNull(ReturnUrl) is { } local && local.IndexOf('?', StringComparison.Ordinal) is var q and >= 0
             && QueryHelpers.ParseQuery(local[q..]).TryGetValue("login_hint", out var hint))
         {
             Input.Email = hint.ToString();
@@ -81,7 +81,7 @@ public sealed class LoginModel(
         if (user.TwoFactorEnabled && await factors.HasAnyFactorAsync(user))
         {
             await Mfa.SecondFactors.BeginSecondStepAsync(HttpContext, user.Id);
-            return RedirectToPage("/TwoFactor", new { ReturnUrl = SafeReturnUrl(ReturnUrl) });
+            return RedirectToPage("/TwoFactor", new { ReturnUrl = Url.LocalOrNull(ReturnUrl) });
         }
 
         await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), "pwd"));
@@ -89,12 +89,8 @@ public sealed class LoginModel(
             new { methods = new[] { "pwd" } });
         await db.SaveChangesAsync(HttpContext.RequestAborted);
         logger.LogInformation("User {UserId} signed in", user.Id);
-        return LocalRedirect(SafeReturnUrl(ReturnUrl) ?? "/");
+        return LocalRedirect(Url.LocalOrNull(ReturnUrl) ?? "/");
     }
-
-    /// <summary>Only a local path (not <c>//host</c>, not <c>/\host</c>, not absolute) is a valid return URL.</summary>
-    private string? SafeReturnUrl(string? returnUrl) =>
-        !string.IsNullOrEmpty(returnUrl) && Url.IsLocalUrl(returnUrl) ? returnUrl : null;
 
     public sealed class InputModel
     {

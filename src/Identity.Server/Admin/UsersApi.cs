@@ -322,7 +322,7 @@ public static class UsersApi
     }
 
     private static Dictionary<string, string[]> IdentityErrors(IdentityResult result) =>
-        result.Errors.GroupBy(e => e.Code.Contains("Password", StringComparison.Ordinal) ? "password"
+        result.Errors.GroupBy(e => e.Code.Contains("Password", StringComparison.OrdinalIgnoreCase) ? "password"
                 : e.Code.Contains("Email", StringComparison.Ordinal) || e.Code.Contains("UserName", StringComparison.Ordinal) ? "email" : "user")
             .ToDictionary(g => g.Key, g => g.Select(e => e.Description).ToArray());
 }

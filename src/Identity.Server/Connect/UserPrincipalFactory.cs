@@ -38,6 +38,15 @@ public static class SessionClaims
         new(ContextClass, methods.Contains("mfa") ? AcrMultiFactor : AcrPassword),
     ];
 
+    /// <summary>The claims that describe the sign-in itself, not the user: kept whenever the session is issued again.</summary>
+    public static IEnumerable<Claim> Of(ClaimsPrincipal? session) =>
+        session?.Claims.Where(c => c.Type is SessionId or AuthTime or Methods or ContextClass) ?? [];
+
+    /// <summary>The session began with the password (amr <c>pwd</c>, RFC 8176 §2), not with a passkey alone.</summary>
+    public static bool UsedPassword(this ClaimsPrincipal principal) =>
+        principal.FindFirst(Methods)?.Value is { Length: > 0 } methods
+        && (JsonSerializer.Deserialize<string[]>(methods) ?? []).Contains("pwd", StringComparer.Ordinal);
+
     public static bool IsMultiFactor(this ClaimsPrincipal principal) => principal.FindFirst(ContextClass)?.Value == AcrMultiFactor;
 
     public static DateTimeOffset? GetAuthTime(this ClaimsPrincipal principal) =>

@@ -32,13 +32,35 @@ public static class SignInExtensions
             cookie.Cookie.HttpOnly = true;
             cookie.Cookie.SameSite = SameSiteMode.Lax; // sent on the top-level redirects of the OIDC flows
             cookie.Cookie.SecurePolicy = insecureHttp ? CookieSecurePolicy.SameAsRequest : CookieSecurePolicy.Always;
-            cookie.ExpireTimeSpan = options.SessionLifetime;
+            cookie.ExpireTimeSpan = options.SessionLifetime; // the server's upper bound; the account's policy may end it sooner
             cookie.SlidingExpiration = true;
+
+            // Identity's security stamp check, then the account's session lifetime and idle timeout.
+            var validateStamp = cookie.Events.OnValidatePrincipal;
+            cookie.Events.OnValidatePrincipal = async context =>
+            {
+                await validateStamp(context);
+                await AccountSessions.ValidateAsync(context);
+            };
         });
 
         // A revoked session (new security stamp: disable, revoke sessions, reset MFA) ends within a minute on every
         // page; the authorization endpoint re-checks the user on every request anyway.
-        builder.Services.Configure<SecurityStampValidatorOptions>(o => o.ValidationInterval = TimeSpan.FromMinutes(1));
+        // The principal rebuilt after a stamp check keeps the sign-in's own claims (sid, auth_time, amr, acr): without
+        // them a session would lose its MFA level, and its age for max_age and the account's session lifetime.
+        builder.Services.Configure<SecurityStampValidatorOptions>(o =>
+        {
+            o.ValidationInterval = TimeSpan.FromMinutes(1);
+            o.OnRefreshingPrincipal = context =>
+            {
+                if (context.NewPrincipal?.Identity is System.Security.Claims.ClaimsIdentity identity)
+                {
+                    identity.AddClaims(SessionClaims.Of(context.CurrentPrincipal)); // cloned into the new identity
+                }
+
+                return Task.CompletedTask;
+            };
+        });
         builder.Services.AddScoped<UserPrincipalFactory>();
         builder.Services.AddScoped<AccountPolicies>();
         builder.Services.AddSingleton<RequireUserGrant>();

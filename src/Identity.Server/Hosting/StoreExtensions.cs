@@ -34,12 +34,20 @@ public static class StoreExtensions
         builder.Services.AddIdentityCore<ApplicationUser>(options =>
             {
                 options.User.RequireUniqueEmail = true;
-                options.Password.RequiredLength = 12;
+                // The account's policy decides (Account/PasswordPolicyValidator): length, common passwords, history.
+                // No composition rules (NIST SP 800-63B §3.1.1.2): they make passwords harder to remember, not to guess.
+                options.Password.RequiredLength = 1;
+                options.Password.RequireDigit = false;
+                options.Password.RequireLowercase = false;
+                options.Password.RequireUppercase = false;
+                options.Password.RequireNonAlphanumeric = false;
+                options.Password.RequiredUniqueChars = 1;
                 DesignTimeServices.ConfigureIdentityStore(options.Stores);
             })
             .AddEntityFrameworkStores<AuthorityDbContext>()
             .AddUserManager<Account.AuthorityUserManager>()
             .AddSignInManager<Account.AuthoritySignInManager>()
+            .AddPasswordValidator<Account.PasswordPolicyValidator>()
             .AddDefaultTokenProviders();
 
         // Every replica reads the same data-protection key ring (cookies, antiforgery, protected signing keys).

@@ -135,3 +135,27 @@ public sealed class NavigationLog
         }
     }
 }
+
+/// <summary>Identity's change-password page (self-service, and the detour of a sign-in with an expired password).</summary>
+public sealed class PasswordPage(IPage page)
+{
+    public const string Path = "/Account/Password";
+
+    public ILocator Current => page.GetByLabel("Current password", new() { Exact = true });
+
+    public ILocator New => page.GetByLabel("New password", new() { Exact = true });
+
+    public ILocator Confirm => page.GetByLabel("Confirm new password", new() { Exact = true });
+
+    public ILocator Change => page.GetByRole(AriaRole.Button, new() { Name = "Change password", Exact = true });
+
+    public ILocator Expired => page.GetByRole(AriaRole.Alert).Filter(new() { HasText = "Your password has expired." });
+
+    public async Task ChangeAsync(string current, string next)
+    {
+        await Current.FillAsync(current);
+        await New.FillAsync(next);
+        await Confirm.FillAsync(next);
+        await Change.ClickAsync();
+    }
+}
