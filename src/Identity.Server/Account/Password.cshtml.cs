@@ -1,5 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Data;
+using Identity.Core.Outbox;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore.Authentication;
@@ -77,7 +78,8 @@ public sealed class PasswordModel(
             return Cleared();
         }
 
-        user.Version++; // regions apply a user snapshot only if its version is newer
+        // Other sessions end (new security stamp): the user's regions drop theirs too. The snapshot did not change.
+        await db.AddSessionsRevokedAsync(user, "password_changed", time.GetUtcNow(), HttpContext.RequestAborted);
         audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
             "user.password_changed", "user", user.Id, user.AccountId, new { expired = Expired });
         await db.SaveChangesAsync(HttpContext.RequestAborted);
