@@ -79,6 +79,21 @@ public sealed class PropagationFixture : IAsyncLifetime
         return Task.CompletedTask;
     }
 
+    /// <summary>One more publishing server on the same database (a second replica), stopped by the caller.</summary>
+    public AuthorityHost StartExtraDispatcher()
+    {
+        var host = new AuthorityHost(Settings(broker: true));
+        host.Start();
+        return host;
+    }
+
+    /// <summary>Runs <paramref name="change"/> on the authority's database directly (test arrangement).</summary>
+    public async Task WithDatabaseAsync(Func<AuthorityDbContext, Task> change)
+    {
+        await using var scope = Admin.Services.CreateAsyncScope();
+        await change(scope.ServiceProvider.GetRequiredService<AuthorityDbContext>());
+    }
+
     public async Task StopDispatcherAsync()
     {
         if (Dispatcher is not null)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
@@ -133,6 +134,61 @@ public sealed class PropagationTests(PropagationFixture fixture) : IClassFixture
 
             await fixture.StartDispatcherAsync();
             await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is { Deleted: false });
+        }
+        finally
+        {
+            if (fixture.Dispatcher is null)
+            {
+                await fixture.StartDispatcherAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task TwoDispatchingReplicas_EachRowPublishedOnce_SentRowsPastRetentionDeleted()
+    {
+        var account = await CreateAccountAsync("p-eu", "p-us");
+        await fixture.StopDispatcherAsync();
+        long published = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Identity.Outbox" && instrument.Name == "identity.outbox.published")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref published, value));
+        listener.Start();
+        try
+        {
+            for (var i = 0; i < 20; i++)
+            {
+                await CreateUserAsync(account, $"lease{i}");
+            }
+
+            var expired = DateTimeOffset.UtcNow.AddDays(-30);
+            await fixture.WithDatabaseAsync(async db =>
+            {
+                db.Outbox.Add(new Core.Outbox.OutboxMessage
+                {
+                    Region = "p-eu", MessageType = "UserDeleted", Payload = "{}", CreatedAt = expired, SentAt = expired,
+                });
+                await db.SaveChangesAsync();
+            });
+            var pending = await fixture.PendingAsync();
+            Assert.True(pending >= 40); // 20 users × 2 regions, plus the account's own events
+
+            await using var second = fixture.StartExtraDispatcher();
+            await fixture.StartDispatcherAsync();
+            await EventuallyAsync(async () => await fixture.PendingAsync() == 0);
+            await Task.Delay(1_000); // a second replica publishing the same rows would show up here
+
+            Assert.Equal(pending, Interlocked.Read(ref published));
+            await fixture.WithDatabaseAsync(async db =>
+                Assert.False(await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.AnyAsync(db.Outbox, m => m.SentAt < expired.AddDays(1))));
+            var authority = await fixture.AuthorityUsersAsync(account);
+            await EventuallyAsync(async () => SameUsers(authority, await fixture.Us.UsersAsync(account)));
         }
         finally
         {
