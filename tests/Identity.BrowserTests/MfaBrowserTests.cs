@@ -23,7 +23,7 @@ public sealed class MfaBrowserTests(RegionsFixture regions) : BrowserTest(region
     {
         // Arrange: a user enrolls an authenticator app after a password sign-in, then signs out.
         var email = await NewUserAsync();
-        await SignInWithPasswordAsync(Regions.Eu, email, Regions.UserPassword);
+        await SignInWithPasswordAsync(Regions.Eu, email);
         var enrollment = await EnrollTotpAsync();
         await SignOutAtAsync(Regions.Eu);
 
@@ -151,14 +151,6 @@ public sealed class MfaBrowserTests(RegionsFixture regions) : BrowserTest(region
         var email = $"mfa-{Guid.NewGuid():n}@example.test";
         await Regions.CreateUserAsync(email, "MFA tester");
         return email;
-    }
-
-    private async Task SignInWithPasswordAsync(Uri app, string email, string password)
-    {
-        await Page.GotoAsync(At(app, "/me"));
-        await ExpectLoginPageAsync();
-        await Login.SignInAsync(email, password);
-        await ExpectSignedInAsync(app, email, amr: "pwd");
     }
 
     /// <summary>On <paramref name="page"/>: the eu app sends the browser to sign in; the password is right; the second step shows.</summary>

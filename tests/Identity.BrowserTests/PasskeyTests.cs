@@ -140,14 +140,6 @@ public sealed class PasskeyTests(PasskeyFixture world) : BrowserTest(world)
         return email;
     }
 
-    private async Task SignInWithPasswordAsync(Uri app, string email)
-    {
-        await Page.GotoAsync(At(app, "/me"));
-        await ExpectLoginPageAsync();
-        await Login.SignInAsync(email, Regions.UserPassword);
-        await ExpectSignedInAsync(app, email, amr: "pwd");
-    }
-
     /// <summary>Registers a passkey in the page's virtual authenticator, on Identity's passkey page.</summary>
     private async Task RegisterPasskeyAsync(string name)
     {

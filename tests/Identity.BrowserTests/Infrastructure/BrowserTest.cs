@@ -60,6 +60,15 @@ public abstract class BrowserTest(RegionsFixture regions) : IAsyncLifetime
         await Expect(Region.Amr).ToHaveTextAsync(amr);
     }
 
+    /// <summary>A user with <see cref="RegionsFixture.UserPassword"/> signs in at the app with the password alone.</summary>
+    protected async Task SignInWithPasswordAsync(Uri app, string email)
+    {
+        await Page.GotoAsync(At(app, "/me"));
+        await ExpectLoginPageAsync();
+        await Login.SignInAsync(email, Regions.UserPassword);
+        await ExpectSignedInAsync(app, email, amr: "pwd");
+    }
+
     /// <summary>Signs out at the app's <c>/me</c> and confirms at Identity (which ends the SSO session); back at the app.</summary>
     protected async Task SignOutAtAsync(Uri app)
     {
