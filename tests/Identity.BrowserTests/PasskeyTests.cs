@@ -5,7 +5,6 @@ using Identity.Core.Data;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
-using OtpNet;
 using static Microsoft.Playwright.Assertions;
 
 namespace Identity.BrowserTests;
@@ -141,37 +140,12 @@ public sealed class PasskeyTests(PasskeyFixture world) : BrowserTest(world)
         return email;
     }
 
-    private async Task SignInWithPasswordAsync(Uri app, string email)
-    {
-        await Page.GotoAsync(At(app, "/me"));
-        await ExpectLoginPageAsync();
-        await Login.SignInAsync(email, Regions.UserPassword);
-        await ExpectSignedInAsync(app, email, amr: "pwd");
-    }
-
-    private async Task ExpectSignedInAsync(Uri app, string email, string amr)
-    {
-        await Expect(Page).ToHaveURLAsync(At(app, "/me"));
-        await Expect(Region.Who).ToContainTextAsync($"Signed in as {email} (");
-        await Expect(Page.Locator("#amr")).ToHaveTextAsync(amr);
-    }
-
     /// <summary>Registers a passkey in the page's virtual authenticator, on Identity's passkey page.</summary>
     private async Task RegisterPasskeyAsync(string name)
     {
         await Page.GotoAsync(At(Regions.Identity, PasskeysPage.Path));
         await Passkeys.AddAsync(name);
         await Expect(Passkeys.Listed.Filter(new() { HasText = name })).ToHaveCountAsync(1);
-    }
-
-    private async Task EnrollTotpAsync()
-    {
-        var totp = new TotpPage(Page);
-        await Page.GotoAsync(At(Regions.Identity, TotpPage.Path));
-        var secret = await totp.Secret.InnerTextAsync();
-        await totp.Code.FillAsync(new Totp(Base32Encoding.ToBytes(secret)).ComputeTotp());
-        await totp.TurnOn.ClickAsync();
-        await Expect(totp.RecoveryCodes).ToHaveCountAsync(10);
     }
 
     private async Task ChangeUserAsync(string email, Action<ApplicationUser> change)

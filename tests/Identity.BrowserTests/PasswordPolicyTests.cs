@@ -1,9 +1,5 @@
 using System.Text.RegularExpressions;
 using Identity.BrowserTests.Infrastructure;
-using Identity.Core.Accounts;
-using Identity.Core.Data;
-using Microsoft.AspNetCore.Identity;
-using Microsoft.Extensions.DependencyInjection;
 using static Microsoft.Playwright.Assertions;
 
 namespace Identity.BrowserTests;
@@ -15,33 +11,8 @@ public sealed class PasswordPolicyTests(RegionsFixture regions) : BrowserTest(re
 
     private PasswordPage PasswordPage => new(Page);
 
-    /// <summary>
-    /// A user of a new account with <paramref name="policyJson"/>, password <see cref="Password"/> set
-    /// <paramref name="passwordAge"/> ago. The age is arranged in the database rather than by moving Identity's clock:
-    /// the regional apps check token times against the real one.
-    /// </summary>
-    private async Task<string> UserAsync(string policyJson, TimeSpan passwordAge)
-    {
-        await using var scope = Regions.IdentityServices.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-        var now = DateTimeOffset.UtcNow;
-        var account = new Account { Id = Guid.NewGuid(), Name = "Policy " + Guid.NewGuid().ToString("n")[..6], Settings = policyJson, CreatedAt = now, UpdatedAt = now };
-        db.Accounts.Add(account);
-        await db.SaveChangesAsync();
-
-        var email = $"pw-{Guid.NewGuid():n}@example.test";
-        var user = new ApplicationUser
-        {
-            UserName = email, Email = email, EmailConfirmed = true, DisplayName = "Grace", AccountId = account.Id,
-            Role = AccountRoles.Member, CreatedAt = now - passwordAge,
-        };
-        var users = scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>();
-        var created = await users.CreateAsync(user, Password);
-        Assert.True(created.Succeeded, string.Join("; ", created.Errors.Select(e => e.Description)));
-        user.PasswordChangedAt = now - passwordAge;
-        await users.UpdateAsync(user);
-        return email;
-    }
+    private Task<string> UserAsync(string policyJson, TimeSpan passwordAge) =>
+        Regions.CreateAccountMemberAsync(policyJson, Password, passwordAge);
 
     [Fact]
     public async Task SignIn_ExpiredPassword_ChangedFirstThenTheAppIsSignedIn()

@@ -62,6 +62,24 @@ public sealed class AuthorityUserManager(
         db.PasswordHistory.RemoveRange(older);
     }
 
+    /// <summary>
+    /// Locked out until the end set by <see cref="AccessFailedAsync"/>, read on the same <see cref="TimeProvider"/>
+    /// (Identity's own check reads the system clock).
+    /// </summary>
+    public override async Task<bool> IsLockedOutAsync(ApplicationUser user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        if (!SupportsUserLockout)
+        {
+            return false;
+        }
+
+        var lockoutStore = (IUserLockoutStore<ApplicationUser>)Store;
+        return await lockoutStore.GetLockoutEnabledAsync(user, CancellationToken)
+            && await lockoutStore.GetLockoutEndDateAsync(user, CancellationToken) is { } end
+            && end >= time.GetUtcNow();
+    }
+
     public override async Task<IdentityResult> AccessFailedAsync(ApplicationUser user)
     {
         ArgumentNullException.ThrowIfNull(user);

@@ -52,6 +52,40 @@ public abstract class BrowserTest(RegionsFixture regions) : IAsyncLifetime
         await Expect(Region.Who).ToContainTextAsync($"in region {region}");
     }
 
+    /// <summary>The app's <c>/me</c> page shows <paramref name="email"/> signed in with these authentication methods.</summary>
+    protected async Task ExpectSignedInAsync(Uri app, string email, string amr)
+    {
+        await Expect(Page).ToHaveURLAsync(At(app, "/me"));
+        await Expect(Region.Who).ToContainTextAsync($"Signed in as {email} (");
+        await Expect(Region.Amr).ToHaveTextAsync(amr);
+    }
+
+    /// <summary>A user with <see cref="RegionsFixture.UserPassword"/> signs in at the app with the password alone.</summary>
+    protected async Task SignInWithPasswordAsync(Uri app, string email)
+    {
+        await Page.GotoAsync(At(app, "/me"));
+        await ExpectLoginPageAsync();
+        await Login.SignInAsync(email, Regions.UserPassword);
+        await ExpectSignedInAsync(app, email, amr: "pwd");
+    }
+
+    /// <summary>Signs out at the app's <c>/me</c> and confirms at Identity (which ends the SSO session); back at the app.</summary>
+    protected async Task SignOutAtAsync(Uri app)
+    {
+        await Page.GotoAsync(At(app, "/me"));
+        await Region.SignOutButton.ClickAsync();
+        await Page.WaitForURLAsync(url => url.StartsWith(Regions.Identity.AbsoluteUri, StringComparison.Ordinal));
+        await Region.SignOutButton.ClickAsync();
+        await Expect(Page).ToHaveURLAsync(At(app, "/"));
+    }
+
+    /// <summary>Turns on an authenticator app for the signed-in user, on Identity's page.</summary>
+    protected async Task<TotpEnrollment> EnrollTotpAsync()
+    {
+        await Page.GotoAsync(At(Regions.Identity, TotpPage.Path));
+        return await new TotpPage(Page).EnrollAsync();
+    }
+
     /// <summary>Opens the app's <c>/me</c> with no Identity session: signs in on Identity's page and lands back.</summary>
     protected async Task SignInAtAsync(Uri app, string region)
     {

@@ -2,14 +2,18 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Identity.BrowserTests.Infrastructure;
 
 /// <summary>
 /// An app (its real Program) on a real Kestrel socket at 127.0.0.1 (or at <c>localhost</c>, both loopback
-/// addresses), configured only through settings: a browser cannot reach the in-memory TestServer.
+/// addresses), configured through settings (and, for what settings cannot say, <paramref name="services"/>: a test
+/// clock): a browser cannot reach the in-memory TestServer.
 /// </summary>
-public sealed class KestrelHost<TEntryPoint>(int port, IReadOnlyDictionary<string, string?> settings, string host = KestrelHost.Loopback)
+public sealed class KestrelHost<TEntryPoint>(
+    int port, IReadOnlyDictionary<string, string?> settings, string host = KestrelHost.Loopback, Action<IServiceCollection>? services = null)
     : WebApplicationFactory<TEntryPoint> where TEntryPoint : class
 {
     public Uri BaseAddress { get; } = new($"http://{host}:{port}/");
@@ -39,6 +43,11 @@ public sealed class KestrelHost<TEntryPoint>(int port, IReadOnlyDictionary<strin
         foreach (var (key, value) in settings)
         {
             builder.UseSetting(key, value);
+        }
+
+        if (services is not null)
+        {
+            builder.ConfigureTestServices(services);
         }
     }
 }

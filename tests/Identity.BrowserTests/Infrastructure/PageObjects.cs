@@ -35,7 +35,31 @@ public sealed class SecondFactorPage(IPage page)
 {
     public const string Path = "/Account/TwoFactor";
 
+    public const string FailureText = "Invalid code.";
+
     public ILocator UsePasskey => page.GetByRole(AriaRole.Button, new() { Name = "Use a passkey", Exact = true });
+
+    public ILocator Code => page.GetByLabel("Authenticator code", new() { Exact = true });
+
+    public ILocator Verify => page.GetByRole(AriaRole.Button, new() { Name = "Verify", Exact = true });
+
+    public ILocator RecoveryCode => page.GetByLabel("Or a recovery code", new() { Exact = true });
+
+    public ILocator UseRecoveryCode => page.GetByRole(AriaRole.Button, new() { Name = "Use recovery code", Exact = true });
+
+    public ILocator Failure => page.GetByRole(AriaRole.Alert).Filter(new() { HasText = FailureText });
+
+    public async Task EnterCodeAsync(string code)
+    {
+        await Code.FillAsync(code);
+        await Verify.ClickAsync();
+    }
+
+    public async Task EnterRecoveryCodeAsync(string code)
+    {
+        await RecoveryCode.FillAsync(code);
+        await UseRecoveryCode.ClickAsync();
+    }
 }
 
 /// <summary>Identity's passkey management page.</summary>
@@ -72,6 +96,50 @@ public sealed class TotpPage(IPage page)
     public ILocator TurnOn => page.GetByRole(AriaRole.Button, new() { Name = "Turn on", Exact = true });
 
     public ILocator RecoveryCodes => page.Locator("#recovery-codes li");
+
+    public ILocator Continue => page.GetByRole(AriaRole.Link, new() { Name = "Continue", Exact = true });
+
+    /// <summary>
+    /// On this page (signed in): reads the key as a person would type it, turns the app on with the code of the
+    /// current time step, and notes the recovery codes shown once.
+    /// </summary>
+    public async Task<TotpEnrollment> EnrollAsync()
+    {
+        var enrollment = new TotpEnrollment(await Secret.InnerTextAsync(), DateTime.UtcNow);
+        await Code.FillAsync(enrollment.CodeAt(enrollment.EnrolledAt));
+        await TurnOn.ClickAsync();
+        await Assertions.Expect(RecoveryCodes).ToHaveCountAsync(10);
+        return enrollment with { RecoveryCodes = await RecoveryCodes.AllInnerTextsAsync() };
+    }
+}
+
+/// <summary>An authenticator app as the test holds it: the key read from <see cref="TotpPage"/>, and the recovery codes.</summary>
+public sealed record TotpEnrollment(string Secret, DateTime EnrolledAt)
+{
+    public IReadOnlyList<string> RecoveryCodes { get; init; } = [];
+
+    /// <summary>The 6-digit code of the 30-second step (RFC 6238, SHA-1) at <paramref name="time"/>.</summary>
+    public string CodeAt(DateTime time) => new OtpNet.Totp(OtpNet.Base32Encoding.ToBytes(Secret)).ComputeTotp(time);
+
+    /// <summary>
+    /// A code Identity has not accepted yet: enrolment used up its step (RFC 6238 §5.2), so the next step's code while
+    /// still in it (Identity accepts one step ahead), else the current one.
+    /// </summary>
+    public string NextCode()
+    {
+        var next = EnrolledAt.AddSeconds(30);
+        return CodeAt(next > DateTime.UtcNow ? next : DateTime.UtcNow);
+    }
+}
+
+/// <summary>Identity's own home page, where a sign-in without a return URL lands.</summary>
+public sealed class HomePage(IPage page)
+{
+    public const string Path = "/";
+
+    public ILocator SignedInAs(string email) => page.GetByText($"You are signed in as {email}.", new() { Exact = true });
+
+    public ILocator Notice => page.GetByRole(AriaRole.Status);
 }
 
 /// <summary>Identity's consent page for a third-party client.</summary>
@@ -88,6 +156,8 @@ public sealed class ConsentPage(IPage page)
 public sealed class RegionPage(IPage page)
 {
     public ILocator Who => page.Locator("#who");
+
+    public ILocator Amr => page.Locator("#amr");
 
     public ILocator SignOutButton => page.GetByRole(AriaRole.Button, new() { Name = "Sign out", Exact = true });
 }

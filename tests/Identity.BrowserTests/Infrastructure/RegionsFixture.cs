@@ -1,6 +1,7 @@
 extern alias RegionSample;
 
 using System.Security.Cryptography;
+using Identity.Core.Accounts;
 using Identity.Core.Data;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection;
@@ -63,7 +64,7 @@ public class RegionsFixture : IAsyncLifetime
             new RegionApp("partner", "partner-app", PartnerDisplayName, FirstParty: false, ports[3], Secret()),
         };
 
-        var server = Track(new KestrelHost<Program>(ports[0], await ServerSettingsAsync(ports[0], apps), _identityHost)).Start();
+        var server = Track(new KestrelHost<Program>(ports[0], await ServerSettingsAsync(_identityHost, ports[0], "identity", apps), _identityHost)).Start();
         Identity = server.BaseAddress;
         _identityServices = server.Services;
         await CreateUserAsync(UserEmail, "Ada");
@@ -108,14 +109,25 @@ public class RegionsFixture : IAsyncLifetime
         }
     }
 
-    private async Task<Dictionary<string, string?>> ServerSettingsAsync(int port, IEnumerable<RegionApp> apps)
+    /// <summary>
+    /// A second Identity, alone (no regional app, its own database) and on <paramref name="clock"/>, at 127.0.0.1: for a
+    /// test that moves time, checked on Identity's own pages. The caller disposes it.
+    /// </summary>
+    public async Task<KestrelHost<Program>> StartIdentityAsync(TimeProvider clock)
+    {
+        var port = FreePorts.Take(1)[0];
+        var settings = await ServerSettingsAsync(KestrelHost.Loopback, port, "identity-" + Guid.NewGuid().ToString("n"), []);
+        return new KestrelHost<Program>(port, settings, services: services => services.AddSingleton(clock)).Start();
+    }
+
+    private async Task<Dictionary<string, string?>> ServerSettingsAsync(string host, int port, string database, IEnumerable<RegionApp> apps)
     {
         var settings = new Dictionary<string, string?>
         {
             ["Database:Provider"] = nameof(DatabaseProvider.Sqlite),
-            ["Database:ConnectionString"] = $"Data Source={Path.Combine(_directory, "identity.db")};Cache=Shared;Pooling=False",
+            ["Database:ConnectionString"] = $"Data Source={Path.Combine(_directory, database + ".db")};Cache=Shared;Pooling=False",
             ["Database:AutoMigrate"] = "true",
-            ["Oidc:Issuer"] = $"http://{_identityHost}:{port}/",
+            ["Oidc:Issuer"] = $"http://{host}:{port}/",
             ["Oidc:AllowInsecureHttp"] = "true",
             // Every browser in these tests signs in from 127.0.0.1: the per-IP throttle would count them as one client.
             ["Throttling:ExemptLoopback"] = "true",
@@ -164,6 +176,35 @@ public class RegionsFixture : IAsyncLifetime
         {
             throw new InvalidOperationException("Could not create the test user: " + string.Join("; ", created.Errors.Select(e => e.Description)));
         }
+    }
+
+    /// <summary>
+    /// A member of a new account with <paramref name="policyJson"/> as its settings, with <paramref name="password"/>
+    /// set <paramref name="passwordAge"/> ago, at the shared Identity or at <paramref name="identity"/>'s. The age is
+    /// arranged in the database rather than by moving Identity's clock.
+    /// </summary>
+    public async Task<string> CreateAccountMemberAsync(
+        string policyJson, string password, TimeSpan passwordAge = default, IServiceProvider? identity = null)
+    {
+        await using var scope = (identity ?? IdentityServices).CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var now = DateTimeOffset.UtcNow;
+        var account = new Account { Id = Guid.NewGuid(), Name = "Policy " + Guid.NewGuid().ToString("n")[..6], Settings = policyJson, CreatedAt = now, UpdatedAt = now };
+        db.Accounts.Add(account);
+        await db.SaveChangesAsync();
+
+        var email = $"member-{Guid.NewGuid():n}@example.test";
+        var user = new ApplicationUser
+        {
+            UserName = email, Email = email, EmailConfirmed = true, DisplayName = "Grace", AccountId = account.Id,
+            Role = AccountRoles.Member, CreatedAt = now - passwordAge,
+        };
+        var users = scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>();
+        var created = await users.CreateAsync(user, password);
+        Assert.True(created.Succeeded, string.Join("; ", created.Errors.Select(e => e.Description)));
+        user.PasswordChangedAt = now - passwordAge;
+        await users.UpdateAsync(user);
+        return email;
     }
 
     private T Track<T>(T host) where T : IAsyncDisposable
