@@ -84,7 +84,7 @@ public static class IdentityRegionExtensions
             }
 
             var connectionString = provider.GetRequiredService<IOptions<IdentityRegionOptions>>().Value.ReplicaConnectionString;
-            db.UseSqlite(SqliteUnderContentRoot(connectionString, contentRoot));
+            db.UseSqlite(SqliteUnderContentRoot(connectionString, contentRoot)).AddInterceptors(SqliteReplicaTuning.Instance);
         });
 
         services.TryAddSingleton(TimeProvider.System);
@@ -101,8 +101,13 @@ public static class IdentityRegionExtensions
             setup.UseBus(registration => registration.UsingRabbitMq((context, rabbit) =>
             {
                 rabbit.UseIdentityBroker(context.GetRequiredService<IOptions<BrokerOptions>>().Value);
-                var region = context.GetRequiredService<IOptions<IdentityRegionOptions>>().Value.Region;
-                rabbit.ReceiveRegionEndpoint(region, endpoint => endpoint.ConfigureIdentityRegionEndpoint(context));
+                var region = context.GetRequiredService<IOptions<IdentityRegionOptions>>().Value;
+                rabbit.ReceiveRegionEndpoint(region.Region, endpoint =>
+                {
+                    endpoint.PrefetchCount = region.Prefetch;
+                    endpoint.ConcurrentMessageLimit = region.ConsumerConcurrency;
+                    endpoint.ConfigureIdentityRegionEndpoint(context);
+                });
             }));
         }
 

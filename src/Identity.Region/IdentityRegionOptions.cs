@@ -35,6 +35,18 @@ public sealed class IdentityRegionOptions
     [Range(1, 1000, ErrorMessage = "IdentityRegion:PageSize must be between 1 and 1000.")]
     public int PageSize { get; set; } = 200;
 
+    /// <summary>
+    /// Events applied at once by this service. SQLite has a single writer: concurrent consumers only wait on its lock
+    /// (measured: retries under load pushed latency to seconds), so the default is one, fed by a prefetch of
+    /// <see cref="Prefetch"/>. Raise it with a server database as the replica store.
+    /// </summary>
+    [Range(1, 256, ErrorMessage = "IdentityRegion:ConsumerConcurrency must be between 1 and 256.")]
+    public int ConsumerConcurrency { get; set; } = 1;
+
+    /// <summary>Messages the broker hands the consumer ahead of time.</summary>
+    [Range(1, 10_000, ErrorMessage = "IdentityRegion:Prefetch must be between 1 and 10000.")]
+    public int Prefetch { get; set; } = 200;
+
     /// <summary>The scope that grants the sync API.</summary>
     public const string SyncScope = "identity.sync";
 }
