@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Serialization;
 using AuthCodeBench;
+using Identity.Bench;
 
 // Benchmark, not a test: authorization-code round trips for users who already have an SSO session.
 // See bench/README.md and bench/authcode-bench.sh.

@@ -1,10 +1,11 @@
 using System.Globalization;
 
-namespace AuthCodeBench;
+namespace Identity.Bench;
 
 /// <summary>
 /// CPU time of other processes from Linux's /proc, to split the measured window's CPU between the server,
-/// PostgreSQL (the postmaster and its backends) and the load generator. Zero where /proc is not readable.
+/// PostgreSQL (the postmaster and its backends), the broker and the load generator. Zero where /proc is not readable.
+/// Shared by the bench apps: each project links this file.
 /// </summary>
 public static class ProcCpu
 {
