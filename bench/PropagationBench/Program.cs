@@ -23,6 +23,10 @@ catch (ArgumentException ex)
     return 2;
 }
 
+// The regions' replica writes are SQLite (Microsoft.Data.Sqlite is synchronous: a consumer waiting on the file's lock
+// holds its thread). Hosted in this process, they must not starve the writers' continuations of pool threads.
+ThreadPool.GetMinThreads(out var workers, out var io);
+ThreadPool.SetMinThreads(Math.Max(workers, 128), io);
 return await Bench.RunAsync(options);
 
 namespace PropagationBench
@@ -124,12 +128,21 @@ namespace PropagationBench
             Add("rate", F(options.Rate, 0));
             Add("achieved_rate", F(measured / options.Seconds, 1));
             Add("changes", measured.ToString(CultureInfo.InvariantCulture));
-            var perRegion = regions.Select(r => r.Recorder.LatenciesOfChangesIn(wallWarmupEnd, wallEnd)).ToArray();
-            AddLatencies("", perRegion.SelectMany(l => l).ToArray());
+            var perRegion = regions.Select(r => r.Recorder.OfChangesIn(wallWarmupEnd, wallEnd)).ToArray();
+            var all = perRegion.SelectMany(l => l).ToArray();
+            AddLatencies("", all.Select(e => e.TotalMs).ToArray());
             for (var i = 0; i < regions.Count; i++)
             {
-                AddLatencies(regions[i].Region + "_", perRegion[i]);
+                AddLatencies(regions[i].Region + "_", perRegion[i].Select(e => e.TotalMs).ToArray());
             }
+
+            // Where the time goes: commit -> published by the server (outbox), published -> applied (region).
+            var outbox = Sorted(all.Where(e => !double.IsNaN(e.OutboxMs)).Select(e => e.OutboxMs));
+            var region = Sorted(all.Where(e => !double.IsNaN(e.OutboxMs)).Select(e => e.TotalMs - e.OutboxMs));
+            Add("outbox_p50_ms", F(Percentile(outbox, 0.50), 1));
+            Add("outbox_p99_ms", F(Percentile(outbox, 0.99), 1));
+            Add("region_p50_ms", F(Percentile(region, 0.50), 1));
+            Add("region_p99_ms", F(Percentile(region, 0.99), 1));
 
             var totalLost = lost.Sum();
             Add("lost", $"{totalLost}/{users.Length * regions.Count}");

@@ -53,7 +53,9 @@ public sealed class RegionHost : IAsyncDisposable
             ["Broker:CaCertificatePath"] = Path.Combine(options.CertsDir, "ca.pem"),
             ["Broker:ClientCertificatePath"] = Path.Combine(options.CertsDir, $"region-{region}.pfx"),
         });
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // stdout carries the result line only: the regions log to stderr.
+        builder.Logging.ClearProviders().AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace)
+            .SetMinimumLevel(LogLevel.Warning);
         builder.AddIdentityRegion();
         var recorder = new LatencyRecorder();
         builder.Services.AddConsumeObserver(_ => new LatencyObserver(recorder));
@@ -87,13 +89,15 @@ public sealed class RegionHost : IAsyncDisposable
 }
 
 /// <summary>
-/// Every UserChanged a region consumed: when it was consumed (after the consumer, i.e. after the replica write) and
-/// its latency, now − <see cref="UserChanged.ChangedAt"/>.
+/// Every UserChanged a region consumed: latency = applied − <see cref="UserChanged.ChangedAt"/> (applied: after the
+/// consumer, i.e. after the replica write), split at the message's SentTime (stamped by the server's MassTransit
+/// publish) into the outbox part (commit → published: poll interval + dispatch) and the region part (published →
+/// applied: broker, queue wait, replica write). One machine, one clock.
 /// </summary>
 public sealed class LatencyRecorder
 {
     private readonly Lock _lock = new();
-    private readonly List<(DateTimeOffset ChangedAt, double LatencyMs)> _events = new(65_536);
+    private readonly List<Applied> _events = new(65_536);
 
     public int Count
     {
@@ -106,24 +110,28 @@ public sealed class LatencyRecorder
         }
     }
 
-    public void Record(DateTimeOffset changedAt, DateTimeOffset appliedAt)
+    public void Record(DateTimeOffset changedAt, DateTime? sentAt, DateTimeOffset appliedAt)
     {
-        var ms = (appliedAt - changedAt).TotalMilliseconds;
+        var total = (appliedAt - changedAt).TotalMilliseconds;
+        var outbox = sentAt is { } sent ? (new DateTimeOffset(DateTime.SpecifyKind(sent, DateTimeKind.Utc)) - changedAt).TotalMilliseconds : double.NaN;
         lock (_lock)
         {
-            _events.Add((changedAt, ms));
+            _events.Add(new Applied(changedAt, total, outbox));
         }
     }
 
-    /// <summary>The latencies of the events whose change was made in [<paramref name="from"/>, <paramref name="to"/>).</summary>
-    public double[] LatenciesOfChangesIn(DateTimeOffset from, DateTimeOffset to)
+    /// <summary>The events whose change was made in [<paramref name="from"/>, <paramref name="to"/>).</summary>
+    public Applied[] OfChangesIn(DateTimeOffset from, DateTimeOffset to)
     {
         lock (_lock)
         {
-            return _events.Where(e => e.ChangedAt >= from && e.ChangedAt < to).Select(e => e.LatencyMs).ToArray();
+            return _events.Where(e => e.ChangedAt >= from && e.ChangedAt < to).ToArray();
         }
     }
 }
+
+/// <summary>One consumed UserChanged: total latency and its outbox part (NaN without a SentTime), in ms.</summary>
+public readonly record struct Applied(DateTimeOffset ChangedAt, double TotalMs, double OutboxMs);
 
 /// <summary>
 /// Sees every message of the region's bus; <see cref="PostConsume{T}"/> runs once the consumers have finished, so
@@ -139,7 +147,7 @@ public sealed class LatencyObserver(LatencyRecorder recorder) : IConsumeObserver
     {
         if (context.Message is UserChanged changed)
         {
-            recorder.Record(changed.ChangedAt, DateTimeOffset.UtcNow);
+            recorder.Record(changed.ChangedAt, context.SentTime, DateTimeOffset.UtcNow);
         }
 
         return Task.CompletedTask;
