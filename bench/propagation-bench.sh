@@ -206,14 +206,14 @@ for poll in $POLL_INTERVALS; do
          "| us $(kv "$line" us_p50_ms)/$(kv "$line" us_p90_ms)/$(kv "$line" us_p99_ms)/$(kv "$line" us_max_ms)" \
          "| split p50/p99 ms: commit→published (outbox) $(kv "$line" outbox_p50_ms)/$(kv "$line" outbox_p99_ms)," \
          "published→applied (region) $(kv "$line" region_p50_ms)/$(kv "$line" region_p99_ms)" \
-         "| lost=$lost received eu/us=$(kv "$line" eu_received)/$(kv "$line" us_received) of $(kv "$line" changes_total)" \
+         "| lost=$lost (drained=$(kv "$line" drained) within 60 s; outbox_pending=$(kv "$line" outbox_pending)) received eu/us=$(kv "$line" eu_received)/$(kv "$line" us_received) of $(kv "$line" changes_total)" \
          "| late_starts=$(kv "$line" late_starts) write p50/p99 $(kv "$line" write_p50_ms)/$(kv "$line" write_p99_ms) ms"
     echo "latency: from UserChanged.ChangedAt (stamped by the interceptor in SaveChanges, just BEFORE the commit, so the" \
          "figures slightly over-state it) to the end of the region's consumer (after the replica write); split at the" \
          "message's SentTime (MassTransit, stamped when the server publishes)"
     echo "cpu (% of one core, measured window): server=$(kv "$line" server_cpu_pct) postgres=$(kv "$line" postgres_cpu_pct)" \
          "rabbitmq=$(kv "$line" rabbitmq_cpu_pct) bench(writers + both regions)=$(kv "$line" bench_cpu_pct)" \
-         "machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
+         "other programs=$(kv "$line" other_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
     echo "target: p99 < ${TARGET_P99_MS} ms at $RATE changes/s, zero lost: $verdict"
     echo "raw: $line"
   )

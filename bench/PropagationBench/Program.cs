@@ -105,9 +105,11 @@ namespace PropagationBench
             }
 
             var drainMs = (Stopwatch.GetTimestamp() - writesDone) * 1000 / frequency;
+            var pendingAtEnd = await authority.PendingAsync();
 
             var changes = writers.Sum(w => w.Changes);
             var measured = writers.Sum(w => w.MeasuredChanges);
+            var committedInWindow = writers.Sum(w => w.CommittedInWindow);
             var conflicts = writers.Sum(w => w.Conflicts);
             var errors = writers.Sum(w => w.Errors);
             var late = writers.Sum(w => w.LateStarts);
@@ -126,7 +128,8 @@ namespace PropagationBench
             }
 
             Add("rate", F(options.Rate, 0));
-            Add("achieved_rate", F(measured / options.Seconds, 1));
+            // Commits completed inside the measured window, per second: below the rate when the writers fall behind.
+            Add("achieved_rate", F(committedInWindow / options.Seconds, 1));
             Add("changes", measured.ToString(CultureInfo.InvariantCulture));
             var perRegion = regions.Select(r => r.Recorder.OfChangesIn(wallWarmupEnd, wallEnd)).ToArray();
             var all = perRegion.SelectMany(l => l).ToArray();
@@ -152,8 +155,12 @@ namespace PropagationBench
                 Add(regions[i].Region + "_received", (regions[i].Recorder.Count - receivedBefore[i]).ToString(CultureInfo.InvariantCulture));
             }
 
+            // Not drained = some replica was still behind when the drain time was up: lost, or still queued (a backlog:
+            // compare received with changes_total, and outbox_pending = rows the server had not yet published).
+            Add("drained", totalLost == 0 ? "true" : "false");
             Add("changes_total", changes.ToString(CultureInfo.InvariantCulture));
             Add("drain_ms", F(drainMs, 0));
+            Add("outbox_pending", pendingAtEnd.ToString(CultureInfo.InvariantCulture));
             Add("conflicts", conflicts.ToString(CultureInfo.InvariantCulture));
             Add("write_errors", errors.ToString(CultureInfo.InvariantCulture));
             Add("late_starts", late.ToString(CultureInfo.InvariantCulture));
@@ -185,6 +192,9 @@ namespace PropagationBench
 
             Add("bench_cpu_pct", Pct(cpu1.Bench - cpu0.Bench));
             Add("machine_busy_pct", Pct(cpu1.Machine - cpu0.Machine));
+            // What other programs used meanwhile (the machine is shared): busy minus the four above.
+            Add("other_cpu_pct", Pct(Math.Max(0, cpu1.Machine - cpu0.Machine
+                - (cpu1.Server - cpu0.Server) - (cpu1.Db - cpu0.Db) - (cpu1.Broker - cpu0.Broker) - (cpu1.Bench - cpu0.Bench))));
             Add("nproc", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture));
             Console.WriteLine(line.ToString());
 
@@ -235,10 +245,16 @@ namespace PropagationBench
                     if (await authority.ChangeDisplayNameAsync(userId, $"Bench change {k}", CancellationToken.None))
                     {
                         writer.Changes++;
+                        var done = Stopwatch.GetTimestamp();
                         if (measured)
                         {
                             writer.MeasuredChanges++;
-                            writer.WriteMs.Add((Stopwatch.GetTimestamp() - began) * 1000.0 / Stopwatch.Frequency);
+                            writer.WriteMs.Add((done - began) * 1000.0 / Stopwatch.Frequency);
+                        }
+
+                        if (done >= warmupEnd && done < end)
+                        {
+                            writer.CommittedInWindow++;
                         }
                     }
                     else
@@ -310,6 +326,8 @@ namespace PropagationBench
             public int Changes { get; set; }
 
             public int MeasuredChanges { get; set; }
+
+            public int CommittedInWindow { get; set; }
 
             public int Conflicts { get; set; }
 
