@@ -73,12 +73,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-server_log_tail() {
-  echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2
-  tail -n "${1:-80}" "$BENCH_TMP/server.log" >&2 || true
-  echo "-----" >&2
-}
-
 # --- 1. PostgreSQL. ---
 port_free "$PORT"
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-authcode-bench.XXXXXX")
@@ -129,22 +123,7 @@ log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
 
 # Ready = discovery answers 200 within 60 s (the database is migrated and the client declared
 # by then), while the process stays alive.
-ready=
-for (( i = 0; i < 600; i++ )); do
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    log "Identity.Server (pid $SERVER_PID) exited during start-up"
-    break
-  fi
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/.well-known/openid-configuration" || true)
-  if [ "$status" = 200 ]; then ready=1; break; fi
-  sleep 0.1
-done
-if [ -z "$ready" ]; then
-  [ "$i" -lt 600 ] || log "discovery did not answer 200 within 60 s"
-  server_log_tail 200
-  exit 1
-fi
-log "Identity.Server ready after $(( i / 10 )).$(( i % 10 )) s"
+wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit 1
 
 # --- 3. The bench user (after the server's migration), random password per run. ---
 # Suffix: one character of each class ASP.NET Core Identity's default password rules ask for.

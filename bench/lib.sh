@@ -55,3 +55,32 @@ git_rev() {
   [ -z "$(git status --porcelain 2>/dev/null | head -n 1)" ] || rev+="+dirty"
   echo "$rev"
 }
+
+# server_log_tail [N]: the last N (80) lines of the server's log ($BENCH_TMP/server.log), to stderr.
+server_log_tail() {
+  echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2
+  tail -n "${1:-80}" "$BENCH_TMP/server.log" >&2 || true
+  echo "-----" >&2
+}
+
+# wait_http_200 PID URL: wait (up to 60 s) until URL answers 200 while the server PID stays alive; on failure, says
+# why, prints the end of the server's log and returns 1.
+wait_http_200() {
+  local pid=$1 url=$2 i status
+  for (( i = 0; i < 600; i++ )); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "the server (pid $pid) exited during start-up"
+      server_log_tail 200
+      return 1
+    fi
+    status=$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)
+    if [ "$status" = 200 ]; then
+      log "the server is ready after $(( i / 10 )).$(( i % 10 )) s ($url)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "$url did not answer 200 within 60 s"
+  server_log_tail 200
+  return 1
+}

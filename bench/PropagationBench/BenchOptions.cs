@@ -1,4 +1,5 @@
-using System.Globalization;
+using Identity.Bench;
+using static Identity.Bench.BenchArgs;
 
 namespace PropagationBench;
 
@@ -61,30 +62,14 @@ public sealed class BenchOptions
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
         var o = new BenchOptions();
-        for (var i = 0; i < args.Count; i++)
+        BenchArgs.Parse(args, (name, value) =>
         {
-            var name = args[i];
-            if (name is "-h" or "--help")
-            {
-                throw new ArgumentException("");
-            }
-
-            if (i + 1 >= args.Count)
-            {
-                throw new ArgumentException($"{name} needs a value");
-            }
-
-            var value = args[++i];
             switch (name)
             {
                 case "--connection-string": o.ConnectionString = value; break;
                 case "--broker-port": o.BrokerPort = (int)Number(name, value, 1, 65535); break;
                 case "--certs": o.CertsDir = value; break;
-                case "--authority":
-                    o.Authority = Uri.TryCreate(value.EndsWith('/') ? value : value + "/", UriKind.Absolute, out var uri)
-                        ? uri
-                        : throw new ArgumentException($"{name}: '{value}' is not an absolute URL");
-                    break;
+                case "--authority": o.Authority = AbsoluteUri(name, value.EndsWith('/') ? value : value + "/"); break;
                 case "--region-secret": o.RegionSecret = value; break;
                 case "--work-dir": o.WorkDir = value; break;
                 case "--regions": o.Regions = value.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
@@ -100,7 +85,7 @@ public sealed class BenchOptions
                 case "--broker-pid": o.BrokerPid = (int)Number(name, value, 1, int.MaxValue); break;
                 default: throw new ArgumentException($"unknown option {name}");
             }
-        }
+        });
 
         var missing = new List<string>();
         if (o.ConnectionString.Length == 0) missing.Add("--connection-string");
@@ -124,9 +109,4 @@ public sealed class BenchOptions
         o.Writers = Enumerable.Range(1, Math.Min(o.Writers, o.Users)).Last(w => o.Users % w == 0);
         return o;
     }
-
-    private static double Number(string name, string value, double min, double max) =>
-        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
-            ? n
-            : throw new ArgumentException($"{name}: '{value}' is not a number in [{min}, {max}]");
 }

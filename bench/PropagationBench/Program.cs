@@ -7,19 +7,8 @@ using PropagationBench;
 // Benchmark, not a test: propagation latency of user changes to two regions. See bench/README.md and
 // bench/propagation-bench.sh.
 
-BenchOptions options;
-try
+if (BenchArgs.TryParse("PropagationBench", args, BenchOptions.Parse, BenchOptions.Usage) is not { } options)
 {
-    options = BenchOptions.Parse(args);
-}
-catch (ArgumentException ex)
-{
-    if (ex.Message.Length > 0)
-    {
-        Console.Error.WriteLine($"PropagationBench: {ex.Message}");
-    }
-
-    Console.Error.WriteLine(BenchOptions.Usage);
     return 2;
 }
 
