@@ -74,12 +74,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-server_log_tail() {
-  echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2
-  tail -n "${1:-80}" "$BENCH_TMP/server.log" >&2 || true
-  echo "-----" >&2
-}
-
 # --- 1. PostgreSQL and RabbitMQ. ---
 port_free "$PORT"
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-propagation-bench.XXXXXX")
@@ -106,7 +100,7 @@ REGION_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
 
 # start_server DATABASE POLL_INTERVAL: the published server on a fresh database, until /health/ready = 200.
 start_server() {
-  local db=$1 poll=$2 i status ready='' extra=() n=0 region
+  local db=$1 poll=$2 extra=() n=0 region
   "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c "create database $db"
   DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=$db}"
   [ "$poll" = default ] || extra+=("Outbox__PollInterval=$poll")
@@ -138,21 +132,7 @@ start_server() {
   ) >"$BENCH_TMP/server.log" 2>&1 &
   SERVER_PID=$!
   log "Identity.Server started (pid $SERVER_PID, Outbox:PollInterval $poll); waiting for /health/ready"
-  for (( i = 0; i < 600; i++ )); do
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      log "Identity.Server (pid $SERVER_PID) exited during start-up"
-      break
-    fi
-    status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/health/ready" || true)
-    if [ "$status" = 200 ]; then ready=1; break; fi
-    sleep 0.1
-  done
-  if [ -z "$ready" ]; then
-    [ "$i" -lt 600 ] || log "/health/ready did not answer 200 within 60 s"
-    server_log_tail 200
-    return 1
-  fi
-  log "Identity.Server ready after $(( i / 10 )).$(( i % 10 )) s"
+  wait_http_200 "$SERVER_PID" "$BASE_URL/health/ready"
 }
 
 # --- 3./4. One run per poll interval, and its summary (stdout and bench/results/). ---
@@ -161,7 +141,7 @@ overall_rc=0
 run=0
 for poll in $POLL_INTERVALS; do
   run=$(( run + 1 ))
-  start_server "identity_propagation_bench_$run" "$poll"
+  start_server "identity_propagation_bench_$run" "$poll" || exit 1
   effective_poll=$poll
   [ "$poll" != default ] || effective_poll="$DEFAULT_POLL_INTERVAL (default)"
   wait_quiet "${QUIET_MAX_S:-120}"
@@ -207,6 +187,7 @@ for poll in $POLL_INTERVALS; do
          "| split p50/p99 ms: commit→published (outbox) $(kv "$line" outbox_p50_ms)/$(kv "$line" outbox_p99_ms)," \
          "published→applied (region) $(kv "$line" region_p50_ms)/$(kv "$line" region_p99_ms)" \
          "| lost=$lost (drained=$(kv "$line" drained) within 60 s; outbox_pending=$(kv "$line" outbox_pending)) received eu/us=$(kv "$line" eu_received)/$(kv "$line" us_received) of $(kv "$line" changes_total)" \
+         "| applied/s in the window eu/us=$(kv "$line" eu_applied_per_s)/$(kv "$line" us_applied_per_s)" \
          "| late_starts=$(kv "$line" late_starts) write p50/p99 $(kv "$line" write_p50_ms)/$(kv "$line" write_p99_ms) ms"
     echo "latency: from UserChanged.ChangedAt (stamped by the interceptor in SaveChanges, just BEFORE the commit, so the" \
          "figures slightly over-state it) to the end of the region's consumer (after the replica write); split at the" \

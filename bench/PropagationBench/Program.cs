@@ -142,6 +142,8 @@ namespace PropagationBench
             {
                 Add(regions[i].Region + "_lost", $"{lost[i]}/{users.Length}");
                 Add(regions[i].Region + "_received", (regions[i].Recorder.Count - receivedBefore[i]).ToString(CultureInfo.InvariantCulture));
+                // UserChanged applied per second during the measured window (the region's consumption rate).
+                Add(regions[i].Region + "_applied_per_s", F(regions[i].Recorder.AppliedIn(wallWarmupEnd, wallEnd) / options.Seconds, 1));
             }
 
             // Not drained = some replica was still behind when the drain time was up: lost, or still queued (a backlog:

@@ -120,6 +120,15 @@ public sealed class LatencyRecorder
         }
     }
 
+    /// <summary>How many UserChanged were applied (any change) in [<paramref name="from"/>, <paramref name="to"/>): the region's throughput.</summary>
+    public int AppliedIn(DateTimeOffset from, DateTimeOffset to)
+    {
+        lock (_lock)
+        {
+            return _events.Count(e => e.ChangedAt.AddMilliseconds(e.TotalMs) is var at && at >= from && at < to);
+        }
+    }
+
     /// <summary>The events whose change was made in [<paramref name="from"/>, <paramref name="to"/>).</summary>
     public Applied[] OfChangesIn(DateTimeOffset from, DateTimeOffset to)
     {
