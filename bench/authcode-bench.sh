@@ -48,46 +48,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 # shellcheck source=scripts/lib/postgres.sh
 . "$REPO_ROOT/scripts/lib/postgres.sh"
 
+# shellcheck source=bench/lib.sh
+. "$REPO_ROOT/bench/lib.sh"
+
 log() { echo "# authcode-bench: $*" >&2; }
-
-# port_free PORT: fail if something already listens on 127.0.0.1:PORT.
-port_free() {
-  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-    echo "127.0.0.1:$1 is already in use; stop that server first" >&2
-    return 1
-  fi
-}
-
-# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL. Only the PID we started.
-# shellcheck disable=SC2317  # only ever invoked from the cleanup trap
-stop_pid() {
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill "$pid" 2>/dev/null || true
-  for (( i = 0; i < 50; i++ )); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
-}
-
-# wait_quiet [MAX_WAIT_S]: wait (up to 120 s) until the machine has been nearly idle (< 15 % of
-# one core) for 2 s, so that the run is not measured while something else works.
-wait_quiet() {
-  local max=${1:-120} waited=0 a b busy
-  while :; do
-    a=$(awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 }' /proc/stat); sleep 2
-    b=$(awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 }' /proc/stat)
-    busy=$(( (b - a) * 100 / $(getconf CLK_TCK) / 2 ))
-    [ "$busy" -lt 15 ] && return 0
-    if [ "$waited" -ge "$max" ]; then
-      log "warning: machine still busy (${busy}% of one core) after ${waited}s; measuring anyway"
-      return 0
-    fi
-    waited=$(( waited + 2 ))
-  done
-}
-
-# kv LINE KEY: value of KEY=... in a key=value line.
-kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 
 # --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder. ---
 BENCH_TMP=
@@ -108,12 +72,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-server_log_tail() {
-  echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2
-  tail -n "${1:-80}" "$BENCH_TMP/server.log" >&2 || true
-  echo "-----" >&2
-}
 
 # --- 1. PostgreSQL. ---
 port_free "$PORT"
@@ -165,22 +123,7 @@ log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
 
 # Ready = discovery answers 200 within 60 s (the database is migrated and the client declared
 # by then), while the process stays alive.
-ready=
-for (( i = 0; i < 600; i++ )); do
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    log "Identity.Server (pid $SERVER_PID) exited during start-up"
-    break
-  fi
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/.well-known/openid-configuration" || true)
-  if [ "$status" = 200 ]; then ready=1; break; fi
-  sleep 0.1
-done
-if [ -z "$ready" ]; then
-  [ "$i" -lt 600 ] || log "discovery did not answer 200 within 60 s"
-  server_log_tail 200
-  exit 1
-fi
-log "Identity.Server ready after $(( i / 10 )).$(( i % 10 )) s"
+wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit 1
 
 # --- 3. The bench user (after the server's migration), random password per run. ---
 # Suffix: one character of each class ASP.NET Core Identity's default password rules ask for.
@@ -189,8 +132,7 @@ BENCH_PASSWORD="$(openssl rand -base64 24 | tr '+/' '-_' | tr -d '=')-aA1"
   --seed-email "$BENCH_EMAIL" --seed-password "$BENCH_PASSWORD"
 
 # --- 4./5. The bench, once per mode, and its summary (stdout and bench/results/). ---
-git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-[ -z "$(git status --porcelain 2>/dev/null | head -n 1)" ] || git_rev+="+dirty"
+git_rev=$(git_rev)
 overall_rc=0
 for mode in $MODES; do
   rate_args=()
@@ -223,10 +165,7 @@ for mode in $MODES; do
   verdict=$(awk -v p="$p99" -v t="$TARGET_P99_MS" 'BEGIN { print (p + 0 < t + 0) ? "met" : "NOT met" }')
   summary=$(
     echo "== authcode-bench $(date '+%F %T %Z') mode=$mode =="
-    echo "machine: nproc=$(nproc) cpu=\"$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)\"" \
-         "mem=$(awk '/MemTotal/ { printf "%.0fGiB", $2 / 1048576 }' /proc/meminfo)" \
-         "os=\"$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)\" dotnet=$(dotnet --version)" \
-         "postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')"
+    echo "$(machine_line) postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')"
     echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, client $CLIENT_ID (authorization_code, PKCE S256," \
          "client_secret_basic, scope \"openid profile\")"
     echo "load: AuthCodeBench sessions=$SESSIONS warmup_s=$WARMUP_S duration_s=$DURATION_S, $load_desc; each session" \

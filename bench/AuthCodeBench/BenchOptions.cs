@@ -1,4 +1,5 @@
-using System.Globalization;
+using Identity.Bench;
+using static Identity.Bench.BenchArgs;
 
 namespace AuthCodeBench;
 
@@ -63,20 +64,8 @@ public sealed class BenchOptions
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
         var o = new BenchOptions();
-        for (var i = 0; i < args.Count; i++)
+        BenchArgs.Parse(args, (name, value) =>
         {
-            var name = args[i];
-            if (name is "-h" or "--help")
-            {
-                throw new ArgumentException("");
-            }
-
-            if (i + 1 >= args.Count)
-            {
-                throw new ArgumentException($"{name} needs a value");
-            }
-
-            var value = args[++i];
             switch (name)
             {
                 case "--base-url": o.BaseUrl = AbsoluteUri(name, value.EndsWith('/') ? value : value + "/"); break;
@@ -97,7 +86,7 @@ public sealed class BenchOptions
                 case "--seed-password": o.SeedPassword = value; break;
                 default: throw new ArgumentException($"unknown option {name}");
             }
-        }
+        });
 
         o.SeedEmail ??= o.Email.Length > 0 ? o.Email : null;
         o.SeedPassword ??= o.Password.Length > 0 ? o.Password : null;
@@ -128,12 +117,4 @@ public sealed class BenchOptions
 
         return o;
     }
-
-    private static Uri AbsoluteUri(string name, string value) =>
-        Uri.TryCreate(value, UriKind.Absolute, out var uri) ? uri : throw new ArgumentException($"{name}: '{value}' is not an absolute URL");
-
-    private static double Number(string name, string value, double min, double max) =>
-        double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
-            ? n
-            : throw new ArgumentException($"{name}: '{value}' is not a number in [{min}, {max}]");
 }

@@ -4,23 +4,13 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json.Serialization;
 using AuthCodeBench;
+using Identity.Bench;
 
 // Benchmark, not a test: authorization-code round trips for users who already have an SSO session.
 // See bench/README.md and bench/authcode-bench.sh.
 
-BenchOptions options;
-try
+if (BenchArgs.TryParse("AuthCodeBench", args, BenchOptions.Parse, BenchOptions.Usage) is not { } options)
 {
-    options = BenchOptions.Parse(args);
-}
-catch (ArgumentException ex)
-{
-    if (ex.Message.Length > 0)
-    {
-        Console.Error.WriteLine($"AuthCodeBench: {ex.Message}");
-    }
-
-    Console.Error.WriteLine(BenchOptions.Usage);
     return 2;
 }
 

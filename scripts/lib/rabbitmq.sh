@@ -161,7 +161,9 @@ rmq_start() {
       _rmq_log "RabbitMQ ready on 127.0.0.1:$RMQ_PORT (TLS only; pid $RMQ_PID, $RMQ_DIR) in $(( SECONDS - started )) s"
       return 0
     fi
-    if ! _rmq_running "$RMQ_PID"; then
+    # Until the background job has exec'd env, setsid and the script, it is alive under another name: still starting
+    # (on a loaded machine that can outlast the first check), not gone.
+    if ! _rmq_running "$RMQ_PID" && ! { kill -0 "$RMQ_PID" 2>/dev/null && ! _rmq_exists "$RMQ_PID"; }; then
       break
     fi
     sleep 0.1

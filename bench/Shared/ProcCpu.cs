@@ -1,10 +1,11 @@
 using System.Globalization;
 
-namespace AuthCodeBench;
+namespace Identity.Bench;
 
 /// <summary>
 /// CPU time of other processes from Linux's /proc, to split the measured window's CPU between the server,
-/// PostgreSQL (the postmaster and its backends) and the load generator. Zero where /proc is not readable.
+/// PostgreSQL (the postmaster and its backends), the broker and the load generator. Zero where /proc is not readable.
+/// Shared by the bench apps: each project links this file.
 /// </summary>
 public static class ProcCpu
 {
@@ -15,8 +16,9 @@ public static class ProcCpu
     public static double Process(int pid) => Fields(pid) is { } f ? (Tick(f, 14) + Tick(f, 15)) / TicksPerSecond : 0;
 
     /// <summary>
-    /// CPU seconds used so far by <paramref name="pid"/>, its reaped children, and its live children
-    /// (PostgreSQL: the postmaster and the backends serving the server's connections).
+    /// CPU seconds used so far by <paramref name="pid"/>, its reaped children, and all its live descendants
+    /// (PostgreSQL: the postmaster and the backends serving the server's connections; RabbitMQ: the start script and
+    /// the Erlang VM under it).
     /// </summary>
     public static double ProcessTree(int pid)
     {
@@ -26,12 +28,29 @@ public static class ProcCpu
         }
 
         var ticks = Tick(self, 14) + Tick(self, 15) + Tick(self, 16) + Tick(self, 17);
+        var children = new Dictionary<long, List<(int Pid, string[] Fields)>>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
-            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var child)
-                && child != pid && Fields(child) is { } f && Tick(f, 4) == pid)
+            if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var other)
+                && other != pid && Fields(other) is { } f)
+            {
+                var parent = Tick(f, 4);
+                if (!children.TryGetValue(parent, out var list))
+                {
+                    children[parent] = list = [];
+                }
+
+                list.Add((other, f));
+            }
+        }
+
+        var pending = new Stack<int>([pid]);
+        while (pending.TryPop(out var parent))
+        {
+            foreach (var (child, f) in children.GetValueOrDefault(parent) ?? [])
             {
                 ticks += Tick(f, 14) + Tick(f, 15);
+                pending.Push(child);
             }
         }
 

@@ -1,0 +1,112 @@
+using Identity.Bench;
+using static Identity.Bench.BenchArgs;
+
+namespace PropagationBench;
+
+/// <summary>Command-line options (<c>--name value</c> pairs).</summary>
+public sealed class BenchOptions
+{
+    public const string Usage = """
+        PropagationBench: propagation latency of user changes (committed in the authority's PostgreSQL database ->
+        applied in a regional replica) with two regions consuming, and sustained changes/s.
+
+          --connection-string CS   the authority's PostgreSQL database (migrated by the server)
+          --broker-port PORT       the private RabbitMQ's AMQPS port on 127.0.0.1 (mutual TLS)
+          --certs DIR              its certificates: ca.pem, region-<r>.pfx
+          --authority URL          the server (the regions' initial resync uses its sync API)
+          --region-secret SECRET   the secret of the clients region-<r> declared in the server
+          --work-dir DIR           where the regions' SQLite replicas go
+          [--regions "eu us"] [--users 200] [--rate 500] [--seconds 20] [--warmup-seconds 5] [--writers 40]
+          [--drain-seconds 60]     how long to wait for the replicas to catch up after the run
+          [--poll-interval TEXT]   the server's Outbox:PollInterval, only printed in the result line
+          [--server-pid PID] [--db-pid POSTMASTER_PID] [--broker-pid PID]   CPU split of the measured window (/proc)
+
+        Prints one line of key=value figures; exit code 0 = nothing lost, 1 = lost changes or errors, 2 = bad usage.
+        """;
+
+    public string ConnectionString { get; private set; } = "";
+
+    public int BrokerPort { get; private set; }
+
+    public string CertsDir { get; private set; } = "";
+
+    public Uri? Authority { get; private set; }
+
+    public string RegionSecret { get; private set; } = "";
+
+    public string WorkDir { get; private set; } = "";
+
+    public IReadOnlyList<string> Regions { get; private set; } = ["eu", "us"];
+
+    public int Users { get; private set; } = 200;
+
+    public double Rate { get; private set; } = 500;
+
+    public double Seconds { get; private set; } = 20;
+
+    public double WarmupSeconds { get; private set; } = 5;
+
+    public int Writers { get; private set; } = 40;
+
+    public double DrainSeconds { get; private set; } = 60;
+
+    public string PollInterval { get; private set; } = "unknown";
+
+    public int? ServerPid { get; private set; }
+
+    public int? DbPid { get; private set; }
+
+    public int? BrokerPid { get; private set; }
+
+    /// <summary>Parses the arguments; throws <see cref="ArgumentException"/> with a readable message.</summary>
+    public static BenchOptions Parse(IReadOnlyList<string> args)
+    {
+        var o = new BenchOptions();
+        BenchArgs.Parse(args, (name, value) =>
+        {
+            switch (name)
+            {
+                case "--connection-string": o.ConnectionString = value; break;
+                case "--broker-port": o.BrokerPort = (int)Number(name, value, 1, 65535); break;
+                case "--certs": o.CertsDir = value; break;
+                case "--authority": o.Authority = AbsoluteUri(name, value.EndsWith('/') ? value : value + "/"); break;
+                case "--region-secret": o.RegionSecret = value; break;
+                case "--work-dir": o.WorkDir = value; break;
+                case "--regions": o.Regions = value.Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries); break;
+                case "--users": o.Users = (int)Number(name, value, 1, 1_000_000); break;
+                case "--rate": o.Rate = Number(name, value, 0.1, 100_000); break;
+                case "--seconds": o.Seconds = Number(name, value, 0.1, 3600); break;
+                case "--warmup-seconds": o.WarmupSeconds = Number(name, value, 0, 3600); break;
+                case "--writers": o.Writers = (int)Number(name, value, 1, 1000); break;
+                case "--drain-seconds": o.DrainSeconds = Number(name, value, 1, 3600); break;
+                case "--poll-interval": o.PollInterval = value; break;
+                case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
+                case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;
+                case "--broker-pid": o.BrokerPid = (int)Number(name, value, 1, int.MaxValue); break;
+                default: throw new ArgumentException($"unknown option {name}");
+            }
+        });
+
+        var missing = new List<string>();
+        if (o.ConnectionString.Length == 0) missing.Add("--connection-string");
+        if (o.BrokerPort == 0) missing.Add("--broker-port");
+        if (o.CertsDir.Length == 0) missing.Add("--certs");
+        if (o.Authority is null) missing.Add("--authority");
+        if (o.RegionSecret.Length == 0) missing.Add("--region-secret");
+        if (o.WorkDir.Length == 0) missing.Add("--work-dir");
+        if (missing.Count > 0)
+        {
+            throw new ArgumentException("missing " + string.Join(", ", missing));
+        }
+
+        if (o.Regions.Count == 0)
+        {
+            throw new ArgumentException("--regions: at least one region");
+        }
+
+        // Every user is always changed by the same writer (user index mod writers), so no two writes to one user
+        // race: the largest divisor of --users not above --writers.
+        o.Writers = Enumerable.Range(1, Math.Min(o.Writers, o.Users)).Last(w => o.Users % w == 0);
+        return o;
+    }
+}

@@ -1,0 +1,86 @@
+# shellcheck shell=bash
+# Helpers shared by the bench scripts (bench/authcode-bench.sh, bench/propagation-bench.sh). Source it; the
+# caller defines log() (its own "# name-bench:" prefix) before calling wait_quiet.
+
+# port_free PORT: fail if something already listens on 127.0.0.1:PORT.
+port_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    echo "127.0.0.1:$1 is already in use; stop that server first" >&2
+    return 1
+  fi
+}
+
+# stop_pid PID: SIGTERM, wait up to 5 s, then SIGKILL. Only the PID we started.
+# shellcheck disable=SC2317  # only ever invoked from the cleanup trap
+stop_pid() {
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill "$pid" 2>/dev/null || true
+  for (( i = 0; i < 50; i++ )); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# wait_quiet [MAX_WAIT_S]: wait (up to 120 s) until the machine has been nearly idle (< 15 % of
+# one core) for 2 s, so that the run is not measured while something else works.
+wait_quiet() {
+  local max=${1:-120} waited=0 a b busy
+  while :; do
+    a=$(awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 }' /proc/stat); sleep 2
+    b=$(awk '/^cpu /{ print $2 + $3 + $4 + $7 + $8 }' /proc/stat)
+    busy=$(( (b - a) * 100 / $(getconf CLK_TCK) / 2 ))
+    [ "$busy" -lt 15 ] && return 0
+    if [ "$waited" -ge "$max" ]; then
+      log "warning: machine still busy (${busy}% of one core) after ${waited}s; measuring anyway"
+      return 0
+    fi
+    waited=$(( waited + 2 ))
+  done
+}
+
+# kv LINE KEY: value of KEY=... in a key=value line.
+kv() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
+
+# machine_line: the summary's "machine:" line (cores, CPU, memory, OS, .NET).
+machine_line() {
+  echo "machine: nproc=$(nproc) cpu=\"$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)\"" \
+       "mem=$(awk '/MemTotal/ { printf "%.0fGiB", $2 / 1048576 }' /proc/meminfo)" \
+       "os=\"$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)\" dotnet=$(dotnet --version)"
+}
+
+# git_rev: the short commit, "+dirty" when the worktree has changes.
+git_rev() {
+  local rev
+  rev=$(git rev-parse --short HEAD 2>/dev/null || echo none)
+  [ -z "$(git status --porcelain 2>/dev/null | head -n 1)" ] || rev+="+dirty"
+  echo "$rev"
+}
+
+# server_log_tail [N]: the last N (80) lines of the server's log ($BENCH_TMP/server.log), to stderr.
+server_log_tail() {
+  echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2
+  tail -n "${1:-80}" "$BENCH_TMP/server.log" >&2 || true
+  echo "-----" >&2
+}
+
+# wait_http_200 PID URL: wait (up to 60 s) until URL answers 200 while the server PID stays alive; on failure, says
+# why, prints the end of the server's log and returns 1.
+wait_http_200() {
+  local pid=$1 url=$2 i status
+  for (( i = 0; i < 600; i++ )); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "the server (pid $pid) exited during start-up"
+      server_log_tail 200
+      return 1
+    fi
+    status=$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)
+    if [ "$status" = 200 ]; then
+      log "the server is ready after $(( i / 10 )).$(( i % 10 )) s ($url)"
+      return 0
+    fi
+    sleep 0.1
+  done
+  log "$url did not answer 200 within 60 s"
+  server_log_tail 200
+  return 1
+}
