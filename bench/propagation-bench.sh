@@ -13,6 +13,8 @@
 #                             "default" = the server's own Outbox:PollInterval (1 s); otherwise the value of
 #                             Outbox__PollInterval. The bench writes from its own process, so the server's dispatcher
 #                             is never woken by a commit of its own: it finds the rows by polling.
+#      REGION_CONCURRENCY     an experiment: the regions' endpoints with ConcurrentMessageLimit = N (default: unset,
+#                             AddIdentityRegion()'s own endpoint configuration); labelled in the summary
 #      TARGET_P99_MS (250)    the issue's target, reported as met / not met (with zero lost)
 #
 # What it does:
@@ -35,6 +37,7 @@ WARMUP_S=${WARMUP_S:-5}
 DURATION_S=${DURATION_S:-20}
 POLL_INTERVALS=${POLL_INTERVALS:-default 00:00:00.050}
 TARGET_P99_MS=${TARGET_P99_MS:-250}
+REGION_CONCURRENCY=${REGION_CONCURRENCY:-}
 DEFAULT_POLL_INTERVAL=00:00:01   # OutboxOptions.PollInterval's default
 REGIONS="eu us"
 PORT=7282
@@ -144,13 +147,19 @@ for poll in $POLL_INTERVALS; do
   start_server "identity_propagation_bench_$run" "$poll" || exit 1
   effective_poll=$poll
   [ "$poll" != default ] || effective_poll="$DEFAULT_POLL_INTERVAL (default)"
+  region_args=()
+  region_desc="AddIdentityRegion()'s endpoint configuration"
+  if [ -n "$REGION_CONCURRENCY" ]; then
+    region_args=(--region-concurrency "$REGION_CONCURRENCY")
+    region_desc="EXPERIMENT: endpoint ConcurrentMessageLimit=$REGION_CONCURRENCY"
+  fi
   wait_quiet "${QUIET_MAX_S:-120}"
   set +e
   line=$(dotnet "$BENCH_TMP/PropagationBench/PropagationBench.dll" \
     --connection-string "$DB_CONNECTION_STRING" --broker-port "$RMQ_PORT" --certs "$RMQ_CERTS" \
     --authority "$BASE_URL/" --region-secret "$REGION_SECRET" --work-dir "$BENCH_TMP/regions-$run" \
     --regions "$REGIONS" --users "$USERS" --rate "$RATE" --seconds "$DURATION_S" --warmup-seconds "$WARMUP_S" \
-    --poll-interval "${effective_poll// /_}" \
+    --poll-interval "${effective_poll// /_}" "${region_args[@]}" \
     --server-pid "$SERVER_PID" --db-pid "$PG_PID" --broker-pid "$RMQ_PID")
   bench_rc=$?
   set -e
@@ -176,7 +185,7 @@ for poll in $POLL_INTERVALS; do
          "rabbitmq=$(readlink -f "$_RMQ_SERVER" | sed -n 's#.*/rabbitmq_server-\([^/]*\)/.*#\1#p')"
     echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, outbox dispatcher → RabbitMQ (mTLS)," \
          "Outbox:PollInterval $effective_poll; regions $REGIONS hosted in the bench process (AddIdentityRegion," \
-         "SQLite replicas, consuming over mTLS)"
+         "SQLite replicas, consuming over mTLS; $region_desc)"
     echo "load: PropagationBench rate=$RATE changes/s open loop, users=$USERS (one account in both regions)," \
          "warmup_s=$WARMUP_S duration_s=$DURATION_S; each change = load the user in a fresh AuthorityDbContext with" \
          "the OutboxInterceptor, change DisplayName, SaveChanges (one UserChanged row per region, same transaction)"
