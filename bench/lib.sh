@@ -74,7 +74,8 @@ wait_http_200() {
       return 1
     fi
     status=$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)
-    if [ "$status" = 200 ]; then
+    # Alive after the 200 too: a server that failed to bind leaves the answer to whatever else listens there.
+    if [ "$status" = 200 ] && sleep 0.2 && kill -0 "$pid" 2>/dev/null; then
       log "the server is ready after $(( i / 10 )).$(( i % 10 )) s ($url)"
       return 0
     fi
