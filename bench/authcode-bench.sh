@@ -53,25 +53,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 log() { echo "# authcode-bench: $*" >&2; }
 
-# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder. ---
-BENCH_TMP=
-SERVER_PID=
-# shellcheck disable=SC2317  # only ever invoked through the trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ -n "$SERVER_PID" ]; then
-    stop_pid "$SERVER_PID"
-  fi
-  pg_stop || true
-  if [ -n "$BENCH_TMP" ]; then
-    rm -rf "$BENCH_TMP"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
+bench_cleanup_traps
 
 # --- 1. PostgreSQL. ---
 port_free "$PORT"

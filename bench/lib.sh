@@ -85,3 +85,31 @@ wait_http_200() {
   server_log_tail 200
   return 1
 }
+
+# bench_cleanup_traps: on exit (and INT/TERM: exit 130/143), stop by PID the server ($SERVER_PID, when set), then
+# whatever bench_stop_more stops when the caller defines it (e.g. the broker), then PostgreSQL (pg_stop), and remove
+# $BENCH_TMP. The exit code is kept.
+bench_cleanup_traps() {
+  BENCH_TMP=${BENCH_TMP:-}
+  SERVER_PID=${SERVER_PID:-}
+  trap _bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# shellcheck disable=SC2317  # only ever invoked through the trap
+_bench_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$SERVER_PID" ]; then
+    stop_pid "$SERVER_PID"
+  fi
+  if declare -F bench_stop_more >/dev/null; then
+    bench_stop_more || true
+  fi
+  pg_stop || true
+  if [ -n "$BENCH_TMP" ]; then
+    rm -rf "$BENCH_TMP"
+  fi
+  exit "$rc"
+}

@@ -15,6 +15,7 @@
 #                             is never woken by a commit of its own: it finds the rows by polling.
 #      REGION_CONCURRENCY     an experiment: the regions' endpoints with ConcurrentMessageLimit = N (default: unset,
 #                             AddIdentityRegion()'s own endpoint configuration); labelled in the summary
+#      PORT (7282)            the server's port on 127.0.0.1 (the issuer is http://127.0.0.1:PORT/)
 #      TARGET_P99_MS (250)    the issue's target, reported as met / not met (with zero lost)
 #
 # What it does:
@@ -40,7 +41,7 @@ TARGET_P99_MS=${TARGET_P99_MS:-250}
 REGION_CONCURRENCY=${REGION_CONCURRENCY:-}
 DEFAULT_POLL_INTERVAL=00:00:01   # OutboxOptions.PollInterval's default
 REGIONS="eu us"
-PORT=7282
+PORT=${PORT:-7282}
 BASE_URL="http://127.0.0.1:$PORT"
 RESULT_FILE="$REPO_ROOT/bench/results/propagation-bench-$(date +%F-%H%M).txt"
 
@@ -55,27 +56,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 log() { echo "# propagation-bench: $*" >&2; }
 
-# --- cleanup: stop the server, the broker and PostgreSQL by PID, remove the temp folder. ---
-BENCH_TMP=
-SERVER_PID=
-# shellcheck disable=SC2317  # only ever invoked through the trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ -n "$SERVER_PID" ]; then
-    stop_pid "$SERVER_PID"
-  fi
-  # shellcheck disable=SC2119  # no argument: the broker rmq_start started
-  rmq_stop || true
-  pg_stop || true
-  if [ -n "$BENCH_TMP" ]; then
-    rm -rf "$BENCH_TMP"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# --- cleanup: stop the server, the broker and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
+# shellcheck disable=SC2317,SC2119  # called by the cleanup trap; no argument: the broker rmq_start started
+bench_stop_more() { rmq_stop; }
+bench_cleanup_traps
 
 # --- 1. PostgreSQL and RabbitMQ. ---
 port_free "$PORT"
