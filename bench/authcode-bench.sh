@@ -132,17 +132,7 @@ for mode in $MODES; do
     --server-pid "$SERVER_PID" --db-pid "$PG_PID")
   bench_rc=$?
   set -e
-  if [ -z "$line" ]; then
-    log "AuthCodeBench failed (exit $bench_rc) without a result line"
-    kill -0 "$SERVER_PID" 2>/dev/null || log "Identity.Server (pid $SERVER_PID) is no longer running"
-    server_log_tail 80
-    exit 1
-  fi
-  if [ "$bench_rc" -ne 0 ]; then
-    log "AuthCodeBench reported errors (exit $bench_rc)"
-    server_log_tail 40
-    overall_rc=$bench_rc
-  fi
+  check_bench_result AuthCodeBench "$bench_rc" "$line" || overall_rc=$?
 
   p99=$(kv "$line" p99_ms)
   verdict=$(awk -v p="$p99" -v t="$TARGET_P99_MS" 'BEGIN { print (p + 0 < t + 0) ? "met" : "NOT met" }')

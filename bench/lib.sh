@@ -113,3 +113,21 @@ _bench_cleanup() {
   fi
   exit "$rc"
 }
+
+# check_bench_result NAME RC LINE: after a bench app ran (exit code RC, result line LINE). No line: says so, prints
+# the end of the server's log and exits the script with 1. A line with RC != 0 (errors, lost changes): says so and
+# returns RC, so that the caller keeps it as its own exit code (`check_bench_result … || overall_rc=$?`).
+check_bench_result() {
+  local name=$1 rc=$2 line=$3
+  if [ -z "$line" ]; then
+    log "$name failed (exit $rc) without a result line"
+    kill -0 "$SERVER_PID" 2>/dev/null || log "Identity.Server (pid $SERVER_PID) is no longer running"
+    server_log_tail 80
+    exit 1
+  fi
+  if [ "$rc" -ne 0 ]; then
+    log "$name reported errors (exit $rc)"
+    server_log_tail 40
+    return "$rc"
+  fi
+}

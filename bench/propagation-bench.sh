@@ -147,17 +147,7 @@ for poll in $POLL_INTERVALS; do
     --server-pid "$SERVER_PID" --db-pid "$PG_PID" --broker-pid "$RMQ_PID")
   bench_rc=$?
   set -e
-  if [ -z "$line" ]; then
-    log "PropagationBench failed (exit $bench_rc) without a result line"
-    kill -0 "$SERVER_PID" 2>/dev/null || log "Identity.Server (pid $SERVER_PID) is no longer running"
-    server_log_tail 80
-    exit 1
-  fi
-  if [ "$bench_rc" -ne 0 ]; then
-    log "PropagationBench reported lost changes or errors (exit $bench_rc)"
-    server_log_tail 40
-    overall_rc=$bench_rc
-  fi
+  check_bench_result PropagationBench "$bench_rc" "$line" || overall_rc=$?
 
   p99=$(kv "$line" p99_ms)
   lost=$(kv "$line" lost)
