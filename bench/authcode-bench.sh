@@ -53,25 +53,8 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 log() { echo "# authcode-bench: $*" >&2; }
 
-# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder. ---
-BENCH_TMP=
-SERVER_PID=
-# shellcheck disable=SC2317  # only ever invoked through the trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ -n "$SERVER_PID" ]; then
-    stop_pid "$SERVER_PID"
-  fi
-  pg_stop || true
-  if [ -n "$BENCH_TMP" ]; then
-    rm -rf "$BENCH_TMP"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
+bench_cleanup_traps
 
 # --- 1. PostgreSQL. ---
 port_free "$PORT"
@@ -149,17 +132,7 @@ for mode in $MODES; do
     --server-pid "$SERVER_PID" --db-pid "$PG_PID")
   bench_rc=$?
   set -e
-  if [ -z "$line" ]; then
-    log "AuthCodeBench failed (exit $bench_rc) without a result line"
-    kill -0 "$SERVER_PID" 2>/dev/null || log "Identity.Server (pid $SERVER_PID) is no longer running"
-    server_log_tail 80
-    exit 1
-  fi
-  if [ "$bench_rc" -ne 0 ]; then
-    log "AuthCodeBench reported errors (exit $bench_rc)"
-    server_log_tail 40
-    overall_rc=$bench_rc
-  fi
+  check_bench_result AuthCodeBench "$bench_rc" "$line" || overall_rc=$?
 
   p99=$(kv "$line" p99_ms)
   verdict=$(awk -v p="$p99" -v t="$TARGET_P99_MS" 'BEGIN { print (p + 0 < t + 0) ? "met" : "NOT met" }')

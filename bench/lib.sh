@@ -74,7 +74,8 @@ wait_http_200() {
       return 1
     fi
     status=$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)
-    if [ "$status" = 200 ]; then
+    # Alive after the 200 too: a server that failed to bind leaves the answer to whatever else listens there.
+    if [ "$status" = 200 ] && sleep 0.2 && kill -0 "$pid" 2>/dev/null; then
       log "the server is ready after $(( i / 10 )).$(( i % 10 )) s ($url)"
       return 0
     fi
@@ -83,4 +84,50 @@ wait_http_200() {
   log "$url did not answer 200 within 60 s"
   server_log_tail 200
   return 1
+}
+
+# bench_cleanup_traps: on exit (and INT/TERM: exit 130/143), stop by PID the server ($SERVER_PID, when set), then
+# whatever bench_stop_more stops when the caller defines it (e.g. the broker), then PostgreSQL (pg_stop), and remove
+# $BENCH_TMP. The exit code is kept.
+bench_cleanup_traps() {
+  BENCH_TMP=${BENCH_TMP:-}
+  SERVER_PID=${SERVER_PID:-}
+  trap _bench_cleanup EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
+
+# shellcheck disable=SC2317  # only ever invoked through the trap
+_bench_cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  if [ -n "$SERVER_PID" ]; then
+    stop_pid "$SERVER_PID"
+  fi
+  if declare -F bench_stop_more >/dev/null; then
+    bench_stop_more || true
+  fi
+  pg_stop || true
+  if [ -n "$BENCH_TMP" ]; then
+    rm -rf "$BENCH_TMP"
+  fi
+  exit "$rc"
+}
+
+# check_bench_result NAME RC LINE: after a bench app ran (exit code RC, result line LINE). No line: says so, prints
+# the end of the server's log and exits the script with 1. A line with RC != 0 (errors, lost changes): says so and
+# returns RC, so that the caller keeps it as its own exit code (`check_bench_result … || overall_rc=$?`).
+check_bench_result() {
+  local name=$1 rc=$2 line=$3
+  if [ -z "$line" ]; then
+    log "$name failed (exit $rc) without a result line"
+    kill -0 "$SERVER_PID" 2>/dev/null || log "Identity.Server (pid $SERVER_PID) is no longer running"
+    server_log_tail 80
+    exit 1
+  fi
+  if [ "$rc" -ne 0 ]; then
+    log "$name reported errors (exit $rc)"
+    server_log_tail 40
+    return "$rc"
+  fi
 }

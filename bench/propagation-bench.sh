@@ -13,6 +13,9 @@
 #                             "default" = the server's own Outbox:PollInterval (1 s); otherwise the value of
 #                             Outbox__PollInterval. The bench writes from its own process, so the server's dispatcher
 #                             is never woken by a commit of its own: it finds the rows by polling.
+#      REGION_CONCURRENCY     an experiment: the regions' endpoints with ConcurrentMessageLimit = N (default: unset,
+#                             AddIdentityRegion()'s own endpoint configuration); labelled in the summary
+#      PORT (7282)            the server's port on 127.0.0.1 (the issuer is http://127.0.0.1:PORT/)
 #      TARGET_P99_MS (250)    the issue's target, reported as met / not met (with zero lost)
 #
 # What it does:
@@ -35,9 +38,10 @@ WARMUP_S=${WARMUP_S:-5}
 DURATION_S=${DURATION_S:-20}
 POLL_INTERVALS=${POLL_INTERVALS:-default 00:00:00.050}
 TARGET_P99_MS=${TARGET_P99_MS:-250}
+REGION_CONCURRENCY=${REGION_CONCURRENCY:-}
 DEFAULT_POLL_INTERVAL=00:00:01   # OutboxOptions.PollInterval's default
 REGIONS="eu us"
-PORT=7282
+PORT=${PORT:-7282}
 BASE_URL="http://127.0.0.1:$PORT"
 RESULT_FILE="$REPO_ROOT/bench/results/propagation-bench-$(date +%F-%H%M).txt"
 
@@ -52,27 +56,10 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 log() { echo "# propagation-bench: $*" >&2; }
 
-# --- cleanup: stop the server, the broker and PostgreSQL by PID, remove the temp folder. ---
-BENCH_TMP=
-SERVER_PID=
-# shellcheck disable=SC2317  # only ever invoked through the trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ -n "$SERVER_PID" ]; then
-    stop_pid "$SERVER_PID"
-  fi
-  # shellcheck disable=SC2119  # no argument: the broker rmq_start started
-  rmq_stop || true
-  pg_stop || true
-  if [ -n "$BENCH_TMP" ]; then
-    rm -rf "$BENCH_TMP"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# --- cleanup: stop the server, the broker and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
+# shellcheck disable=SC2317,SC2119  # called by the cleanup trap; no argument: the broker rmq_start started
+bench_stop_more() { rmq_stop; }
+bench_cleanup_traps
 
 # --- 1. PostgreSQL and RabbitMQ. ---
 port_free "$PORT"
@@ -144,27 +131,23 @@ for poll in $POLL_INTERVALS; do
   start_server "identity_propagation_bench_$run" "$poll" || exit 1
   effective_poll=$poll
   [ "$poll" != default ] || effective_poll="$DEFAULT_POLL_INTERVAL (default)"
+  region_args=()
+  region_desc="AddIdentityRegion()'s endpoint configuration"
+  if [ -n "$REGION_CONCURRENCY" ]; then
+    region_args=(--region-concurrency "$REGION_CONCURRENCY")
+    region_desc="EXPERIMENT: endpoint ConcurrentMessageLimit=$REGION_CONCURRENCY"
+  fi
   wait_quiet "${QUIET_MAX_S:-120}"
   set +e
   line=$(dotnet "$BENCH_TMP/PropagationBench/PropagationBench.dll" \
     --connection-string "$DB_CONNECTION_STRING" --broker-port "$RMQ_PORT" --certs "$RMQ_CERTS" \
     --authority "$BASE_URL/" --region-secret "$REGION_SECRET" --work-dir "$BENCH_TMP/regions-$run" \
     --regions "$REGIONS" --users "$USERS" --rate "$RATE" --seconds "$DURATION_S" --warmup-seconds "$WARMUP_S" \
-    --poll-interval "${effective_poll// /_}" \
+    --poll-interval "${effective_poll// /_}" "${region_args[@]}" \
     --server-pid "$SERVER_PID" --db-pid "$PG_PID" --broker-pid "$RMQ_PID")
   bench_rc=$?
   set -e
-  if [ -z "$line" ]; then
-    log "PropagationBench failed (exit $bench_rc) without a result line"
-    kill -0 "$SERVER_PID" 2>/dev/null || log "Identity.Server (pid $SERVER_PID) is no longer running"
-    server_log_tail 80
-    exit 1
-  fi
-  if [ "$bench_rc" -ne 0 ]; then
-    log "PropagationBench reported lost changes or errors (exit $bench_rc)"
-    server_log_tail 40
-    overall_rc=$bench_rc
-  fi
+  check_bench_result PropagationBench "$bench_rc" "$line" || overall_rc=$?
 
   p99=$(kv "$line" p99_ms)
   lost=$(kv "$line" lost)
@@ -176,7 +159,7 @@ for poll in $POLL_INTERVALS; do
          "rabbitmq=$(readlink -f "$_RMQ_SERVER" | sed -n 's#.*/rabbitmq_server-\([^/]*\)/.*#\1#p')"
     echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, outbox dispatcher → RabbitMQ (mTLS)," \
          "Outbox:PollInterval $effective_poll; regions $REGIONS hosted in the bench process (AddIdentityRegion," \
-         "SQLite replicas, consuming over mTLS)"
+         "SQLite replicas, consuming over mTLS; $region_desc)"
     echo "load: PropagationBench rate=$RATE changes/s open loop, users=$USERS (one account in both regions)," \
          "warmup_s=$WARMUP_S duration_s=$DURATION_S; each change = load the user in a fresh AuthorityDbContext with" \
          "the OutboxInterceptor, change DisplayName, SaveChanges (one UserChanged row per region, same transaction)"

@@ -18,6 +18,8 @@ public sealed class BenchOptions
           --work-dir DIR           where the regions' SQLite replicas go
           [--regions "eu us"] [--users 200] [--rate 500] [--seconds 20] [--warmup-seconds 5] [--writers 40]
           [--drain-seconds 60]     how long to wait for the replicas to catch up after the run
+          [--region-concurrency N] an experiment: the regions' endpoints with ConcurrentMessageLimit = N
+                                   (default: AddIdentityRegion()'s own endpoint configuration)
           [--poll-interval TEXT]   the server's Outbox:PollInterval, only printed in the result line
           [--server-pid PID] [--db-pid POSTMASTER_PID] [--broker-pid PID]   CPU split of the measured window (/proc)
 
@@ -52,6 +54,9 @@ public sealed class BenchOptions
 
     public string PollInterval { get; private set; } = "unknown";
 
+    /// <summary>An experiment: the regions' endpoints with this ConcurrentMessageLimit; null = the library's configuration.</summary>
+    public int? RegionConcurrency { get; private set; }
+
     public int? ServerPid { get; private set; }
 
     public int? DbPid { get; private set; }
@@ -79,6 +84,7 @@ public sealed class BenchOptions
                 case "--warmup-seconds": o.WarmupSeconds = Number(name, value, 0, 3600); break;
                 case "--writers": o.Writers = (int)Number(name, value, 1, 1000); break;
                 case "--drain-seconds": o.DrainSeconds = Number(name, value, 1, 3600); break;
+                case "--region-concurrency": o.RegionConcurrency = (int)Number(name, value, 1, 1000); break;
                 case "--poll-interval": o.PollInterval = value; break;
                 case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;

@@ -159,6 +159,7 @@ namespace PropagationBench
             Add("write_p50_ms", F(Percentile(Sorted(writers.SelectMany(w => w.WriteMs)), 0.50), 2));
             Add("write_p99_ms", F(Percentile(Sorted(writers.SelectMany(w => w.WriteMs)), 0.99), 2));
             Add("poll_interval", options.PollInterval);
+            Add("region_concurrency", options.RegionConcurrency?.ToString(CultureInfo.InvariantCulture) ?? "default");
             Add("users", users.Length.ToString(CultureInfo.InvariantCulture));
             Add("writers", options.Writers.ToString(CultureInfo.InvariantCulture));
             Add("duration_s", F(options.Seconds, 0));

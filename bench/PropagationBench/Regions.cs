@@ -1,6 +1,8 @@
 using System.Globalization;
 using Identity.Contracts;
+using Identity.Messaging;
 using Identity.Region;
+using Identity.Region.Messaging;
 using Identity.Region.Replica;
 using MassTransit;
 using Microsoft.EntityFrameworkCore;
@@ -8,6 +10,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace PropagationBench;
 
@@ -56,7 +59,26 @@ public sealed class RegionHost : IAsyncDisposable
         // stdout carries the result line only: the regions log to stderr.
         builder.Logging.ClearProviders().AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace)
             .SetMinimumLevel(LogLevel.Warning);
-        builder.AddIdentityRegion();
+        if (options.RegionConcurrency is { } limit)
+        {
+            // An experiment, not the library's default: the same endpoint, with at most `limit` messages in its consumers
+            // at once (the default lets MassTransit run up to its prefetch count concurrently against one SQLite file).
+            builder.Services.AddBrokerOptions();
+            builder.AddIdentityRegion(setup => setup.UseBus(registration => registration.UsingRabbitMq((context, rabbit) =>
+            {
+                rabbit.UseIdentityBroker(context.GetRequiredService<IOptions<BrokerOptions>>().Value);
+                rabbit.ReceiveRegionEndpoint(region, endpoint =>
+                {
+                    endpoint.ConcurrentMessageLimit = limit;
+                    endpoint.ConfigureIdentityRegionEndpoint(context);
+                });
+            })));
+        }
+        else
+        {
+            builder.AddIdentityRegion();
+        }
+
         var recorder = new LatencyRecorder();
         builder.Services.AddConsumeObserver(_ => new LatencyObserver(recorder));
         var host = builder.Build();
