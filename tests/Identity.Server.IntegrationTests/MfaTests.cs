@@ -15,10 +15,10 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     private static string Code(string secret, DateTime at) => new Totp(Base32Encoding.ToBytes(secret)).ComputeTotp(at);
 
     /// <summary>A new user who signs in with a password and enrolls an authenticator; returns the secret and recovery codes.</summary>
-    private async Task<(string Email, string Secret, List<string> RecoveryCodes)> EnrolledUserAsync()
+    private async Task<(string Email, string Secret, List<string> RecoveryCodes)> EnrolledUserAsync(Guid? account = null)
     {
         var email = $"mfa-{Guid.NewGuid():n}@example.test";
-        await fixture.CreateUserAsync(email, Password);
+        await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = account is null ? null : "member"; });
         var browser = new BrowserSession(fixture.Server);
         await browser.SignInAsync("/Account/Login", email, Password);
 
@@ -64,6 +64,26 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
         Assert.True(payload.GetProperty("amr").GetArrayLength() == 3, payload.ToString());
         Assert.Equal(["pwd", "otp", "mfa"], payload.GetProperty("amr").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal("urn:identity:acr:mfa", payload.GetProperty("acr").GetString());
+    }
+
+    [Fact]
+    public async Task AllowedFactors_TotpAndRecoveryNotAllowed_NeitherSignsIn()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts",
+            $$"""{"name":"Factors {{Guid.NewGuid():n}}"}"""), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var (email, secret, recovery) = await EnrolledUserAsync(account);
+        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings",
+            """{"mfa":{"requirement":"optional","allowedFactors":["passkey"]}}""", etag), HttpStatusCode.OK);
+
+        var (browser, _) = await PasswordStepAsync(email);
+        var totp = await SecondStepAsync(browser, "Totp", "code", Code(secret, DateTime.UtcNow));
+        var (other, _) = await PasswordStepAsync(email);
+        var code = await SecondStepAsync(other, "Recovery", "recovery", recovery[0]);
+
+        Assert.NotEqual(HttpStatusCode.Redirect, totp.StatusCode);
+        Assert.NotEqual(HttpStatusCode.Redirect, code.StatusCode);
     }
 
     [Fact]

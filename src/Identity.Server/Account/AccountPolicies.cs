@@ -45,4 +45,8 @@ public sealed class AccountPolicies(AuthorityDbContext db, ILogger<AccountPolici
         ArgumentNullException.ThrowIfNull(policy);
         return user.PasswordHash is not null && PasswordRules.IsExpired(user.PasswordChangedAt ?? user.CreatedAt, policy.Password, now);
     }
+
+    /// <summary>Whether the user's account lets this factor count as a second factor (<c>mfa.allowedFactors</c>).</summary>
+    public async Task<bool> AllowsFactorAsync(ApplicationUser user, MfaFactor factor, CancellationToken cancellationToken = default) =>
+        (await ForAsync(user, cancellationToken)).Mfa.Allows(factor);
 }

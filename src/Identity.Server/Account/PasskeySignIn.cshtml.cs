@@ -35,6 +35,7 @@ public sealed class PasskeySignInModel(
     IAuditTrail audit,
     AuthorityDbContext db,
     TimeProvider time,
+    AccountPolicies policies,
     ILogger<PasskeySignInModel> logger) : PageModel
 {
     public const string FailureText = "That passkey could not sign you in.";
@@ -57,6 +58,7 @@ public sealed class PasskeySignInModel(
         var reason = user is null ? "bad_passkey"
             : !await signIn.CanSignInAsync(user) ? "not_allowed"
             : await users.IsLockedOutAsync(user) ? "locked_out"
+            : !await policies.AllowsFactorAsync(user, Core.Policies.MfaFactor.Passkey, HttpContext.RequestAborted) ? "factor_not_allowed"
             : null;
         if (user is null || passkey is null || reason is not null)
         {

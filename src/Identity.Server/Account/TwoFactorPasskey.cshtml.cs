@@ -27,6 +27,7 @@ public sealed class TwoFactorPasskeyModel(
     IAuditTrail audit,
     AuthorityDbContext db,
     TimeProvider time,
+    AccountPolicies policies,
     ILogger<TwoFactorPasskeyModel> logger) : PageModel
 {
     private const string ChallengeKey = "Identity.Passkey.SecondFactor";
@@ -77,7 +78,8 @@ public sealed class TwoFactorPasskeyModel(
             CredentialJson = credential,
             AssertionState = challenge,
         });
-        if (!result.Succeeded || result.User.Id != user.Id)
+        if (!result.Succeeded || result.User.Id != user.Id
+            || !await policies.AllowsFactorAsync(user, Core.Policies.MfaFactor.Passkey, HttpContext.RequestAborted))
         {
             logger.LogInformation("Passkey second factor refused: {Reason}", result.Failure?.Message ?? "another user's passkey");
             await ForgetChallengeAsync(pending);

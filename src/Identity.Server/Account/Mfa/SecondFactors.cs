@@ -13,7 +13,7 @@ namespace Identity.Server.Account.Mfa;
 /// store: the TOTP secret protected with data protection, the last accepted time step (so a code works once,
 /// RFC 6238 §5.2), and the recovery codes as password hashes. Nothing here is ever logged.
 /// </summary>
-public sealed class SecondFactors(UserManager<ApplicationUser> users, IDataProtectionProvider protection, TimeProvider time)
+public sealed class SecondFactors(UserManager<ApplicationUser> users, IDataProtectionProvider protection, TimeProvider time, AccountPolicies policies)
 {
     public const int RecoveryCodeCount = 10;
     private const string Provider = "[Identity.Mfa]";
@@ -84,7 +84,9 @@ public sealed class SecondFactors(UserManager<ApplicationUser> users, IDataProte
     /// <summary>Verifies a TOTP code and burns its time step: the same code (or an older one) is refused afterwards.</summary>
     public async Task<bool> VerifyTotpAsync(ApplicationUser user, string code)
     {
-        if (await users.GetAuthenticationTokenAsync(user, Provider, SecretToken) is not { } stored
+        // A factor the account does not allow (mfa.allowedFactors) does not count, whatever the user enrolled.
+        if (!await policies.AllowsFactorAsync(user, Core.Policies.MfaFactor.Totp)
+            || await users.GetAuthenticationTokenAsync(user, Provider, SecretToken) is not { } stored
             || Match(_protector.Unprotect(stored), code) is not { } step)
         {
             return false;
@@ -105,6 +107,11 @@ public sealed class SecondFactors(UserManager<ApplicationUser> users, IDataProte
     /// <summary>Uses up one recovery code; returns the number left, or null when the code is not valid.</summary>
     public async Task<int?> RedeemRecoveryCodeAsync(ApplicationUser user, string code)
     {
+        if (!await policies.AllowsFactorAsync(user, Core.Policies.MfaFactor.RecoveryCode))
+        {
+            return null;
+        }
+
         var normalized = Normalize(code);
         var hashes = await RecoveryHashesAsync(user);
         var match = hashes.FindIndex(h => _hasher.VerifyHashedPassword(user, h, normalized) != PasswordVerificationResult.Failed);
