@@ -67,14 +67,7 @@ DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=ident
 
 # --- 2. Publish the server and the bench app; start the server. ---
 log "dotnet publish src/Identity.Server and bench/AuthCodeBench (Release)"
-for project in src/Identity.Server bench/AuthCodeBench; do
-  out="$BENCH_TMP/$(basename "$project")"
-  if ! dotnet publish "$project" -c Release -o "$out" >"$BENCH_TMP/publish.log" 2>&1; then
-    tail -n 60 "$BENCH_TMP/publish.log" >&2
-    echo "dotnet publish $project failed" >&2
-    exit 1
-  fi
-done
+publish_projects src/Identity.Server bench/AuthCodeBench
 BENCH_APP=(dotnet "$BENCH_TMP/AuthCodeBench/AuthCodeBench.dll")
 
 # Generated per run; only the server's environment holds it (the bench gets it as an argument).

@@ -56,6 +56,20 @@ git_rev() {
   echo "$rev"
 }
 
+# publish_projects PROJECT...: dotnet publish each project (Release) into $BENCH_TMP/<its folder name>; on failure,
+# print the end of the build log and exit.
+publish_projects() {
+  local project out
+  for project in "$@"; do
+    out="$BENCH_TMP/$(basename "$project")"
+    if ! dotnet publish "$project" -c Release -o "$out" >"$BENCH_TMP/publish.log" 2>&1; then
+      tail -n 60 "$BENCH_TMP/publish.log" >&2
+      echo "dotnet publish $project failed" >&2
+      exit 1
+    fi
+  done
+}
+
 # server_log_tail [N]: the last N (80) lines of the server's log ($BENCH_TMP/server.log), to stderr.
 server_log_tail() {
   echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2

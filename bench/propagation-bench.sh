@@ -72,14 +72,7 @@ RMQ_REGIONS=$REGIONS rmq_start "$BENCH_TMP/rabbitmq"
 
 # --- 2. Publish the server and the bench app. ---
 log "dotnet publish src/Identity.Server and bench/PropagationBench (Release)"
-for project in src/Identity.Server bench/PropagationBench; do
-  out="$BENCH_TMP/$(basename "$project")"
-  if ! dotnet publish "$project" -c Release -o "$out" >"$BENCH_TMP/publish.log" 2>&1; then
-    tail -n 60 "$BENCH_TMP/publish.log" >&2
-    echo "dotnet publish $project failed" >&2
-    exit 1
-  fi
-done
+publish_projects src/Identity.Server bench/PropagationBench
 
 # The regions' resync clients (region-eu, region-us); generated per run, only in the server's environment and the
 # bench's arguments.
