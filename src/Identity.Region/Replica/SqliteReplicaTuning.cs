@@ -1,12 +1,15 @@
 using System.Data.Common;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
 
 namespace Identity.Region.Replica;
 
 /// <summary>
-/// The SQLite replica in write-ahead-log mode with <c>synchronous=NORMAL</c>: a commit no longer waits for a disk flush
-/// (the WAL is flushed at checkpoints), which is what lets one consumer apply hundreds of events a second. A crash
-/// can lose the last commits, never corrupt the file; the replica is a copy that events and resync restore.
+/// The SQLite replica with <c>synchronous=NORMAL</c> on every connection (a per-connection setting): in write-ahead-log
+/// mode, set once on the file at start (<see cref="Resync.ReplicaStartup"/>), a commit then no longer waits for a disk
+/// flush (the WAL is flushed at checkpoints). A crash can lose the last commits, never corrupt the file; the replica is
+/// a copy that events and resync restore.
 /// </summary>
 public sealed class SqliteReplicaTuning : DbConnectionInterceptor
 {
@@ -21,7 +24,14 @@ public sealed class SqliteReplicaTuning : DbConnectionInterceptor
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    private const string Pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;";
+    /// <summary>Whether this replica is the library's default SQLite store (tuned here), not one the host chose.</summary>
+    public static bool AppliesTo(DbContext context) =>
+        context.GetService<IDbContextOptions>().FindExtension<CoreOptionsExtension>()?.Interceptors?.Contains(Instance) == true;
+
+    /// <summary>Persistent in the database file: set once at start, not on every connection.</summary>
+    public const string WriteAheadLog = "PRAGMA journal_mode=WAL;";
+
+    private const string Pragmas = "PRAGMA synchronous=NORMAL;";
 
     private static void Tune(DbConnection connection)
     {

@@ -32,7 +32,13 @@ public sealed class ReplicaStartup(IServiceProvider services, IOptions<IdentityR
     {
         await using (var scope = services.CreateAsyncScope())
         {
-            await scope.ServiceProvider.GetRequiredService<RegionReplicaDbContext>().Database.MigrateAsync(cancellationToken);
+            var replica = scope.ServiceProvider.GetRequiredService<RegionReplicaDbContext>();
+            var database = replica.Database;
+            await database.MigrateAsync(cancellationToken);
+            if (SqliteReplicaTuning.AppliesTo(replica))
+            {
+                await database.ExecuteSqlRawAsync(SqliteReplicaTuning.WriteAheadLog, cancellationToken);
+            }
         }
 
         await base.StartAsync(cancellationToken);
