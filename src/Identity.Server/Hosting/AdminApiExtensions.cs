@@ -10,7 +10,7 @@ public static class AdminApiExtensions
 {
     public const string Scope = "identity.admin";
     public const string Audience = "urn:identity:admin";
-    public const string Policy = "admin";
+    private const string Policy = "admin";
 
     /// <summary>
     /// The admin API: authenticated with access tokens issued by Identity itself (scope <c>identity.admin</c>,
