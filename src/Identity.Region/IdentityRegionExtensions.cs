@@ -102,12 +102,7 @@ public static class IdentityRegionExtensions
             {
                 rabbit.UseIdentityBroker(context.GetRequiredService<IOptions<BrokerOptions>>().Value);
                 var region = context.GetRequiredService<IOptions<IdentityRegionOptions>>().Value;
-                rabbit.ReceiveRegionEndpoint(region.Region, endpoint =>
-                {
-                    endpoint.PrefetchCount = region.Prefetch;
-                    endpoint.ConcurrentMessageLimit = region.ConsumerConcurrency;
-                    endpoint.ConfigureIdentityRegionEndpoint(context);
-                });
+                rabbit.ReceiveRegionEndpoint(region.Region, endpoint => endpoint.ConfigureIdentityRegionEndpoint(context));
             }));
         }
 

@@ -36,14 +36,27 @@ public sealed class IdentityRegionOptions
     public int PageSize { get; set; } = 200;
 
     /// <summary>
-    /// Events applied at once by this service. SQLite has a single writer: concurrent consumers only wait on its lock
-    /// (measured: retries under load pushed latency to seconds), so the default is one, fed by a prefetch of
-    /// <see cref="Prefetch"/>. Raise it with a server database as the replica store.
+    /// Batches of events applied at once, per kind of event. SQLite has a single writer: concurrent writers only wait
+    /// on its lock, so the default is one batch at a time. Raise it with a server database as the replica store.
     /// </summary>
-    [Range(1, 256, ErrorMessage = "IdentityRegion:ConsumerConcurrency must be between 1 and 256.")]
+    [Range(1, 64, ErrorMessage = "IdentityRegion:ConsumerConcurrency must be between 1 and 64.")]
     public int ConsumerConcurrency { get; set; } = 1;
 
-    /// <summary>Messages the broker hands the consumer ahead of time.</summary>
+    /// <summary>
+    /// The most events applied in one transaction. Under load, events that arrive while a batch is being written
+    /// form the next one, so batches grow with the rate and the commits per second stay few.
+    /// </summary>
+    [Range(1, 1000, ErrorMessage = "IdentityRegion:BatchSize must be between 1 and 1000.")]
+    public int BatchSize { get; set; } = 100;
+
+    /// <summary>
+    /// How long a batch waits for more events after its first one before it is applied: the most a quiet period adds
+    /// to an event's latency.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10", ErrorMessage = "IdentityRegion:BatchWindow must be between 00:00:00 and 00:00:10.")]
+    public TimeSpan BatchWindow { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>Messages the broker hands the consumer ahead of time (at least <see cref="BatchSize"/> × <see cref="ConsumerConcurrency"/>).</summary>
     [Range(1, 10_000, ErrorMessage = "IdentityRegion:Prefetch must be between 1 and 10000.")]
     public int Prefetch { get; set; } = 200;
 

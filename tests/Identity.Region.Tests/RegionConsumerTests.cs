@@ -1,8 +1,12 @@
 using Identity.Contracts;
 using Identity.Region.Messaging;
+using Identity.Region.Replica;
 using Identity.Region.Tests.Infrastructure;
+using System.Data.Common;
 using MassTransit;
 using MassTransit.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using static Identity.Region.Tests.Infrastructure.Events;
@@ -52,6 +56,37 @@ public sealed class RegionConsumerTests
     }
 
     [Fact]
+    public async Task Consumers_ApplyEventsThatArriveTogetherInOneTransaction()
+    {
+        var commits = new CommitCounter();
+        await using var host = await ReplicaHost.CreateAsync(
+            configure: builder =>
+            {
+                builder.Services.ConfigureDbContext<RegionReplicaDbContext>(db => db.AddInterceptors(commits));
+                builder.Services.AddMassTransitTestHarness(bus =>
+                {
+                    bus.AddIdentityRegionConsumers();
+                    bus.UsingInMemory((context, memory) => memory.ReceiveEndpoint(Queue, e => e.ConfigureIdentityRegionEndpoint(context)));
+                });
+            },
+            region: region => region.ConfigureOptions(o => (o.BatchSize, o.BatchWindow) = (50, TimeSpan.FromMilliseconds(500))));
+        var harness = host.Services.GetRequiredService<ITestHarness>();
+        await harness.Start();
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(1, 100).Select(i => harness.Bus.Publish(User($"u{i:000}", 1))));
+
+            await host.EventuallyAsync(async () => (await host.LiveUsersAsync()).Count == 100, "the 100 users are replicated");
+            // One commit per event would be 100; batches of up to 50 need a few (the in-memory transport may split them).
+            Assert.InRange(commits.Count, 2, 20);
+        }
+        finally
+        {
+            await harness.Stop();
+        }
+    }
+
+    [Fact]
     public async Task AddIdentityRegion_UseBus_StartsABusWithTheConsumers()
     {
         await using var host = await ReplicaHost.CreateAsync(region: region => region.UseBus(bus =>
@@ -76,5 +111,19 @@ public sealed class RegionConsumerTests
         builder.AddIdentityRegion();
 
         Assert.DoesNotContain(builder.Services, d => d.ServiceType == typeof(IBus));
+    }
+}
+
+/// <summary>Counts the replica's committed transactions.</summary>
+internal sealed class CommitCounter : DbTransactionInterceptor
+{
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    public override Task TransactionCommittedAsync(DbTransaction transaction, TransactionEndEventData eventData, CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _count);
+        return Task.CompletedTask;
     }
 }

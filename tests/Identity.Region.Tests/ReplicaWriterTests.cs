@@ -212,4 +212,40 @@ public sealed class ReplicaWriterTests : IAsyncLifetime
         var stored = await _host.UserAsync("u1");
         Assert.Equal((true, 30L), (stored!.Deleted, stored.Version));
     }
+    [Fact]
+    public async Task ApplyUserChangedBatch_AppliesTheNewestPerUserAndRespectsStoredVersionsAndAwayAccounts()
+    {
+        await _host.ApplyAsync(User("stored", 6));
+        await _host.ApplyAsync(AccountIn(1, OtherAccount, "us"));
+        var batch = new[]
+        {
+            User("u1", 2), User("u1", 3), User("u1", 1), // the newest of a user in the batch wins, wherever it stands
+            User("stored", 5),                           // older than the stored v6
+            User("away", 1, account: OtherAccount),      // its account left the region
+            User("new", 1),
+        };
+
+        var outcomes = await _host.WithWriterAsync(w => w.ApplyAsync(batch));
+
+        Assert.Equal(
+            [ReplicaOutcome.Ignored, ReplicaOutcome.Applied, ReplicaOutcome.Ignored, ReplicaOutcome.Ignored, ReplicaOutcome.Ignored, ReplicaOutcome.Applied],
+            outcomes);
+        Assert.Equal(["new", "stored", "u1"], (await _host.LiveUsersAsync()).Select(u => u.UserId));
+        Assert.Equal((3L, "u1.v3@example.test"), ((await _host.UserAsync("u1"))!.Version, (await _host.UserAsync("u1"))!.Email));
+        Assert.Equal(6L, (await _host.UserAsync("stored"))!.Version);
+        Assert.Null(await _host.UserAsync("away"));
+    }
+
+    [Fact]
+    public async Task ApplyUserChangedBatches_Concurrently_EndAtTheHighestVersionOfEachUser()
+    {
+        // 40 batches of 10 snapshots over 5 users, versions shuffled, applied from 8 scopes at once.
+        var snapshots = Enumerable.Range(1, 400).Select(i => User($"u{i % 5}", i)).OrderBy(_ => Random.Shared.Next()).ToArray();
+
+        await Parallel.ForEachAsync(snapshots.Chunk(10), new ParallelOptions { MaxDegreeOfParallelism = 8 },
+            async (batch, _) => await _host.WithWriterAsync(w => w.ApplyAsync(batch)));
+
+        var users = await _host.LiveUsersAsync();
+        Assert.Equal([400L, 396L, 397L, 398L, 399L], users.Select(u => u.Version));
+    }
 }

@@ -1,3 +1,5 @@
+using System.Data;
+using System.Data.Common;
 using Identity.Contracts;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -16,9 +18,10 @@ public enum ReplicaOutcome
 
 /// <summary>
 /// The replica's rules: a snapshot is applied only if its version is newer than the stored one, so duplicates and
-/// out-of-order deliveries are harmless. Safe for concurrent consumers: every change is one conditional statement
+/// out-of-order deliveries are harmless. Safe for concurrent consumers: a single event is one conditional statement
 /// (<c>UPDATE … WHERE Version &lt; @new</c>), and a first insert that loses a race on the primary key is retried as
-/// an update — whichever order two versions arrive in, the higher one is what stays.
+/// an update; a batch is one serializable transaction, retried whole on a conflict — whichever order two versions
+/// arrive in, the higher one is what stays.
 /// </summary>
 public sealed class ReplicaWriter(RegionReplicaDbContext db, IOptions<IdentityRegionOptions> options, TimeProvider time)
 {
@@ -33,43 +36,109 @@ public sealed class ReplicaWriter(RegionReplicaDbContext db, IOptions<IdentityRe
     public async Task<ReplicaOutcome> ApplyAsync(UserChanged user, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(user);
-        // A snapshot of a user whose account is known to have left the region is not for us (it was sent before
-        // the account left, and arrived after).
-        if (await db.ReplicaAccounts.AnyAsync(a => a.AccountId == user.AccountId && !a.InRegion, cancellationToken))
+        return (await ApplyAsync([user], cancellationToken))[0];
+    }
+
+    /// <summary>
+    /// Applies many snapshots in one transaction: one read of the stored versions and of the accounts away from the
+    /// region, then one batch of writes and one commit (a page of a resync, or a batch of events). Of several snapshots
+    /// of the same user, only the newest counts. The transaction is serializable (SQLite: <c>BEGIN IMMEDIATE</c>), so
+    /// nothing can change a row between its read and its write; a conflict on a server database fails the whole batch,
+    /// which is then retried from the start (applying a snapshot twice changes nothing).
+    /// </summary>
+    /// <returns>For each snapshot, in order, whether it is now what the replica holds.</returns>
+    public Task<IReadOnlyList<ReplicaOutcome>> ApplyAsync(IReadOnlyList<UserChanged> users, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(users);
+        if (users.Count == 0)
         {
-            return ReplicaOutcome.Ignored;
+            return Task.FromResult<IReadOnlyList<ReplicaOutcome>>([]);
         }
 
-        return await UpsertAsync(
-            update: now => db.ReplicaUsers
-                .Where(u => u.UserId == user.UserId
-                    && (u.Version < user.Version || (u.DeletedWithAccount && u.Version <= user.Version))
-                    && !db.ReplicaAccounts.Any(a => a.AccountId == user.AccountId && !a.InRegion))
-                .ExecuteUpdateAsync(set => set
-                    .SetProperty(u => u.AccountId, user.AccountId)
-                    .SetProperty(u => u.Email, user.Email)
-                    .SetProperty(u => u.DisplayName, user.DisplayName)
-                    .SetProperty(u => u.Role, user.Role)
-                    .SetProperty(u => u.Status, user.Status)
-                    .SetProperty(u => u.MfaEnrolled, user.MfaEnrolled)
-                    .SetProperty(u => u.Version, user.Version)
-                    .SetProperty(u => u.Deleted, false)
-                    .SetProperty(u => u.DeletedWithAccount, false)
-                    .SetProperty(u => u.UpdatedAt, now), cancellationToken),
-            exists: () => db.ReplicaUsers.AnyAsync(u => u.UserId == user.UserId, cancellationToken),
-            insert: now => db.ReplicaUsers.Add(new ReplicaUser
+        var newest = new Dictionary<string, UserChanged>(StringComparer.Ordinal);
+        foreach (var user in users)
+        {
+            ArgumentNullException.ThrowIfNull(user);
+            if (!newest.TryGetValue(user.UserId, out var seen) || seen.Version < user.Version)
             {
-                UserId = user.UserId,
-                AccountId = user.AccountId,
-                Email = user.Email,
-                DisplayName = user.DisplayName,
-                Role = user.Role,
-                Status = user.Status,
-                MfaEnrolled = user.MfaEnrolled,
-                Version = user.Version,
-                UpdatedAt = now,
-            }),
-            cancellationToken);
+                newest[user.UserId] = user;
+            }
+        }
+
+        return InTransactionAsync<IReadOnlyList<ReplicaOutcome>>(async () =>
+        {
+            var userIds = newest.Keys.ToList();
+            var accountIds = newest.Values.Select(u => u.AccountId).Distinct().ToList();
+            // A snapshot of a user whose account is known to have left the region is not for us (it was sent before
+            // the account left, and arrived after).
+            var away = (await db.ReplicaAccounts
+                .Where(a => accountIds.Contains(a.AccountId) && !a.InRegion)
+                .Select(a => a.AccountId)
+                .ToListAsync(cancellationToken)).ToHashSet();
+            var stored = await db.ReplicaUsers
+                .Where(u => userIds.Contains(u.UserId))
+                .ToDictionaryAsync(u => u.UserId, StringComparer.Ordinal, cancellationToken);
+
+            var now = Now;
+            var applied = new HashSet<UserChanged>(ReferenceEqualityComparer.Instance);
+            foreach (var user in newest.Values)
+            {
+                if (away.Contains(user.AccountId))
+                {
+                    continue;
+                }
+
+                if (stored.TryGetValue(user.UserId, out var row))
+                {
+                    // Newer, or the same state again once the account is back in the region.
+                    if (!(row.Version < user.Version || (row.DeletedWithAccount && row.Version <= user.Version)))
+                    {
+                        continue;
+                    }
+                }
+                else
+                {
+                    row = new ReplicaUser { UserId = user.UserId };
+                    db.ReplicaUsers.Add(row);
+                }
+
+                row.AccountId = user.AccountId;
+                row.Email = user.Email;
+                row.DisplayName = user.DisplayName;
+                row.Role = user.Role;
+                row.Status = user.Status;
+                row.MfaEnrolled = user.MfaEnrolled;
+                row.Version = user.Version;
+                row.Deleted = false;
+                row.DeletedWithAccount = false;
+                row.UpdatedAt = now;
+                applied.Add(user);
+            }
+
+            await db.SaveChangesAsync(cancellationToken);
+            return users.Select(u => applied.Contains(u) ? ReplicaOutcome.Applied : ReplicaOutcome.Ignored).ToList();
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Applies several events of one kind in one transaction, each by its own rule (<paramref name="apply"/>, one of
+    /// the single-event methods): one commit instead of one per event. A conflict retries the whole batch.
+    /// </summary>
+    public Task<IReadOnlyList<ReplicaOutcome>> ApplyAllAsync<TEvent>(
+        IReadOnlyList<TEvent> events, Func<TEvent, CancellationToken, Task<ReplicaOutcome>> apply, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(events);
+        ArgumentNullException.ThrowIfNull(apply);
+        return InTransactionAsync<IReadOnlyList<ReplicaOutcome>>(async () =>
+        {
+            var outcomes = new List<ReplicaOutcome>(events.Count);
+            foreach (var item in events)
+            {
+                outcomes.Add(await apply(item, cancellationToken));
+            }
+
+            return outcomes;
+        }, cancellationToken);
     }
 
     /// <summary>Leaves a tombstone carrying the deletion's version, with the personal data erased.</summary>
@@ -192,6 +261,44 @@ public sealed class ReplicaWriter(RegionReplicaDbContext db, IOptions<IdentityRe
                 set.SetProperty(u => u.Version, newVersion);
             }
         }, cancellationToken);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> in a serializable transaction, under the provider's execution strategy; a write
+    /// conflict (a key inserted by another consumer first, a serialization failure) runs it again from a clean change
+    /// tracker, up to <see cref="Attempts"/> times.
+    /// </summary>
+    private async Task<T> InTransactionAsync<T>(Func<Task<T>> work, CancellationToken cancellationToken)
+    {
+        if (db.Database.CurrentTransaction is not null)
+        {
+            return await work();
+        }
+
+        var strategy = db.Database.CreateExecutionStrategy();
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await strategy.ExecuteAsync(async ct =>
+                {
+                    db.ChangeTracker.Clear();
+                    await using var transaction = await db.Database.BeginTransactionAsync(IsolationLevel.Serializable, ct);
+                    var result = await work();
+                    await transaction.CommitAsync(ct);
+                    return result;
+                }, cancellationToken);
+            }
+            catch (Exception exception) when (attempt < Attempts && exception is DbUpdateException or DbException
+                && !cancellationToken.IsCancellationRequested)
+            {
+                // Lost a race to another writer: the next attempt reads what it wrote.
+            }
+            finally
+            {
+                db.ChangeTracker.Clear();
+            }
+        }
+    }
 
     /// <summary>Conditional update; else, if there is no row yet, insert; an insert that lost a race is retried.</summary>
     private async Task<ReplicaOutcome> UpsertAsync(

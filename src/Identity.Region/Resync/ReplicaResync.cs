@@ -63,14 +63,9 @@ public sealed class ReplicaResync(
             UserPage page;
             (page, token) = await GetPageAsync(cursor, token, cancellationToken);
             pages++;
-            foreach (var user in page.Users)
-            {
-                seen.Add(user.UserId);
-                if (await writer.ApplyAsync(user, cancellationToken) == ReplicaOutcome.Applied)
-                {
-                    applied++;
-                }
-            }
+            seen.UnionWith(page.Users.Select(u => u.UserId));
+            // A page is one transaction.
+            applied += (await writer.ApplyAsync(page.Users, cancellationToken)).Count(o => o == ReplicaOutcome.Applied);
 
             if (page.Next is not null && page.Next == cursor)
             {
