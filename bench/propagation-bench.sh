@@ -164,6 +164,7 @@ for poll in $POLL_INTERVALS; do
          "published→applied (region) $(kv "$line" region_p50_ms)/$(kv "$line" region_p99_ms)" \
          "| lost=$lost (drained=$(kv "$line" drained) within 60 s; outbox_pending=$(kv "$line" outbox_pending)) received eu/us=$(kv "$line" eu_received)/$(kv "$line" us_received) of $(kv "$line" changes_total)" \
          "| applied/s in the window eu/us=$(kv "$line" eu_applied_per_s)/$(kv "$line" us_applied_per_s)" \
+         "| replica transactions eu/us=$(kv "$line" eu_batches)/$(kv "$line" us_batches), mean events $(kv "$line" eu_batch_mean_events)/$(kv "$line" us_batch_mean_events), mean ms $(kv "$line" eu_batch_mean_ms)/$(kv "$line" us_batch_mean_ms)" \
          "| late_starts=$(kv "$line" late_starts) write p50/p99 $(kv "$line" write_p50_ms)/$(kv "$line" write_p99_ms) ms"
     echo "latency: from UserChanged.ChangedAt (stamped by the interceptor in SaveChanges, just BEFORE the commit, so the" \
          "figures slightly over-state it) to the end of the region's consumer (after the replica write); split at the" \

@@ -70,6 +70,7 @@ namespace PropagationBench
             var wallWarmupEnd = wallStart + TimeSpan.FromSeconds(options.WarmupSeconds);
             var wallEnd = wallWarmupEnd + TimeSpan.FromSeconds(options.Seconds);
             var receivedBefore = regions.Select(r => r.Recorder.Count).ToArray();
+            var batchesBefore = regions.Select(r => r.Batches.Snapshot()).ToArray();
             Log($"open loop: {options.Rate} changes/s round robin over {users.Length} users by {options.Writers} writers, " +
                 $"{options.WarmupSeconds} s warm-up, {options.Seconds} s measured; server Outbox:PollInterval {options.PollInterval}");
 
@@ -144,6 +145,15 @@ namespace PropagationBench
                 Add(regions[i].Region + "_received", (regions[i].Recorder.Count - receivedBefore[i]).ToString(CultureInfo.InvariantCulture));
                 // UserChanged applied per second during the measured window (the region's consumption rate).
                 Add(regions[i].Region + "_applied_per_s", F(regions[i].Recorder.AppliedIn(wallWarmupEnd, wallEnd) / options.Seconds, 1));
+                // Transactions the region ran for UserChanged from the warm-up to the end of the drain: their count,
+                // mean size and mean time.
+                var (batches, events, seconds) = regions[i].Batches.Snapshot();
+                batches -= batchesBefore[i].Batches;
+                events -= batchesBefore[i].Events;
+                seconds -= batchesBefore[i].Seconds;
+                Add(regions[i].Region + "_batches", batches.ToString(CultureInfo.InvariantCulture));
+                Add(regions[i].Region + "_batch_mean_events", F(batches == 0 ? 0 : (double)events / batches, 1));
+                Add(regions[i].Region + "_batch_mean_ms", F(batches == 0 ? 0 : seconds * 1000 / batches, 2));
             }
 
             // Not drained = some replica was still behind when the drain time was up: lost, or still queued (a backlog:

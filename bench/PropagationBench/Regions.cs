@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using Identity.Contracts;
 using Identity.Messaging;
@@ -28,11 +29,15 @@ public sealed class RegionHost : IAsyncDisposable
         Region = region;
         _host = host;
         Recorder = recorder;
+        Batches = new BatchStats(region);
     }
 
     public string Region { get; }
 
     public LatencyRecorder Recorder { get; }
+
+    /// <summary>The region's UserChanged batches, read from its <c>Identity.Region</c> meter.</summary>
+    public BatchStats Batches { get; }
 
     public static async Task<RegionHost> StartAsync(string region, BenchOptions options)
     {
@@ -105,6 +110,7 @@ public sealed class RegionHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Batches.Dispose();
         await _host.StopAsync();
         _host.Dispose();
     }
@@ -186,4 +192,72 @@ public sealed class LatencyObserver(LatencyRecorder recorder) : IConsumeObserver
 
     public Task ConsumeFault<T>(ConsumeContext<T> context, Exception exception)
         where T : class => Task.CompletedTask;
+}
+
+/// <summary>
+/// Listens to one region's <c>identity.region.batch.size</c> and <c>identity.region.batch.duration</c> for UserChanged
+/// (the meter carries the region as a tag): how many transactions the region ran, and how big and long they were.
+/// </summary>
+public sealed class BatchStats : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private long _batches;
+    private long _events;
+    private double _seconds;
+
+    public BatchStats(string region)
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == RegionMetrics.MeterName
+                && instrument.Meter.Tags?.Any(t => t.Key == "region" && Equals(t.Value, region)) == true
+                && instrument.Name is "identity.region.batch.size" or "identity.region.batch.duration")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<int>((_, size, tags, _) =>
+        {
+            if (IsUserChanged(tags))
+            {
+                Interlocked.Increment(ref _batches);
+                Interlocked.Add(ref _events, size);
+            }
+        });
+        _listener.SetMeasurementEventCallback<double>((_, seconds, tags, _) =>
+        {
+            if (IsUserChanged(tags))
+            {
+                lock (_listener)
+                {
+                    _seconds += seconds;
+                }
+            }
+        });
+        _listener.Start();
+    }
+
+    /// <summary>Batches, events and the time spent applying them, since the region started.</summary>
+    public (long Batches, long Events, double Seconds) Snapshot()
+    {
+        lock (_listener)
+        {
+            return (Interlocked.Read(ref _batches), Interlocked.Read(ref _events), _seconds);
+        }
+    }
+
+    public void Dispose() => _listener.Dispose();
+
+    private static bool IsUserChanged(ReadOnlySpan<KeyValuePair<string, object?>> tags)
+    {
+        foreach (var tag in tags)
+        {
+            if (tag.Key == "event" && Equals(tag.Value, nameof(UserChanged)))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }

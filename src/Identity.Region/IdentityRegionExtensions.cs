@@ -90,6 +90,8 @@ public static class IdentityRegionExtensions
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<ResyncGate>();
         services.AddScoped<ReplicaWriter>();
+        services.AddMetrics();
+        services.TryAddSingleton<RegionMetrics>();
         services.AddHttpClient<IReplicaResync, ReplicaResync>().AddStandardResilienceHandler();
         // Registered before the bus: hosted services start in order, so the schema exists before the first message.
         services.AddHostedService<ReplicaStartup>();

@@ -3,6 +3,7 @@ using Identity.Region.Messaging;
 using Identity.Region.Replica;
 using Identity.Region.Tests.Infrastructure;
 using System.Data.Common;
+using System.Diagnostics.Metrics;
 using MassTransit;
 using MassTransit.Testing;
 using Microsoft.EntityFrameworkCore;
@@ -59,6 +60,7 @@ public sealed class RegionConsumerTests
     public async Task Consumers_ApplyEventsThatArriveTogetherInOneTransaction()
     {
         var commits = new CommitCounter();
+        using var applied = new AppliedEventsListener();
         await using var host = await ReplicaHost.CreateAsync(
             configure: builder =>
             {
@@ -79,6 +81,9 @@ public sealed class RegionConsumerTests
             await host.EventuallyAsync(async () => (await host.LiveUsersAsync()).Count == 100, "the 100 users are replicated");
             // One commit per event would be 100; batches of up to 50 need a few (the in-memory transport may split them).
             Assert.InRange(commits.Count, 2, 20);
+            // The meter says the same, tagged with the region.
+            Assert.Equal(100, applied.Total);
+            Assert.Equal("eu", applied.Region);
         }
         finally
         {
@@ -126,4 +131,40 @@ internal sealed class CommitCounter : DbTransactionInterceptor
         Interlocked.Increment(ref _count);
         return Task.CompletedTask;
     }
+}
+
+/// <summary>Sums <c>identity.region.events</c> with outcome applied, and notes the meter's region tag.</summary>
+internal sealed class AppliedEventsListener : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private long _total;
+
+    public AppliedEventsListener()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument is { Name: "identity.region.events", Meter.Name: RegionMetrics.MeterName })
+            {
+                Region = instrument.Meter.Tags?.FirstOrDefault(t => t.Key == "region").Value as string;
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            foreach (var tag in tags)
+            {
+                if (tag is { Key: "outcome", Value: "applied" })
+                {
+                    Interlocked.Add(ref _total, value);
+                }
+            }
+        });
+        _listener.Start();
+    }
+
+    public long Total => Interlocked.Read(ref _total);
+
+    public string? Region { get; private set; }
+
+    public void Dispose() => _listener.Dispose();
 }

@@ -9,32 +9,41 @@ namespace Identity.Region.Messaging;
 // most BatchWindow after the first), in one DI scope, hence one DbContext: the batch is one transaction and one
 // commit, where one message per transaction spent its time on the commit and the per-message plumbing.
 
-public sealed class UserChangedConsumer(ReplicaWriter writer) : IConsumer<Batch<UserChanged>>
+public sealed class UserChangedConsumer(ReplicaWriter writer, RegionMetrics metrics) : IConsumer<Batch<UserChanged>>
 {
-    public Task Consume(ConsumeContext<Batch<UserChanged>> context) =>
-        writer.ApplyAsync(context.Message.Messages(), context.CancellationToken);
+    public Task Consume(ConsumeContext<Batch<UserChanged>> context)
+    {
+        var events = context.Message.Messages();
+        return metrics.ApplyAsync(events, () => writer.ApplyAsync(events, context.CancellationToken));
+    }
 }
 
-public sealed class UserDeletedConsumer(ReplicaWriter writer) : IConsumer<Batch<UserDeleted>>
+public sealed class UserDeletedConsumer(ReplicaWriter writer, RegionMetrics metrics) : IConsumer<Batch<UserDeleted>>
 {
-    public Task Consume(ConsumeContext<Batch<UserDeleted>> context) =>
-        writer.ApplyAllAsync(context.Message.Messages(), writer.ApplyAsync, context.CancellationToken);
+    public Task Consume(ConsumeContext<Batch<UserDeleted>> context) => metrics.ApplyEachAsync(context, writer, writer.ApplyAsync);
 }
 
-public sealed class AccountChangedConsumer(ReplicaWriter writer) : IConsumer<Batch<AccountChanged>>
+public sealed class AccountChangedConsumer(ReplicaWriter writer, RegionMetrics metrics) : IConsumer<Batch<AccountChanged>>
 {
-    public Task Consume(ConsumeContext<Batch<AccountChanged>> context) =>
-        writer.ApplyAllAsync(context.Message.Messages(), writer.ApplyAsync, context.CancellationToken);
+    public Task Consume(ConsumeContext<Batch<AccountChanged>> context) => metrics.ApplyEachAsync(context, writer, writer.ApplyAsync);
 }
 
-public sealed class SessionsRevokedConsumer(ReplicaWriter writer) : IConsumer<Batch<SessionsRevoked>>
+public sealed class SessionsRevokedConsumer(ReplicaWriter writer, RegionMetrics metrics) : IConsumer<Batch<SessionsRevoked>>
 {
-    public Task Consume(ConsumeContext<Batch<SessionsRevoked>> context) =>
-        writer.ApplyAllAsync(context.Message.Messages(), writer.ApplyAsync, context.CancellationToken);
+    public Task Consume(ConsumeContext<Batch<SessionsRevoked>> context) => metrics.ApplyEachAsync(context, writer, writer.ApplyAsync);
 }
 
 internal static class BatchMessages
 {
+    /// <summary>A batch applied event by event by <paramref name="rule"/>, in one transaction.</summary>
+    public static Task ApplyEachAsync<T>(
+        this RegionMetrics metrics, ConsumeContext<Batch<T>> context, ReplicaWriter writer, Func<T, CancellationToken, Task<ReplicaOutcome>> rule)
+        where T : class
+    {
+        var events = context.Message.Messages();
+        return metrics.ApplyAsync(events, () => writer.ApplyAllAsync(events, rule, context.CancellationToken));
+    }
+
     public static IReadOnlyList<T> Messages<T>(this Batch<T> batch)
         where T : class
     {
