@@ -77,19 +77,21 @@ server_log_tail() {
   echo "-----" >&2
 }
 
-# wait_http_200 PID URL: wait (up to 60 s) until URL answers 200 while the server PID stays alive; on failure, says
-# why, prints the end of the server's log and returns 1.
+# wait_http_200 PID URL [BODY]: wait (up to 60 s) until URL answers 200 (and, if BODY is given, a body containing it)
+# while the server PID stays alive; on failure, says why, prints the end of the server's log and returns 1.
 wait_http_200() {
-  local pid=$1 url=$2 i status
+  local pid=$1 url=$2 body=${3:-} i status answer
   for (( i = 0; i < 600; i++ )); do
     if ! kill -0 "$pid" 2>/dev/null; then
       log "the server (pid $pid) exited during start-up"
       server_log_tail 200
       return 1
     fi
-    status=$(curl -s -o /dev/null -w '%{http_code}' "$url" || true)
+    answer=$(curl -s -w '\n%{http_code}' "$url" || true)
+    status=${answer##*$'\n'}
     # Alive after the 200 too: a server that failed to bind leaves the answer to whatever else listens there.
-    if [ "$status" = 200 ] && sleep 0.2 && kill -0 "$pid" 2>/dev/null; then
+    if [ "$status" = 200 ] && { [ -z "$body" ] || [[ "${answer%$'\n'*}" == *"$body"* ]]; } \
+       && sleep 0.2 && kill -0 "$pid" 2>/dev/null; then
       log "the server is ready after $(( i / 10 )).$(( i % 10 )) s ($url)"
       return 0
     fi

@@ -24,7 +24,7 @@
 #   2. dotnet publish src/Identity.Server and bench/PropagationBench (Release)
 #   3. per poll interval: a fresh database; the published server on http://127.0.0.1:7282 (Production, PostgreSQL,
 #      the broker with the identity client certificate, the clients region-eu and region-us for the regions'
-#      resync) until /health/ready answers 200; then PropagationBench (seeds, hosts both regions, writes, measures,
+#      resync) until /health/ready answers Healthy (broker connected); then PropagationBench (seeds, hosts both regions, writes, measures,
 #      checks that nothing was lost) prints one key=value line
 #   4. prints a summary and appends it to bench/results/propagation-bench-DATE-HHMM.txt
 # Everything it starts is stopped by PID on exit.
@@ -112,7 +112,8 @@ start_server() {
   ) >"$BENCH_TMP/server.log" 2>&1 &
   SERVER_PID=$!
   log "Identity.Server started (pid $SERVER_PID, Outbox:PollInterval $poll); waiting for /health/ready"
-  wait_http_200 "$SERVER_PID" "$BASE_URL/health/ready"
+  # "Healthy", not only 200: a broker not yet connected is "Degraded" (200 too).
+  wait_http_200 "$SERVER_PID" "$BASE_URL/health/ready" '"status":"Healthy"'
 }
 
 # --- 3./4. One run per poll interval, and its summary (stdout and bench/results/). ---

@@ -1,6 +1,7 @@
 using Identity.Messaging;
 using Identity.Server.Outbox;
 using MassTransit;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Options;
 using Identity.Server.Sync;
 using OpenIddict.Abstractions;
@@ -25,8 +26,18 @@ public static class MessagingExtensions
         if (builder.Configuration.GetSection(BrokerOptions.SectionName)[nameof(BrokerOptions.Host)] is { Length: > 0 })
         {
             builder.Services.AddBrokerOptions();
-            builder.Services.AddMassTransit(bus => bus.UsingRabbitMq((context, rabbit) =>
-                rabbit.UseIdentityBroker(context.GetRequiredService<IOptions<BrokerOptions>>().Value)));
+            builder.Services.AddMassTransit(bus =>
+            {
+                // MassTransit's own check is not a readiness check here: a server that only publishes has no receive
+                // endpoint, and its bus stays "Healthy" while the broker is down. BrokerHealthCheck says it instead.
+                bus.ConfigureHealthCheckOptions(health => health.Tags.Clear());
+                bus.UsingRabbitMq((context, rabbit) =>
+                    rabbit.UseIdentityBroker(context.GetRequiredService<IOptions<BrokerOptions>>().Value));
+            });
+            builder.Services.AddSingleton<OutboxPublishState>();
+            // At worst "Degraded" (200): a broker that is down must not take every replica out of rotation, since
+            // sign-ins and the admin API keep working and their events wait in the outbox.
+            builder.Services.AddHealthChecks().AddCheck<BrokerHealthCheck>(HealthExtensions.BrokerCheck, HealthStatus.Degraded, [HealthExtensions.ReadyTag]);
             builder.Services.AddSingleton<IOutboxTransport, MassTransitOutboxTransport>();
             builder.Services.AddHostedService<OutboxDispatcher>();
         }

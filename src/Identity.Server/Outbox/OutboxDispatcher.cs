@@ -22,6 +22,7 @@ public sealed partial class OutboxDispatcher(
     IOutboxTransport transport,
     OutboxSignal signal,
     OutboxMetrics metrics,
+    OutboxPublishState publishing,
     IOptions<OutboxOptions> options,
     TimeProvider time,
     ILogger<OutboxDispatcher> logger) : BackgroundService
@@ -29,16 +30,20 @@ public sealed partial class OutboxDispatcher(
     private const string LeaseName = "outbox-dispatcher";
     private static readonly TimeSpan CleanupInterval = TimeSpan.FromMinutes(5);
 
+    // The metrics' backlog figures are read at most this often, not on every round (rounds run every poll interval).
+    private static readonly TimeSpan ObserveInterval = TimeSpan.FromSeconds(1);
+
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
-    private readonly ResiliencePipeline _pipeline = BuildPipeline();
+    private ResiliencePipeline? _pipeline;
     private DateTimeOffset _leaseUntil = DateTimeOffset.MinValue;
     private DateTimeOffset _nextCleanup = DateTimeOffset.MinValue;
+    private DateTimeOffset _nextObserve = DateTimeOffset.MinValue;
 
     /// <summary>
     /// Retries a failed round with exponential backoff and jitter (0.2 s doubling to 10 s), inside a circuit breaker that
     /// stops hammering a broker that is down: while it is open, rounds fail at once and the loop waits.
     /// </summary>
-    private static ResiliencePipeline BuildPipeline() => new ResiliencePipelineBuilder()
+    private ResiliencePipeline BuildPipeline() => new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException and not BrokenCircuitException),
@@ -47,6 +52,12 @@ public sealed partial class OutboxDispatcher(
             Delay = TimeSpan.FromMilliseconds(200),
             MaxDelay = TimeSpan.FromSeconds(10),
             MaxRetryAttempts = 4,
+            // Readiness says "Degraded" from the first failed attempt, not only once every retry is spent.
+            OnRetry = retry =>
+            {
+                publishing.Failed(retry.Outcome.Exception?.GetType().Name ?? "publish failed");
+                return default;
+            },
         })
         .AddCircuitBreaker(new CircuitBreakerStrategyOptions
         {
@@ -85,10 +96,12 @@ public sealed partial class OutboxDispatcher(
             }
             catch (BrokenCircuitException)
             {
+                publishing.Failed("the broker keeps failing; publishing paused");
                 LogCircuitOpen(logger);
             }
             catch (Exception e)
             {
+                publishing.Failed(e.GetType().Name);
                 LogRoundFailed(logger, e.GetType().Name, e.Message);
             }
 
@@ -126,6 +139,7 @@ public sealed partial class OutboxDispatcher(
         Exception? failure = null;
         try
         {
+            _pipeline ??= BuildPipeline();
             await _pipeline.ExecuteAsync(async token =>
             {
                 // Rows confirmed by an earlier attempt of this round are not sent again.
@@ -156,6 +170,7 @@ public sealed partial class OutboxDispatcher(
 
         if (failure is null)
         {
+            publishing.Succeeded();
             return rows.Count;
         }
 
@@ -259,6 +274,13 @@ public sealed partial class OutboxDispatcher(
 
     private async Task ObserveAsync(CancellationToken cancellationToken)
     {
+        var now = time.GetUtcNow();
+        if (now < _nextObserve)
+        {
+            return;
+        }
+
+        _nextObserve = now + ObserveInterval;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
         var status = await OutboxStatus.ReadAsync(db, time, cancellationToken);

@@ -249,6 +249,54 @@ public sealed class PropagationTests(PropagationFixture fixture) : IClassFixture
         await EventuallyAsync(async () => (await fixture.Platform.GetFromJsonAsync<JsonElement>("/admin/v1/outbox")).GetProperty("pending").GetInt32() == 0);
     }
 
+    [Fact]
+    public async Task BrokerDown_ServerStaysReadyButDegraded_ChangesWaitInTheOutboxAndArriveAfterRestart()
+    {
+        var dispatcher = fixture.Dispatcher!.CreateClient();
+        await ReadinessBecomesAsync(dispatcher, "Healthy");
+        var account = await CreateAccountAsync("p-eu");
+
+        await fixture.Broker.ControlAsync("kill", CancellationToken.None);
+        string userId;
+        try
+        {
+            // The admin API keeps working and its events wait; the server stays in rotation (200), the broker reported.
+            (userId, _) = await CreateUserAsync(account, "while-the-broker-is-down");
+            await ReadinessBecomesAsync(dispatcher, "Degraded");
+            Assert.True(await fixture.PendingAsync() > 0);
+            Assert.Null(await fixture.Eu.UserAsync(userId));
+        }
+        finally
+        {
+            await fixture.Broker.ControlAsync("start", CancellationToken.None);
+        }
+
+        await ReadinessBecomesAsync(dispatcher, "Healthy");
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(userId) is { Deleted: false });
+    }
+
+    /// <summary>Polls /health/ready until it answers 200 with <paramref name="status"/>, overall and for the broker.</summary>
+    private static async Task ReadinessBecomesAsync(HttpClient client, string status)
+    {
+        var clock = Stopwatch.StartNew();
+        var last = "";
+        while (clock.Elapsed < Patience)
+        {
+            using var response = await client.GetAsync("/health/ready");
+            last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}";
+            var report = JsonDocument.Parse(last[4..]).RootElement;
+            if (response.StatusCode == HttpStatusCode.OK && report.GetProperty("status").GetString() == status
+                && report.GetProperty("checks").TryGetProperty("broker", out var broker) && broker.GetString() == status)
+            {
+                return;
+            }
+
+            await Task.Delay(250);
+        }
+
+        Assert.Fail($"/health/ready never said {status} for the broker; last answer: {last}");
+    }
+
     private static bool SameUsers(Dictionary<string, Core.Data.ApplicationUser> authority, Dictionary<string, Region.Replica.ReplicaUser> replica) =>
         authority.Count == replica.Count && authority.Values.All(a => replica.TryGetValue(a.Id, out var r)
             && r.Version == a.Version && r.DisplayName == a.DisplayName && r.Email == a.Email && r.Role == a.Role);
