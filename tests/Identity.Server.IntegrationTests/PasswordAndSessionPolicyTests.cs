@@ -148,6 +148,30 @@ public abstract class PasswordAndSessionPolicyTests<TDatabase>(ServerFixture<TDa
     }
 
     [Fact]
+    public async Task ChangePassword_RevokesTheAppsRefreshTokens_ThisSessionStaysSignedIn()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = await AccountWithPolicyAsync(platform, """{"password":{"history":1}}""");
+        var email = NewEmail();
+        await ResponseAssert.StatusAsync(await CreateUserAsync(platform, account, email, Password), HttpStatusCode.Created);
+        var browser = new BrowserSession(fixture.Server);
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await browser.AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge), email, Password);
+        var tokens = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
+            [new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]), new("code_verifier", verifier),
+                new("redirect_uri", Redirect)], ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
+        var refreshToken = tokens.GetProperty("refresh_token").GetString()!;
+
+        await ResponseAssert.HtmlAsync(await ChangePasswordAsync(browser, Password, "Another-Horse-Battery-7"), HttpStatusCode.OK);
+
+        var refresh = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
+            [new("grant_type", "refresh_token"), new("refresh_token", refreshToken)], ("web-eu", fixture.WebSecret)), HttpStatusCode.BadRequest);
+        Assert.Equal("invalid_grant", refresh.GetProperty("error").GetString());
+        // The session that changed the password goes on: the app gets a code without a prompt.
+        AssertCode(BrowserSession.Location(await browser.GetAsync(Authorize())).OriginalString);
+    }
+
+    [Fact]
     public async Task Authorize_ExpiredPassword_ChangePasswordFirstThenCode()
     {
         var platform = await fixture.PlatformAdminAsync();

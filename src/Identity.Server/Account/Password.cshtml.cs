@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using OpenIddict.Abstractions;
 
 namespace Identity.Server.Account;
 
@@ -15,7 +16,9 @@ namespace Identity.Server.Account;
 /// Self-service password change, also where a sign-in with an expired password is sent before any code is issued
 /// (<see cref="AuthorizeModel"/>). The current password is asked in both cases: a session cookie alone never changes a
 /// password. The account's rules apply (<see cref="PasswordPolicyValidator"/>); a change gets a new security stamp,
-/// which ends the user's other sessions, while this one continues with the same sign-in (auth_time, amr).
+/// which ends the user's other sessions, while this one continues with the same sign-in (auth_time, amr); and the
+/// tokens the user's apps hold (refresh tokens, authorizations) are revoked, so a password that leaked stops granting
+/// access at once (RFC 9700 §4.14.2: refresh tokens are revoked when the user's credentials change).
 /// </summary>
 [Authorize]
 public sealed class PasswordModel(
@@ -24,6 +27,8 @@ public sealed class PasswordModel(
     AccountPolicies policies,
     IAuditTrail audit,
     AuthorityDbContext db,
+    IOpenIddictTokenManager tokens,
+    IOpenIddictAuthorizationManager authorizations,
     TimeProvider time) : PageModel
 {
     [BindProperty]
@@ -78,7 +83,10 @@ public sealed class PasswordModel(
             return Cleared();
         }
 
-        // Other sessions end (new security stamp): the user's regions drop theirs too. The snapshot did not change.
+        // Other sessions end (new security stamp), the apps' refresh tokens and authorizations are revoked, and the
+        // user's regions drop their sessions too. The snapshot did not change. All in the change's transaction.
+        await tokens.RevokeBySubjectAsync(user.Id, HttpContext.RequestAborted);
+        await authorizations.RevokeBySubjectAsync(user.Id, HttpContext.RequestAborted);
         await db.AddSessionsRevokedAsync(user, "password_changed", time.GetUtcNow(), HttpContext.RequestAborted);
         audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
             "user.password_changed", "user", user.Id, user.AccountId, new { expired = Expired });
