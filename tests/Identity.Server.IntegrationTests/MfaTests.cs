@@ -87,6 +87,62 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     }
 
     [Fact]
+    public async Task AllowedFactors_OnlyPasskeys_TotpPageOffersNothingAndForcedEnrolmentGoesToPasskeys()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts",
+            $$"""{"name":"Passkeys only {{Guid.NewGuid():n}}"}"""), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings",
+            """{"mfa":{"requirement":"requiredForEveryone","allowedFactors":["passkey"]}}""", etag), HttpStatusCode.OK);
+        var email = $"mfa-{Guid.NewGuid():n}@example.test";
+        await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = "member"; });
+        var browser = new BrowserSession(fixture.Server);
+
+        // Required MFA and no factor yet: enrolment first, on the passkeys page, which comes back to the sign-in.
+        var (_, challenge) = BrowserSession.Pkce();
+        var authorize = BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge);
+        await browser.SignInAsync("/Account/Login", email, Password);
+        var enrol = BrowserSession.Location(await browser.GetAsync(authorize)).OriginalString;
+        Assert.StartsWith("/Account/Passkeys?ReturnUrl=", enrol, StringComparison.Ordinal);
+        var passkeys = await ResponseAssert.HtmlAsync(await browser.GetAsync(enrol), HttpStatusCode.OK);
+        Assert.Contains("data-passkey=\"create\"", passkeys, StringComparison.Ordinal);
+        Assert.Contains("href=\"/connect/authorize?", passkeys, StringComparison.Ordinal); // "Done" returns to the sign-in
+
+        // The authenticator-app page shows no key and turns nothing on.
+        var totp = await ResponseAssert.HtmlAsync(await browser.GetAsync("/Account/Totp"), HttpStatusCode.OK);
+        Assert.Contains(Identity.Server.Account.TotpModel.NotAllowedMessage, totp, StringComparison.Ordinal);
+        Assert.DoesNotMatch(SecretOnPage(), totp);
+        // A crafted post (the page has no form; the anti-forgery token taken from the passkeys page) turns nothing on either.
+        var posted = await browser.SubmitAsync("/Account/Totp", passkeys, new Dictionary<string, string> { ["code"] = "123456" });
+        Assert.Contains(Identity.Server.Account.TotpModel.NotAllowedMessage, await ResponseAssert.HtmlAsync(posted, HttpStatusCode.OK), StringComparison.Ordinal);
+        Assert.DoesNotContain("Authenticator app", await ResponseAssert.HtmlAsync(await browser.GetAsync("/"), HttpStatusCode.OK), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task AllowedFactors_OnlyTotp_PasskeysPageAddsNone()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts",
+            $$"""{"name":"TOTP only {{Guid.NewGuid():n}}"}"""), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings",
+            """{"mfa":{"requirement":"optional","allowedFactors":["totp"]}}""", etag), HttpStatusCode.OK);
+        var email = $"mfa-{Guid.NewGuid():n}@example.test";
+        await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = "member"; });
+        var browser = new BrowserSession(fixture.Server);
+        await browser.SignInAsync("/Account/Login", email, Password);
+
+        var page = await ResponseAssert.HtmlAsync(await browser.GetAsync("/Account/Passkeys"), HttpStatusCode.OK);
+        var options = await browser.SubmitAsync("/Account/Passkeys?handler=Options", page, new Dictionary<string, string>());
+
+        Assert.Contains(Identity.Server.Account.PasskeysModel.NotAllowedMessage, page, StringComparison.Ordinal);
+        Assert.DoesNotContain("data-passkey=\"create\"", page, StringComparison.Ordinal);
+        Assert.NotEqual(HttpStatusCode.OK, options.StatusCode); // no creation options: no ceremony can start
+        Assert.DoesNotContain("Passkeys</a>", await ResponseAssert.HtmlAsync(await browser.GetAsync("/"), HttpStatusCode.OK), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TotpCode_UsedTwice_RefusedTheSecondTime()
     {
         var (email, secret, _) = await EnrolledUserAsync();

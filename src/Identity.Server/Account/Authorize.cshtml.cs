@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Identity.Core.Data;
+using Identity.Core.Policies;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
@@ -88,7 +89,8 @@ public sealed class AuthorizeModel(
             var back = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt);
             if (!await factors.HasAnyFactorAsync(user))
             {
-                return RedirectToPage("/Totp", new { ReturnUrl = back });
+                // Enrolment first, with a factor the account allows (TOTP unless only passkeys are).
+                return RedirectToPage(policy.Mfa.Allows(MfaFactor.Totp) ? "/Totp" : "/Passkeys", new { ReturnUrl = back });
             }
 
             await Mfa.SecondFactors.BeginSecondStepAsync(HttpContext, user.Id);

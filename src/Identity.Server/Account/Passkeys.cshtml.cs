@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using Identity.Core.Data;
+using Identity.Core.Policies;
 using Identity.Server.Account.Mfa;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
@@ -16,7 +17,8 @@ namespace Identity.Server.Account;
 /// The signed-in person's passkeys: listed by name, added (WebAuthn registration: <c>passkeys.js</c> asks the browser
 /// to create a credential from the options of <see cref="OnPostOptionsAsync"/> and posts it back), removed.
 /// A passkey is a second factor: the first one turns two-factor sign-in on, removing the last factor turns it off.
-/// Audit entries name the passkey, never the credential.
+/// Audit entries name the passkey, never the credential. An account whose <c>mfa.allowedFactors</c> leaves passkeys out
+/// gets no new ones (existing ones can still be removed).
 /// </summary>
 [Authorize]
 public sealed class PasskeysModel(
@@ -24,15 +26,25 @@ public sealed class PasskeysModel(
     SignInManager<ApplicationUser> signIn,
     SecondFactors factors,
     IOptions<PasskeyOptions> options,
+    AccountPolicies policies,
     IAuditTrail audit,
     AuthorityDbContext db,
     ILogger<PasskeysModel> logger) : PageModel
 {
     public const int NameMaxLength = 64;
 
+    public const string NotAllowedMessage = "Your organisation does not use passkeys.";
+
     public IReadOnlyList<PasskeyView> Passkeys { get; private set; } = [];
 
     public bool Available { get; private set; }
+
+    /// <summary>The account allows passkeys (<c>mfa.allowedFactors</c>).</summary>
+    public bool Allowed { get; private set; } = true;
+
+    /// <summary>Where "Done" leads: the sign-in that sent the person here to enrol, or the home page.</summary>
+    [BindProperty(SupportsGet = true)]
+    public string? ReturnUrl { get; set; }
 
     public string? Error { get; private set; }
 
@@ -57,6 +69,11 @@ public sealed class PasskeysModel(
             return Unauthorized();
         }
 
+        if (!await policies.AllowsFactorAsync(user, MfaFactor.Passkey, HttpContext.RequestAborted))
+        {
+            return Forbid();
+        }
+
         var name = await users.GetUserNameAsync(user) ?? user.Id;
         var json = await signIn.MakePasskeyCreationOptionsAsync(new PasskeyUserEntity
         {
@@ -73,6 +90,11 @@ public sealed class PasskeysModel(
         if (user is null)
         {
             return Challenge();
+        }
+
+        if (!await policies.AllowsFactorAsync(user, MfaFactor.Passkey, HttpContext.RequestAborted))
+        {
+            return await ShowErrorAsync(user, NotAllowedMessage);
         }
 
         name = string.IsNullOrWhiteSpace(name) ? "Passkey" : name.Trim();
@@ -177,6 +199,8 @@ public sealed class PasskeysModel(
     private async Task ShowAsync(ApplicationUser user)
     {
         Available = options.Value.IsAvailable(Request);
+        Allowed = await policies.AllowsFactorAsync(user, MfaFactor.Passkey, HttpContext.RequestAborted);
+        ReturnUrl = Url.LocalOrNull(ReturnUrl);
         Passkeys = (await users.GetPasskeysAsync(user))
             .OrderBy(p => p.CreatedAt)
             .Select(p => new PasskeyView(Base64Url.EncodeToString(p.CredentialId), p.Name ?? "Passkey", p.CreatedAt, p.IsBackupEligible))

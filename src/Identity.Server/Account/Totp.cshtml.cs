@@ -1,4 +1,5 @@
 using Identity.Core.Data;
+using Identity.Core.Policies;
 using Identity.Server.Account.Mfa;
 using Identity.Server.Audit;
 using Microsoft.AspNetCore.Authorization;
@@ -11,11 +12,18 @@ namespace Identity.Server.Account;
 
 /// <summary>
 /// TOTP enrollment: a QR code (otpauth:// URI rendered server-side as SVG, no script) and the key as text; the app is
-/// turned on only when a valid code confirms it; then ten recovery codes are shown once.
+/// turned on only when a valid code confirms it; then ten recovery codes are shown once. Not offered to an account
+/// whose <c>mfa.allowedFactors</c> leaves TOTP out.
 /// </summary>
 [Authorize]
-public sealed class TotpModel(UserManager<ApplicationUser> users, SecondFactors factors, IAuditTrail audit, AuthorityDbContext db) : PageModel
+public sealed class TotpModel(
+    UserManager<ApplicationUser> users, SecondFactors factors, AccountPolicies policies, IAuditTrail audit, AuthorityDbContext db) : PageModel
 {
+    public const string NotAllowedMessage = "Your organisation does not use authenticator apps.";
+
+    /// <summary>The account allows authenticator apps (<c>mfa.allowedFactors</c>); if not, nothing is enrolled here.</summary>
+    public bool Allowed { get; private set; } = true;
+
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
 
@@ -37,6 +45,11 @@ public sealed class TotpModel(UserManager<ApplicationUser> users, SecondFactors 
             return Challenge();
         }
 
+        if (!await AllowedAsync(user))
+        {
+            return Page();
+        }
+
         await ShowAsync(user);
         return Page();
     }
@@ -47,6 +60,11 @@ public sealed class TotpModel(UserManager<ApplicationUser> users, SecondFactors 
         if (user is null)
         {
             return Challenge();
+        }
+
+        if (!await AllowedAsync(user))
+        {
+            return Page();
         }
 
         RecoveryCodes = code is null ? null : await factors.ConfirmEnrollmentAsync(user, code);
@@ -77,6 +95,12 @@ public sealed class TotpModel(UserManager<ApplicationUser> users, SecondFactors 
             "mfa.recovery_codes_regenerated", "user", user.Id, user.AccountId);
         await db.SaveChangesAsync(HttpContext.RequestAborted);
         return Page();
+    }
+
+    private async Task<bool> AllowedAsync(ApplicationUser user)
+    {
+        Allowed = await policies.AllowsFactorAsync(user, MfaFactor.Totp, HttpContext.RequestAborted);
+        return Allowed;
     }
 
     private async Task ShowAsync(ApplicationUser user)
