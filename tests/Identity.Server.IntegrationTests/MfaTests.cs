@@ -32,6 +32,24 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
         return (email, secret, codes);
     }
 
+    /// <summary>A new account with the given settings (JSON of <c>PUT /admin/v1/accounts/{id}/settings</c>).</summary>
+    private async Task<Guid> AccountAsync(string name, string settingsJson)
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts",
+            $$"""{"name":"{{name}} {{Guid.NewGuid():n}}"}"""), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        await SettingsAsync(account, settingsJson);
+        return account;
+    }
+
+    private async Task SettingsAsync(Guid account, string settingsJson)
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings", settingsJson, etag),
+            HttpStatusCode.OK);
+    }
+
     private async Task<(BrowserSession Browser, HttpResponseMessage Response)> PasswordStepAsync(string email)
     {
         var browser = new BrowserSession(fixture.Server);
@@ -69,13 +87,9 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     [Fact]
     public async Task AllowedFactors_TotpAndRecoveryNotAllowed_NeitherSignsIn()
     {
-        var platform = await fixture.PlatformAdminAsync();
-        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts",
-            $$"""{"name":"Factors {{Guid.NewGuid():n}}"}"""), HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var account = await AccountAsync("Factors", """{"mfa":{"requirement":"optional"}}""");
         var (email, secret, recovery) = await EnrolledUserAsync(account);
-        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
-        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings",
-            """{"mfa":{"requirement":"optional","allowedFactors":["passkey"]}}""", etag), HttpStatusCode.OK);
+        await SettingsAsync(account, """{"mfa":{"requirement":"optional","allowedFactors":["passkey"]}}""");
 
         var (browser, _) = await PasswordStepAsync(email);
         var totp = await SecondStepAsync(browser, "Totp", "code", Code(secret, DateTime.UtcNow));
@@ -89,12 +103,7 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     [Fact]
     public async Task AllowedFactors_OnlyPasskeys_TotpPageOffersNothingAndForcedEnrolmentGoesToPasskeys()
     {
-        var platform = await fixture.PlatformAdminAsync();
-        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts",
-            $$"""{"name":"Passkeys only {{Guid.NewGuid():n}}"}"""), HttpStatusCode.Created)).GetProperty("id").GetGuid();
-        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
-        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings",
-            """{"mfa":{"requirement":"requiredForEveryone","allowedFactors":["passkey"]}}""", etag), HttpStatusCode.OK);
+        var account = await AccountAsync("Passkeys only", """{"mfa":{"requirement":"requiredForEveryone","allowedFactors":["passkey"]}}""");
         var email = $"mfa-{Guid.NewGuid():n}@example.test";
         await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = "member"; });
         var browser = new BrowserSession(fixture.Server);
@@ -122,12 +131,7 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     [Fact]
     public async Task AllowedFactors_OnlyTotp_PasskeysPageAddsNone()
     {
-        var platform = await fixture.PlatformAdminAsync();
-        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts",
-            $$"""{"name":"TOTP only {{Guid.NewGuid():n}}"}"""), HttpStatusCode.Created)).GetProperty("id").GetGuid();
-        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
-        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings",
-            """{"mfa":{"requirement":"optional","allowedFactors":["totp"]}}""", etag), HttpStatusCode.OK);
+        var account = await AccountAsync("TOTP only", """{"mfa":{"requirement":"optional","allowedFactors":["totp"]}}""");
         var email = $"mfa-{Guid.NewGuid():n}@example.test";
         await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = "member"; });
         var browser = new BrowserSession(fixture.Server);
