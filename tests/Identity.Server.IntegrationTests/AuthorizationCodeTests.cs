@@ -271,6 +271,9 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         var introspection = await (await fixture.Client.PostFormAsync("/connect/introspect",
             [new("token", first.GetProperty("access_token").GetString()!)], ("web-eu", fixture.WebSecret))).JsonAsync();
         Assert.False(introspection.GetProperty("active").GetBoolean());
+        var userinfo = new HttpRequestMessage(HttpMethod.Get, "/connect/userinfo");
+        userinfo.Headers.Authorization = new("Bearer", first.GetProperty("access_token").GetString());
+        Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.Client.SendAsync(userinfo)).StatusCode);
     }
 
     [Fact]
@@ -288,6 +291,12 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         Assert.Equal("invalid_grant", reuse.GetProperty("error").GetString());
         var afterTheft = await ResponseAssert.StatusAsync(await RefreshAsync(next), HttpStatusCode.BadRequest);
         Assert.Equal("invalid_grant", afterTheft.GetProperty("error").GetString());
+        foreach (var accessToken in new[] { tokens, rotated }.Select(t => t.GetProperty("access_token").GetString()!))
+        {
+            var introspection = await (await fixture.Client.PostFormAsync("/connect/introspect", [new("token", accessToken)],
+                ("web-eu", fixture.WebSecret))).JsonAsync();
+            Assert.False(introspection.GetProperty("active").GetBoolean());
+        }
     }
 
     [Fact]

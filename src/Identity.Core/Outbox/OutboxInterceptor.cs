@@ -36,6 +36,10 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
     // Contexts whose pending transaction holds outbox rows: the dispatcher is woken when it commits.
     private readonly ConditionalWeakTable<DbContext, object> _wroteRows = [];
 
+    // Contexts whose SaveChanges in progress runs without its own change detection (see WriteEventsAsync); it is turned
+    // back on however that SaveChanges ends (a pooled context is also reset with it on).
+    private readonly ConditionalWeakTable<DbContext, object> _detectionSkipped = [];
+
     public override async ValueTask<InterceptionResult<int>> SavingChangesAsync(DbContextEventData eventData, InterceptionResult<int> result,
         CancellationToken cancellationToken = default)
     {
@@ -60,13 +64,45 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
 
     public override ValueTask<int> SavedChangesAsync(SaveChangesCompletedEventData eventData, int result, CancellationToken cancellationToken = default)
     {
+        RestoreDetection(eventData.Context);
         NotifyIfCommitted(eventData.Context);
         return ValueTask.FromResult(result);
     }
 
     public override int SavedChanges(SaveChangesCompletedEventData eventData, int result)
     {
+        RestoreDetection(eventData.Context);
         NotifyIfCommitted(eventData.Context);
+        return result;
+    }
+
+    public override Task SaveChangesFailedAsync(DbContextErrorEventData eventData, CancellationToken cancellationToken = default)
+    {
+        RestoreDetection(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    public override void SaveChangesFailed(DbContextErrorEventData eventData) => RestoreDetection(eventData.Context);
+
+    public override Task SaveChangesCanceledAsync(DbContextEventData eventData, CancellationToken cancellationToken = default)
+    {
+        RestoreDetection(eventData.Context);
+        return Task.CompletedTask;
+    }
+
+    public override void SaveChangesCanceled(DbContextEventData eventData) => RestoreDetection(eventData.Context);
+
+    // A concurrency failure (OpenIddict's concurrency tokens) ends SaveChanges without SaveChangesFailed.
+    public override ValueTask<InterceptionResult> ThrowingConcurrencyExceptionAsync(ConcurrencyExceptionEventData eventData,
+        InterceptionResult result, CancellationToken cancellationToken = default)
+    {
+        RestoreDetection(eventData.Context);
+        return ValueTask.FromResult(result);
+    }
+
+    public override InterceptionResult ThrowingConcurrencyException(ConcurrencyExceptionEventData eventData, InterceptionResult result)
+    {
+        RestoreDetection(eventData.Context);
         return result;
     }
 
@@ -95,6 +131,15 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
         }
     }
 
+    private void RestoreDetection(DbContext? context)
+    {
+        if (context is not null && _detectionSkipped.TryGetValue(context, out _))
+        {
+            _detectionSkipped.Remove(context);
+            context.ChangeTracker.AutoDetectChangesEnabled = true;
+        }
+    }
+
     private void Forget(DbContext? context)
     {
         if (context is not null)
@@ -105,13 +150,28 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
 
     private async Task WriteEventsAsync(AuthorityDbContext db, CancellationToken cancellationToken)
     {
-        db.ChangeTracker.DetectChanges();
+        // Entries() detects the changes first, unless automatic detection is off: calling DetectChanges before it scanned
+        // every property of every tracked entity once more per SaveChanges (~2 % of the server's CPU per
+        // authorization-code round trip, perf: OpenIddict saves up to three times per request with the user tracked).
+        if (!db.ChangeTracker.AutoDetectChangesEnabled)
+        {
+            db.ChangeTracker.DetectChanges();
+        }
+
         var entries = db.ChangeTracker.Entries()
             .Where(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted)
             .Where(e => e.Entity is ApplicationUser or Account or AccountRegion)
             .ToList();
         if (entries.Count == 0)
         {
+            // Nothing for the outbox and nothing changed since that scan: SaveChanges, which scans again right after its
+            // interceptors, may skip it (another ~2 % of the server's CPU per authorization-code round trip).
+            if (db.ChangeTracker.AutoDetectChangesEnabled)
+            {
+                db.ChangeTracker.AutoDetectChangesEnabled = false;
+                _detectionSkipped.AddOrUpdate(db, this);
+            }
+
             return;
         }
 

@@ -16,6 +16,11 @@ namespace Identity.Server.Connect;
 /// <item>client-credentials access tokens are not stored: no database write per token. They are short-lived
 /// JWTs that resource servers validate from the JWKS alone; revoking one is not possible, disabling the client
 /// stops new ones (see README, "Token storage").</item>
+/// <item>access and ID tokens issued from a user's code or refresh token are not stored either (two fewer writes per
+/// redemption): each carries the id of the code's ad-hoc authorization, and OpenIddict checks that entry whenever
+/// Identity validates them (introspection, userinfo, <c>id_token_hint</c>). A replayed code or a reused refresh token
+/// revokes that authorization (<see cref="TokenChainManager"/>), so those tokens stop being accepted with it
+/// (RFC 6749 §4.1.2, §10.5).</item>
 /// </list>
 /// Runs right after OpenIddict's <c>AttachSecurityCredentials</c>, which takes the first key for every token type.
 /// </summary>
@@ -35,13 +40,18 @@ public sealed class TokenSigningPolicy(SigningKeyRing keys, IOptionsMonitor<Oidc
         {
             case TokenTypeIdentifiers.IdentityToken:
                 context.SigningCredentials = keys.Keys.Rs256;
+                if (context.Principal?.GetAuthorizationId() is not null)
+                {
+                    context.CreateTokenEntry = false;
+                }
+
                 break;
 
             case TokenTypeIdentifiers.AccessToken:
                 context.SigningCredentials = options.CurrentValue.AccessTokenAlgorithm == "RS256"
                     ? keys.Keys.Rs256
                     : keys.Keys.Es256;
-                if (context.Request?.IsClientCredentialsGrantType() == true)
+                if (context.Request?.IsClientCredentialsGrantType() == true || context.Principal?.GetAuthorizationId() is not null)
                 {
                     context.CreateTokenEntry = false;
                     context.PersistTokenPayload = false;

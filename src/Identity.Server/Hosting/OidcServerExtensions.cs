@@ -33,6 +33,7 @@ public static class OidcServerExtensions
             {
                 core.UseEntityFrameworkCore().UseDbContext<AuthorityDbContext>();
                 core.ReplaceApplicationManager<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreApplication, ClientApplicationManager>();
+                core.ReplaceTokenManager<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken, TokenChainManager>();
             })
             .AddServer(server =>
             {
@@ -61,6 +62,7 @@ public static class OidcServerExtensions
                 server.AddEventHandler(ValidateRequestedScopes.Descriptor)
                     .AddEventHandler(ClientCredentialsSignIn.Descriptor)
                     .AddEventHandler(TokenSigningPolicy.Descriptor)
+                    .AddEventHandler(UnstoredTokenAuthorization.Descriptor)
                     .AddEventHandler(DiscoveryMetadata.Descriptor)
                     .AddEventHandler(ClientAssertionErrors.Descriptor);
 

@@ -218,6 +218,34 @@ public abstract class AccountsAndUsersApiTests<TDatabase>(ServerFixture<TDatabas
     }
 
     [Fact]
+    public async Task RevokeSessions_TokensOfTheUsersCodeFlow_NoLongerActiveAtIdentity()
+    {
+        // Arrange: the member signs in at a web app; its access token has no token entry, only the code's authorization.
+        var redirect = ServerFixture<TDatabase>.EuApp + "/signin-oidc";
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await new BrowserSession(fixture.Server).AuthorizeAsync(
+            BrowserSession.AuthorizeUrl("web-eu", redirect, challenge, ("scope", "openid profile")), Email("member-a"), Password);
+        var tokens = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
+        [
+            new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]),
+            new("code_verifier", verifier), new("redirect_uri", redirect),
+        ], ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
+        var accessToken = tokens.GetProperty("access_token").GetString()!;
+        Assert.True(await IsActiveAsync(accessToken));
+
+        // Act
+        var revoked = await _platform.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{AccountA}/users/{MemberA}/revoke-sessions", null);
+
+        // Assert
+        Assert.True(revoked.IsSuccessStatusCode, $"{(int)revoked.StatusCode}");
+        Assert.False(await IsActiveAsync(accessToken));
+
+        async Task<bool> IsActiveAsync(string token) =>
+            (await (await fixture.Client.PostFormAsync("/connect/introspect", [new("token", token)], ("web-eu", fixture.WebSecret))).JsonAsync())
+                .GetProperty("active").GetBoolean();
+    }
+
+    [Fact]
     public async Task MutatingRoutes_EachLeavesExactlyOneAuditRecord()
     {
         var user = $"/admin/v1/accounts/{AccountA}/users/{MemberA}";
