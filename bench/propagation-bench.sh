@@ -7,14 +7,13 @@
 #
 # env: RATE (500)             changes/s, open loop (each change at its scheduled time, round robin over the users)
 #      USERS (200)            users of the bench account (one account, in both regions)
-#      WARMUP_S (5)           warm-up, not measured
+#      WARMUP_S (40)          warm-up, not measured: on this 2-core VM the JIT still takes half of a region's CPU after
+#                             20 s of load (perf, 2026-12-02); 40 s reaches steady state
 #      DURATION_S (20)        measured window
 #      POLL_INTERVALS ("default 00:00:00.050")  one run per word, each against a fresh server and database:
 #                             "default" = the server's own Outbox:PollInterval (1 s); otherwise the value of
 #                             Outbox__PollInterval. The bench writes from its own process, so the server's dispatcher
 #                             is never woken by a commit of its own: it finds the rows by polling.
-#      REGION_CONCURRENCY     an experiment: the regions' endpoints with ConcurrentMessageLimit = N (default: unset,
-#                             AddIdentityRegion()'s own endpoint configuration); labelled in the summary
 #      PORT (7282)            the server's port on 127.0.0.1 (the issuer is http://127.0.0.1:PORT/)
 #      TARGET_P99_MS (250)    the issue's target, reported as met / not met (with zero lost)
 #
@@ -34,11 +33,10 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
 RATE=${RATE:-500}
 USERS=${USERS:-200}
-WARMUP_S=${WARMUP_S:-5}
+WARMUP_S=${WARMUP_S:-40}
 DURATION_S=${DURATION_S:-20}
 POLL_INTERVALS=${POLL_INTERVALS:-default 00:00:00.050}
 TARGET_P99_MS=${TARGET_P99_MS:-250}
-REGION_CONCURRENCY=${REGION_CONCURRENCY:-}
 DEFAULT_POLL_INTERVAL=00:00:01   # OutboxOptions.PollInterval's default
 REGIONS="eu us"
 PORT=${PORT:-7282}
@@ -125,19 +123,13 @@ for poll in $POLL_INTERVALS; do
   start_server "identity_propagation_bench_$run" "$poll" || exit 1
   effective_poll=$poll
   [ "$poll" != default ] || effective_poll="$DEFAULT_POLL_INTERVAL (default)"
-  region_args=()
-  region_desc="AddIdentityRegion()'s endpoint configuration"
-  if [ -n "$REGION_CONCURRENCY" ]; then
-    region_args=(--region-concurrency "$REGION_CONCURRENCY")
-    region_desc="EXPERIMENT: endpoint ConcurrentMessageLimit=$REGION_CONCURRENCY"
-  fi
   wait_quiet "${QUIET_MAX_S:-120}"
   set +e
   line=$(dotnet "$BENCH_TMP/PropagationBench/PropagationBench.dll" \
     --connection-string "$DB_CONNECTION_STRING" --broker-port "$RMQ_PORT" --certs "$RMQ_CERTS" \
     --authority "$BASE_URL/" --region-secret "$REGION_SECRET" --work-dir "$BENCH_TMP/regions-$run" \
     --regions "$REGIONS" --users "$USERS" --rate "$RATE" --seconds "$DURATION_S" --warmup-seconds "$WARMUP_S" \
-    --poll-interval "${effective_poll// /_}" "${region_args[@]}" \
+    --poll-interval "${effective_poll// /_}" \
     --server-pid "$SERVER_PID" --db-pid "$PG_PID" --broker-pid "$RMQ_PID")
   bench_rc=$?
   set -e
@@ -152,8 +144,8 @@ for poll in $POLL_INTERVALS; do
     echo "$(machine_line) postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')" \
          "rabbitmq=$(readlink -f "$_RMQ_SERVER" | sed -n 's#.*/rabbitmq_server-\([^/]*\)/.*#\1#p')"
     echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, outbox dispatcher → RabbitMQ (mTLS)," \
-         "Outbox:PollInterval $effective_poll; regions $REGIONS hosted in the bench process (AddIdentityRegion," \
-         "SQLite replicas, consuming over mTLS; $region_desc)"
+         "Outbox:PollInterval $effective_poll; regions $REGIONS each in a process of its own (AddIdentityRegion()," \
+         "SQLite replica, consuming over mTLS, batches of up to 100 events)"
     echo "load: PropagationBench rate=$RATE changes/s open loop, users=$USERS (one account in both regions)," \
          "warmup_s=$WARMUP_S duration_s=$DURATION_S; each change = load the user in a fresh AuthorityDbContext with" \
          "the OutboxInterceptor, change DisplayName, SaveChanges (one UserChanged row per region, same transaction)"
@@ -171,7 +163,8 @@ for poll in $POLL_INTERVALS; do
          "figures slightly over-state it) to the end of the region's consumer (after the replica write); split at the" \
          "message's SentTime (MassTransit, stamped when the server publishes)"
     echo "cpu (% of one core, measured window): server=$(kv "$line" server_cpu_pct) postgres=$(kv "$line" postgres_cpu_pct)" \
-         "rabbitmq=$(kv "$line" rabbitmq_cpu_pct) bench(writers + both regions)=$(kv "$line" bench_cpu_pct)" \
+         "rabbitmq=$(kv "$line" rabbitmq_cpu_pct) writers=$(kv "$line" bench_cpu_pct)" \
+         "regions eu/us=$(kv "$line" eu_cpu_pct)/$(kv "$line" us_cpu_pct)" \
          "other programs=$(kv "$line" other_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
     echo "target: p99 < ${TARGET_P99_MS} ms at $RATE changes/s, zero lost: $verdict"
     echo "raw: $line"

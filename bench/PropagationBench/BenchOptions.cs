@@ -18,8 +18,7 @@ public sealed class BenchOptions
           --work-dir DIR           where the regions' SQLite replicas go
           [--regions "eu us"] [--users 200] [--rate 500] [--seconds 20] [--warmup-seconds 5] [--writers 40]
           [--drain-seconds 60]     how long to wait for the replicas to catch up after the run
-          [--region-concurrency N] an experiment: the regions' endpoints with ConcurrentMessageLimit = N
-                                   (default: AddIdentityRegion()'s own endpoint configuration)
+          [--as-region R]          internal: run as region R's process (started by the bench itself, one per region)
           [--poll-interval TEXT]   the server's Outbox:PollInterval, only printed in the result line
           [--server-pid PID] [--db-pid POSTMASTER_PID] [--broker-pid PID]   CPU split of the measured window (/proc)
 
@@ -54,8 +53,11 @@ public sealed class BenchOptions
 
     public string PollInterval { get; private set; } = "unknown";
 
-    /// <summary>An experiment: the regions' endpoints with this ConcurrentMessageLimit; null = the library's configuration.</summary>
-    public int? RegionConcurrency { get; private set; }
+    /// <summary>Set in a region's own process (<see cref="RemoteRegion"/>): the region it hosts.</summary>
+    public string? AsRegion { get; private set; }
+
+    /// <summary>The arguments as given, for the regions' processes.</summary>
+    public IReadOnlyList<string> Args { get; private set; } = [];
 
     public int? ServerPid { get; private set; }
 
@@ -66,7 +68,7 @@ public sealed class BenchOptions
     /// <summary>Parses the arguments; throws <see cref="ArgumentException"/> with a readable message.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
-        var o = new BenchOptions();
+        var o = new BenchOptions { Args = [.. args] };
         BenchArgs.Parse(args, (name, value) =>
         {
             switch (name)
@@ -84,7 +86,7 @@ public sealed class BenchOptions
                 case "--warmup-seconds": o.WarmupSeconds = Number(name, value, 0, 3600); break;
                 case "--writers": o.Writers = (int)Number(name, value, 1, 1000); break;
                 case "--drain-seconds": o.DrainSeconds = Number(name, value, 1, 3600); break;
-                case "--region-concurrency": o.RegionConcurrency = (int)Number(name, value, 1, 1000); break;
+                case "--as-region": o.AsRegion = value; break;
                 case "--poll-interval": o.PollInterval = value; break;
                 case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;

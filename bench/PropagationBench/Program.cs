@@ -12,11 +12,8 @@ if (BenchArgs.TryParse("PropagationBench", args, BenchOptions.Parse, BenchOption
     return 2;
 }
 
-// The regions' replica writes are SQLite (Microsoft.Data.Sqlite is synchronous: a consumer waiting on the file's lock
-// holds its thread). Hosted in this process, they must not starve the writers' continuations of pool threads.
-ThreadPool.GetMinThreads(out var workers, out var io);
-ThreadPool.SetMinThreads(Math.Max(workers, 128), io);
-return await Bench.RunAsync(options);
+// Each region runs in a process of its own (as a regional service does): this program again, with --as-region.
+return options.AsRegion is { } region ? await RegionProcess.RunAsync(options, region) : await Bench.RunAsync(options);
 
 namespace PropagationBench
 {
@@ -28,12 +25,12 @@ namespace PropagationBench
             var users = await authority.SeedAsync(options.Regions, options.Users);
             Log($"seeded account {Authority.AccountName}: {users.Length} users, regions {string.Join(' ', options.Regions)}");
 
-            var regions = new List<RegionHost>();
+            var regions = new List<RemoteRegion>();
             try
             {
                 foreach (var region in options.Regions)
                 {
-                    regions.Add(await RegionHost.StartAsync(region, options));
+                    regions.Add(await RemoteRegion.StartAsync(region, options.Args));
                 }
 
                 // The replicas start from the authority's state (their first start resyncs through the sync API), and
@@ -59,7 +56,7 @@ namespace PropagationBench
             }
         }
 
-        private static async Task<int> MeasureAsync(BenchOptions options, Authority authority, List<RegionHost> regions, string[] users)
+        private static async Task<int> MeasureAsync(BenchOptions options, Authority authority, List<RemoteRegion> regions, string[] users)
         {
             var frequency = (double)Stopwatch.Frequency;
             var interval = (long)(frequency / options.Rate); // between two changes, over all writers
@@ -69,8 +66,8 @@ namespace PropagationBench
             var wallStart = DateTimeOffset.UtcNow + TimeSpan.FromSeconds((start - Stopwatch.GetTimestamp()) / frequency);
             var wallWarmupEnd = wallStart + TimeSpan.FromSeconds(options.WarmupSeconds);
             var wallEnd = wallWarmupEnd + TimeSpan.FromSeconds(options.Seconds);
-            var receivedBefore = regions.Select(r => r.Recorder.Count).ToArray();
-            var batchesBefore = regions.Select(r => r.Batches.Snapshot()).ToArray();
+            var receivedBefore = await Task.WhenAll(regions.Select(r => r.CountAsync()));
+            var batchesBefore = await Task.WhenAll(regions.Select(r => r.BatchesAsync()));
             Log($"open loop: {options.Rate} changes/s round robin over {users.Length} users by {options.Writers} writers, " +
                 $"{options.WarmupSeconds} s warm-up, {options.Seconds} s measured; server Outbox:PollInterval {options.PollInterval}");
 
@@ -79,9 +76,9 @@ namespace PropagationBench
                 WriteAsync(authority, users, writer, w, options.Writers, start, interval, warmupEnd, end))).ToArray();
 
             await Task.Delay(Remaining(warmupEnd));
-            var cpu0 = CpuSample.Take(options);
+            var cpu0 = CpuSample.Take(options, regions);
             await Task.Delay(Remaining(end));
-            var cpu1 = CpuSample.Take(options);
+            var cpu1 = CpuSample.Take(options, regions);
             await Task.WhenAll(loops);
             var writesDone = Stopwatch.GetTimestamp();
 
@@ -96,6 +93,7 @@ namespace PropagationBench
 
             var drainMs = (Stopwatch.GetTimestamp() - writesDone) * 1000 / frequency;
             var pendingAtEnd = await authority.PendingAsync();
+            var recorders = await Task.WhenAll(regions.Select(r => r.RecorderAsync()));
 
             var changes = writers.Sum(w => w.Changes);
             var measured = writers.Sum(w => w.MeasuredChanges);
@@ -121,7 +119,7 @@ namespace PropagationBench
             // Commits completed inside the measured window, per second: below the rate when the writers fall behind.
             Add("achieved_rate", F(committedInWindow / options.Seconds, 1));
             Add("changes", measured.ToString(CultureInfo.InvariantCulture));
-            var perRegion = regions.Select(r => r.Recorder.OfChangesIn(wallWarmupEnd, wallEnd)).ToArray();
+            var perRegion = recorders.Select(r => r.OfChangesIn(wallWarmupEnd, wallEnd)).ToArray();
             var all = perRegion.SelectMany(l => l).ToArray();
             AddLatencies("", all.Select(e => e.TotalMs).ToArray());
             for (var i = 0; i < regions.Count; i++)
@@ -142,12 +140,12 @@ namespace PropagationBench
             for (var i = 0; i < regions.Count; i++)
             {
                 Add(regions[i].Region + "_lost", $"{lost[i]}/{users.Length}");
-                Add(regions[i].Region + "_received", (regions[i].Recorder.Count - receivedBefore[i]).ToString(CultureInfo.InvariantCulture));
+                Add(regions[i].Region + "_received", (recorders[i].Count - receivedBefore[i]).ToString(CultureInfo.InvariantCulture));
                 // UserChanged applied per second during the measured window (the region's consumption rate).
-                Add(regions[i].Region + "_applied_per_s", F(regions[i].Recorder.AppliedIn(wallWarmupEnd, wallEnd) / options.Seconds, 1));
+                Add(regions[i].Region + "_applied_per_s", F(recorders[i].AppliedIn(wallWarmupEnd, wallEnd) / options.Seconds, 1));
                 // Transactions the region ran for UserChanged from the warm-up to the end of the drain: their count,
                 // mean size and mean time.
-                var (batches, events, seconds) = regions[i].Batches.Snapshot();
+                var (batches, events, seconds) = await regions[i].BatchesAsync();
                 batches -= batchesBefore[i].Batches;
                 events -= batchesBefore[i].Events;
                 seconds -= batchesBefore[i].Seconds;
@@ -169,7 +167,6 @@ namespace PropagationBench
             Add("write_p50_ms", F(Percentile(Sorted(writers.SelectMany(w => w.WriteMs)), 0.50), 2));
             Add("write_p99_ms", F(Percentile(Sorted(writers.SelectMany(w => w.WriteMs)), 0.99), 2));
             Add("poll_interval", options.PollInterval);
-            Add("region_concurrency", options.RegionConcurrency?.ToString(CultureInfo.InvariantCulture) ?? "default");
             Add("users", users.Length.ToString(CultureInfo.InvariantCulture));
             Add("writers", options.Writers.ToString(CultureInfo.InvariantCulture));
             Add("duration_s", F(options.Seconds, 0));
@@ -193,14 +190,21 @@ namespace PropagationBench
             }
 
             Add("bench_cpu_pct", Pct(cpu1.Bench - cpu0.Bench));
+            for (var i = 0; i < regions.Count; i++)
+            {
+                Add(regions[i].Region + "_cpu_pct", Pct(cpu1.Regions[i] - cpu0.Regions[i]));
+            }
+
+            var regionsCpu = cpu1.Regions.Sum() - cpu0.Regions.Sum();
+            Add("regions_cpu_pct", Pct(regionsCpu));
             Add("machine_busy_pct", Pct(cpu1.Machine - cpu0.Machine));
-            // What other programs used meanwhile (the machine is shared): busy minus the four above.
-            Add("other_cpu_pct", Pct(Math.Max(0, cpu1.Machine - cpu0.Machine
-                - (cpu1.Server - cpu0.Server) - (cpu1.Db - cpu0.Db) - (cpu1.Broker - cpu0.Broker) - (cpu1.Bench - cpu0.Bench))));
+            // What other programs used meanwhile (the machine is shared): busy minus everything above.
+            Add("other_cpu_pct", Pct(Math.Max(0, cpu1.Machine - cpu0.Machine - (cpu1.Server - cpu0.Server) - (cpu1.Db - cpu0.Db)
+                - (cpu1.Broker - cpu0.Broker) - (cpu1.Bench - cpu0.Bench) - regionsCpu)));
             Add("nproc", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture));
             Console.WriteLine(line.ToString());
 
-            var received = regions.Select((r, i) => r.Recorder.Count - receivedBefore[i]).ToArray();
+            var received = recorders.Select((r, i) => r.Count - receivedBefore[i]).ToArray();
             var ok = totalLost == 0 && errors == 0 && measured > 0 && received.All(n => n >= changes);
             if (!ok)
             {
@@ -276,7 +280,7 @@ namespace PropagationBench
         }
 
         /// <summary>Per region: the users whose replica copy is missing or differs from the authority (version, display name).</summary>
-        private static async Task<int[]> LostAsync(Authority authority, List<RegionHost> regions)
+        private static async Task<int[]> LostAsync(Authority authority, List<RemoteRegion> regions)
         {
             var truth = await authority.UsersAsync();
             var lost = new int[regions.Count];
@@ -342,14 +346,16 @@ namespace PropagationBench
             public List<double> WriteMs { get; } = new(1024);
         }
 
-        private readonly record struct CpuSample(long At, double Bench, double Server, double Db, double Broker, double Machine)
+        /// <summary>CPU seconds so far: this process (the writers), the server, PostgreSQL, RabbitMQ, each region's process, the machine.</summary>
+        private readonly record struct CpuSample(long At, double Bench, double Server, double Db, double Broker, double[] Regions, double Machine)
         {
-            public static CpuSample Take(BenchOptions options) => new(
+            public static CpuSample Take(BenchOptions options, List<RemoteRegion> regions) => new(
                 Stopwatch.GetTimestamp(),
                 Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds,
                 options.ServerPid is { } server ? ProcCpu.Process(server) : 0,
                 options.DbPid is { } db ? ProcCpu.ProcessTree(db) : 0,
                 options.BrokerPid is { } broker ? ProcCpu.ProcessTree(broker) : 0,
+                [.. regions.Select(r => r.CpuSeconds)],
                 ProcCpu.MachineBusy());
         }
     }

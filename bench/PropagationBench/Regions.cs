@@ -64,25 +64,7 @@ public sealed class RegionHost : IAsyncDisposable
         // stdout carries the result line only: the regions log to stderr.
         builder.Logging.ClearProviders().AddConsole(console => console.LogToStandardErrorThreshold = LogLevel.Trace)
             .SetMinimumLevel(LogLevel.Warning);
-        if (options.RegionConcurrency is { } limit)
-        {
-            // An experiment, not the library's default: the same endpoint, with at most `limit` messages in its consumers
-            // at once (the default lets MassTransit run up to its prefetch count concurrently against one SQLite file).
-            builder.Services.AddBrokerOptions();
-            builder.AddIdentityRegion(setup => setup.UseBus(registration => registration.UsingRabbitMq((context, rabbit) =>
-            {
-                rabbit.UseIdentityBroker(context.GetRequiredService<IOptions<BrokerOptions>>().Value);
-                rabbit.ReceiveRegionEndpoint(region, endpoint =>
-                {
-                    endpoint.ConcurrentMessageLimit = limit;
-                    endpoint.ConfigureIdentityRegionEndpoint(context);
-                });
-            })));
-        }
-        else
-        {
-            builder.AddIdentityRegion();
-        }
+        builder.AddIdentityRegion();
 
         var recorder = new LatencyRecorder();
         builder.Services.AddConsumeObserver(_ => new LatencyObserver(recorder));
@@ -142,9 +124,22 @@ public sealed class LatencyRecorder
     {
         var total = (appliedAt - changedAt).TotalMilliseconds;
         var outbox = sentAt is { } sent ? (new DateTimeOffset(DateTime.SpecifyKind(sent, DateTimeKind.Utc)) - changedAt).TotalMilliseconds : double.NaN;
+        Add(new Applied(changedAt, total, outbox));
+    }
+
+    public void Add(Applied applied)
+    {
         lock (_lock)
         {
-            _events.Add(new Applied(changedAt, total, outbox));
+            _events.Add(applied);
+        }
+    }
+
+    public Applied[] All()
+    {
+        lock (_lock)
+        {
+            return [.. _events];
         }
     }
 
