@@ -10,8 +10,8 @@
 #      WARMUP_S (40)          warm-up, not measured: on this 2-core VM the JIT still takes half of a region's CPU after
 #                             20 s of load (perf, 2026-12-02); 40 s reaches steady state
 #      DURATION_S (20)        measured window
-#      POLL_INTERVALS ("default 00:00:00.050")  one run per word, each against a fresh server and database:
-#                             "default" = the server's own Outbox:PollInterval (1 s); otherwise the value of
+#      POLL_INTERVALS ("default")  one run per word, each against a fresh server and database:
+#                             "default" = the server's own Outbox:PollInterval (100 ms); otherwise the value of
 #                             Outbox__PollInterval. The bench writes from its own process, so the server's dispatcher
 #                             is never woken by a commit of its own: it finds the rows by polling.
 #      PORT (7282)            the server's port on 127.0.0.1 (the issuer is http://127.0.0.1:PORT/)
@@ -35,9 +35,9 @@ RATE=${RATE:-500}
 USERS=${USERS:-200}
 WARMUP_S=${WARMUP_S:-40}
 DURATION_S=${DURATION_S:-20}
-POLL_INTERVALS=${POLL_INTERVALS:-default 00:00:00.050}
+POLL_INTERVALS=${POLL_INTERVALS:-default}
 TARGET_P99_MS=${TARGET_P99_MS:-250}
-DEFAULT_POLL_INTERVAL=00:00:01   # OutboxOptions.PollInterval's default
+DEFAULT_POLL_INTERVAL=00:00:00.100   # OutboxOptions.PollInterval's default
 REGIONS="eu us"
 PORT=${PORT:-7282}
 BASE_URL="http://127.0.0.1:$PORT"

@@ -11,9 +11,14 @@ public sealed class OutboxOptions
     [Range(1, 5_000)]
     public int BatchSize { get; set; } = 500;
 
-    /// <summary>How often an idle dispatcher looks for rows written by other replicas (its own commits wake it at once).</summary>
+    /// <summary>
+    /// How often an idle dispatcher looks for rows written by other replicas (its own commits wake it at once): half of
+    /// it, on average, is what such a change waits before it is published. One indexed query per interval, by the one
+    /// replica holding the lease (measured 2026-12-02: 1 s gave a 0.65 s median outbox leg for changes made on another
+    /// replica; 50 ms gave 44 ms).
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
-    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
     /// How long the replica that dispatches keeps the lease without renewing it. Another replica takes over after it
