@@ -217,6 +217,7 @@ public abstract class PasswordAndSessionPolicyTests<TDatabase>(ServerFixture<TDa
 
         AssertCode(used);
         Assert.Contains("/Account/Login?", idle, StringComparison.Ordinal);
+        Assert.Equal(["idle_timeout"], await SessionEndsAsync(session.Account));
     }
 
     [Fact]
@@ -234,6 +235,17 @@ public abstract class PasswordAndSessionPolicyTests<TDatabase>(ServerFixture<TDa
         AssertCode(uses[0]);
         AssertCode(uses[1]);
         Assert.Contains("/Account/Login?", uses[2], StringComparison.Ordinal);
+        Assert.Equal(["lifetime"], await SessionEndsAsync(session.Account));
+    }
+
+    /// <summary>The reasons of the account's audited <c>session.ended</c> entries, oldest first.</summary>
+    private async Task<List<string>> SessionEndsAsync(Guid account)
+    {
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var details = await db.AuditEntries.Where(e => e.AccountId == account && e.EventType == "session.ended")
+            .OrderBy(e => e.Id).Select(e => e.Details!).ToListAsync();
+        return [.. details.Select(d => System.Text.Json.JsonDocument.Parse(d).RootElement.GetProperty("reason").GetString()!)];
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using System.Globalization;
 using Identity.Core.Data;
+using Identity.Server.Audit;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Cookies;
@@ -11,7 +12,8 @@ namespace Identity.Server.Account;
 /// The account's <c>session.lifetime</c> (since sign-in, the session's auth_time) and <c>session.idleTimeout</c>
 /// (since the session was last used), checked each time the SSO cookie is used, against the policy in force then:
 /// a policy change applies to existing sessions at their next use. The last use is kept in the cookie and refreshed
-/// at most every tenth of the idle timeout (and at least every minute), so a session may end that much early.
+/// at most every tenth of the idle timeout (and at least every minute), so a session may end that much early. An ended
+/// session is audited (<c>session.ended</c>, with the reason).
 /// </summary>
 public static class AccountSessions
 {
@@ -43,6 +45,11 @@ public static class AccountSessions
         {
             services.GetRequiredService<ILoggerFactory>().CreateLogger(typeof(AccountSessions))
                 .LogInformation("Session of user {UserId} ended ({Reason})", user.Id, reason);
+            // Audited: the account's policy, not the user, ended it.
+            services.GetRequiredService<IAuditTrail>().Record(
+                new Actor("system", null, null, context.HttpContext.Connection.RemoteIpAddress?.ToString()),
+                "session.ended", "user", user.Id, user.AccountId, new { reason, sessionId = principal.FindFirst(SessionClaims.SessionId)?.Value });
+            await services.GetRequiredService<AuthorityDbContext>().SaveChangesAsync(context.HttpContext.RequestAborted);
             context.RejectPrincipal();
             await context.HttpContext.SignOutAsync(context.Scheme.Name);
             return;
