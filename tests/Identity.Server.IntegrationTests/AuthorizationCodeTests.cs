@@ -26,9 +26,7 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
     }
 
     private Task<HttpResponseMessage> RedeemAsync(string code, string verifier, string clientId = "web-eu", string redirect = EuRedirect) =>
-        fixture.Client.PostFormAsync("/connect/token",
-            [new("grant_type", "authorization_code"), new("code", code), new("code_verifier", verifier), new("redirect_uri", redirect)],
-            (clientId, fixture.WebSecret));
+        fixture.Client.RedeemCodeAsync(code, verifier, redirect, (clientId, fixture.WebSecret));
 
     private Task<HttpResponseMessage> RefreshAsync(string refreshToken) =>
         fixture.Client.PostFormAsync("/connect/token", [new("grant_type", "refresh_token"), new("refresh_token", refreshToken)],

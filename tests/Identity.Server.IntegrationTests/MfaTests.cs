@@ -14,13 +14,20 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
 
     private static string Code(string secret, DateTime at) => new Totp(Base32Encoding.ToBytes(secret)).ComputeTotp(at);
 
-    /// <summary>A new user who signs in with a password and enrolls an authenticator; returns the secret and recovery codes.</summary>
-    private async Task<(string Email, string Secret, List<string> RecoveryCodes)> EnrolledUserAsync(Guid? account = null)
+    /// <summary>A new user (a member of <paramref name="account"/>, if given), signed in with a password.</summary>
+    private async Task<(string Email, BrowserSession Browser)> SignedInUserAsync(Guid? account = null)
     {
         var email = $"mfa-{Guid.NewGuid():n}@example.test";
         await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = account is null ? null : "member"; });
         var browser = new BrowserSession(fixture.Server);
         await browser.SignInAsync("/Account/Login", email, Password);
+        return (email, browser);
+    }
+
+    /// <summary>A new user who signs in with a password and enrolls an authenticator; returns the secret and recovery codes.</summary>
+    private async Task<(string Email, string Secret, List<string> RecoveryCodes)> EnrolledUserAsync(Guid? account = null)
+    {
+        var (email, browser) = await SignedInUserAsync(account);
 
         var page = await ResponseAssert.HtmlAsync(await browser.GetAsync("/Account/Totp"), HttpStatusCode.OK);
         var secret = SecretOnPage().Match(page).Groups[1].Value;
@@ -75,9 +82,8 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
 
         var (verifier, challenge) = BrowserSession.Pkce();
         var callback = await browser.AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge), email, Password);
-        var tokens = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
-            [new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]), new("code_verifier", verifier), new("redirect_uri", Redirect)],
-            ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
+        var tokens = await ResponseAssert.StatusAsync(
+            await fixture.Client.RedeemCodeAsync(callback, verifier, Redirect, ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
         var payload = System.Text.Json.JsonDocument.Parse(Base64UrlEncoder.Decode(tokens.GetProperty("id_token").GetString()!.Split('.')[1])).RootElement;
         Assert.True(payload.GetProperty("amr").GetArrayLength() == 3, payload.ToString());
         Assert.Equal(["pwd", "otp", "mfa"], payload.GetProperty("amr").EnumerateArray().Select(e => e.GetString()));
@@ -104,15 +110,11 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     public async Task AllowedFactors_OnlyPasskeys_TotpPageOffersNothingAndForcedEnrolmentGoesToPasskeys()
     {
         var account = await AccountAsync("Passkeys only", """{"mfa":{"requirement":"requiredForEveryone","allowedFactors":["passkey"]}}""");
-        var email = $"mfa-{Guid.NewGuid():n}@example.test";
-        await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = "member"; });
-        var browser = new BrowserSession(fixture.Server);
+        var (_, browser) = await SignedInUserAsync(account);
 
         // Required MFA and no factor yet: enrolment first, on the passkeys page, which comes back to the sign-in.
         var (_, challenge) = BrowserSession.Pkce();
-        var authorize = BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge);
-        await browser.SignInAsync("/Account/Login", email, Password);
-        var enrol = BrowserSession.Location(await browser.GetAsync(authorize)).OriginalString;
+        var enrol = BrowserSession.Location(await browser.GetAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge))).OriginalString;
         Assert.StartsWith("/Account/Passkeys?ReturnUrl=", enrol, StringComparison.Ordinal);
         var passkeys = await ResponseAssert.HtmlAsync(await browser.GetAsync(enrol), HttpStatusCode.OK);
         Assert.Contains("data-passkey=\"create\"", passkeys, StringComparison.Ordinal);
@@ -132,10 +134,7 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     public async Task AllowedFactors_OnlyTotp_PasskeysPageAddsNone()
     {
         var account = await AccountAsync("TOTP only", """{"mfa":{"requirement":"optional","allowedFactors":["totp"]}}""");
-        var email = $"mfa-{Guid.NewGuid():n}@example.test";
-        await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = "member"; });
-        var browser = new BrowserSession(fixture.Server);
-        await browser.SignInAsync("/Account/Login", email, Password);
+        var (_, browser) = await SignedInUserAsync(account);
 
         var page = await ResponseAssert.HtmlAsync(await browser.GetAsync("/Account/Passkeys"), HttpStatusCode.OK);
         var options = await browser.SubmitAsync("/Account/Passkeys?handler=Options", page, new Dictionary<string, string>());

@@ -157,9 +157,8 @@ public abstract class PasswordAndSessionPolicyTests<TDatabase>(ServerFixture<TDa
         var browser = new BrowserSession(fixture.Server);
         var (verifier, challenge) = BrowserSession.Pkce();
         var callback = await browser.AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge), email, Password);
-        var tokens = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
-            [new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]), new("code_verifier", verifier),
-                new("redirect_uri", Redirect)], ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
+        var tokens = await ResponseAssert.StatusAsync(
+            await fixture.Client.RedeemCodeAsync(callback, verifier, Redirect, ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
         var refreshToken = tokens.GetProperty("refresh_token").GetString()!;
 
         await ResponseAssert.HtmlAsync(await ChangePasswordAsync(browser, Password, "Another-Horse-Battery-7"), HttpStatusCode.OK);

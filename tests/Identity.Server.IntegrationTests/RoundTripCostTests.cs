@@ -47,10 +47,7 @@ public sealed class RoundTripCostTests(ServerFixture<SqliteTestDatabase> fixture
                 ? await browser.AuthorizeAsync(url, ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword)
                 : BrowserSession.Location(await browser.GetAsync(url));
             var afterAuthorize = Statements(logs).Count;
-            var response = await client.PostFormAsync("/connect/token",
-                [new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]),
-                    new("code_verifier", verifier), new("redirect_uri", Redirect)],
-                ("web-eu", fixture.WebSecret));
+            var response = await client.RedeemCodeAsync(callback, verifier, Redirect, ("web-eu", fixture.WebSecret));
             await ResponseAssert.StatusAsync(response, HttpStatusCode.OK);
             var all = Statements(logs);
             return (all[before..afterAuthorize], all[afterAuthorize..]);

@@ -34,7 +34,7 @@ public sealed partial class OutboxDispatcher(
     private static readonly TimeSpan ObserveInterval = TimeSpan.FromSeconds(1);
 
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
-    private ResiliencePipeline? _pipeline;
+    private readonly ResiliencePipeline _pipeline = BuildPipeline(publishing);
     private DateTimeOffset _leaseUntil = DateTimeOffset.MinValue;
     private DateTimeOffset _nextCleanup = DateTimeOffset.MinValue;
     private DateTimeOffset _nextObserve = DateTimeOffset.MinValue;
@@ -43,7 +43,7 @@ public sealed partial class OutboxDispatcher(
     /// Retries a failed round with exponential backoff and jitter (0.2 s doubling to 10 s), inside a circuit breaker that
     /// stops hammering a broker that is down: while it is open, rounds fail at once and the loop waits.
     /// </summary>
-    private ResiliencePipeline BuildPipeline() => new ResiliencePipelineBuilder()
+    private static ResiliencePipeline BuildPipeline(OutboxPublishState publishing) => new ResiliencePipelineBuilder()
         .AddRetry(new RetryStrategyOptions
         {
             ShouldHandle = new PredicateBuilder().Handle<Exception>(e => e is not OperationCanceledException and not BrokenCircuitException),
@@ -139,7 +139,6 @@ public sealed partial class OutboxDispatcher(
         Exception? failure = null;
         try
         {
-            _pipeline ??= BuildPipeline();
             await _pipeline.ExecuteAsync(async token =>
             {
                 // Rows confirmed by an earlier attempt of this round are not sent again.

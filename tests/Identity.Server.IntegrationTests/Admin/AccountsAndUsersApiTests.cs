@@ -225,11 +225,8 @@ public abstract class AccountsAndUsersApiTests<TDatabase>(ServerFixture<TDatabas
         var (verifier, challenge) = BrowserSession.Pkce();
         var callback = await new BrowserSession(fixture.Server).AuthorizeAsync(
             BrowserSession.AuthorizeUrl("web-eu", redirect, challenge, ("scope", "openid profile")), Email("member-a"), Password);
-        var tokens = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
-        [
-            new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]),
-            new("code_verifier", verifier), new("redirect_uri", redirect),
-        ], ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
+        var tokens = await ResponseAssert.StatusAsync(
+            await fixture.Client.RedeemCodeAsync(callback, verifier, redirect, ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
         var accessToken = tokens.GetProperty("access_token").GetString()!;
         Assert.True(await IsActiveAsync(accessToken));
 

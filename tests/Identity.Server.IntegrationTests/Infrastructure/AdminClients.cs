@@ -26,11 +26,8 @@ public static class AdminClients
         var browser = new BrowserSession(fixture.Server);
         var callback = await browser.AuthorizeAsync(
             BrowserSession.AuthorizeUrl("admin-console", redirect, challenge, ("scope", "openid identity.admin")), email, password);
-        var tokens = await ResponseAssert.StatusAsync(await fixture.Client.PostFormAsync("/connect/token",
-        [
-            new("grant_type", "authorization_code"), new("code", BrowserSession.Query(callback)["code"]),
-            new("code_verifier", verifier), new("redirect_uri", redirect),
-        ], ("admin-console", fixture.WebSecret)), HttpStatusCode.OK);
+        var tokens = await ResponseAssert.StatusAsync(
+            await fixture.Client.RedeemCodeAsync(callback, verifier, redirect, ("admin-console", fixture.WebSecret)), HttpStatusCode.OK);
         return fixture.WithBearer(tokens.GetProperty("access_token").GetString()!);
     }
 

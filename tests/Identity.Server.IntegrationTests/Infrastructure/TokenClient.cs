@@ -25,6 +25,17 @@ public static class TokenClient
         return client.SendAsync(request);
     }
 
+    /// <summary>Redeems an authorization code with its PKCE verifier (RFC 6749 §4.1.3, RFC 7636 §4.5), client_secret_basic.</summary>
+    public static Task<HttpResponseMessage> RedeemCodeAsync(this HttpClient client, string code, string verifier, string redirectUri,
+        (string Id, string Secret) basic) =>
+        client.PostFormAsync("/connect/token",
+            [new("grant_type", "authorization_code"), new("code", code), new("code_verifier", verifier), new("redirect_uri", redirectUri)], basic);
+
+    /// <summary><see cref="RedeemCodeAsync(HttpClient, string, string, string, ValueTuple{string, string})"/> with the code of an authorize callback.</summary>
+    public static Task<HttpResponseMessage> RedeemCodeAsync(this HttpClient client, Uri callback, string verifier, string redirectUri,
+        (string Id, string Secret) basic) =>
+        client.RedeemCodeAsync(BrowserSession.Query(callback)["code"], verifier, redirectUri, basic);
+
     public static Task<HttpResponseMessage> ClientCredentialsAsync(this HttpClient client, string clientId, string secret, string scope) =>
         client.PostFormAsync("/connect/token", [new("grant_type", "client_credentials"), new("scope", scope)], (clientId, secret));
 
