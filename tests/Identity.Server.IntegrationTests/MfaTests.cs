@@ -137,11 +137,16 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
         var (_, browser) = await SignedInUserAsync(account);
 
         var page = await ResponseAssert.HtmlAsync(await browser.GetAsync("/Account/Passkeys"), HttpStatusCode.OK);
-        var options = await browser.SubmitAsync("/Account/Passkeys?handler=Options", page, new Dictionary<string, string>());
+        // The page has no form to take an anti-forgery token from (nothing to add, nothing to remove): the TOTP page's
+        // token is the same user's, so the request reaches the handler and is refused by the policy, not by anti-forgery.
+        var totpPage = await ResponseAssert.HtmlAsync(await browser.GetAsync("/Account/Totp"), HttpStatusCode.OK);
+        var options = await browser.SubmitAsync("/Account/Passkeys?handler=Options", totpPage, new Dictionary<string, string>());
 
         Assert.Contains(Identity.Server.Account.PasskeysModel.NotAllowedMessage, page, StringComparison.Ordinal);
         Assert.DoesNotContain("data-passkey=\"create\"", page, StringComparison.Ordinal);
-        Assert.NotEqual(HttpStatusCode.OK, options.StatusCode); // no creation options: no ceremony can start
+        // No creation options, so no ceremony can start: a 403 problem for the page's script, not a redirect.
+        Assert.Equal(HttpStatusCode.Forbidden, options.StatusCode);
+        Assert.Equal("application/problem+json", options.Content.Headers.ContentType?.MediaType);
         Assert.DoesNotContain("Passkeys</a>", await ResponseAssert.HtmlAsync(await browser.GetAsync("/"), HttpStatusCode.OK), StringComparison.Ordinal);
     }
 

@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Text.Json;
 using Identity.Core.Data;
 using Identity.Core.Policies;
 using Identity.Server.Account.Mfa;
@@ -71,7 +72,15 @@ public sealed class PasskeysModel(
 
         if (!await policies.AllowsFactorAsync(user, MfaFactor.Passkey, HttpContext.RequestAborted))
         {
-            return Forbid();
+            // A plain 403 for the page's script (RFC 9457 problem details), not Forbid(): with cookie authentication
+            // that would redirect to an access-denied page.
+            var problem = new ProblemDetails { Status = StatusCodes.Status403Forbidden, Title = "Passkeys are not allowed", Detail = NotAllowedMessage };
+            return new ContentResult
+            {
+                StatusCode = problem.Status,
+                ContentType = "application/problem+json",
+                Content = JsonSerializer.Serialize(problem),
+            };
         }
 
         var name = await users.GetUserNameAsync(user) ?? user.Id;
