@@ -7,6 +7,10 @@
 #
 # env: RATE (500)             changes/s, open loop (each change at its scheduled time, round robin over the users)
 #      USERS (200)            users of the bench account (one account, in both regions)
+#      CHANGES_PER_COMMIT (1) users changed per transaction, each its own change and event: 1 = one change per commit
+#                             (the writers and the authority's database then cost ~3.7 ms of CPU per change on these
+#                             two cores, 2026-12-02); N > 1 = bulk changes, so that the machine can still write the rate
+#                             and what is measured is the propagation, not the load generator
 #      WARMUP_S (40)          warm-up, not measured: on this 2-core VM the JIT still takes half of a region's CPU after
 #                             20 s of load (perf, 2026-12-02); 40 s reaches steady state
 #      DURATION_S (20)        measured window
@@ -32,6 +36,7 @@ set -euo pipefail
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
 RATE=${RATE:-500}
+CHANGES_PER_COMMIT=${CHANGES_PER_COMMIT:-1}
 USERS=${USERS:-200}
 WARMUP_S=${WARMUP_S:-40}
 DURATION_S=${DURATION_S:-20}
@@ -129,7 +134,7 @@ for poll in $POLL_INTERVALS; do
     --connection-string "$DB_CONNECTION_STRING" --broker-port "$RMQ_PORT" --certs "$RMQ_CERTS" \
     --authority "$BASE_URL/" --region-secret "$REGION_SECRET" --work-dir "$BENCH_TMP/regions-$run" \
     --regions "$REGIONS" --users "$USERS" --rate "$RATE" --seconds "$DURATION_S" --warmup-seconds "$WARMUP_S" \
-    --poll-interval "${effective_poll// /_}" \
+    --changes-per-commit "$CHANGES_PER_COMMIT" --poll-interval "${effective_poll// /_}" \
     --server-pid "$SERVER_PID" --db-pid "$PG_PID" --broker-pid "$RMQ_PID")
   bench_rc=$?
   set -e
@@ -147,8 +152,9 @@ for poll in $POLL_INTERVALS; do
          "Outbox:PollInterval $effective_poll; regions $REGIONS each in a process of its own (AddIdentityRegion()," \
          "SQLite replica, consuming over mTLS, batches of up to 100 events)"
     echo "load: PropagationBench rate=$RATE changes/s open loop, users=$USERS (one account in both regions)," \
-         "warmup_s=$WARMUP_S duration_s=$DURATION_S; each change = load the user in a fresh AuthorityDbContext with" \
-         "the OutboxInterceptor, change DisplayName, SaveChanges (one UserChanged row per region, same transaction)"
+         "warmup_s=$WARMUP_S duration_s=$DURATION_S changes_per_commit=$CHANGES_PER_COMMIT; each commit = load its" \
+         "user(s) in a fresh AuthorityDbContext with the OutboxInterceptor, change DisplayName, SaveChanges (one" \
+         "UserChanged row per changed user and region, same transaction)"
     echo "result: achieved_rate=$(kv "$line" achieved_rate) changes=$(kv "$line" changes)" \
          "| latency p50/p90/p99/max ms: both $(kv "$line" p50_ms)/$(kv "$line" p90_ms)/$p99/$(kv "$line" max_ms)" \
          "| eu $(kv "$line" eu_p50_ms)/$(kv "$line" eu_p90_ms)/$(kv "$line" eu_p99_ms)/$(kv "$line" eu_max_ms)" \

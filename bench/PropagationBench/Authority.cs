@@ -86,17 +86,24 @@ public sealed class Authority : IAsyncDisposable
     }
 
     /// <summary>
-    /// One change, as any code path of the server makes it: load the user in a fresh context, change a property a
-    /// region sees, save (the interceptor bumps the version and adds one UserChanged row per region).
+    /// One commit, as any code path of the server makes it: load the users in a fresh context, change a property a region
+    /// sees, save (the interceptor bumps each version and adds one UserChanged row per user and region). One user per
+    /// commit is a single change; several are a bulk change in one transaction.
     /// </summary>
-    /// <returns>False when the user was changed concurrently (the change is not made).</returns>
-    public async Task<bool> ChangeDisplayNameAsync(string userId, string displayName, CancellationToken cancellationToken)
+    /// <returns>False when a user was changed concurrently (nothing is changed).</returns>
+    public async Task<bool> ChangeDisplayNamesAsync(IReadOnlyList<string> userIds, string displayName, CancellationToken cancellationToken)
     {
         await using var scope = _provider.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-        var user = await db.Users.SingleAsync(u => u.Id == userId, cancellationToken);
-        user.DisplayName = displayName;
-        user.ConcurrencyStamp = Guid.NewGuid().ToString(); // as UserManager.UpdateAsync does: a racing write fails
+        var users = userIds.Count == 1
+            ? [await db.Users.SingleAsync(u => u.Id == userIds[0], cancellationToken)]
+            : await db.Users.Where(u => userIds.Contains(u.Id)).ToListAsync(cancellationToken);
+        foreach (var user in users)
+        {
+            user.DisplayName = displayName;
+            user.ConcurrencyStamp = Guid.NewGuid().ToString(); // as UserManager.UpdateAsync does: a racing write fails
+        }
+
         try
         {
             await db.SaveChangesAsync(cancellationToken);

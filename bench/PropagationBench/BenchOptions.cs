@@ -17,6 +17,8 @@ public sealed class BenchOptions
           --region-secret SECRET   the secret of the clients region-<r> declared in the server
           --work-dir DIR           where the regions' SQLite replicas go
           [--regions "eu us"] [--users 200] [--rate 500] [--seconds 20] [--warmup-seconds 5] [--writers 40]
+          [--changes-per-commit 1] users changed per transaction (one UserChanged each): N > 1 makes the writers and the
+                                   authority's database cheaper per change, for a rate the machine cannot write one by one
           [--drain-seconds 60]     how long to wait for the replicas to catch up after the run
           [--as-region R]          internal: run as region R's process (started by the bench itself, one per region)
           [--poll-interval TEXT]   the server's Outbox:PollInterval, only printed in the result line
@@ -50,6 +52,8 @@ public sealed class BenchOptions
     public int Writers { get; private set; } = 40;
 
     public double DrainSeconds { get; private set; } = 60;
+
+    public int ChangesPerCommit { get; private set; } = 1;
 
     public string PollInterval { get; private set; } = "unknown";
 
@@ -86,6 +90,7 @@ public sealed class BenchOptions
                 case "--warmup-seconds": o.WarmupSeconds = Number(name, value, 0, 3600); break;
                 case "--writers": o.Writers = (int)Number(name, value, 1, 1000); break;
                 case "--drain-seconds": o.DrainSeconds = Number(name, value, 1, 3600); break;
+                case "--changes-per-commit": o.ChangesPerCommit = (int)Number(name, value, 1, 1000); break;
                 case "--as-region": o.AsRegion = value; break;
                 case "--poll-interval": o.PollInterval = value; break;
                 case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
@@ -112,9 +117,16 @@ public sealed class BenchOptions
             throw new ArgumentException("--regions: at least one region");
         }
 
-        // Every user is always changed by the same writer (user index mod writers), so no two writes to one user
-        // race: the largest divisor of --users not above --writers.
-        o.Writers = Enumerable.Range(1, Math.Min(o.Writers, o.Users)).Last(w => o.Users % w == 0);
+        // Every user is always changed by the same writer, so no two writes to one user race: commit c changes users
+        // c x N .. c x N + N - 1 (mod users) and writer w makes commits w, w + writers, ...; that holds when writers x N
+        // divides the users: the largest such number of writers not above --writers.
+        if (o.Users % o.ChangesPerCommit != 0)
+        {
+            throw new ArgumentException("--changes-per-commit must divide --users");
+        }
+
+        var commitsPerRound = o.Users / o.ChangesPerCommit;
+        o.Writers = Enumerable.Range(1, Math.Min(o.Writers, commitsPerRound)).Last(w => commitsPerRound % w == 0);
         return o;
     }
 }

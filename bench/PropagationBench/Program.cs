@@ -59,7 +59,8 @@ namespace PropagationBench
         private static async Task<int> MeasureAsync(BenchOptions options, Authority authority, List<RemoteRegion> regions, string[] users)
         {
             var frequency = (double)Stopwatch.Frequency;
-            var interval = (long)(frequency / options.Rate); // between two changes, over all writers
+            var perCommit = options.ChangesPerCommit;
+            var interval = (long)(frequency * perCommit / options.Rate); // between two commits, over all writers
             var start = Stopwatch.GetTimestamp() + (long)(0.2 * frequency);
             var warmupEnd = start + (long)(options.WarmupSeconds * frequency);
             var end = warmupEnd + (long)(options.Seconds * frequency);
@@ -68,12 +69,12 @@ namespace PropagationBench
             var wallEnd = wallWarmupEnd + TimeSpan.FromSeconds(options.Seconds);
             var receivedBefore = await Task.WhenAll(regions.Select(r => r.CountAsync()));
             var batchesBefore = await Task.WhenAll(regions.Select(r => r.BatchesAsync()));
-            Log($"open loop: {options.Rate} changes/s round robin over {users.Length} users by {options.Writers} writers, " +
+            Log($"open loop: {options.Rate} changes/s ({perCommit} per commit) round robin over {users.Length} users by {options.Writers} writers, " +
                 $"{options.WarmupSeconds} s warm-up, {options.Seconds} s measured; server Outbox:PollInterval {options.PollInterval}");
 
             var writers = Enumerable.Range(0, options.Writers).Select(w => new Writer()).ToArray();
             var loops = writers.Select((writer, w) => Task.Run(() =>
-                WriteAsync(authority, users, writer, w, options.Writers, start, interval, warmupEnd, end))).ToArray();
+                WriteAsync(authority, users, perCommit, writer, w, options.Writers, start, interval, warmupEnd, end))).ToArray();
 
             await Task.Delay(Remaining(warmupEnd));
             var cpu0 = CpuSample.Take(options, regions);
@@ -169,6 +170,7 @@ namespace PropagationBench
             Add("poll_interval", options.PollInterval);
             Add("users", users.Length.ToString(CultureInfo.InvariantCulture));
             Add("writers", options.Writers.ToString(CultureInfo.InvariantCulture));
+            Add("changes_per_commit", perCommit.ToString(CultureInfo.InvariantCulture));
             Add("duration_s", F(options.Seconds, 0));
             Add("warmup_s", F(options.WarmupSeconds, 0));
             // CPU over the measured window, in % of one core (nproc cores = nproc x 100 %).
@@ -215,11 +217,12 @@ namespace PropagationBench
         }
 
         /// <summary>
-        /// Writer <paramref name="index"/> of <paramref name="count"/>: change k (k = index, index + count, ...) is
-        /// scheduled at start + k x interval and changes user k mod users (so each user has one writer). A writer
-        /// that falls behind starts the next change at once and counts a late start.
+        /// Writer <paramref name="index"/> of <paramref name="count"/>: commit k (k = index, index + count, ...) is
+        /// scheduled at start + k x interval and changes users k x N .. k x N + N - 1 mod users, N =
+        /// <paramref name="perCommit"/> (so each user has one writer). A writer that falls behind starts the next commit
+        /// at once and counts a late start.
         /// </summary>
-        private static async Task WriteAsync(Authority authority, string[] users, Writer writer, int index, int count,
+        private static async Task WriteAsync(Authority authority, string[] users, int perCommit, Writer writer, int index, int count,
             long start, long interval, long warmupEnd, long end)
         {
             var lateThreshold = Stopwatch.Frequency / 100; // 10 ms
@@ -247,20 +250,20 @@ namespace PropagationBench
 
                 try
                 {
-                    var userId = users[k % users.Length];
-                    if (await authority.ChangeDisplayNameAsync(userId, $"Bench change {k}", CancellationToken.None))
+                    var changed = Enumerable.Range(0, perCommit).Select(j => users[(k * perCommit + j) % users.Length]).ToArray();
+                    if (await authority.ChangeDisplayNamesAsync(changed, $"Bench change {k}", CancellationToken.None))
                     {
-                        writer.Changes++;
+                        writer.Changes += perCommit;
                         var done = Stopwatch.GetTimestamp();
                         if (measured)
                         {
-                            writer.MeasuredChanges++;
+                            writer.MeasuredChanges += perCommit;
                             writer.WriteMs.Add((done - began) * 1000.0 / Stopwatch.Frequency);
                         }
 
                         if (done >= warmupEnd && done < end)
                         {
-                            writer.CommittedInWindow++;
+                            writer.CommittedInWindow += perCommit;
                         }
                     }
                     else

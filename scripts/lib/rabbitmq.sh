@@ -19,6 +19,9 @@
 #   RMQ_CERTS    DIR/certs, made by deploy/rabbitmq/make-certs.sh (CA, server, clients, rogue CA)
 #
 # Regions: RMQ_REGIONS (default "eu us au") picks the region users, exchanges and queues.
+# Scheduling: RMQ_ERL_SCHEDULER_ARGS (default "+sbwt none +sbwtdcpu none +sbwtdio none") stops the Erlang
+# schedulers from busy-waiting when they run out of work. The broker shares two cores with the server,
+# PostgreSQL and the regions here; busy-waiting burns CPU that they need. Set it to "" for Erlang's default.
 # See deploy/rabbitmq/ for the configuration, certificates and permissions.
 
 # shellcheck source=scripts/lib/ports.sh
@@ -106,7 +109,7 @@ _rmq_exec_env() {
     RABBITMQ_DIST_PORT="$RMQ_DIST_PORT" \
     ERL_EPMD_PORT="$RMQ_EPMD_PORT" \
     ERL_EPMD_ADDRESS=127.0.0.1 \
-    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1} ${RMQ_ERL_SCHEDULER_ARGS-+sbwt none +sbwtdcpu none +sbwtdio none}" \
     "$@"
 }
 
