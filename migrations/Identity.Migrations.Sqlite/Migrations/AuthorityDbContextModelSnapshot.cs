@@ -270,6 +270,9 @@ namespace Identity.Migrations.Sqlite.Migrations
                         .HasMaxLength(64)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("ActivatesAt")
+                        .HasColumnType("INTEGER");
+
                     b.Property<string>("Algorithm")
                         .IsRequired()
                         .HasMaxLength(16)

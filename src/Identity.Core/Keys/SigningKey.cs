@@ -6,7 +6,10 @@ namespace Identity.Core.Keys;
 /// </summary>
 public sealed class SigningKey
 {
-    /// <summary>Slot name such as <c>ES256/1</c>: the primary key makes concurrent first starts agree on one key per slot.</summary>
+    /// <summary>
+    /// Algorithm and generation, such as <c>ES256/1</c>: the primary key makes replicas that start or rotate at the same
+    /// moment agree on one key per generation (the loser of the insert race reloads the winner's key).
+    /// </summary>
     public required string Slot { get; set; }
 
     /// <summary>The JWK <c>kid</c> published in the JWKS.</summary>
@@ -17,8 +20,15 @@ public sealed class SigningKey
 
     public required string ProtectedMaterial { get; set; }
 
+    /// <summary>From this date the key is published in the JWKS (and accepted), before it signs anything.</summary>
     public DateTimeOffset CreatedAt { get; set; }
 
-    /// <summary>After this date the key no longer signs; it stays published until <see cref="RetiredAt"/>.</summary>
+    /// <summary>
+    /// From this date the key signs (or encrypts) new tokens, taking over from the previous generation;
+    /// <c>null</c> for keys created before rotation existed: active since <see cref="CreatedAt"/>.
+    /// </summary>
+    public DateTimeOffset? ActivatesAt { get; set; }
+
+    /// <summary>From this date the key is no longer published nor accepted, and its row is deleted.</summary>
     public DateTimeOffset? RetiredAt { get; set; }
 }

@@ -22,6 +22,9 @@ namespace Identity.Server.Connect;
 /// revokes that authorization (<see cref="TokenChainManager"/>), so those tokens stop being accepted with it
 /// (RFC 6749 §4.1.2, §10.5).</item>
 /// </list>
+/// Every other token (codes, refresh tokens) is signed with the active ES256 key and, when OpenIddict encrypts it, encrypted
+/// with the active A256KW key: the keys come from the <see cref="SigningKeyRing"/>, which rotates them while the server
+/// runs, not from OpenIddict's options, which hold the keys of the moment the server started.
 /// Runs right after OpenIddict's <c>AttachSecurityCredentials</c>, which takes the first key for every token type.
 /// </summary>
 public sealed class TokenSigningPolicy(SigningKeyRing keys, IOptionsMonitor<OidcOptions> options)
@@ -36,10 +39,11 @@ public sealed class TokenSigningPolicy(SigningKeyRing keys, IOptionsMonitor<Oidc
 
     public ValueTask HandleAsync(GenerateTokenContext context)
     {
+        var active = keys.Keys;
         switch (context.TokenType)
         {
             case TokenTypeIdentifiers.IdentityToken:
-                context.SigningCredentials = keys.Keys.Rs256;
+                context.SigningCredentials = active.Rs256;
                 if (context.Principal?.GetAuthorizationId() is not null)
                 {
                     context.CreateTokenEntry = false;
@@ -49,13 +53,22 @@ public sealed class TokenSigningPolicy(SigningKeyRing keys, IOptionsMonitor<Oidc
 
             case TokenTypeIdentifiers.AccessToken:
                 context.SigningCredentials = options.CurrentValue.AccessTokenAlgorithm == "RS256"
-                    ? keys.Keys.Rs256
-                    : keys.Keys.Es256;
+                    ? active.Rs256
+                    : active.Es256;
                 if (context.Request?.IsClientCredentialsGrantType() == true || context.Principal?.GetAuthorizationId() is not null)
                 {
                     context.CreateTokenEntry = false;
                     context.PersistTokenPayload = false;
                     context.IsReferenceToken = false;
+                }
+
+                break;
+
+            default:
+                context.SigningCredentials = active.Es256;
+                if (context.EncryptionCredentials is not null)
+                {
+                    context.EncryptionCredentials = active.Encryption;
                 }
 
                 break;

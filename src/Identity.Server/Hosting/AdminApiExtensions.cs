@@ -50,6 +50,7 @@ public static class AdminApiExtensions
         admin.MapClientsApi();
         admin.MapAuditApi();
         admin.MapOutboxApi();
+        admin.MapKeysApi();
 
         app.MapOpenApi("/openapi/{documentName}.json");
         if (app.Environment.IsDevelopment())

@@ -21,7 +21,13 @@ public static class OidcServerExtensions
         builder.Services.AddSingleton<IValidateOptions<OidcOptions>, OidcOptionsValidator>();
 
         builder.Services.TryAddSingleton(TimeProvider.System);
+        builder.Services.AddOptions<KeyRotationOptions>()
+            .BindConfiguration(KeyRotationOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate(o => o.PublishAhead < o.RotationPeriod, "Keys:PublishAhead must be shorter than Keys:RotationPeriod.")
+            .ValidateOnStart();
         builder.Services.AddSingleton<SigningKeyRing>();
+        builder.Services.AddHostedService<KeyRotationService>();
         builder.Services.AddSingleton<ClientApplicationCache>();
         builder.Services.AddSingleton<ScopeCatalog>();
         builder.Services.AddScoped<ClientSeeder>();
@@ -62,6 +68,8 @@ public static class OidcServerExtensions
                 server.AddEventHandler(ValidateRequestedScopes.Descriptor)
                     .AddEventHandler(ClientCredentialsSignIn.Descriptor)
                     .AddEventHandler(TokenSigningPolicy.Descriptor)
+                    .AddEventHandler(KeyRingHandlers.ServerValidation)
+                    .AddEventHandler(KeyRingHandlers.Jwks)
                     .AddEventHandler(UnstoredTokenAuthorization.Descriptor)
                     .AddEventHandler(DiscoveryMetadata.Descriptor)
                     .AddEventHandler(ClientAssertionErrors.Descriptor);
@@ -80,6 +88,7 @@ public static class OidcServerExtensions
             {
                 validation.UseLocalServer();
                 validation.UseAspNetCore();
+                validation.AddEventHandler(KeyRingHandlers.LocalValidation);
             });
 
         // Same handlers and filters as OpenIddict's dispatcher, indexed by event type (see IndexedServerDispatcher).
@@ -109,7 +118,8 @@ public static class OidcServerExtensions
             // Codes travel in the query or a form post, never the fragment (no implicit or hybrid flows).
             options.ResponseModes.Remove(ResponseModes.Fragment);
 
-            // The first signing key signs OpenIddict's internal tokens (codes, refresh tokens): ES256 is the cheap one.
+            // OpenIddict needs keys at start; which one signs, and which ones are accepted, is then decided per token by the
+            // ring (TokenSigningPolicy, KeyRingHandlers), which follows rotations while the server runs.
             var loaded = keys.Keys;
             options.SigningCredentials.Add(loaded.Es256);
             options.SigningCredentials.Add(loaded.Rs256);

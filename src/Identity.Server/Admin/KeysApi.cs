@@ -1,0 +1,83 @@
+using Identity.Core.Data;
+using Identity.Server.Audit;
+using Identity.Server.Keys;
+
+namespace Identity.Server.Admin;
+
+/// <param name="Stage"><c>next</c> (published, not yet signing), <c>active</c> (signs new tokens) or <c>previous</c> (accepted until it retires).</param>
+public sealed record SigningKeyView(
+    string KeyId, string Algorithm, int Generation, string Stage, DateTimeOffset CreatedAt, DateTimeOffset ActivatesAt, DateTimeOffset? RetiresAt);
+
+/// <param name="Algorithms">Which keys to replace: <c>RS256</c>, <c>ES256</c>, <c>A256KW</c>; all three when omitted.</param>
+/// <param name="RevokePrevious">
+/// Stop accepting the replaced keys at once (a compromised key): every token they signed or encrypted — access, ID and
+/// refresh tokens, codes — is refused from then on. Otherwise they stay accepted until their tokens have expired.
+/// </param>
+public sealed record RotateKeysRequest(IReadOnlyList<string>? Algorithms, bool RevokePrevious);
+
+/// <summary>
+/// <c>/admin/v1/keys</c> (platform administrators): the token keys and their stages, and rotation on demand.
+/// Private material never leaves the server; the public halves are in the JWKS.
+/// </summary>
+public static class KeysApi
+{
+    public static RouteGroupBuilder MapKeysApi(this RouteGroupBuilder admin)
+    {
+        var keys = admin.MapGroup("/keys").WithTags("Keys");
+        keys.MapGet("/", List);
+        keys.MapPost("/rotate", RotateAsync).AcceptsJson<RotateKeysRequest>();
+        return admin;
+    }
+
+    private static IResult List(HttpContext context, SigningKeyRing ring, TimeProvider time) =>
+        context.Admin().IsPlatformAdmin ? TypedResults.Ok(Describe(ring, time.GetUtcNow())) : AdminActorExtensions.PlatformOnly();
+
+    private static async Task<IResult> RotateAsync(
+        HttpContext context, AuthorityDbContext db, SigningKeyRing ring, IAuditTrail audit, TimeProvider time)
+    {
+        var actor = context.Admin();
+        if (!actor.IsPlatformAdmin)
+        {
+            return AdminActorExtensions.PlatformOnly();
+        }
+
+        var (body, problem) = await AdminHttp.ReadAsync<RotateKeysRequest>(context.Request);
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        var algorithms = body!.Algorithms is { Count: > 0 } named ? named.Distinct(StringComparer.Ordinal).ToList() : [.. SigningKeyRing.Algorithms];
+        if (algorithms.FirstOrDefault(a => !SigningKeyRing.Algorithms.Contains(a)) is { } unknown)
+        {
+            return AdminHttp.Invalid("algorithms", $"Unknown key algorithm '{unknown}': use {string.Join(", ", SigningKeyRing.Algorithms)}.");
+        }
+
+        var replaced = ring.AllKeys.Where(k => algorithms.Contains(k.Algorithm)).Select(k => k.KeyId).ToList();
+        audit.Record(actor.Actor, "keys.rotated", "keys", string.Join(",", algorithms), null,
+            new { algorithms, revokePrevious = body.RevokePrevious, replaced });
+        if (!await ring.RotateNowAsync(db, algorithms, body.RevokePrevious, context.RequestAborted))
+        {
+            return AdminHttp.Conflict("Another replica replaced these keys at the same moment: read the keys again.");
+        }
+
+        return TypedResults.Ok(Describe(ring, time.GetUtcNow()));
+    }
+
+    private static List<SigningKeyView> Describe(SigningKeyRing ring, DateTimeOffset now)
+    {
+        var active = ring.Keys;
+        var activeIds = new[] { active.Rs256.Kid, active.Es256.Kid, active.Encryption.Key.KeyId };
+        return ring.AllKeys
+            .Where(k => k.RetiredAt is not { } retired || retired > now)
+            .Select(k => new SigningKeyView(
+                k.KeyId,
+                k.Algorithm,
+                k.Generation,
+                activeIds.Contains(k.KeyId) ? "active" : k.ActivatesAt > now ? "next" : "previous",
+                k.CreatedAt,
+                k.ActivatesAt,
+                k.RetiredAt))
+            .ToList();
+    }
+}
