@@ -98,6 +98,7 @@ start_server() {
     cd "$BENCH_TMP/Identity.Server"
     exec env \
       ASPNETCORE_ENVIRONMENT=Production \
+      DataProtection__AllowUnprotectedKeys=true \
       Database__Provider=PostgreSql \
       Database__ConnectionString="$DB_CONNECTION_STRING" \
       Database__AutoMigrate=true \

@@ -147,6 +147,7 @@ BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
   cd "$BENCH_TMP/server"
   exec env \
     ASPNETCORE_ENVIRONMENT=Production \
+    DataProtection__AllowUnprotectedKeys=true \
     Database__Provider=PostgreSql \
     Database__ConnectionString="$DB_CONNECTION_STRING" \
     Database__AutoMigrate=true \

@@ -53,7 +53,8 @@ public static class StoreExtensions
         // Every replica reads the same data-protection key ring (cookies, antiforgery, protected signing keys).
         builder.Services.AddDataProtection()
             .SetApplicationName("Identity")
-            .PersistKeysToDbContext<AuthorityDbContext>();
+            .PersistKeysToDbContext<AuthorityDbContext>()
+            .ProtectKeyRing(builder.Configuration, builder.Environment);
 
         return builder;
     }

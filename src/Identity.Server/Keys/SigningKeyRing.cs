@@ -263,7 +263,19 @@ public sealed class SigningKeyRing(
 
     private RingKey Load(SigningKey row)
     {
-        var material = _protector.Unprotect(Convert.FromBase64String(row.ProtectedMaterial));
+        byte[] material;
+        try
+        {
+            material = _protector.Unprotect(Convert.FromBase64String(row.ProtectedMaterial));
+        }
+        catch (CryptographicException ex)
+        {
+            throw new InvalidOperationException(
+                $"The {row.Algorithm} key {row.KeyId} cannot be decrypted: the data-protection key ring that protects it is not readable " +
+                "by this server. If the ring's certificate was replaced, keep the old one under DataProtection:PreviousCertificates; " +
+                "every replica needs the same DataProtection settings.", ex);
+        }
+
         SigningCredentials? signing = null;
         EncryptingCredentials? encrypting = null;
         switch (row.Algorithm)

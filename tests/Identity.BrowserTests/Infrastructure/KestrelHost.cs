@@ -40,6 +40,8 @@ public sealed class KestrelHost<TEntryPoint>(
     {
         builder.UseEnvironment("Testing");
         builder.UseSetting("Logging:LogLevel:Default", "Warning"); // the apps' appsettings say Information
+        // Test databases are thrown away: no certificate protects their data-protection key ring (a test sets one when it needs it).
+        builder.UseSetting("DataProtection:AllowUnprotectedKeys", "true");
         foreach (var (key, value) in settings)
         {
             builder.UseSetting(key, value);

@@ -11,6 +11,8 @@ public sealed class IdentityServerHost(IReadOnlyDictionary<string, string?> sett
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
         builder.UseEnvironment("Testing");
+        // Test databases are thrown away: no certificate protects their data-protection key ring (a test sets one when it needs it).
+        builder.UseSetting("DataProtection:AllowUnprotectedKeys", "true");
         foreach (var (key, value) in settings)
         {
             builder.UseSetting(key, value);
