@@ -14,6 +14,10 @@
 #      WARMUP_S (40)      warm-up, not measured (the JIT still compiles a minute into a run on this VM)
 #      DURATION_S (15)    measured window
 #      TARGET_P99_MS (20) the issue's target, reported as met / not met
+#      TARGETS ("identity peer")  what to measure, in this order for every mode: Identity, and the reference peer
+#                         (bench/peer-authcode: oidc-provider 9.13.3, the version of ../shared/bench, with the same
+#                         client, PKCE S256 required and a sign-in page; its state lives in process memory)
+#      ROUNDS (1)         repetitions of the whole sequence, so runs alternate A B A B (±10–15 % noise here)
 #
 # What it does:
 #   1. starts a private PostgreSQL (scripts/lib/postgres.sh)
@@ -23,7 +27,10 @@
 #   3. seeds the bench user (random password) with AuthCodeBench --seed-connection-string
 #   4. runs AuthCodeBench: N sessions sign in once through /Account/Login, then loop
 #      authorize → token; prints one key=value line
-#   5. prints a summary and appends it to bench/results/authcode-bench-DATE-HHMM.txt
+#   5. starts the peer on http://127.0.0.1:7283 (npm ci in bench/peer-authcode when needed), with the same
+#      client id, secret, redirect URI and user
+#   6. for each round, each mode, each target: the same AuthCodeBench run; prints a summary and appends it to
+#      bench/results/authcode-bench-DATE-HHMM.txt
 # Everything it starts is stopped by PID on exit.
 set -euo pipefail
 
@@ -34,7 +41,12 @@ MODES=${MODES:-closed 50 100}
 WARMUP_S=${WARMUP_S:-40}
 DURATION_S=${DURATION_S:-15}
 TARGET_P99_MS=${TARGET_P99_MS:-20}
+TARGETS=${TARGETS:-identity peer}
+ROUNDS=${ROUNDS:-1}
 PORT=7281
+PEER_PORT=7283
+PEER_URL="http://127.0.0.1:$PEER_PORT"
+PEER_PID=
 BASE_URL="http://127.0.0.1:$PORT"
 ISSUER="$BASE_URL/"
 CLIENT_ID=bench-web
@@ -53,11 +65,14 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 log() { echo "# authcode-bench: $*" >&2; }
 
-# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
+# --- cleanup: stop the server, the peer and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
+# shellcheck disable=SC2317  # invoked by _bench_cleanup
+bench_stop_more() { if [ -n "$PEER_PID" ]; then stop_pid "$PEER_PID"; fi; }
 bench_cleanup_traps
 
 # --- 1. PostgreSQL. ---
 port_free "$PORT"
+case " $TARGETS " in *" peer "*) port_free "$PEER_PORT" ;; esac
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-authcode-bench.XXXXXX")
 chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
 pg_install_if_missing
@@ -78,6 +93,7 @@ BENCH_WEB_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
   cd "$BENCH_TMP/Identity.Server"
   exec env \
     ASPNETCORE_ENVIRONMENT=Production \
+    DataProtection__AllowUnprotectedKeys=true \
     Database__Provider=PostgreSql \
     Database__ConnectionString="$DB_CONNECTION_STRING" \
     Database__AutoMigrate=true \
@@ -107,22 +123,52 @@ BENCH_PASSWORD="$(openssl rand -base64 24 | tr '+/' '-_' | tr -d '=')-aA1"
 "${BENCH_APP[@]}" --seed-connection-string "$DB_CONNECTION_STRING" \
   --seed-email "$BENCH_EMAIL" --seed-password "$BENCH_PASSWORD"
 
-# --- 4./5. The bench, once per mode, and its summary (stdout and bench/results/). ---
+# --- 5. The peer, with the same client, redirect URI and user. ---
+if [[ " $TARGETS " == *" peer "* ]]; then
+  command -v node >/dev/null || { log "node is needed for the peer (or TARGETS=identity)"; exit 2; }
+  PEER_DIR="$REPO_ROOT/bench/peer-authcode"
+  if [ ! -d "$PEER_DIR/node_modules/oidc-provider" ] || [ "$PEER_DIR/package-lock.json" -nt "$PEER_DIR/node_modules/.package-lock.json" ]; then
+    log "installing the peer's dependencies (npm ci)"
+    (cd "$PEER_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+  (
+    cd "$PEER_DIR"
+    exec env NODE_ENV=production PEER_PORT="$PEER_PORT" BENCH_CLIENT_ID="$CLIENT_ID" BENCH_CLIENT_SECRET="$BENCH_WEB_SECRET" \
+      BENCH_REDIRECT_URI="$REDIRECT_URI" BENCH_EMAIL="$BENCH_EMAIL" BENCH_PASSWORD="$BENCH_PASSWORD" node server.mjs
+  ) >"$BENCH_TMP/peer.log" 2>&1 &
+  PEER_PID=$!
+  wait_http_200 "$PEER_PID" "$PEER_URL/.well-known/openid-configuration" || { cat "$BENCH_TMP/peer.log" >&2; exit 1; }
+  PEER_VERSION=$(sed -n 's/.*"version": "\([^"]*\)".*/\1/p' "$PEER_DIR/node_modules/oidc-provider/package.json")
+fi
+
+# --- 6. The bench, per round, mode and target, and its summary (stdout and bench/results/). ---
 git_rev=$(git_rev)
 overall_rc=0
+for (( round = 1; round <= ROUNDS; round++ )); do
 for mode in $MODES; do
+for target in $TARGETS; do
   rate_args=()
   load_desc="closed loop (each session starts its next round trip at once)"
   if [ "$mode" != closed ]; then
     rate_args=(--rate "$mode")
     load_desc="open loop at $mode round trips/s over the sessions (latency from the scheduled start)"
   fi
+  case "$target" in
+    identity)
+      target_args=(--base-url "$BASE_URL" --server-pid "$SERVER_PID" --db-pid "$PG_PID")
+      target_desc="Identity.Server@$git_rev, Production, PostgreSQL, client $CLIENT_ID (authorization_code, PKCE S256, client_secret_basic, scope \"openid profile\")"
+      ;;
+    peer)
+      target_args=(--base-url "$PEER_URL" --server-pid "$PEER_PID" --session-cookie _session)
+      target_desc="peer oidc-provider $PEER_VERSION on node $(node -v) (one process, state in memory), the same client and flow"
+      ;;
+    *) log "unknown target $target (identity or peer)"; exit 2 ;;
+  esac
   wait_quiet 120
   set +e
-  line=$("${BENCH_APP[@]}" --base-url "$BASE_URL" --client-id "$CLIENT_ID" --client-secret "$BENCH_WEB_SECRET" \
+  line=$("${BENCH_APP[@]}" "${target_args[@]}" --client-id "$CLIENT_ID" --client-secret "$BENCH_WEB_SECRET" \
     --redirect-uri "$REDIRECT_URI" --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \
-    --sessions "$SESSIONS" --warmup-seconds "$WARMUP_S" --seconds "$DURATION_S" "${rate_args[@]}" \
-    --server-pid "$SERVER_PID" --db-pid "$PG_PID")
+    --sessions "$SESSIONS" --warmup-seconds "$WARMUP_S" --seconds "$DURATION_S" "${rate_args[@]}")
   bench_rc=$?
   set -e
   check_bench_result AuthCodeBench "$bench_rc" "$line" || overall_rc=$?
@@ -130,26 +176,25 @@ for mode in $MODES; do
   p99=$(kv "$line" p99_ms)
   verdict=$(awk -v p="$p99" -v t="$TARGET_P99_MS" 'BEGIN { print (p + 0 < t + 0) ? "met" : "NOT met" }')
   summary=$(
-    echo "== authcode-bench $(date '+%F %T %Z') mode=$mode =="
+    echo "== authcode-bench $(date '+%F %T %Z') round=$round mode=$mode target=$target =="
     echo "$(machine_line) postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')"
-    echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, client $CLIENT_ID (authorization_code, PKCE S256," \
-         "client_secret_basic, scope \"openid profile\")"
+    echo "$target: $target_desc"
     echo "load: AuthCodeBench sessions=$SESSIONS warmup_s=$WARMUP_S duration_s=$DURATION_S, $load_desc; each session" \
-         "signed in once through /Account/Login (the load generator shares the cores with the server)"
+         "signed in once through the sign-in page (the load generator shares the cores with the server)"
     echo "result: roundtrips_per_s=$(kv "$line" roundtrips_per_s) p50_ms=$(kv "$line" p50_ms) p99_ms=$p99" \
          "errors=$(kv "$line" errors) | authorize p50/p99 $(kv "$line" authorize_p50_ms)/$(kv "$line" authorize_p99_ms) ms" \
          "| token p50/p99 $(kv "$line" token_p50_ms)/$(kv "$line" token_p99_ms) ms"
     echo "cpu (% of one core, measured window): server=$(kv "$line" server_cpu_pct) db=$(kv "$line" db_cpu_pct)" \
          "load_generator=$(kv "$line" client_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
     echo "target: p99 < ${TARGET_P99_MS} ms at $SESSIONS sessions ($mode): $verdict"
-    echo "peer: none — the Node peer in ../shared/bench (oidc-provider) declares no authorization-code client" \
-         "(it has no interaction UI), so this flow has no peer comparison"
     echo "raw: $line"
   )
   echo
   echo "$summary"
   mkdir -p "$(dirname "$RESULT_FILE")"
   printf '%s\n\n' "$summary" >>"$RESULT_FILE"
+done
+done
 done
 log "summaries appended to ${RESULT_FILE#"$REPO_ROOT"/}"
 exit "$overall_rc"

@@ -17,6 +17,7 @@ public sealed class BenchOptions
                                server that falls behind is not hidden (no coordinated omission).
                                Without --rate: closed loop, each session starts the next round trip at once.
                   [--server-pid PID] [--db-pid POSTMASTER_PID]   CPU split of the measured window (Linux /proc)
+                  [--session-cookie identity.session]   the SSO cookie the sign-in must leave (the peer's: _session)
           seed:   --seed-connection-string CS (PostgreSQL) [--seed-email EMAIL] [--seed-password PASSWORD]
                   creates the user if missing (run it after the server has migrated the database);
                   --seed-email/--seed-password default to --email/--password.
@@ -38,6 +39,9 @@ public sealed class BenchOptions
     public string Password { get; private set; } = "";
 
     public string Scope { get; private set; } = "openid profile";
+
+    /// <summary>The name of the SSO session cookie the sign-in must leave in the browser.</summary>
+    public string SessionCookie { get; private set; } = "identity.session";
 
     public int Sessions { get; private set; } = 50;
 
@@ -75,6 +79,7 @@ public sealed class BenchOptions
                 case "--email": o.Email = value; break;
                 case "--password": o.Password = value; break;
                 case "--scope": o.Scope = value; break;
+                case "--session-cookie": o.SessionCookie = value; break;
                 case "--sessions": o.Sessions = (int)Number(name, value, 1, 10_000); break;
                 case "--warmup-seconds": o.WarmupSeconds = Number(name, value, 0, 3600); break;
                 case "--seconds": o.Seconds = Number(name, value, 0.1, 3600); break;

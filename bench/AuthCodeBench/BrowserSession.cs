@@ -11,7 +11,8 @@ using Microsoft.AspNetCore.WebUtilities;
 namespace AuthCodeBench;
 
 /// <summary>The endpoints and issuer read from discovery.</summary>
-public sealed record Endpoints(Uri Issuer, Uri Authorization, Uri Token);
+/// <param name="Issuer">As discovery spells it: RFC 9207's <c>iss</c> is compared to it as a string.</param>
+public sealed record Endpoints(string Issuer, Uri Authorization, Uri Token);
 
 /// <summary>The timings of one round trip, or why it failed.</summary>
 public readonly record struct RoundTrip(string? Error, long AuthorizeTicks, long TokenTicks);
@@ -23,8 +24,6 @@ public readonly record struct RoundTrip(string? Error, long AuthorizeTicks, long
 /// </summary>
 public sealed partial class BrowserSession : IDisposable
 {
-    private const string SessionCookie = "identity.session";
-
     private readonly BenchOptions options;
     private readonly Endpoints endpoints;
     private readonly HttpClient backend;
@@ -108,12 +107,12 @@ public sealed partial class BrowserSession : IDisposable
         }
 
         var back = Redirect(posted, loginUrl, "POST /Account/Login");
-        if (!cookies.GetAllCookies().Any(c => c.Name == SessionCookie))
+        using var second = await browser.GetAsync(back);
+        if (!cookies.GetAllCookies().Any(c => c.Name == options.SessionCookie))
         {
-            throw new InvalidOperationException($"no {SessionCookie} cookie after signing in");
+            throw new InvalidOperationException($"no {options.SessionCookie} cookie after signing in");
         }
 
-        using var second = await browser.GetAsync(back);
         var code = CodeFrom(second, back, request.State, out var error);
         if (code is null)
         {
@@ -174,7 +173,7 @@ public sealed partial class BrowserSession : IDisposable
     /// <summary>The code of a 302 to the client's redirect URI with the expected state, or null and the reason.</summary>
     private string? CodeFrom(HttpResponseMessage response, Uri requestUrl, string state, out string? error)
     {
-        if (response.StatusCode != HttpStatusCode.Found)
+        if (response.StatusCode is not (HttpStatusCode.Found or HttpStatusCode.SeeOther))
         {
             error = $"authorize_status_{(int)response.StatusCode}";
             return null;
@@ -210,7 +209,7 @@ public sealed partial class BrowserSession : IDisposable
         }
 
         // RFC 9207: when the authority names itself, it must be the issuer from discovery.
-        if (query.TryGetValue("iss", out var iss) && iss != endpoints.Issuer.AbsoluteUri)
+        if (query.TryGetValue("iss", out var iss) && iss != endpoints.Issuer)
         {
             error = "authorize_iss_mismatch";
             return null;

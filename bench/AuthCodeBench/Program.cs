@@ -281,7 +281,7 @@ namespace AuthCodeBench
         private sealed class Discovery
         {
             [JsonPropertyName("issuer")]
-            public Uri? Issuer { get; set; }
+            public string? Issuer { get; set; }
 
             [JsonPropertyName("authorization_endpoint")]
             public Uri? AuthorizationEndpoint { get; set; }
