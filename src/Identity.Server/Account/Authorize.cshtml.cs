@@ -29,6 +29,7 @@ public sealed class AuthorizeModel(
     ScopeCatalog catalog,
     Identity.Server.Audit.IAuditTrail audit,
     AuthorityDbContext db,
+    CodeIssuanceBatch codeIssuance,
     TimeProvider time) : PageModel
 {
     public string ClientName { get; private set; } = "";
@@ -151,8 +152,10 @@ public sealed class AuthorizeModel(
 
         // An ad-hoc authorization per code ties the code, its tokens and refresh tokens together, so a replayed
         // code or refresh token revokes exactly that chain (RFC 6749 §4.1.2, §10.5; RFC 9700 §4.14.2).
+        // The authorization and the code's token entry are written together when the code is issued (CodeIssuanceBatch).
         var resources = await ResourcesOfAsync(scopes);
         var principal = await principals.CreateAsync(user, session.Principal, scopes, resources, null);
+        codeIssuance.Begin();
         var authorization = await authorizations.CreateAsync(principal, subject, applicationId!, AuthorizationTypes.AdHoc, scopes);
         principal = await principals.CreateAsync(user, session.Principal, scopes, resources, await authorizations.GetIdAsync(authorization));
 

@@ -96,6 +96,15 @@ public static class OidcServerExtensions
         builder.Services.AddSingleton(provider => new ServerHandlerIndex(provider, services));
         builder.Services.Replace(ServiceDescriptor.Scoped<IOpenIddictServerDispatcher, IndexedServerDispatcher>());
 
+        // The authorization endpoint writes the code's authorization and token entry in one round trip (CodeIssuanceBatch).
+        builder.Services.AddScoped<CodeIssuanceBatch>();
+        builder.Services.Replace(ServiceDescriptor.Scoped<
+            OpenIddict.Abstractions.IOpenIddictAuthorizationStore<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreAuthorization>,
+            BatchedAuthorizationStore>());
+        builder.Services.Replace(ServiceDescriptor.Scoped<
+            OpenIddict.Abstractions.IOpenIddictTokenStore<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken>,
+            BatchedTokenStore>());
+
         return builder;
     }
 
