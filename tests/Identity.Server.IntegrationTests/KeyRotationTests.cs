@@ -203,6 +203,23 @@ public abstract class KeyRevocationTests<TDatabase>(ServerFixture<TDatabase> fix
         Assert.Equal(before, await KeyRotationProbe.JwksKidsAsync(fixture.Client));
     }
 
+    [Theory]
+    [InlineData("00:00:05", null, "Keys:PublishAhead must be at least twice Keys:CheckInterval")]
+    [InlineData("100.00:00:00", "90.00:00:00", "Keys:PublishAhead must be shorter than Keys:RotationPeriod")]
+    public async Task Settings_ThatWouldSignWithAnUnpublishedKey_RefuseToStart(string publishAhead, string? rotationPeriod, string message)
+    {
+        await using var server = fixture.StartServer(s =>
+        {
+            s["Keys:PublishAhead"] = publishAhead;
+            if (rotationPeriod is not null)
+            {
+                s["Keys:RotationPeriod"] = rotationPeriod;
+            }
+        });
+        var error = Assert.ThrowsAny<Exception>(() => server.Start());
+        Assert.Contains(message, error.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Keys_WithoutAdminToken_Unauthorized()
     {

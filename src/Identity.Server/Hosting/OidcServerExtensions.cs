@@ -25,6 +25,8 @@ public static class OidcServerExtensions
             .BindConfiguration(KeyRotationOptions.SectionName)
             .ValidateDataAnnotations()
             .Validate(o => o.PublishAhead < o.RotationPeriod, "Keys:PublishAhead must be shorter than Keys:RotationPeriod.")
+            .Validate(o => o.PublishAhead >= 2 * o.CheckInterval,
+                "Keys:PublishAhead must be at least twice Keys:CheckInterval, so that every replica loads a new key before it signs.")
             .ValidateOnStart();
         builder.Services.AddSingleton<SigningKeyRing>();
         builder.Services.AddHostedService<KeyRotationService>();

@@ -26,9 +26,12 @@ public sealed class KeyRotationOptions
     public TimeSpan PublishAhead { get; set; } = TimeSpan.FromDays(2);
 
     /// <summary>
-    /// How often each replica reads the keys from the database and checks the schedule: a key created or retired by
-    /// another replica (or through the admin API) is used everywhere after at most this long.
+    /// How often each replica reads the keys from the database and checks the schedule (a few small queries): a key
+    /// created or revoked by another replica (or through the admin API) is used everywhere after at most this long.
+    /// Scheduled keys are published <see cref="PublishAhead"/> before they sign, at least twice this interval, so every
+    /// replica holds a key before any token made with it reaches it; after a rotation on demand the other replicas
+    /// may refuse, for up to this long, tokens signed or encrypted with the new key.
     /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00.050", "01:00:00")]
-    public TimeSpan CheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:10:00")]
+    public TimeSpan CheckInterval { get; set; } = TimeSpan.FromSeconds(10);
 }
