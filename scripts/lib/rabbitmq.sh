@@ -129,9 +129,17 @@ _rmq_running() {
 _rmq_group_alive() { [ -n "$1" ] && pgrep -g "$1" >/dev/null 2>&1; }
 
 # rmq_start DIR: start a broker with DIR's state (new DIR: certificates, free ports; existing DIR:
-# the same ports, certificates and data) and wait until it accepts connections.
+# the same ports, certificates and data) and wait until it accepts connections. A broker that dies in its
+# first moments (seen once here, before it wrote any log line) is started once more.
 rmq_start() {
-  local dir=${1:?usage: rmq_start DIR} log log_size started i
+  local dir=${1:?usage: rmq_start DIR}
+  _rmq_start_once "$dir" && return 0
+  _rmq_log "starting the broker again, once"
+  _rmq_start_once "$dir"
+}
+
+_rmq_start_once() {
+  local dir=$1 log log_size started i stat state
   [ -x "$_RMQ_SERVER" ] || { _rmq_log "$_RMQ_SERVER not found; run rmq_install_if_missing first"; return 1; }
   _rmq_use "$dir"
   if _rmq_running "$RMQ_PID"; then
@@ -164,14 +172,17 @@ rmq_start() {
       _rmq_log "RabbitMQ ready on 127.0.0.1:$RMQ_PORT (TLS only; pid $RMQ_PID, $RMQ_DIR) in $(( SECONDS - started )) s"
       return 0
     fi
-    # Until the background job has exec'd env, setsid and the script, it is alive under another name: still starting
-    # (on a loaded machine that can outlast the first check), not gone.
-    if ! _rmq_running "$RMQ_PID" && ! { kill -0 "$RMQ_PID" 2>/dev/null && ! _rmq_exists "$RMQ_PID"; }; then
-      break
-    fi
+    # Gone = exited (a zombie until reaped: it is our child, so its PID cannot be reused meanwhile). Until the
+    # background job has exec'd env, setsid and the scripts it is alive under other names: still starting. One read
+    # of /proc/PID/stat gives name and state together (reading the name twice raced with those execs: a start that
+    # was fine was once judged dead).
+    stat=$(cat "/proc/$RMQ_PID/stat" 2>/dev/null) || break
+    state=${stat##*) }
+    [ "${state%% *}" != Z ] || break
     sleep 0.1
   done
-  _rmq_log "broker did not start (pid $RMQ_PID); log tail:"
+  _rmq_log "broker did not start (pid $RMQ_PID: $(cat "/proc/$RMQ_PID/comm" 2>/dev/null || echo gone)," \
+    "state $(sed 's/^.*) //' "/proc/$RMQ_PID/stat" 2>/dev/null | cut -d' ' -f1)); log tail:"
   tail -n 20 "$RMQ_DIR/log/stdout.log" "$log" >&2 2>/dev/null || true
   rmq_kill "$RMQ_DIR"
   return 1
