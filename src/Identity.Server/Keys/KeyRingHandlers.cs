@@ -40,8 +40,7 @@ public static class KeyRingHandlers
     {
         public ValueTask HandleAsync(OpenIddictServerEvents.ValidateTokenContext context)
         {
-            context.TokenValidationParameters.IssuerSigningKeys = ring.VerificationKeys;
-            context.TokenValidationParameters.TokenDecryptionKeys = ring.DecryptionKeys;
+            UseRing(context.TokenValidationParameters, ring);
             return ValueTask.CompletedTask;
         }
     }
@@ -50,23 +49,40 @@ public static class KeyRingHandlers
     {
         public ValueTask HandleAsync(OpenIddictValidationEvents.ValidateTokenContext context)
         {
-            context.TokenValidationParameters.IssuerSigningKeys = ring.VerificationKeys;
-            context.TokenValidationParameters.TokenDecryptionKeys = ring.DecryptionKeys;
+            UseRing(context.TokenValidationParameters, ring);
             return ValueTask.CompletedTask;
         }
     }
 
+    /// <summary>
+    /// Keys by the token's <c>kid</c>, read again from the database when the <c>kid</c> is not known here yet; the keys
+    /// OpenIddict's options held at start are dropped. A token Identity did not issue — a client's <c>private_key_jwt</c>
+    /// assertion, which OpenIddict checks against the client's own JWKS through a key resolver of its own — is left alone.
+    /// </summary>
+    private static void UseRing(TokenValidationParameters parameters, SigningKeyRing ring)
+    {
+        if (parameters.IssuerSigningKeyResolver is not null)
+        {
+            return;
+        }
+
+        parameters.IssuerSigningKeys = null;
+        parameters.TokenDecryptionKeys = null;
+        parameters.IssuerSigningKeyResolver = (_, _, kid, _) => ring.KeysFor(kid, decryption: false);
+        parameters.TokenDecryptionKeyResolver = (_, _, kid, _) => ring.KeysFor(kid, decryption: true);
+    }
+
     private sealed class PublishedKeys(SigningKeyRing ring) : IOpenIddictServerHandler<OpenIddictServerEvents.HandleJsonWebKeySetRequestContext>
     {
-        public ValueTask HandleAsync(OpenIddictServerEvents.HandleJsonWebKeySetRequestContext context)
+        public async ValueTask HandleAsync(OpenIddictServerEvents.HandleJsonWebKeySetRequestContext context)
         {
+            // A key created on another replica (a rotation on demand) is listed within seconds, not CheckInterval.
+            await ring.RefreshIfStaleAsync(context.CancellationToken);
             context.Keys.Clear();
             foreach (var key in ring.PublishedKeys)
             {
                 context.Keys.Add(PublicJwk(key));
             }
-
-            return ValueTask.CompletedTask;
         }
 
         /// <summary>The public half only (RFC 7517 §4, RFC 7518 §6.2.1 and §6.3.1): never a private parameter.</summary>

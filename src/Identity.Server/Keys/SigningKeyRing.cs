@@ -1,3 +1,4 @@
+using System.Data.Common;
 using System.Security.Cryptography;
 using Identity.Core.Data;
 using Identity.Core.Keys;
@@ -22,9 +23,15 @@ public sealed class SigningKeyRing(
     TimeProvider time,
     IOptions<OidcOptions> oidc,
     IOptionsMonitor<KeyRotationOptions> rotation,
+    IServiceScopeFactory scopes,
     ILogger<SigningKeyRing> logger)
 {
     private const string Purpose = "Identity.SigningKeys.v1";
+
+    /// <summary>At most one read of the keys per this interval on demand (unknown <c>kid</c>, JWKS requests).</summary>
+    private static readonly TimeSpan OnDemandInterval = TimeSpan.FromSeconds(5);
+
+    private long _lastLoad = long.MinValue / 2;
 
     /// <summary>ID tokens (RS256), access and internal tokens (ES256), encryption of codes and refresh tokens (A256KW).</summary>
     public static readonly IReadOnlyList<string> Algorithms = ["RS256", "ES256", "A256KW"];
@@ -182,6 +189,49 @@ public sealed class SigningKeyRing(
         }
 
         Volatile.Write(ref _state, new KeyState(loaded, KeyView.Build(loaded, now)));
+        Volatile.Write(ref _lastLoad, Environment.TickCount64);
+    }
+
+    /// <summary>
+    /// Reads the keys again if the last read is older than a few seconds (at most one such read per interval, whoever
+    /// asks): a JWKS request then shows a key another replica just created on demand, without waiting for
+    /// <see cref="KeyRotationOptions.CheckInterval"/>.
+    /// </summary>
+    public async Task RefreshIfStaleAsync(CancellationToken cancellationToken)
+    {
+        var last = Volatile.Read(ref _lastLoad);
+        var now = Environment.TickCount64;
+        if (now - last < (long)OnDemandInterval.TotalMilliseconds || Interlocked.CompareExchange(ref _lastLoad, now, last) != last)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var scope = scopes.CreateAsyncScope();
+            await RefreshAsync(scope.ServiceProvider.GetRequiredService<AuthorityDbContext>(), cancellationToken);
+        }
+        catch (Exception ex) when (ex is DbException or InvalidOperationException or TimeoutException)
+        {
+            logger.LogWarning(ex, "Reading the token keys on demand failed; the loaded keys stay in use");
+        }
+    }
+
+    /// <summary>
+    /// The keys that may have signed (or encrypted) a token naming <paramref name="keyId"/>: when no loaded key has that
+    /// id — a key another replica created by a rotation on demand, not read here yet — the keys are read again first
+    /// (rate-limited as <see cref="RefreshIfStaleAsync"/>; a blocking read, on this rare path only).
+    /// </summary>
+    public IEnumerable<SecurityKey> KeysFor(string? keyId, bool decryption)
+    {
+        var keys = decryption ? DecryptionKeys : VerificationKeys;
+        if (string.IsNullOrEmpty(keyId) || keys.Any(k => string.Equals(k.KeyId, keyId, StringComparison.Ordinal)))
+        {
+            return keys;
+        }
+
+        RefreshIfStaleAsync(CancellationToken.None).GetAwaiter().GetResult();
+        return decryption ? DecryptionKeys : VerificationKeys;
     }
 
     private KeyView View()
