@@ -29,11 +29,11 @@ public static class KeysApi
         return admin;
     }
 
-    private static IResult List(HttpContext context, SigningKeyRing ring, TimeProvider time) =>
-        context.Admin().IsPlatformAdmin ? TypedResults.Ok(Describe(ring, time.GetUtcNow())) : AdminActorExtensions.PlatformOnly();
+    private static IResult List(HttpContext context, SigningKeyRing ring) =>
+        context.Admin().IsPlatformAdmin ? TypedResults.Ok(Describe(ring)) : AdminActorExtensions.PlatformOnly();
 
     private static async Task<IResult> RotateAsync(
-        HttpContext context, AuthorityDbContext db, SigningKeyRing ring, IAuditTrail audit, TimeProvider time)
+        HttpContext context, AuthorityDbContext db, SigningKeyRing ring, IAuditTrail audit)
     {
         var actor = context.Admin();
         if (!actor.IsPlatformAdmin)
@@ -53,7 +53,7 @@ public static class KeysApi
             return AdminHttp.Invalid("algorithms", $"Unknown key algorithm '{unknown}': use {string.Join(", ", SigningKeyRing.Algorithms)}.");
         }
 
-        var replaced = ring.AllKeys.Where(k => algorithms.Contains(k.Algorithm)).Select(k => k.KeyId).ToList();
+        var replaced = ring.Stages.Where(s => algorithms.Contains(s.Key.Algorithm)).Select(s => s.Key.KeyId).ToList();
         audit.Record(actor.Actor, "keys.rotated", "keys", string.Join(",", algorithms), null,
             new { algorithms, revokePrevious = body.RevokePrevious, replaced });
         if (!await ring.RotateNowAsync(db, algorithms, body.RevokePrevious, context.RequestAborted))
@@ -61,23 +61,10 @@ public static class KeysApi
             return AdminHttp.Conflict("Another replica replaced these keys at the same moment: read the keys again.");
         }
 
-        return TypedResults.Ok(Describe(ring, time.GetUtcNow()));
+        return TypedResults.Ok(Describe(ring));
     }
 
-    private static List<SigningKeyView> Describe(SigningKeyRing ring, DateTimeOffset now)
-    {
-        var active = ring.Keys;
-        var activeIds = new[] { active.Rs256.Kid, active.Es256.Kid, active.Encryption.Key.KeyId };
-        return ring.AllKeys
-            .Where(k => k.RetiredAt is not { } retired || retired > now)
-            .Select(k => new SigningKeyView(
-                k.KeyId,
-                k.Algorithm,
-                k.Generation,
-                activeIds.Contains(k.KeyId) ? "active" : k.ActivatesAt > now ? "next" : "previous",
-                k.CreatedAt,
-                k.ActivatesAt,
-                k.RetiredAt))
-            .ToList();
-    }
+    private static List<SigningKeyView> Describe(SigningKeyRing ring) =>
+        [.. ring.Stages.Select(s => new SigningKeyView(
+            s.Key.KeyId, s.Key.Algorithm, s.Key.Generation, s.Stage, s.Key.CreatedAt, s.Key.ActivatesAt, s.Key.RetiredAt))];
 }

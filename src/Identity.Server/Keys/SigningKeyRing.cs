@@ -52,8 +52,11 @@ public sealed class SigningKeyRing(
     /// <summary>The signing keys the JWKS publishes (public parts only are ever written out).</summary>
     public IReadOnlyList<RingKey> PublishedKeys => View().Published;
 
-    /// <summary>Every key this replica holds, with its stage, for the admin API.</summary>
-    public IReadOnlyList<RingKey> AllKeys => (Volatile.Read(ref _state) ?? throw NotLoaded()).Loaded;
+    /// <summary>
+    /// Every key still accepted, with its stage now: <c>next</c> (published, not signing yet), <c>active</c> (signs new
+    /// tokens) or <c>previous</c> (accepted until it retires). For the admin API.
+    /// </summary>
+    public IReadOnlyList<(RingKey Key, string Stage)> Stages => View().Stages;
 
     /// <summary>
     /// How long a key stays accepted after the next one took over: the longest a token it signed can live (a refresh
@@ -95,10 +98,10 @@ public sealed class SigningKeyRing(
         var settings = rotation.CurrentValue;
         if (settings.AutomaticRotation)
         {
+            var keys = await db.SigningKeys.ToListAsync(cancellationToken);
             foreach (var algorithm in Algorithms)
             {
-                var keys = await db.SigningKeys.Where(k => k.Algorithm == algorithm).ToListAsync(cancellationToken);
-                var newest = keys.MaxBy(Generation);
+                var newest = keys.Where(k => k.Algorithm == algorithm).MaxBy(Generation);
                 if (newest is null)
                 {
                     continue;
@@ -114,12 +117,14 @@ public sealed class SigningKeyRing(
                 var next = CreateKey(algorithm, Generation(newest) + 1, now, activatesAt);
                 newest.RetiredAt = activatesAt + Retention;
                 db.SigningKeys.Add(next);
-                if (await TrySaveAsync(db, cancellationToken))
+                if (!await TrySaveAsync(db, cancellationToken))
                 {
-                    logger.LogInformation(
-                        "Created {Algorithm} key {KeyId}: published now, signs from {ActivatesAt:O}; key {PreviousKeyId} retires at {RetiresAt:O}",
-                        algorithm, next.KeyId, activatesAt, newest.KeyId, newest.RetiredAt);
+                    break; // another replica rotates at this moment (the rows read are no longer tracked): next check
                 }
+
+                logger.LogInformation(
+                    "Created {Algorithm} key {KeyId}: published now, signs from {ActivatesAt:O}; key {PreviousKeyId} retires at {RetiresAt:O}",
+                    algorithm, next.KeyId, activatesAt, newest.KeyId, newest.RetiredAt);
             }
         }
 
@@ -137,9 +142,10 @@ public sealed class SigningKeyRing(
     {
         var now = time.GetUtcNow();
         var created = new List<SigningKey>();
+        var all = await db.SigningKeys.ToListAsync(cancellationToken);
         foreach (var algorithm in algorithms)
         {
-            var keys = await db.SigningKeys.Where(k => k.Algorithm == algorithm).ToListAsync(cancellationToken);
+            var keys = all.Where(k => k.Algorithm == algorithm).ToList();
             var next = CreateKey(algorithm, keys.Count == 0 ? 1 : keys.Max(Generation) + 1, now, now);
             foreach (var previous in keys)
             {
@@ -366,7 +372,12 @@ public sealed class SigningKeyRing(
 
     /// <summary>What the loaded keys mean at one instant, kept until the next activation or retirement among them.</summary>
     private sealed record KeyView(
-        LoadedKeys Active, SecurityKey[] Verification, SecurityKey[] Decryption, RingKey[] Published, DateTimeOffset NextChange)
+        LoadedKeys Active,
+        SecurityKey[] Verification,
+        SecurityKey[] Decryption,
+        RingKey[] Published,
+        (RingKey Key, string Stage)[] Stages,
+        DateTimeOffset NextChange)
     {
         public static KeyView Build(IReadOnlyList<RingKey> keys, DateTimeOffset now)
         {
@@ -378,14 +389,13 @@ public sealed class SigningKeyRing(
                 .Min();
 
             var signing = live.Where(k => k.Signing is not null).ToArray();
+            RingKey[] active = [ActiveOf(live, "RS256", now), ActiveOf(live, "ES256", now), ActiveOf(live, "A256KW", now)];
             return new KeyView(
-                new LoadedKeys(
-                    ActiveOf(live, "RS256", now).Signing!,
-                    ActiveOf(live, "ES256", now).Signing!,
-                    ActiveOf(live, "A256KW", now).Encrypting!),
+                new LoadedKeys(active[0].Signing!, active[1].Signing!, active[2].Encrypting!),
                 signing.Select(k => k.Signing!.Key).ToArray(),
                 live.Where(k => k.Encrypting is not null).Select(k => k.Encrypting!.Key).ToArray(),
                 signing,
+                live.Select(k => (k, active.Contains(k) ? "active" : k.ActivatesAt > now ? "next" : "previous")).ToArray(),
                 nextChange);
         }
 
