@@ -129,9 +129,9 @@ _rmq_running() {
 _rmq_group_alive() { [ -n "$1" ] && pgrep -g "$1" >/dev/null 2>&1; }
 
 # rmq_start DIR: start a broker with DIR's state (new DIR: certificates, free ports; existing DIR:
-# the same ports, certificates and data) and wait until it accepts connections. A restart right after a kill can
-# find the killed node's distribution port still taken (RabbitMQ exits with dist_port_already_used, seen here in the
-# broker-kill tests): the start is tried once more, a second later.
+# the same ports, certificates and data) and wait until it accepts connections. A start that fails early (a
+# restart found its distribution port taken — dist_port_already_used — before free_port picked ports outside the
+# kernel's ephemeral range) is tried once more, a second later.
 rmq_start() {
   local dir=${1:?usage: rmq_start DIR}
   _rmq_start_once "$dir" && return 0
