@@ -16,6 +16,13 @@ set -euo pipefail
 
 usage() { echo "usage: $0 start|stop|kill|status DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage
+# One command at a time per broker: a start that overlapped a kill still waiting for the old broker to die once lost
+# the new broker's PID (the kill removed the PID file after the start had written it), so the next kill missed it and
+# every later start found its ports taken (dist_port_already_used). The broker itself never holds this lock (rmq_start
+# closes descriptor 9 for it).
+mkdir -p "$2"
+exec 9>>"$2/control.lock"
+flock -w 300 9 || { echo "$0: another command on $2 held its lock for 300 s" >&2; exit 1; }
 case $1 in
   start)  rmq_start "$2" && echo "$RMQ_PORT" ;;
   stop)   rmq_stop "$2" ;;

@@ -84,6 +84,15 @@ set -e
 elapsed=$(( SECONDS - started_at ))
 printf 'scripts/test.sh: dotnet test exited %d after %dm%02ds\n' "$rc" $(( elapsed / 60 )) $(( elapsed % 60 ))
 
+# The failed tests by name, each with the first lines of its error message, gathered here so that a log
+# cut to its last lines (as CI shows it) still says which tests failed and why.
+awk '
+  /^ *Failed [^ ]+ \[/      { print "FAILED:" substr($0, index($0, "Failed") + 6); grab = 1; n = 0; next }
+  grab && /Error Message:/  { next }
+  grab && /Stack Trace:/    { grab = 0; next }
+  grab && n < 6             { print "   " $0; n++; next }
+' "$TEST_LOG"
+
 # A plain closing line "tests: N passed, N failed, N skipped", summed over all test
 # assemblies (VSTest's "Total tests:" blocks, or Microsoft.Testing.Platform's "total:"
 # blocks), as the very last line. Printed only when dotnet test reported such a block.

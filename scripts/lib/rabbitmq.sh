@@ -163,7 +163,7 @@ _rmq_start_once() {
   # setsid: the broker leads its own process group (killed as one by "scripts/rabbitmq.sh kill") and
   # does not get the terminal's Ctrl-C. The script stays the parent of beam.smp and turns TERM into a
   # clean shutdown.
-  _rmq_exec_env setsid "$_RMQ_SERVER" >>"$RMQ_DIR/log/stdout.log" 2>&1 </dev/null &
+  _rmq_exec_env setsid "$_RMQ_SERVER" >>"$RMQ_DIR/log/stdout.log" 2>&1 </dev/null 9>&- &
   RMQ_PID=$!
   echo "$RMQ_PID" >"$RMQ_DIR/rabbitmq.pid"
 
@@ -204,11 +204,16 @@ _rmq_wait_gone() {
 # up for the next start on the same ports.
 rmq_kill() {
   [ $# -eq 0 ] || _rmq_use "$1"
+  local recorded=
   if _rmq_exists "$RMQ_PID" || _rmq_group_alive "$RMQ_PID"; then
     kill -KILL -- "-$RMQ_PID" 2>/dev/null || true
     _rmq_wait_gone "$RMQ_PID" 10 || _rmq_log "process group $RMQ_PID still alive after SIGKILL"
   fi
-  rm -f "$RMQ_DIR/rabbitmq.pid"
+  # Only the PID this kill was about: a broker started meanwhile keeps its record.
+  [ -f "$RMQ_DIR/rabbitmq.pid" ] && read -r recorded <"$RMQ_DIR/rabbitmq.pid"
+  if [ -z "$recorded" ] || [ "$recorded" = "$RMQ_PID" ]; then
+    rm -f "$RMQ_DIR/rabbitmq.pid"
+  fi
   RMQ_PID=
 }
 

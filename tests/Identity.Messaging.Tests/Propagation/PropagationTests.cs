@@ -45,7 +45,14 @@ public sealed class PropagationTests(PropagationFixture fixture) : IClassFixture
         const int workers = 4, usersPerWorker = 25, changes = 2_000;
         var perWorker = changes / workers;
         var done = 0;
+        var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Task? restart = null;
+
+        async Task RestartAsync()
+        {
+            await killed.Task; // the other workers go on meanwhile; the broker comes back only once it is dead
+            await fixture.Broker.ControlAsync("start", CancellationToken.None);
+        }
 
         async Task WorkAsync(int worker)
         {
@@ -56,10 +63,11 @@ public sealed class PropagationTests(PropagationFixture fixture) : IClassFixture
                 if (change == 600)
                 {
                     await fixture.Broker.ControlAsync("kill", CancellationToken.None); // the broker dies mid-stream
+                    killed.SetResult();
                 }
                 else if (change == 1_000)
                 {
-                    restart = fixture.Broker.ControlAsync("start", CancellationToken.None); // and comes back while changes go on
+                    restart = RestartAsync(); // and comes back while changes go on
                 }
 
                 if (i < usersPerWorker)
