@@ -39,6 +39,11 @@ public sealed partial class OutboxDispatcher(
     private DateTimeOffset _nextCleanup = DateTimeOffset.MinValue;
     private DateTimeOffset _nextObserve = DateTimeOffset.MinValue;
 
+    // Rounds keep the busy pace this long after the last one that found rows: rows from other replicas arrive at their
+    // own pace, and a stream slower than the busy interval leaves empty rounds between its rows.
+    private static readonly TimeSpan BusyWindow = TimeSpan.FromSeconds(1);
+    private DateTimeOffset _busyUntil = DateTimeOffset.MinValue;
+
     /// <summary>
     /// Retries a failed round with exponential backoff and jitter (0.2 s doubling to 10 s), inside a circuit breaker that
     /// stops hammering a broker that is down: while it is open, rounds fail at once and the loop waits.
@@ -75,14 +80,23 @@ public sealed partial class OutboxDispatcher(
         while (!stoppingToken.IsCancellationRequested)
         {
             var leader = false;
+            var found = 0;
             try
             {
                 leader = await HoldLeaseAsync(stoppingToken);
                 if (leader)
                 {
-                    while (await DispatchRoundAsync(stoppingToken) == settings.BatchSize)
+                    int read;
+                    do
                     {
-                        // A full round: there may be more; go on without waiting.
+                        read = await DispatchRoundAsync(stoppingToken);
+                        found += read;
+                    }
+                    while (read == settings.BatchSize); // a full round: there may be more; go on without waiting
+
+                    if (found > 0)
+                    {
+                        _busyUntil = time.GetUtcNow() + BusyWindow;
                     }
 
                     await CleanUpAsync(stoppingToken);
@@ -96,18 +110,25 @@ public sealed partial class OutboxDispatcher(
             }
             catch (BrokenCircuitException)
             {
+                _busyUntil = DateTimeOffset.MinValue; // a failing broker is not looked at again at the busy pace
                 publishing.Failed("the broker keeps failing; publishing paused");
                 LogCircuitOpen(logger);
             }
             catch (Exception e)
             {
+                _busyUntil = DateTimeOffset.MinValue;
                 publishing.Failed(e.GetType().Name);
                 LogRoundFailed(logger, e.GetType().Name, e.Message);
             }
 
             try
             {
-                await signal.WaitAsync(leader ? settings.PollInterval : settings.LeaseDuration / 3, stoppingToken);
+                // Changes flowing (a round found rows within the busy window): look again shortly, since rows committed by
+                // other replicas only show up by polling. Idle: one query per poll interval. Not the leader: only the lease.
+                var wait = !leader ? settings.LeaseDuration / 3
+                    : time.GetUtcNow() < _busyUntil ? settings.BusyPollInterval
+                    : settings.PollInterval;
+                await signal.WaitAsync(wait, stoppingToken);
             }
             catch (OperationCanceledException)
             {

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Identity.Server.Outbox;
 
 /// <summary>The outbox dispatcher's settings (section <c>Outbox</c>).</summary>
-public sealed class OutboxOptions
+public sealed class OutboxOptions : IValidatableObject
 {
     public const string SectionName = "Outbox";
 
@@ -21,6 +21,16 @@ public sealed class OutboxOptions
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
     /// <summary>
+    /// How long the dispatching replica waits before its next round when the last one found rows (changes are flowing):
+    /// under load, a change made on another replica then waits about this long instead of half the
+    /// <see cref="PollInterval"/>, while an idle outbox still costs one query per <see cref="PollInterval"/>: one second
+    /// after the last round that found rows, the dispatcher returns to the idle interval. Zero: the next round at once.
+    /// Must not exceed <see cref="PollInterval"/>.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan BusyPollInterval { get; set; } = TimeSpan.FromMilliseconds(10);
+
+    /// <summary>
     /// How long the replica that dispatches keeps the lease without renewing it. Another replica takes over after it
     /// expires (a replica that died), so it bounds the delay after a crash.
     /// </summary>
@@ -34,4 +44,14 @@ public sealed class OutboxOptions
     /// <summary>Sent rows are kept this long (to look into), then deleted.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(3);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (BusyPollInterval > PollInterval)
+        {
+            yield return new ValidationResult(
+                $"Outbox:BusyPollInterval ({BusyPollInterval}) must not exceed Outbox:PollInterval ({PollInterval}).",
+                [nameof(BusyPollInterval), nameof(PollInterval)]);
+        }
+    }
 }

@@ -80,9 +80,15 @@ public sealed class PropagationFixture : IAsyncLifetime
     }
 
     /// <summary>One more publishing server on the same database (a second replica), stopped by the caller.</summary>
-    public AuthorityHost StartExtraDispatcher()
+    public AuthorityHost StartExtraDispatcher(IReadOnlyDictionary<string, string?>? overrides = null)
     {
-        var host = new AuthorityHost(Settings(broker: true));
+        var settings = Settings(broker: true);
+        foreach (var (key, value) in overrides ?? new Dictionary<string, string?>())
+        {
+            settings[key] = value;
+        }
+
+        var host = new AuthorityHost(settings);
         host.Start();
         return host;
     }

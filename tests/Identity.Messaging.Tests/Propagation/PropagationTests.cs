@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Identity.Contracts;
+using Microsoft.EntityFrameworkCore;
 
 namespace Identity.Messaging.Tests.Propagation;
 
@@ -204,6 +205,54 @@ public sealed class PropagationTests(PropagationFixture fixture) : IClassFixture
             {
                 await fixture.StartDispatcherAsync();
             }
+        }
+    }
+
+    [Fact]
+    public async Task ChangesCommittedByAnotherReplica_WhileTheyFlow_LeaveAtTheBusyPaceNotThePollInterval()
+    {
+        var account = await CreateAccountAsync("p-eu");
+        var (user, _) = await CreateUserAsync(account, "busy");
+        await fixture.StopDispatcherAsync();
+        try
+        {
+            // The dispatching replica never hears of these commits (they are made by the admin replica): it finds them by
+            // polling, every 5 s while idle. Once a round found rows, it looks again after 20 ms while they keep coming.
+            await using var dispatcher = fixture.StartExtraDispatcher(new Dictionary<string, string?>
+            {
+                ["Outbox:PollInterval"] = "00:00:05", ["Outbox:BusyPollInterval"] = "00:00:00.020",
+            });
+            var started = DateTimeOffset.UtcNow;
+            var measuredFrom = started.AddSeconds(6); // after the first idle poll (~5 s) found the stream
+            var i = 0;
+            while (DateTimeOffset.UtcNow < started.AddSeconds(9))
+            {
+                await fixture.WithDatabaseAsync(async db =>
+                {
+                    var changed = await db.Users.SingleAsync(u => u.Id == user);
+                    changed.DisplayName = $"busy {i++}";
+                    await db.SaveChangesAsync();
+                });
+                await Task.Delay(20);
+            }
+
+            await EventuallyAsync(async () => await fixture.PendingAsync() == 0);
+            var waits = new List<TimeSpan>();
+            await fixture.WithDatabaseAsync(async db => waits.AddRange((await db.Outbox.AsNoTracking()
+                    .Where(m => m.UserId == user && m.SentAt != null)
+                    .Select(m => new { m.CreatedAt, m.SentAt })
+                    .ToListAsync())
+                .Where(m => m.CreatedAt >= measuredFrom)
+                .Select(m => m.SentAt!.Value - m.CreatedAt)));
+
+            // Without the busy pace these rows (committed 6-9 s after start) would wait for the poll at ~10 s: 1-4 s each.
+            Assert.True(waits.Count >= 20, $"only {waits.Count} changes in the measured window");
+            var p90 = waits.Order().ElementAt(waits.Count * 9 / 10);
+            Assert.True(p90 < TimeSpan.FromSeconds(1), $"p90 commit-to-published {p90.TotalMilliseconds:F0} ms over {waits.Count} changes");
+        }
+        finally
+        {
+            await fixture.StartDispatcherAsync();
         }
     }
 
