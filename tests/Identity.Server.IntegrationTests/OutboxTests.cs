@@ -112,6 +112,27 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
     }
 
     [Fact]
+    public async Task UserChangeLoadedBeforeTheAccountLeftARegion_Fails_NothingMoreGoesToThatRegion()
+    {
+        var userId = await CreateUserAsync(_accountA, "moving");
+        await ResponseAssert.StatusAsync(await _platform.PutAsync($"/admin/v1/accounts/{_accountA}/regions/au", null), HttpStatusCode.OK);
+
+        // Another replica loads the user (the account still lives in eu and au) ...
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var user = await db.Users.SingleAsync(u => u.Id == userId);
+        // ... the account leaves au meanwhile (au gets the user's deletion) ...
+        await ResponseAssert.StatusAsync(await _platform.DeleteAsync($"/admin/v1/accounts/{_accountA}/regions/au"), HttpStatusCode.OK);
+        var rowsAfterTheMove = await RowsAsync(_accountA);
+        Assert.Equal("UserDeleted", rowsAfterTheMove.Last(r => r.Region == "au" && r.UserId == userId).MessageType);
+
+        // ... and then saves its change: refused, so au never hears of the user again.
+        user.DisplayName = "Changed on a stale copy";
+        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => db.SaveChangesAsync());
+        Assert.Equal(rowsAfterTheMove.Select(r => r.Id), (await RowsAsync(_accountA)).Select(r => r.Id));
+    }
+
+    [Fact]
     public async Task OutboxStatus_ShowsPendingEventsAndTheirAge_ToPlatformAdminsOnly()
     {
         await CreateUserAsync(_accountA, "status");

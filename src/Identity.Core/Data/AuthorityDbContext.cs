@@ -44,6 +44,12 @@ public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> opti
             user.Property(u => u.Status).HasConversion<string>().HasMaxLength(16);
             user.HasOne(u => u.Account).WithMany().HasForeignKey(u => u.AccountId).OnDelete(DeleteBehavior.Restrict);
             user.HasIndex(u => new { u.AccountId, u.Email });
+            // Every change a region sees raises the version, and so does moving an account between regions (the
+            // outbox interceptor, without touching ASP.NET Core Identity's ConcurrencyStamp). As a concurrency token, a
+            // change to a user loaded before such a move fails instead of committing events routed by the regions it
+            // read before the move (a region the account just left would get the user again, one it just joined would
+            // miss the change).
+            user.Property(u => u.Version).IsConcurrencyToken();
         });
 
         builder.Entity<Account>(account =>
