@@ -133,6 +133,18 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
     }
 
     [Fact]
+    public async Task Settings_BusyPollSlowerThanTheIdlePoll_RefuseToStart()
+    {
+        await using var server = fixture.StartServer(s =>
+        {
+            s["Outbox:PollInterval"] = "00:00:00.100";
+            s["Outbox:BusyPollInterval"] = "00:00:00.200";
+        });
+        var error = Assert.ThrowsAny<Exception>(() => server.Start());
+        Assert.Contains("Outbox:BusyPollInterval must not exceed Outbox:PollInterval", error.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task OutboxStatus_ShowsPendingEventsAndTheirAge_ToPlatformAdminsOnly()
     {
         await CreateUserAsync(_accountA, "status");

@@ -17,7 +17,11 @@ public static class MessagingExtensions
     /// </summary>
     public static IHostApplicationBuilder AddMessaging(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddOptions<OutboxOptions>().BindConfiguration(OutboxOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<OutboxOptions>()
+            .BindConfiguration(OutboxOptions.SectionName)
+            .ValidateDataAnnotations()
+            .Validate(o => o.BusyPollInterval <= o.PollInterval, "Outbox:BusyPollInterval must not exceed Outbox:PollInterval.")
+            .ValidateOnStart();
         builder.Services.AddMetrics();
         builder.Services.AddSingleton<OutboxMetrics>();
 

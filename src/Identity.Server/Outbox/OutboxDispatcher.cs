@@ -33,15 +33,16 @@ public sealed partial class OutboxDispatcher(
     // The metrics' backlog figures are read at most this often, not on every round (rounds run every poll interval).
     private static readonly TimeSpan ObserveInterval = TimeSpan.FromSeconds(1);
 
+    // Rounds keep the busy pace this long after the last one that found rows: rows from other replicas arrive at their
+    // own pace, and a stream slower than the busy interval leaves empty rounds between its rows.
+    private static readonly TimeSpan BusyWindow = TimeSpan.FromSeconds(1);
+
     private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
     private readonly ResiliencePipeline _pipeline = BuildPipeline(publishing);
     private DateTimeOffset _leaseUntil = DateTimeOffset.MinValue;
     private DateTimeOffset _nextCleanup = DateTimeOffset.MinValue;
     private DateTimeOffset _nextObserve = DateTimeOffset.MinValue;
 
-    // Rounds keep the busy pace this long after the last one that found rows: rows from other replicas arrive at their
-    // own pace, and a stream slower than the busy interval leaves empty rounds between its rows.
-    private static readonly TimeSpan BusyWindow = TimeSpan.FromSeconds(1);
     private DateTimeOffset _busyUntil = DateTimeOffset.MinValue;
 
     /// <summary>
@@ -80,7 +81,6 @@ public sealed partial class OutboxDispatcher(
         while (!stoppingToken.IsCancellationRequested)
         {
             var leader = false;
-            var found = 0;
             try
             {
                 leader = await HoldLeaseAsync(stoppingToken);
@@ -90,14 +90,12 @@ public sealed partial class OutboxDispatcher(
                     do
                     {
                         read = await DispatchRoundAsync(stoppingToken);
-                        found += read;
+                        if (read > 0)
+                        {
+                            _busyUntil = time.GetUtcNow() + BusyWindow;
+                        }
                     }
                     while (read == settings.BatchSize); // a full round: there may be more; go on without waiting
-
-                    if (found > 0)
-                    {
-                        _busyUntil = time.GetUtcNow() + BusyWindow;
-                    }
 
                     await CleanUpAsync(stoppingToken);
                 }

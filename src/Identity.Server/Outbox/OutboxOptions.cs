@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Identity.Server.Outbox;
 
 /// <summary>The outbox dispatcher's settings (section <c>Outbox</c>).</summary>
-public sealed class OutboxOptions : IValidatableObject
+public sealed class OutboxOptions
 {
     public const string SectionName = "Outbox";
 
@@ -44,14 +44,4 @@ public sealed class OutboxOptions : IValidatableObject
     /// <summary>Sent rows are kept this long (to look into), then deleted.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(3);
-
-    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
-    {
-        if (BusyPollInterval > PollInterval)
-        {
-            yield return new ValidationResult(
-                $"Outbox:BusyPollInterval ({BusyPollInterval}) must not exceed Outbox:PollInterval ({PollInterval}).",
-                [nameof(BusyPollInterval), nameof(PollInterval)]);
-        }
-    }
 }
