@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Net;
 using System.Text.Json;
 using Identity.Contracts;
@@ -5,6 +7,7 @@ using Identity.Core.Data;
 using Identity.Core.Outbox;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Identity.Server.IntegrationTests;
@@ -130,6 +133,68 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
         user.DisplayName = "Changed on a stale copy";
         await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => db.SaveChangesAsync());
         Assert.Equal(rowsAfterTheMove.Select(r => r.Id), (await RowsAsync(_accountA)).Select(r => r.Id));
+    }
+
+    [Fact]
+    public async Task UserChange_RoutedByTheRegionsTheUserCarries_WithoutReadingTheAccountsRegions()
+    {
+        var userId = await CreateUserAsync(_accountA, "carrier");
+        await ResponseAssert.StatusAsync(await _platform.PutAsync($"/admin/v1/accounts/{_accountA}/regions/au", null), HttpStatusCode.OK);
+
+        // Enabling au rewrote the regions the user carries; a change to the user is routed by them, reading no other table.
+        var (sql, rows) = await RenameAsync(userId, "Renamed once");
+        Assert.Equal(["au", "eu"], rows.Select(r => r.Region).Order());
+        Assert.All(rows, r => Assert.Equal("Renamed once", Read<UserChanged>(r).DisplayName));
+        Assert.DoesNotContain(sql, s => s.Contains("AccountRegions", StringComparison.Ordinal));
+
+        // A user stored before the codes existed (null) is routed by the account's regions, read once, and keeps them.
+        await using (var scope = fixture.Server.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+            await db.Users.Where(u => u.Id == userId).ExecuteUpdateAsync(s => s.SetProperty(u => u.RegionCodes, (string?)null));
+        }
+
+        (sql, rows) = await RenameAsync(userId, "Renamed twice");
+        Assert.Equal(["au", "eu"], rows.Select(r => r.Region).Order());
+        Assert.Contains(sql, s => s.Contains("AccountRegions", StringComparison.Ordinal));
+        (sql, rows) = await RenameAsync(userId, "Renamed three times");
+        Assert.Equal(["au", "eu"], rows.Select(r => r.Region).Order());
+        Assert.DoesNotContain(sql, s => s.Contains("AccountRegions", StringComparison.Ordinal));
+
+        // Leaving eu rewrites them again: the next change goes to au only.
+        await ResponseAssert.StatusAsync(await _platform.DeleteAsync($"/admin/v1/accounts/{_accountA}/regions/eu"), HttpStatusCode.OK);
+        (_, rows) = await RenameAsync(userId, "Renamed in au");
+        Assert.Equal("au", Assert.Single(rows).Region);
+    }
+
+    /// <summary>Loads the user in a fresh context, renames them and saves: the SQL that SaveChanges ran, and the rows it added.</summary>
+    private async Task<(List<string> Sql, List<OutboxMessage> Rows)> RenameAsync(string userId, string name)
+    {
+        // The server's own options (database, outbox interceptor), and one more interceptor that records the SQL.
+        var commands = new CommandsOf();
+        var options = new DbContextOptionsBuilder<AuthorityDbContext>(fixture.Server.Services.GetRequiredService<DbContextOptions<AuthorityDbContext>>())
+            .AddInterceptors(commands).Options;
+        await using var db = new AuthorityDbContext(options);
+        var user = await db.Users.SingleAsync(u => u.Id == userId);
+        var before = await db.Outbox.MaxAsync(m => (long?)m.Id) ?? 0;
+        user.DisplayName = name;
+        commands.Sql.Clear();
+        await db.SaveChangesAsync();
+        var sql = commands.Sql.ToList();
+        var rows = await db.Outbox.AsNoTracking().Where(m => m.Id > before && m.UserId == userId).ToListAsync();
+        return (sql, rows);
+    }
+
+    /// <summary>The SQL of every command a context runs.</summary>
+    private sealed class CommandsOf : DbCommandInterceptor
+    {
+        public ConcurrentQueue<string> Sql { get; } = new();
+
+        public override DbCommand CommandInitialized(CommandEndEventData eventData, DbCommand result)
+        {
+            Sql.Enqueue(result.CommandText);
+            return result;
+        }
     }
 
     [Fact]

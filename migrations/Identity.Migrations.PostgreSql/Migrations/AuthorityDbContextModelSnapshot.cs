@@ -209,6 +209,10 @@ namespace Identity.Migrations.PostgreSql.Migrations
                     b.Property<bool>("PhoneNumberConfirmed")
                         .HasColumnType("boolean");
 
+                    b.Property<string>("RegionCodes")
+                        .HasMaxLength(1000)
+                        .HasColumnType("character varying(1000)");
+
                     b.Property<string>("Role")
                         .HasMaxLength(16)
                         .HasColumnType("character varying(16)");

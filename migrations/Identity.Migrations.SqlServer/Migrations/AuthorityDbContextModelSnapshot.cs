@@ -209,6 +209,10 @@ namespace Identity.Migrations.SqlServer.Migrations
                     b.Property<bool>("PhoneNumberConfirmed")
                         .HasColumnType("bit");
 
+                    b.Property<string>("RegionCodes")
+                        .HasMaxLength(1000)
+                        .HasColumnType("nvarchar(1000)");
+
                     b.Property<string>("Role")
                         .HasMaxLength(16)
                         .HasColumnType("nvarchar(16)");

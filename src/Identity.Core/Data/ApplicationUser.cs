@@ -24,6 +24,15 @@ public sealed class ApplicationUser : IdentityUser
     /// <summary>Increases on every change; regions apply a snapshot only if its version is newer.</summary>
     public long Version { get; set; } = 1;
 
+    /// <summary>
+    /// The regions the user's account lives in (codes in ordinal order, comma-separated), kept by the outbox interceptor
+    /// so that routing a change to the user reads no other table; null until first known (the interceptor then reads
+    /// the account's regions). Exact whenever <see cref="Version"/> is: moving the account sets both.
+    /// </summary>
+    public string? RegionCodes { get; set; }
+
+    public const int RegionCodesMaxLength = 1_000;
+
     public DateTimeOffset CreatedAt { get; set; }
 
     /// <summary>When the current password was set; the account's maximum password age counts from here.</summary>

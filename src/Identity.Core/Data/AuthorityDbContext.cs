@@ -50,6 +50,7 @@ public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> opti
             // read before the move (a region the account just left would get the user again, one it just joined would
             // miss the change).
             user.Property(u => u.Version).IsConcurrencyToken();
+            user.Property(u => u.RegionCodes).HasMaxLength(ApplicationUser.RegionCodesMaxLength);
         });
 
         builder.Entity<Account>(account =>

@@ -74,7 +74,8 @@ public abstract class BrowserTest(RegionsFixture regions) : IAsyncLifetime
     {
         await Page.GotoAsync(At(app, "/me"));
         await Region.SignOutButton.ClickAsync();
-        await Page.WaitForURLAsync(url => url.StartsWith(Regions.Identity.AbsoluteUri, StringComparison.Ordinal));
+        // An assertion, not WaitForURL: a failure names the page the browser is on instead of only timing out.
+        await Expect(Page).ToHaveURLAsync(new Regex("^" + Regex.Escape(Regions.Identity.AbsoluteUri)));
         await Region.SignOutButton.ClickAsync();
         await Expect(Page).ToHaveURLAsync(At(app, "/"));
     }
