@@ -138,13 +138,18 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
     [Fact]
     public async Task UserChange_RoutedByTheRegionsTheUserCarries_WithoutReadingTheAccountsRegions()
     {
+        // A new user carries no regions: a move committed while it was created would not have rewritten them. The first
+        // change reads the account's regions, in the change's guard (the user's version), and the user keeps them.
         var userId = await CreateUserAsync(_accountA, "carrier");
-        await ResponseAssert.StatusAsync(await _platform.PutAsync($"/admin/v1/accounts/{_accountA}/regions/au", null), HttpStatusCode.OK);
+        var (sql, rows) = await RenameAsync(userId, "Renamed once");
+        Assert.Equal("eu", Assert.Single(rows).Region);
+        Assert.Contains(sql, s => s.Contains("AccountRegions", StringComparison.Ordinal));
 
         // Enabling au rewrote the regions the user carries; a change to the user is routed by them, reading no other table.
-        var (sql, rows) = await RenameAsync(userId, "Renamed once");
+        await ResponseAssert.StatusAsync(await _platform.PutAsync($"/admin/v1/accounts/{_accountA}/regions/au", null), HttpStatusCode.OK);
+        (sql, rows) = await RenameAsync(userId, "Renamed twice");
         Assert.Equal(["au", "eu"], rows.Select(r => r.Region).Order());
-        Assert.All(rows, r => Assert.Equal("Renamed once", Read<UserChanged>(r).DisplayName));
+        Assert.All(rows, r => Assert.Equal("Renamed twice", Read<UserChanged>(r).DisplayName));
         Assert.DoesNotContain(sql, s => s.Contains("AccountRegions", StringComparison.Ordinal));
 
         // A user stored before the codes existed (null) is routed by the account's regions, read once, and keeps them.
@@ -154,10 +159,10 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
             await db.Users.Where(u => u.Id == userId).ExecuteUpdateAsync(s => s.SetProperty(u => u.RegionCodes, (string?)null));
         }
 
-        (sql, rows) = await RenameAsync(userId, "Renamed twice");
+        (sql, rows) = await RenameAsync(userId, "Renamed three times");
         Assert.Equal(["au", "eu"], rows.Select(r => r.Region).Order());
         Assert.Contains(sql, s => s.Contains("AccountRegions", StringComparison.Ordinal));
-        (sql, rows) = await RenameAsync(userId, "Renamed three times");
+        (sql, rows) = await RenameAsync(userId, "Renamed four times");
         Assert.Equal(["au", "eu"], rows.Select(r => r.Region).Order());
         Assert.DoesNotContain(sql, s => s.Contains("AccountRegions", StringComparison.Ordinal));
 

@@ -26,8 +26,9 @@ public sealed class ApplicationUser : IdentityUser
 
     /// <summary>
     /// The regions the user's account lives in (codes in ordinal order, comma-separated), kept by the outbox interceptor
-    /// so that routing a change to the user reads no other table; null until first known (the interceptor then reads
-    /// the account's regions). Exact whenever <see cref="Version"/> is: moving the account sets both.
+    /// so that routing a change to the user reads no other table. Null while unknown (a user new to the account, or
+    /// stored before this column existed): the next change reads the account's regions and fills it. Moving the account
+    /// rewrites it together with <see cref="Version"/>, the concurrency token that keeps it exact.
     /// </summary>
     public string? RegionCodes { get; set; }
 

@@ -177,7 +177,8 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
 
         var before = db.ChangeTracker.Entries<OutboxMessage>().Count(e => e.State == EntityState.Added);
         var now = time.GetUtcNow();
-        var regionsOf = new Dictionary<Guid, List<string>>();
+        var regionsOf = new Dictionary<Guid, List<string>>(); // accounts whose regions this SaveChanges writes: as it leaves them
+        var regionsRead = new Dictionary<Guid, List<string>>(); // other accounts: as stored
         var handledUsers = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (var accountId in AccountsTouched(entries))
@@ -201,7 +202,7 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
                 continue;
             }
 
-            var regions = await RoutingOfAsync(db, entry, id, regionsOf, cancellationToken);
+            var regions = await RoutingOfAsync(db, entry, id, regionsOf, regionsRead, cancellationToken);
             if (entry.State == EntityState.Deleted)
             {
                 // Newer than any snapshot of the user, so a late UserChanged cannot bring them back.
@@ -221,32 +222,46 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
 
     /// <summary>
     /// The regions a change to this user goes to. A user loaded with its <see cref="ApplicationUser.RegionCodes"/> carries
-    /// them, which saves a read of the account's regions per change (a third of the writer's CPU per change and a
-    /// statement in the database, perf 2026-12-03): they are exact because moving the account rewrites them and raises
-    /// the user's version, a concurrency token, so a user loaded before a move cannot be saved after it. New users, users
-    /// moved to another account, users whose codes are not known yet, and users of an account moved in this same
-    /// SaveChanges take the account's regions as stored (or as this SaveChanges leaves them), and keep them.
+    /// them, which saves a read of the account's regions per change (29 % of the bench writer's CPU per change, and a
+    /// statement in the database; perf, 2026-12-03). They are exact because moving an account rewrites its users' codes
+    /// and raises their versions, a concurrency token: a user loaded before a move cannot be saved after it, and a move
+    /// that loaded the user before this change cannot commit after it.
     /// </summary>
+    /// <remarks>
+    /// Codes are written only where that guard holds: for the users of an account whose regions this SaveChanges writes
+    /// (its own transaction), and for users who already belonged to the account (the read here is made after they were
+    /// loaded, so a move committed since fails this save). A user new to the account — created, or moved from another
+    /// account — is not guarded: a move committing meanwhile does not see them. Their codes stay unknown (null), and the
+    /// next change reads the account's regions again.
+    /// </remarks>
     private static async Task<List<string>> RoutingOfAsync(AuthorityDbContext db, EntityEntry entry, Guid accountId,
-        Dictionary<Guid, List<string>> regionsOf, CancellationToken cancellationToken)
+        Dictionary<Guid, List<string>> written, Dictionary<Guid, List<string>> read, CancellationToken cancellationToken)
     {
         var codes = entry.Property(nameof(ApplicationUser.RegionCodes));
-        var carried = entry.State != EntityState.Added
-            && Equals(entry.Property(nameof(ApplicationUser.AccountId)).OriginalValue, accountId)
-            && !regionsOf.ContainsKey(accountId);
-        if (carried && codes.OriginalValue is string stored)
+        if (written.TryGetValue(accountId, out var regions))
         {
-            return stored.Length == 0 ? [] : [.. stored.Split(',')];
+            if (entry.State != EntityState.Deleted)
+            {
+                codes.CurrentValue = RegionCodesOf(regions);
+            }
+
+            return regions;
         }
 
-        if (!regionsOf.TryGetValue(accountId, out var regions))
+        var member = entry.State != EntityState.Added && Equals(entry.Property(nameof(ApplicationUser.AccountId)).OriginalValue, accountId);
+        if (member && codes.OriginalValue is string carried)
         {
-            regions = regionsOf[accountId] = await db.StoredRegionsAsync(accountId, cancellationToken);
+            return carried.Length == 0 ? [] : [.. carried.Split(',')];
+        }
+
+        if (!read.TryGetValue(accountId, out regions))
+        {
+            regions = read[accountId] = await db.StoredRegionsAsync(accountId, cancellationToken);
         }
 
         if (entry.State != EntityState.Deleted)
         {
-            codes.CurrentValue = RegionCodesOf(regions);
+            codes.CurrentValue = member ? RegionCodesOf(regions) : null;
         }
 
         return regions;
