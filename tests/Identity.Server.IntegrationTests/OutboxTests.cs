@@ -2,10 +2,12 @@ using System.Collections.Concurrent;
 using System.Data.Common;
 using System.Net;
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Identity.Contracts;
 using Identity.Core.Data;
 using Identity.Core.Outbox;
 using Identity.Server.IntegrationTests.Infrastructure;
+using Identity.Server.Outbox;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,6 +27,8 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
     private string _unique = "";
     private Guid _accountA;
     private Guid _accountB;
+
+    protected ServerFixture<TDatabase> Fixture => fixture;
 
     public async Task InitializeAsync()
     {
@@ -299,4 +303,74 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
 
 public sealed class SqliteOutboxTests(ServerFixture<SqliteTestDatabase> fixture) : OutboxTests<SqliteTestDatabase>(fixture);
 
-public sealed class PostgresOutboxTests(ServerFixture<PostgresTestDatabase> fixture) : OutboxTests<PostgresTestDatabase>(fixture);
+public sealed class PostgresOutboxTests(ServerFixture<PostgresTestDatabase> fixture) : OutboxTests<PostgresTestDatabase>(fixture)
+{
+    /// <summary>
+    /// PostgreSQL plans the dispatcher's query by the table's statistics. Taken during a backlog (most rows pending), they
+    /// made it walk the primary key through every retained sent row on each round; the pending-rows index holds only
+    /// what the round looks for, whatever the statistics say.
+    /// </summary>
+    [Fact]
+    public async Task DispatcherRound_StatisticsTakenDuringABacklog_ReadsOnlyThePendingRows()
+    {
+        const string marker = "plan-test";
+        await using var scope = Fixture.Server.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        await db.Database.ExecuteSqlRawAsync("""ALTER TABLE "Outbox" SET (autovacuum_enabled = false)""");
+        try
+        {
+            // A backlog of 400 events, analyzed then; then it drains and 30,000 more are sent (retained); 5 are pending.
+            await InsertAsync(400, sent: false);
+            await db.Database.ExecuteSqlRawAsync("""ANALYZE "Outbox" """);
+            await db.Outbox.Where(m => m.Region == marker).ExecuteUpdateAsync(s => s.SetProperty(m => m.SentAt, DateTimeOffset.UtcNow));
+            await InsertAsync(30_000, sent: true);
+            await InsertAsync(5, sent: false);
+
+            var query = OutboxDispatcher.NextRows(db, 500).ToQueryString();
+            var connection = db.Database.GetDbConnection();
+            await db.Database.OpenConnectionAsync();
+            await using var explain = connection.CreateCommand();
+            explain.CommandText = "EXPLAIN (ANALYZE, COSTS OFF) " + Inline(query);
+            var plan = new List<string>();
+            await using (var reader = await explain.ExecuteReaderAsync())
+            {
+                while (await reader.ReadAsync())
+                {
+                    plan.Add(reader.GetString(0));
+                }
+            }
+
+
+            Assert.Contains(plan, line => line.Contains("IX_Outbox_Pending", StringComparison.Ordinal));
+            Assert.DoesNotContain(plan, line => line.Contains("Rows Removed by Filter", StringComparison.Ordinal));
+        }
+        finally
+        {
+            await db.Outbox.Where(m => m.Region == marker).ExecuteDeleteAsync();
+            await db.Database.ExecuteSqlRawAsync("""ALTER TABLE "Outbox" RESET (autovacuum_enabled)""");
+        }
+
+        Task InsertAsync(int count, bool sent) => sent
+            ? db.Database.ExecuteSqlAsync($"""
+                INSERT INTO "Outbox" ("Region", "MessageType", "Payload", "CreatedAt", "SentAt", "Attempts")
+                SELECT {marker}, 'UserChanged', repeat('x', 400), now(), now(), 0 FROM generate_series(1, {count})
+                """)
+            : db.Database.ExecuteSqlAsync($"""
+                INSERT INTO "Outbox" ("Region", "MessageType", "Payload", "CreatedAt", "SentAt", "Attempts")
+                SELECT {marker}, 'UserChanged', repeat('x', 400), now(), NULL, 0 FROM generate_series(1, {count})
+                """);
+    }
+
+    /// <summary>EF Core's query text with its parameters (declared in leading <c>-- @name='value'</c> lines) written in.</summary>
+    private static string Inline(string query)
+    {
+        var lines = query.Split('\n');
+        var sql = string.Join('\n', lines.Where(l => !l.StartsWith("--", StringComparison.Ordinal)));
+        foreach (var match in lines.Select(l => Regex.Match(l, "^-- (@\\w+)='([^']*)'")).Where(m => m.Success))
+        {
+            sql = Regex.Replace(sql, Regex.Escape(match.Groups[1].Value) + "\\b", match.Groups[2].Value);
+        }
+
+        return sql;
+    }
+}

@@ -381,6 +381,9 @@ namespace Identity.Migrations.PostgreSql.Migrations
 
                     b.HasIndex("SentAt", "Id");
 
+                    b.HasIndex(new[] { "Id" }, "IX_Outbox_Pending")
+                        .HasFilter("\"SentAt\" IS NULL");
+
                     b.ToTable("Outbox", (string)null);
                 });
 

@@ -382,6 +382,9 @@ namespace Identity.Migrations.SqlServer.Migrations
 
                     b.HasIndex("SentAt", "Id");
 
+                    b.HasIndex(new[] { "Id" }, "IX_Outbox_Pending")
+                        .HasFilter("[SentAt] IS NULL");
+
                     b.ToTable("Outbox", (string)null);
                 });
 

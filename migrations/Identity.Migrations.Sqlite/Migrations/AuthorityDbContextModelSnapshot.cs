@@ -370,6 +370,9 @@ namespace Identity.Migrations.Sqlite.Migrations
 
                     b.HasIndex("SentAt", "Id");
 
+                    b.HasIndex(new[] { "Id" }, "IX_Outbox_Pending")
+                        .HasFilter("\"SentAt\" IS NULL");
+
                     b.ToTable("Outbox", (string)null);
                 });
 

@@ -144,11 +144,7 @@ public sealed partial class OutboxDispatcher(
         var settings = options.Value;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-        var rows = await db.Outbox.AsNoTracking()
-            .Where(m => m.SentAt == null)
-            .OrderBy(m => m.Id)
-            .Take(settings.BatchSize)
-            .ToListAsync(cancellationToken);
+        var rows = await NextRows(db, settings.BatchSize).ToListAsync(cancellationToken);
         if (rows.Count == 0)
         {
             return 0;
@@ -199,6 +195,10 @@ public sealed partial class OutboxDispatcher(
         metrics.Failed(failed.Count);
         throw failure;
     }
+
+    /// <summary>A round's rows: the oldest pending ones, by id (the pending-rows index, IX_Outbox_Pending).</summary>
+    public static IQueryable<OutboxMessage> NextRows(AuthorityDbContext db, int batchSize) =>
+        db.Outbox.AsNoTracking().Where(m => m.SentAt == null).OrderBy(m => m.Id).Take(batchSize);
 
     private Task SendAsync(OutboxMessage row, CancellationToken cancellationToken)
     {
