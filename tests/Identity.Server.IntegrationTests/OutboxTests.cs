@@ -326,7 +326,7 @@ public sealed class PostgresOutboxTests(ServerFixture<PostgresTestDatabase> fixt
             await InsertAsync(30_000, sent: true);
             await InsertAsync(5, sent: false);
 
-            var query = OutboxDispatcher.NextRows(db, 500).ToQueryString();
+            var query = OutboxDispatcher.OldestPending(db, 500).ToQueryString();
             var connection = db.Database.GetDbConnection();
             await db.Database.OpenConnectionAsync();
             await using var explain = connection.CreateCommand();

@@ -144,7 +144,7 @@ public sealed partial class OutboxDispatcher(
         var settings = options.Value;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-        var rows = await NextRows(db, settings.BatchSize).ToListAsync(cancellationToken);
+        var rows = await OldestPending(db, settings.BatchSize).ToListAsync(cancellationToken);
         if (rows.Count == 0)
         {
             return 0;
@@ -196,8 +196,11 @@ public sealed partial class OutboxDispatcher(
         throw failure;
     }
 
-    /// <summary>A round's rows: the oldest pending ones, by id (the pending-rows index, IX_Outbox_Pending).</summary>
-    public static IQueryable<OutboxMessage> NextRows(AuthorityDbContext db, int batchSize) =>
+    /// <summary>
+    /// The oldest pending rows, by id, as a round reads them and the status finds the oldest (the pending-rows index,
+    /// IX_Outbox_Pending).
+    /// </summary>
+    public static IQueryable<OutboxMessage> OldestPending(AuthorityDbContext db, int batchSize) =>
         db.Outbox.AsNoTracking().Where(m => m.SentAt == null).OrderBy(m => m.Id).Take(batchSize);
 
     private Task SendAsync(OutboxMessage row, CancellationToken cancellationToken)

@@ -22,7 +22,7 @@ public sealed record OutboxStatus(
         var pending = db.Outbox.AsNoTracking().Where(m => m.SentAt == null);
         var count = await pending.CountAsync(cancellationToken);
         var oldest = count == 0 ? null
-            : await pending.OrderBy(m => m.Id).Select(m => (DateTimeOffset?)m.CreatedAt).FirstOrDefaultAsync(cancellationToken);
+            : await OutboxDispatcher.OldestPending(db, 1).Select(m => (DateTimeOffset?)m.CreatedAt).FirstOrDefaultAsync(cancellationToken);
         var age = oldest is { } at ? Math.Max(0, (time.GetUtcNow() - at).TotalSeconds) : (double?)null;
         if (!details)
         {
