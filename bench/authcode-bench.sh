@@ -15,7 +15,7 @@
 #      DURATION_S (15)    measured window
 #      TARGET_P99_MS (20) the target, reported as met / not met
 #      TARGETS ("identity peer")  what to measure, in this order for every mode: Identity, and the reference peer
-#                         (bench/peer-authcode: oidc-provider 9.13.3, the version of ../shared/bench, with the same
+#                         (bench/peer-authcode: oidc-provider 9.13.3, the reference peer version, with the same
 #                         client, PKCE S256 required and a sign-in page; its state lives in process memory)
 #      ROUNDS (1)         repetitions of the whole sequence, so runs alternate A B A B (±10–15 % noise here)
 #

@@ -1,4 +1,4 @@
-// Benchmark peer for bench/authcode-bench.sh: oidc-provider (the version of ../shared/bench/peer-oidc-provider)
+// Benchmark peer for bench/authcode-bench.sh: oidc-provider 9.13.3 (the reference peer version)
 // with one confidential authorization-code client, PKCE S256 required, and a server-rendered sign-in page with
 // an anti-forgery field, so that AuthCodeBench drives it exactly as it drives Identity: sign in once, then
 // authorize (SSO session cookie) -> code -> token. Not a test, not shipped.

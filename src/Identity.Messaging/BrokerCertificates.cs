@@ -27,7 +27,7 @@ public static class BrokerCertificates
     /// A TLS validation callback that accepts the broker only with a certificate for the expected name, issued
     /// (directly or through the chain it presents) by <paramref name="ca"/>, for server authentication.
     /// Always set it: with no callback the client completed a handshake with a broker whose certificate came
-    /// from an unknown CA (shared/ENVIRONMENT.md), and the machine's root store must not vouch for the broker either.
+    /// from an unknown CA (seen with RabbitMQ 3.10 on Debian), and the machine's root store must not vouch for the broker either.
     /// </summary>
     public static RemoteCertificateValidationCallback TrustOnly(X509Certificate2 ca) =>
         (_, certificate, chain, errors) => IsIssuedBy(ca, certificate, chain, errors);
