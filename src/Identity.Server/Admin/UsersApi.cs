@@ -36,14 +36,14 @@ public static class UsersApi
         var users = admin.MapGroup("/accounts/{accountId:guid}/users").WithTags("Users");
         users.MapGet("/", ListAsync);
         users.MapPost("/", CreateAsync).AcceptsJson<CreateUserRequest>();
-        users.MapGet("/{userId}", GetAsync);
-        users.MapPatch("/{userId}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
-        users.MapDelete("/{userId}", DeleteAsync);
-        users.MapPost("/{userId}/disable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
+        users.MapGet("/{userId:guid}", GetAsync);
+        users.MapPatch("/{userId:guid}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
+        users.MapDelete("/{userId:guid}", DeleteAsync);
+        users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.disabled", user => { user.Status = UserStatus.Disabled; return Task.CompletedTask; }, revokeSessions: true));
-        users.MapPost("/{userId}/enable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
+        users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.enabled", user => { user.Status = UserStatus.Active; return Task.CompletedTask; }, revokeSessions: false));
-        users.MapPost("/{userId}/reset-mfa", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
+        users.MapPost("/{userId:guid}/reset-mfa", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.mfa_reset", async user =>
             {
                 // Authenticator secret, recovery codes and passkeys: the person enrols again at the next sign-in.
@@ -53,7 +53,7 @@ public static class UsersApi
                     await m.RemovePasskeyAsync(user, passkey.CredentialId);
                 }
             }, revokeSessions: true));
-        users.MapPost("/{userId}/revoke-sessions", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
+        users.MapPost("/{userId:guid}/revoke-sessions", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.sessions_revoked", _ => Task.CompletedTask, revokeSessions: true));
         return admin;
     }

@@ -19,6 +19,7 @@ public static class AdminApiExtensions
     public static IHostApplicationBuilder AddAdminApi(this IHostApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
+        builder.Services.AddTransient<IStartupFilter, AdminRequestGuardFirst>();
         builder.Services.AddScoped<IAuditTrail, AuditTrail>();
         builder.Services.AddOpenApi(options =>
         {
@@ -59,5 +60,18 @@ public static class AdminApiExtensions
         }
 
         return app;
+    }
+
+    /// <summary>
+    /// Puts <see cref="AdminRequestGuard"/> ahead of the whole pipeline, routing included: a dot segment must be
+    /// refused before a route is chosen from the path Kestrel resolved.
+    /// </summary>
+    private sealed class AdminRequestGuardFirst : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseMiddleware<AdminRequestGuard>();
+            next(app);
+        };
     }
 }
