@@ -8,6 +8,8 @@ namespace Identity.Server.Admin;
 /// <item>a request whose path, as sent, holds a <c>.</c> or <c>..</c> segment (also percent-encoded) or a backslash
 /// is refused with a 400 problem. Kestrel removes dot segments (RFC 3986 §5.2.4) before routing, so
 /// <c>DELETE …/accounts/{id}/users/..</c> would otherwise reach <c>DELETE …/accounts/{id}</c>;</item>
+/// <item>every body is limited to <see cref="AdminHttp.MaxBodyBytes"/>, chunked ones included (the server enforces
+/// it while the body is read);</item>
 /// <item>an error answered without a body (no route, wrong method) becomes an RFC 9457 problem, like every other
 /// admin error.</item>
 /// </list>
@@ -39,6 +41,11 @@ public sealed class AdminRequestGuard(RequestDelegate next, IProblemDetailsServi
                 },
             });
             return;
+        }
+
+        if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = AdminHttp.MaxBodyBytes;
         }
 
         await next(context);

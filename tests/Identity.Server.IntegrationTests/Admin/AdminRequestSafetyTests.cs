@@ -16,6 +16,8 @@ namespace Identity.Server.IntegrationTests.Admin;
 public abstract class AdminRequestSafetyTests<TDatabase>(ServerFixture<TDatabase> fixture) : IClassFixture<ServerFixture<TDatabase>>
     where TDatabase : TestDatabase, new()
 {
+    private const int Limit = 64 * 1024;
+
     [Fact]
     public async Task DotSegmentsOnARealSocket_BadRequestAndTheParentRouteNeverRuns()
     {
@@ -65,6 +67,29 @@ public abstract class AdminRequestSafetyTests<TDatabase>(ServerFixture<TDatabase
         Assert.Equal("application/problem+json", delete.Content.Headers.ContentType?.MediaType);
         Assert.Equal(HttpStatusCode.NotFound, disable.StatusCode);
         await ResponseAssert.StatusAsync(await platform.GetAsync($"/admin/v1/accounts/{account}"), HttpStatusCode.OK);
+    }
+
+    [Fact]
+    public async Task CreateAccount_ChunkedBodyOverTheLimitOnARealSocket_ContentTooLargeProblemBeforeTheEnd()
+    {
+        var token = (await fixture.PlatformAdminAsync()).DefaultRequestHeaders.Authorization!.Parameter!;
+        await using var host = fixture.StartServer();
+        var address = StartKestrel(host);
+
+        var (status, response) = await RawAsync(address, "POST /admin/v1/accounts", token, chunkedBytes: 20 * 1024 * 1024);
+
+        Assert.True(status == 413, response);
+        Assert.Contains("application/problem+json", response, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task CreateAccount_DeclaredLengthOverTheLimit_ContentTooLargeProblem()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+
+        var response = await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", $$"""{"name":"{{new string('n', Limit)}}"}""");
+
+        await ResponseAssert.StatusAsync(response, HttpStatusCode.RequestEntityTooLarge);
     }
 
     /// <summary>Kestrel instead of the in-memory server: its request parsing (dot segments, chunked bodies) is under test.</summary>
