@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Microsoft.Net.Http.Headers;
 
 namespace Identity.Server.Admin;
@@ -34,15 +35,34 @@ public static class AdminHttp
             return (null, TooLarge());
         }
 
+        // RFC 8259 §8.1: JSON exchanged between systems is UTF-8. Checked up front, because System.Text.Json only notices
+        // invalid bytes inside a string when the string is read, which for a JsonDocument is after this method returns.
+        if (!Utf8.IsValid(bytes))
+        {
+            return (null, Invalid("body", "The request body is not valid UTF-8."));
+        }
+
+        T? body = null;
         try
         {
-            var body = JsonSerializer.Deserialize<T>(bytes, Json);
+            body = JsonSerializer.Deserialize<T>(bytes, Json);
+            if (body is JsonDocument document)
+            {
+                ReadEveryString(document.RootElement);
+            }
+
             return body is null ? (null, Invalid("body", "The request body must be a JSON object.")) : (body, null);
         }
         catch (JsonException ex)
         {
             var field = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "body" : ex.Path.TrimStart('$', '.');
             return (null, Invalid(field, "The value is malformed or of the wrong type."));
+        }
+        catch (InvalidOperationException)
+        {
+            // An escaped lone surrogate ("\ud800") is well-formed JSON that no string can hold (RFC 8259 §8.2).
+            (body as IDisposable)?.Dispose();
+            return (null, Invalid("body", "The request body holds a string that is not valid Unicode."));
         }
     }
 
@@ -70,6 +90,32 @@ public static class AdminHttp
         }
 
         return length > MaxBodyBytes ? null : buffer[..length];
+    }
+
+    /// <summary>A JsonDocument keeps strings as sent; reading each once here makes an unreadable one fail now, not later.</summary>
+    private static void ReadEveryString(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    ReadEveryString(property.Value);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    ReadEveryString(item);
+                }
+
+                break;
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+        }
     }
 
     /// <summary>RFC 9110 §15.5.14.</summary>

@@ -92,6 +92,38 @@ public abstract class AdminRequestSafetyTests<TDatabase>(ServerFixture<TDatabase
         await ResponseAssert.StatusAsync(response, HttpStatusCode.RequestEntityTooLarge);
     }
 
+    public static TheoryData<string, byte[]> NotUtf8 => new()
+    {
+        { "settings", [.. """{"mfa":{"requirement":"o"""u8, 0xC3, 0x28, .. "\"}}"u8] },
+        { "settings", [.. """{"mfa":{"requirement":"\ud800"}}"""u8] },
+        { "settings", [.. """{"\udfff":1}"""u8] },
+        { "account", [.. """{"name":"bad"""u8, 0xFF, .. "\"}"u8] },
+        { "account", [.. """{"name":"\ud800x"}"""u8] },
+        { "user", [.. """{"email":"a@example.test","role":"member","displayName":"x"""u8, 0xED, 0xA0, 0x80, .. "\"}"u8] },
+    };
+
+    [Theory]
+    [MemberData(nameof(NotUtf8))]
+    public async Task JsonBodies_InvalidUtf8OrLoneSurrogate_BadRequestProblem(string route, byte[] body)
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = await AdminArrange.AccountAsync(platform, "eu");
+        var (method, url) = route switch
+        {
+            "settings" => (HttpMethod.Put, $"/admin/v1/accounts/{account}/settings"),
+            "account" => (HttpMethod.Post, "/admin/v1/accounts"),
+            _ => (HttpMethod.Post, $"/admin/v1/accounts/{account}/users"),
+        };
+        using var request = new HttpRequestMessage(method, url) { Content = new ByteArrayContent(body) };
+        request.Content.Headers.ContentType = new("application/json");
+        request.Headers.TryAddWithoutValidation("If-Match", (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag);
+
+        var response = await platform.SendAsync(request);
+
+        await ResponseAssert.StatusAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
     /// <summary>Kestrel instead of the in-memory server: its request parsing (dot segments, chunked bodies) is under test.</summary>
     private static Uri StartKestrel(IdentityServerHost host)
     {
