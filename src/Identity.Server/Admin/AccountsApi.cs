@@ -88,9 +88,15 @@ public static class AccountsApi
             errors["name"] = ["A name of 1 to 200 characters is required."];
         }
 
-        var regions = (body.Regions ?? []).Distinct(StringComparer.Ordinal).ToList();
+        var requested = body.Regions ?? [];
+        if (requested.Any(string.IsNullOrEmpty))
+        {
+            errors["regions"] = ["Each region must be a region code, not null or empty."];
+        }
+
+        var regions = requested.OfType<string>().Where(r => r.Length > 0).Distinct(StringComparer.Ordinal).ToList();
         var known = await db.Regions.Where(r => regions.Contains(r.Code)).Select(r => r.Code).ToListAsync(context.RequestAborted);
-        if (regions.Except(known).FirstOrDefault() is { } unknown)
+        if (!errors.ContainsKey("regions") && regions.Except(known).FirstOrDefault() is { } unknown)
         {
             errors["regions"] = [$"Unknown region '{unknown}'."];
         }
