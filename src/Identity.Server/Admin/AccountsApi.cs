@@ -117,7 +117,14 @@ public static class AccountsApi
         };
         db.Accounts.Add(account);
         audit.Record(actor.Actor, "account.created", "account", account.Id.ToString(), account.Id, new { name = account.Name, regions });
-        await db.SaveChangesAsync(context.RequestAborted);
+        try
+        {
+            await db.SaveChangesAsync(context.RequestAborted);
+        }
+        catch (DbUpdateException ex) when (ex.IsForeignKeyViolation())
+        {
+            return RegionGone();
+        }
 
         AdminHttp.SetETag(context.Response, account.Version);
         return TypedResults.Created($"/admin/v1/accounts/{account.Id}", AccountView.From(account));
@@ -326,10 +333,17 @@ public static class AccountsApi
         {
             return AdminHttp.Stale();
         }
+        catch (DbUpdateException ex) when (ex.IsForeignKeyViolation())
+        {
+            return RegionGone(); // the one write here with a foreign key of its own: a region link
+        }
 
         AdminHttp.SetETag(context.Response, account.Version);
         return TypedResults.Ok(AccountView.From(account));
     }
+
+    /// <summary>A region checked a moment ago was deleted before the write: nothing was written (one transaction).</summary>
+    private static IResult RegionGone() => AdminHttp.Conflict("The region was deleted meanwhile: nothing was changed.");
 
     /// <summary>An account the caller may not see is reported as absent (404), never as forbidden.</summary>
     internal static async Task<Account?> FindAsync(Guid accountId, HttpContext context, AuthorityDbContext db, bool tracking)
