@@ -13,12 +13,15 @@ namespace Identity.Server.Admin;
 /// (a person flagged so, or a client declared <c>PlatformAdmin</c>) manages everything; an account owner or admin
 /// manages only their own account. Everyone else is refused.
 /// </summary>
-public sealed record AdminActor(Actor Actor, bool IsPlatformAdmin, Guid? AccountId)
+public sealed record AdminActor(Actor Actor, bool IsPlatformAdmin, Guid? AccountId, bool IsOwner = false)
 {
     public const string PlatformAdminProperty = "identity_platform_admin";
 
     /// <summary>Platform admins see every account; account admins only their own — others do not exist for them (404).</summary>
     public bool CanSee(Guid accountId) => IsPlatformAdmin || AccountId == accountId;
+
+    /// <summary>Only an owner of the account or a platform administrator makes, changes or removes an owner.</summary>
+    public bool MayManageOwners(Guid accountId) => IsPlatformAdmin || (IsOwner && AccountId == accountId);
 
     public static async Task<AdminActor?> ResolveAsync(HttpContext context)
     {
@@ -59,7 +62,7 @@ public sealed record AdminActor(Actor Actor, bool IsPlatformAdmin, Guid? Account
             return new AdminActor(actor, true, null);
         }
 
-        return AccountRoles.CanAdminister(user.Role) && user.AccountId is { } accountId ? new AdminActor(actor, false, accountId) : null;
+        return AccountRoles.CanAdminister(user.Role) && user.AccountId is { } accountId ? new AdminActor(actor, false, accountId, user.Role == AccountRoles.Owner) : null;
     }
 }
 
