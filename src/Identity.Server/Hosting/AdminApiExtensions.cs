@@ -27,7 +27,10 @@ public static class AdminApiExtensions
             options.AddOperationTransformer(JsonBody.DescribeAsync);
         });
 
-        builder.Services.AddOpenIddict().AddValidation(validation => validation.AddAudiences(Audience));
+        builder.Services.AddOpenIddict().AddValidation(validation => validation
+            .AddAudiences(Audience)
+            .EnableAuthorizationEntryValidation() // a revoked session ends admin access at once (see UnstoredTokenAuthorizationCheck)
+            .AddEventHandler(UnstoredTokenAuthorizationCheck.Descriptor));
         builder.Services.AddSingleton<RequireErrorResponse>();
         builder.Services.AddOpenIddict().AddServer(server => server.AddEventHandler(TokenFailureAudit.Descriptor));
         builder.Services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
