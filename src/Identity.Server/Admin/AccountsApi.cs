@@ -88,9 +88,15 @@ public static class AccountsApi
             errors["name"] = ["A name of 1 to 200 characters is required."];
         }
 
-        var regions = (body.Regions ?? []).Distinct(StringComparer.Ordinal).ToList();
+        var requested = body.Regions ?? [];
+        if (requested.Any(string.IsNullOrEmpty))
+        {
+            errors["regions"] = ["Each region must be a region code, not null or empty."];
+        }
+
+        var regions = requested.OfType<string>().Where(r => r.Length > 0).Distinct(StringComparer.Ordinal).ToList();
         var known = await db.Regions.Where(r => regions.Contains(r.Code)).Select(r => r.Code).ToListAsync(context.RequestAborted);
-        if (regions.Except(known).FirstOrDefault() is { } unknown)
+        if (!errors.ContainsKey("regions") && regions.Except(known).FirstOrDefault() is { } unknown)
         {
             errors["regions"] = [$"Unknown region '{unknown}'."];
         }
@@ -111,7 +117,14 @@ public static class AccountsApi
         };
         db.Accounts.Add(account);
         audit.Record(actor.Actor, "account.created", "account", account.Id.ToString(), account.Id, new { name = account.Name, regions });
-        await db.SaveChangesAsync(context.RequestAborted);
+        try
+        {
+            await db.SaveChangesAsync(context.RequestAborted);
+        }
+        catch (DbUpdateException ex) when (ex.IsForeignKeyViolation())
+        {
+            return RegionGone();
+        }
 
         AdminHttp.SetETag(context.Response, account.Version);
         return TypedResults.Created($"/admin/v1/accounts/{account.Id}", AccountView.From(account));
@@ -320,10 +333,17 @@ public static class AccountsApi
         {
             return AdminHttp.Stale();
         }
+        catch (DbUpdateException ex) when (ex.IsForeignKeyViolation())
+        {
+            return RegionGone(); // the one write here with a foreign key of its own: a region link
+        }
 
         AdminHttp.SetETag(context.Response, account.Version);
         return TypedResults.Ok(AccountView.From(account));
     }
+
+    /// <summary>A region checked a moment ago was deleted before the write: nothing was written (one transaction).</summary>
+    private static IResult RegionGone() => AdminHttp.Conflict("The region was deleted meanwhile: nothing was changed.");
 
     /// <summary>An account the caller may not see is reported as absent (404), never as forbidden.</summary>
     internal static async Task<Account?> FindAsync(Guid accountId, HttpContext context, AuthorityDbContext db, bool tracking)

@@ -1,6 +1,7 @@
 using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 using Microsoft.Net.Http.Headers;
 
 namespace Identity.Server.Admin;
@@ -13,11 +14,13 @@ public static class AdminHttp
         UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
     };
 
-    private const int MaxBodyBytes = 64 * 1024;
+    /// <summary>The largest body any admin route accepts, declared or not (a client's JWKS is the largest legitimate one).</summary>
+    public const int MaxBodyBytes = 64 * 1024;
 
     /// <summary>
     /// Reads a JSON body: wrong content type, malformed JSON, unknown or mistyped fields all give a 400 problem naming
-    /// the field. Nothing is written before the body is known to be well-formed.
+    /// the field; a body over <see cref="MaxBodyBytes"/> a 413 problem, whether its length was declared or it came
+    /// chunked. Nothing is written before the body is known to be well-formed.
     /// </summary>
     public static async Task<(T? Body, IResult? Problem)> ReadAsync<T>(HttpRequest request) where T : class
     {
@@ -26,14 +29,28 @@ public static class AdminHttp
             return (null, Invalid("body", "The request body must be JSON (Content-Type: application/json)."));
         }
 
-        if (request.ContentLength > MaxBodyBytes)
+        var bytes = await ReadLimitedAsync(request);
+        if (bytes is null)
         {
-            return (null, Invalid("body", $"The request body must not exceed {MaxBodyBytes} bytes."));
+            return (null, TooLarge());
         }
 
+        // RFC 8259 §8.1: JSON exchanged between systems is UTF-8. Checked up front, because System.Text.Json only notices
+        // invalid bytes inside a string when the string is read, which for a JsonDocument is after this method returns.
+        if (!Utf8.IsValid(bytes))
+        {
+            return (null, Invalid("body", "The request body is not valid UTF-8."));
+        }
+
+        T? body = null;
         try
         {
-            var body = await JsonSerializer.DeserializeAsync<T>(request.Body, Json, request.HttpContext.RequestAborted);
+            body = JsonSerializer.Deserialize<T>(bytes, Json);
+            if (body is JsonDocument document)
+            {
+                ReadEveryString(document.RootElement);
+            }
+
             return body is null ? (null, Invalid("body", "The request body must be a JSON object.")) : (body, null);
         }
         catch (JsonException ex)
@@ -41,7 +58,69 @@ public static class AdminHttp
             var field = string.IsNullOrEmpty(ex.Path) || ex.Path == "$" ? "body" : ex.Path.TrimStart('$', '.');
             return (null, Invalid(field, "The value is malformed or of the wrong type."));
         }
+        catch (InvalidOperationException)
+        {
+            // An escaped lone surrogate ("\ud800") is well-formed JSON that no string can hold (RFC 8259 §8.2).
+            (body as IDisposable)?.Dispose();
+            return (null, Invalid("body", "The request body holds a string that is not valid Unicode."));
+        }
     }
+
+    /// <summary>The body, or null when it is larger than <see cref="MaxBodyBytes"/>: reads one byte past the limit at most.</summary>
+    private static async Task<byte[]?> ReadLimitedAsync(HttpRequest request)
+    {
+        if (request.ContentLength > MaxBodyBytes)
+        {
+            return null;
+        }
+
+        var buffer = new byte[(request.ContentLength ?? MaxBodyBytes) + 1];
+        var length = 0;
+        try
+        {
+            int read;
+            while (length < buffer.Length && (read = await request.Body.ReadAsync(buffer.AsMemory(length), request.HttpContext.RequestAborted)) > 0)
+            {
+                length += read;
+            }
+        }
+        catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return null; // Kestrel's own limit (AdminRequestGuard sets it to the same size)
+        }
+
+        return length > MaxBodyBytes ? null : buffer[..length];
+    }
+
+    /// <summary>A JsonDocument keeps strings as sent; reading each once here makes an unreadable one fail now, not later.</summary>
+    private static void ReadEveryString(JsonElement element)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in element.EnumerateObject())
+                {
+                    _ = property.Name;
+                    ReadEveryString(property.Value);
+                }
+
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in element.EnumerateArray())
+                {
+                    ReadEveryString(item);
+                }
+
+                break;
+            case JsonValueKind.String:
+                _ = element.GetString();
+                break;
+        }
+    }
+
+    /// <summary>RFC 9110 §15.5.14.</summary>
+    public static IResult TooLarge() => TypedResults.Problem(statusCode: StatusCodes.Status413PayloadTooLarge,
+        title: "Content too large", detail: $"The request body must not exceed {MaxBodyBytes} bytes.");
 
     public static IResult Invalid(string field, string message) =>
         TypedResults.ValidationProblem(new Dictionary<string, string[]> { [field] = [message] });

@@ -90,14 +90,24 @@ public static partial class RegionsApi
 
         if (await db.Set<AccountRegion>().AnyAsync(r => r.RegionCode == code, context.RequestAborted))
         {
-            return AdminHttp.Conflict("Accounts still live in this region: disable it for them first.");
+            return StillInUse();
         }
 
         db.Regions.Remove(region);
         audit.Record(actor.Actor, "region.deleted", "region", code, null);
-        await db.SaveChangesAsync(context.RequestAborted);
+        try
+        {
+            await db.SaveChangesAsync(context.RequestAborted);
+        }
+        catch (DbUpdateException ex) when (ex.IsForeignKeyViolation())
+        {
+            return StillInUse(); // an account was given the region after the check above
+        }
+
         return TypedResults.NoContent();
     }
+
+    private static IResult StillInUse() => AdminHttp.Conflict("Accounts still live in this region: disable it for them first.");
 
     [GeneratedRegex("^[a-z0-9-]{2,16}$")]
     private static partial Regex RegionCode();

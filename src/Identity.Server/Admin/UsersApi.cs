@@ -36,14 +36,14 @@ public static class UsersApi
         var users = admin.MapGroup("/accounts/{accountId:guid}/users").WithTags("Users");
         users.MapGet("/", ListAsync);
         users.MapPost("/", CreateAsync).AcceptsJson<CreateUserRequest>();
-        users.MapGet("/{userId}", GetAsync);
-        users.MapPatch("/{userId}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
-        users.MapDelete("/{userId}", DeleteAsync);
-        users.MapPost("/{userId}/disable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
+        users.MapGet("/{userId:guid}", GetAsync);
+        users.MapPatch("/{userId:guid}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
+        users.MapDelete("/{userId:guid}", DeleteAsync);
+        users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.disabled", user => { user.Status = UserStatus.Disabled; return Task.CompletedTask; }, revokeSessions: true));
-        users.MapPost("/{userId}/enable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
+        users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.enabled", user => { user.Status = UserStatus.Active; return Task.CompletedTask; }, revokeSessions: false));
-        users.MapPost("/{userId}/reset-mfa", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
+        users.MapPost("/{userId:guid}/reset-mfa", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.mfa_reset", async user =>
             {
                 // Authenticator secret, recovery codes and passkeys: the person enrols again at the next sign-in.
@@ -53,7 +53,7 @@ public static class UsersApi
                     await m.RemovePasskeyAsync(user, passkey.CredentialId);
                 }
             }, revokeSessions: true));
-        users.MapPost("/{userId}/revoke-sessions", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
+        users.MapPost("/{userId:guid}/revoke-sessions", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.sessions_revoked", _ => Task.CompletedTask, revokeSessions: true));
         return admin;
     }
@@ -120,7 +120,12 @@ public static class UsersApi
             return problem;
         }
 
-        var errors = Validate(body!.Email, body.DisplayName, body.Role, requireAll: true);
+        if (body!.Role == AccountRoles.Owner && !actor.MayManageOwners(accountId))
+        {
+            return OwnersOnly();
+        }
+
+        var errors = Validate(body.Email, body.DisplayName, body.Role, requireAll: true);
         if (errors.Count == 0 && await users.FindByEmailAsync(body.Email!.Trim()) is not null)
         {
             // One identity everywhere: an email belongs to one user across all accounts.
@@ -191,7 +196,12 @@ public static class UsersApi
             return problem;
         }
 
-        var errors = Validate(body!.Email, body.DisplayName, body.Role, requireAll: false);
+        if ((body!.Role == AccountRoles.Owner || user.Role == AccountRoles.Owner) && !context.Admin().MayManageOwners(accountId))
+        {
+            return OwnersOnly();
+        }
+
+        var errors = Validate(body.Email, body.DisplayName, body.Role, requireAll: false);
         var email = body.Email?.Trim();
         if (errors.Count == 0 && email is not null && !string.Equals(email, user.Email, StringComparison.OrdinalIgnoreCase)
             && await users.FindByEmailAsync(email) is not null)
@@ -235,7 +245,17 @@ public static class UsersApi
             return TypedResults.NoContent(); // idempotent: already gone
         }
 
+        if (user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId))
+        {
+            return OwnersOnly();
+        }
+
         await using var transaction = await db.Database.BeginTransactionAsync(context.RequestAborted);
+        if (IsActiveOwner(user) && await IsLastActiveOwnerAsync(db, user, context.RequestAborted))
+        {
+            return LastOwner();
+        }
+
         await tokens.RevokeBySubjectAsync(user.Id, context.RequestAborted);
         await authorizations.RevokeBySubjectAsync(user.Id, context.RequestAborted);
         var deleted = await users.DeleteAsync(user);
@@ -254,8 +274,13 @@ public static class UsersApi
         AuthorityDbContext db, IAuditTrail audit, string eventType, Func<ApplicationUser, Task> change, bool revokeSessions)
     {
         var user = await FindAsync(accountId, userId, context, db);
-        return user is null
-            ? AdminHttp.NotFound("user")
+        if (user is null)
+        {
+            return AdminHttp.NotFound("user");
+        }
+
+        return user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId)
+            ? OwnersOnly()
             : await ChangeAsync(user, context, users, db, audit, eventType, change, revokeSessions, detailsAfter: null);
     }
 
@@ -268,8 +293,14 @@ public static class UsersApi
         Func<ApplicationUser, object>? detailsAfter)
     {
         var services = context.RequestServices;
+        var wasActiveOwner = IsActiveOwner(user);
         await using var transaction = await db.Database.BeginTransactionAsync(context.RequestAborted);
         await change(user);
+        if (wasActiveOwner && !IsActiveOwner(user) && await IsLastActiveOwnerAsync(db, user, context.RequestAborted))
+        {
+            return LastOwner();
+        }
+
         user.Version++;
         if (revokeSessions)
         {
@@ -294,6 +325,28 @@ public static class UsersApi
         AdminHttp.SetETag(context.Response, user.Version);
         return TypedResults.Ok(UserView.From(user));
     }
+
+    private static bool IsActiveOwner(ApplicationUser user) => user.Role == AccountRoles.Owner && user.Status == UserStatus.Active;
+
+    /// <summary>
+    /// Whether the account has no active owner besides <paramref name="user"/>. Called in the transaction of the change
+    /// that would demote, disable or delete them, after a no-op update of the account's row: that row lock (SQLite
+    /// locks the whole database) makes such changes to one account run one after the other, so two owners demoting
+    /// each other at once cannot each count the other as the owner who remains.
+    /// </summary>
+    private static async Task<bool> IsLastActiveOwnerAsync(AuthorityDbContext db, ApplicationUser user, CancellationToken cancellationToken)
+    {
+        var accountId = user.AccountId!.Value;
+        await db.Accounts.Where(a => a.Id == accountId).ExecuteUpdateAsync(a => a.SetProperty(x => x.Version, x => x.Version), cancellationToken);
+        return !await db.Users.AnyAsync(u => u.AccountId == accountId && u.Id != user.Id
+            && u.Role == AccountRoles.Owner && u.Status == UserStatus.Active, cancellationToken);
+    }
+
+    private static IResult OwnersOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
+        detail: "Only an owner of the account or a platform administrator may make, change or remove an owner.");
+
+    private static IResult LastOwner() =>
+        AdminHttp.Conflict("This is the account's last active owner: make another user owner first.");
 
     private static async Task<ApplicationUser?> FindAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db) =>
         context.Admin().CanSee(accountId)

@@ -19,6 +19,7 @@ public static class AdminApiExtensions
     public static IHostApplicationBuilder AddAdminApi(this IHostApplicationBuilder builder)
     {
         builder.Services.AddProblemDetails();
+        builder.Services.AddTransient<IStartupFilter, AdminRequestGuardFirst>();
         builder.Services.AddScoped<IAuditTrail, AuditTrail>();
         builder.Services.AddOpenApi(options =>
         {
@@ -26,7 +27,10 @@ public static class AdminApiExtensions
             options.AddOperationTransformer(JsonBody.DescribeAsync);
         });
 
-        builder.Services.AddOpenIddict().AddValidation(validation => validation.AddAudiences(Audience));
+        builder.Services.AddOpenIddict().AddValidation(validation => validation
+            .AddAudiences(Audience)
+            .EnableAuthorizationEntryValidation() // a revoked session ends admin access at once (see UnstoredTokenAuthorizationCheck)
+            .AddEventHandler(UnstoredTokenAuthorizationCheck.Descriptor));
         builder.Services.AddSingleton<RequireErrorResponse>();
         builder.Services.AddOpenIddict().AddServer(server => server.AddEventHandler(TokenFailureAudit.Descriptor));
         builder.Services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
@@ -59,5 +63,18 @@ public static class AdminApiExtensions
         }
 
         return app;
+    }
+
+    /// <summary>
+    /// Puts <see cref="AdminRequestGuard"/> ahead of the whole pipeline, routing included: a dot segment must be
+    /// refused before a route is chosen from the path Kestrel resolved.
+    /// </summary>
+    private sealed class AdminRequestGuardFirst : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.UseMiddleware<AdminRequestGuard>();
+            next(app);
+        };
     }
 }

@@ -162,6 +162,8 @@ public abstract class AccountsAndUsersApiTests<TDatabase>(ServerFixture<TDatabas
         { "users", "body", """{"email":"fresh@example.test","role":"member"}""", "text/plain" },
         { "users", "isAdmin", """{"email":"fresh@example.test","role":"member","isAdmin":true}""", null },
         { "accounts", "regions", """{"name":"X","regions":["mars"]}""", null },
+        { "accounts", "regions", """{"name":"X","regions":[null]}""", null },
+        { "accounts", "regions", """{"name":"X","regions":["eu",null,""]}""", null },
         { "accounts", "name", $$"""{"name":"{{new string('n', 201)}}"}""", null },
         { "accounts", "name", """{"regions":[]}""", null },
     };
