@@ -202,6 +202,35 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         Assert.Contains("/Account/Login", BrowserSession.Location(response).OriginalString, StringComparison.Ordinal);
     }
 
+    // RFC 6749 §3.1.1: response_type lists each response type once; a repeated one is a malformed request, answered at
+    // the client's registered redirect URI (§4.1.2.1) like any other error once the client and the URI are known.
+    [Theory]
+    [InlineData("code code", true)]
+    [InlineData("code  code", true)]
+    [InlineData("code code", false)]
+    public async Task RepeatedResponseType_RedirectsInvalidRequestToTheClient(string responseType, bool signedIn)
+    {
+        var browser = NewBrowser();
+        if (signedIn)
+        {
+            await SignInAsync(browser);
+        }
+
+        var (_, challenge) = BrowserSession.Pkce();
+        var url = BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge, ("response_type", responseType), ("state", "st-repeated"));
+
+        var response = await browser.GetAsync(url);
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        var location = BrowserSession.Location(response);
+        Assert.StartsWith(EuRedirect + "?", location.AbsoluteUri, StringComparison.Ordinal);
+        var query = BrowserSession.Query(location);
+        Assert.Equal("invalid_request", query["error"]);
+        Assert.Equal("st-repeated", query["state"]);
+        Assert.Equal(ServerFixture<SqliteTestDatabase>.Issuer, query["iss"]); // RFC 9207
+        Assert.False(query.ContainsKey("code"));
+    }
+
     [Fact]
     public async Task PromptNone_WithoutSession_RedirectsLoginRequired()
     {

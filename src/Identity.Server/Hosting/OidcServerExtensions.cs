@@ -74,7 +74,9 @@ public static class OidcServerExtensions
                     .AddEventHandler(KeyRingHandlers.Jwks)
                     .AddEventHandler(UnstoredTokenAuthorization.Descriptor)
                     .AddEventHandler(DiscoveryMetadata.Descriptor)
-                    .AddEventHandler(ClientAssertionErrors.Descriptor);
+                    .AddEventHandler(ClientAssertionErrors.Descriptor)
+                    .AddEventHandler(RejectRepeatedResponseTypes.Descriptor)
+                    .AddEventHandler(DefaultToQueryResponseMode.Descriptor);
 
                 var aspNetCore = server.UseAspNetCore()
                     .SuppressJsonResponseIndentation() // ~7.5 % of the bytes allocated per token went to indentation
