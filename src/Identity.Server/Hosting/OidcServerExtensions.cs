@@ -75,6 +75,7 @@ public static class OidcServerExtensions
                     .AddEventHandler(UnstoredTokenAuthorization.Descriptor)
                     .AddEventHandler(DiscoveryMetadata.Descriptor)
                     .AddEventHandler(ClientAssertionErrors.Descriptor)
+                    .AddEventHandler(UntypedClientAssertions.Descriptor)
                     .AddEventHandler(RejectRepeatedResponseTypes.Descriptor)
                     .AddEventHandler(DefaultToQueryResponseMode.Descriptor);
 
