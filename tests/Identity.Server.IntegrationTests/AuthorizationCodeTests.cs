@@ -231,6 +231,46 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         Assert.False(query.ContainsKey("code"));
     }
 
+    // OpenID Connect Core §3.1.2.1: max_age=0 and prompt=login ask for a fresh sign-in; the sign-in made for this very
+    // request satisfies them, so the person comes back to the client with a code (no login loop), and the ID token's
+    // auth_time is that sign-in's.
+    [Theory]
+    [InlineData("max_age", "0", true)]
+    [InlineData("max_age", "0", false)]
+    [InlineData("prompt", "login", true)]
+    [InlineData("max_age", "1", true)]
+    public async Task FreshSignInRequested_SignsInOnceAndIssuesTokens(string parameter, string value, bool withOldSession)
+    {
+        var browser = NewBrowser();
+        if (withOldSession)
+        {
+            await SignInAsync(browser);
+            await Task.Delay(2100); // the session is now older than max_age, whole seconds
+        }
+
+        var before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var url = BrowserSession.AuthorizeUrl("web-us", UsRedirect, challenge, (parameter, value));
+
+        var first = await browser.GetAsync(url);
+        Assert.Contains("/Account/Login", BrowserSession.Location(first).OriginalString, StringComparison.Ordinal);
+        var callback = await browser.AuthorizeAsync(url, ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+
+        Assert.StartsWith(UsRedirect, callback.AbsoluteUri, StringComparison.Ordinal);
+        var tokens = await ResponseAssert.StatusAsync(await RedeemAsync(BrowserSession.Query(callback)["code"], verifier, "web-us", UsRedirect),
+            HttpStatusCode.OK);
+        var idToken = new JsonWebToken(tokens.GetProperty("id_token").GetString());
+        var authTime = long.Parse(idToken.GetClaim("auth_time").Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(authTime, before, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+
+        // The fresh sign-in is this request's only: the next request asking for it again signs in again.
+        var again = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-us", UsRedirect, BrowserSession.Pkce().Challenge, (parameter, value)));
+        if (parameter == "prompt" || value == "0")
+        {
+            Assert.Contains("/Account/Login", BrowserSession.Location(again).OriginalString, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task PromptNone_WithoutSession_RedirectsLoginRequired()
     {
