@@ -343,6 +343,86 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.Client.SendAsync(userinfo)).StatusCode);
     }
 
+    // RFC 9700 §4.14.2: with no leeway configured (the default), a rotated refresh token presented again is reuse: refused,
+    // and the whole family revoked, the branch the legitimate client holds included — two branches can never live on.
+    [Fact]
+    public async Task RefreshTokenReuse_ByDefault_RefusedAndEveryBranchRevoked()
+    {
+        var host = fixture.StartServer();
+        var client = host.Start();
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await new BrowserSession(host).AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge),
+            ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+        var original = (await (await client.RedeemCodeAsync(callback, verifier, EuRedirect, ("web-eu", fixture.WebSecret))).JsonAsync())
+            .GetProperty("refresh_token").GetString()!;
+        Task<HttpResponseMessage> Refresh(string token) => client.PostFormAsync("/connect/token",
+            [new("grant_type", "refresh_token"), new("refresh_token", token)], ("web-eu", fixture.WebSecret));
+        var rotated = (await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.OK)).GetProperty("refresh_token").GetString()!;
+
+        var reuse = await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.BadRequest);
+        var otherBranch = await ResponseAssert.StatusAsync(await Refresh(rotated), HttpStatusCode.BadRequest);
+
+        Assert.Equal("invalid_grant", reuse.GetProperty("error").GetString());
+        Assert.Equal("invalid_grant", otherBranch.GetProperty("error").GetString());
+    }
+
+    // A confidential client that asked for a reuse leeway (a retry after a lost response) gets new tokens within it,
+    // and reuse detection, family revoked, after it.
+    [Fact]
+    public async Task RefreshTokenReuse_ConfidentialClientWithLeeway_AcceptedWithinItRefusedAfter()
+    {
+        const string Redirect = "https://grace.app.test/signin-oidc";
+        var host = fixture.StartServer(settings =>
+        {
+            settings["Oidc:Clients:10:ClientId"] = "web-grace";
+            settings["Oidc:Clients:10:GrantTypes:0"] = "authorization_code";
+            settings["Oidc:Clients:10:GrantTypes:1"] = "refresh_token";
+            settings["Oidc:Clients:10:Scopes:0"] = "openid";
+            settings["Oidc:Clients:10:Scopes:1"] = "offline_access";
+            settings["Oidc:Clients:10:RedirectUris:0"] = Redirect;
+            settings["Oidc:Clients:10:SecretFile"] = fixture.SecretFile("web");
+            settings["Oidc:Clients:10:RefreshTokenReuseLeeway"] = "00:00:04";
+        });
+        var client = host.Start();
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await new BrowserSession(host).AuthorizeAsync(
+            BrowserSession.AuthorizeUrl("web-grace", Redirect, challenge, ("scope", "openid offline_access")),
+            ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+        var original = (await ResponseAssert.StatusAsync(await client.RedeemCodeAsync(callback, verifier, Redirect, ("web-grace", fixture.WebSecret)),
+            HttpStatusCode.OK)).GetProperty("refresh_token").GetString()!;
+        Task<HttpResponseMessage> Refresh(string token) => client.PostFormAsync("/connect/token",
+            [new("grant_type", "refresh_token"), new("refresh_token", token)], ("web-grace", fixture.WebSecret));
+        var rotated = (await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.OK)).GetProperty("refresh_token").GetString()!;
+
+        var retry = await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.OK);
+        await Task.Delay(TimeSpan.FromSeconds(4.5));
+        var late = await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.BadRequest);
+
+        Assert.NotEqual(rotated, retry.GetProperty("refresh_token").GetString());
+        Assert.Equal("invalid_grant", late.GetProperty("error").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, (await Refresh(rotated)).StatusCode); // the family is revoked
+    }
+
+    // A public client's refresh token can be replayed by anyone who copies it: no leeway for one (RFC 9700 §4.14.2).
+    [Fact]
+    public async Task RefreshTokenReuseLeeway_OnPublicClient_RefusesToStart()
+    {
+        var host = fixture.StartServer(settings =>
+        {
+            settings["Oidc:Clients:10:ClientId"] = "spa-public";
+            settings["Oidc:Clients:10:GrantTypes:0"] = "authorization_code";
+            settings["Oidc:Clients:10:GrantTypes:1"] = "refresh_token";
+            settings["Oidc:Clients:10:Scopes:0"] = "openid";
+            settings["Oidc:Clients:10:RedirectUris:0"] = "https://spa.app.test/callback";
+            settings["Oidc:Clients:10:RefreshTokenReuseLeeway"] = "00:00:05";
+        });
+
+        var error = Record.Exception(() => host.Start());
+
+        Assert.NotNull(error);
+        Assert.Contains("Oidc:Clients:10:RefreshTokenReuseLeeway", error.ToString(), StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task RefreshToken_Rotates_AndReuseRevokesTheChain()
     {
