@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
@@ -91,26 +92,56 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         Assert.Equal("Ada Lovelace", claims.GetProperty("name").GetString());
     }
 
-    [Fact]
-    public async Task Userinfo_UserOfAnAccount_ReturnsAccountAndRole()
+    /// <summary>A person of a new customer account signs in at web-eu: the account's id, the tokens and the userinfo response.</summary>
+    private async Task<(Guid Account, JsonElement Tokens, JsonElement Userinfo)> SignInAsAccountUserAsync(string accountName, string role)
     {
         var platform = await fixture.PlatformAdminAsync();
-        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", "{\"name\":\"Contoso\"}"),
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", $"{{\"name\":\"{accountName}\"}}"),
             HttpStatusCode.Created)).GetProperty("id").GetGuid();
         var email = $"member-{Guid.NewGuid():n}@example.test";
         await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{account}/users",
-            $"{{\"email\":\"{email}\",\"role\":\"admin\",\"password\":\"{fixture.UserPassword}\"}}"), HttpStatusCode.Created);
+            $"{{\"email\":\"{email}\",\"role\":\"{role}\",\"password\":\"{fixture.UserPassword}\"}}"), HttpStatusCode.Created);
         var (verifier, challenge) = BrowserSession.Pkce();
         var callback = await NewBrowser().AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge), email, fixture.UserPassword);
-        var tokens = await (await RedeemAsync(BrowserSession.Query(callback)["code"], verifier)).JsonAsync();
+        var tokens = await ResponseAssert.StatusAsync(await RedeemAsync(BrowserSession.Query(callback)["code"], verifier), HttpStatusCode.OK);
 
         using var request = new HttpRequestMessage(HttpMethod.Get, "/connect/userinfo");
         request.Headers.Authorization = new("Bearer", tokens.GetProperty("access_token").GetString());
-        var claims = await ResponseAssert.StatusAsync(await fixture.Client.SendAsync(request), HttpStatusCode.OK);
+        var userinfo = await ResponseAssert.StatusAsync(await fixture.Client.SendAsync(request), HttpStatusCode.OK);
+        return (account, tokens, userinfo);
+    }
+
+    [Fact]
+    public async Task Userinfo_UserOfAnAccount_ReturnsAccountAndRole()
+    {
+        var (account, _, claims) = await SignInAsAccountUserAsync("Contoso", "admin");
 
         Assert.Equal(account, claims.GetProperty("account").GetProperty("id").GetGuid());
         Assert.Equal("Contoso", claims.GetProperty("account").GetProperty("name").GetString());
         Assert.Equal("admin", claims.GetProperty("account").GetProperty("role").GetString());
+    }
+
+    // OpenID Connect Discovery 1.0 §3: claims_supported names the claims the provider can supply, acr_values_supported
+    // the authentication context classes it issues. Every claim of a real ID token and userinfo response is listed,
+    // except OpenIddict's own bookkeeping (oi_*), which is no claim offered to clients.
+    [Fact]
+    public async Task Discovery_ClaimsAndAcrValues_ListEverythingTheTokensAndUserinfoCarry()
+    {
+        var (_, tokens, userinfo) = await SignInAsAccountUserAsync("Fabrikam", "member");
+        var idToken = JsonDocument.Parse(Base64UrlEncoder.Decode(tokens.GetProperty("id_token").GetString()!.Split('.')[1])).RootElement;
+
+        var discovery = await (await fixture.Client.GetAsync("/.well-known/openid-configuration")).JsonAsync();
+
+        var supported = discovery.GetProperty("claims_supported").EnumerateArray().Select(e => e.GetString()).ToHashSet();
+        foreach (var claim in idToken.EnumerateObject().Concat(userinfo.EnumerateObject()).Select(p => p.Name)
+            .Where(name => !name.StartsWith("oi_", StringComparison.Ordinal)))
+        {
+            Assert.True(supported.Contains(claim), $"claims_supported lacks '{claim}'");
+        }
+
+        var acrValues = discovery.GetProperty("acr_values_supported").EnumerateArray().Select(e => e.GetString()).ToList();
+        Assert.Equal(["urn:identity:acr:mfa", "urn:identity:acr:pwd"], acrValues.Order(StringComparer.Ordinal));
+        Assert.Contains(idToken.GetProperty("acr").GetString(), acrValues);
     }
 
     [Fact]

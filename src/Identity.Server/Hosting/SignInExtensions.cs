@@ -136,7 +136,7 @@ public static class SignInExtensions
                     {
                         var name = await db.Accounts.AsNoTracking().Where(a => a.Id == accountId).Select(a => a.Name)
                             .SingleOrDefaultAsync(context.RequestAborted);
-                        claims["account"] = new { id = accountId, name, role = user.Role };
+                        claims[DiscoveryMetadata.UserinfoAccountClaim] = new { id = accountId, name, role = user.Role };
                     }
                 }
 
