@@ -302,6 +302,23 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         }
     }
 
+    // The request a person is sent back to after signing in is no pass: taken to a browser whose session signed in
+    // before it was made (a stolen session cookie, say), it still asks for a sign-in.
+    [Fact]
+    public async Task FreshSignInRequested_ReturnUrlUsedWithAnOlderSession_AsksToSignInAgain()
+    {
+        var victim = NewBrowser();
+        await SignInAsync(victim);
+        await Task.Delay(1100);
+        var toLogin = await NewBrowser().GetAsync(BrowserSession.AuthorizeUrl("web-us", UsRedirect, BrowserSession.Pkce().Challenge, ("max_age", "0")));
+        var returnUrl = BrowserSession.Query(new Uri(new Uri("http://localhost"), BrowserSession.Location(toLogin)))["ReturnUrl"];
+        Assert.Contains("identity_fresh_signin=", returnUrl, StringComparison.Ordinal);
+
+        var replayed = await victim.GetAsync(returnUrl);
+
+        Assert.Contains("/Account/Login", BrowserSession.Location(replayed).OriginalString, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task PromptNone_WithoutSession_RedirectsLoginRequired()
     {

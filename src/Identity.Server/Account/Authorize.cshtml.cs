@@ -283,9 +283,10 @@ public sealed class AuthorizeModel(
 /// (OpenID Connect Core §3.1.2.1) — it is the authentication made during this request.
 /// <para>
 /// The sign-in time is compared to the millisecond (<see cref="SessionClaims.SignedInAt"/>), not in auth_time's whole
-/// seconds. The session must also be another one than the one present when the sign-in was asked for, so the tolerance
-/// for replicas' clocks cannot let the old session through; and a marker copied into another browser, whose session
-/// signed in earlier, is worth nothing there.
+/// seconds, and with no tolerance: a session that signed in before the request, even a second before, does not
+/// qualify, so a marker taken to another browser whose session is older (a stolen session cookie) is worth nothing
+/// there. Replicas' clocks only need to agree to better than the time a person takes to sign in. The session must also
+/// be another one than the one present when the sign-in was asked for.
 /// </para>
 /// </summary>
 public sealed record FreshSignInMarker(DateTimeOffset RequestedAt, string PreviousSessionId, string Binding)
@@ -293,11 +294,11 @@ public sealed record FreshSignInMarker(DateTimeOffset RequestedAt, string Previo
     /// <summary>How long a person may take to sign in (second factor and enrolment included).</summary>
     public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(30);
 
-    /// <summary>How far apart the clocks of the replica that asked and the one that signed in may be.</summary>
+    /// <summary>How far ahead the clock of the replica that made a marker may be: the marker is still valid here.</summary>
     public static readonly TimeSpan ClockTolerance = TimeSpan.FromSeconds(5);
 
     public bool IsSatisfiedBy(System.Security.Claims.ClaimsPrincipal session) =>
-        session.GetSignedInAt() is { } signedInAt && signedInAt >= RequestedAt - ClockTolerance
+        session.GetSignedInAt() is { } signedInAt && signedInAt >= RequestedAt
         && session.FindFirst(SessionClaims.SessionId)?.Value is { Length: > 0 } sessionId
         && !string.Equals(sessionId, PreviousSessionId, StringComparison.Ordinal);
 
