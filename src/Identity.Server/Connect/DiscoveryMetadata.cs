@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
@@ -6,7 +7,9 @@ namespace Identity.Server.Connect;
 
 /// <summary>
 /// Makes the discovery document say exactly what the server does (OpenID Connect Discovery 1.0 §3):
-/// ID tokens are only ever signed RS256 (<see cref="TokenSigningPolicy"/>), and account selection is not offered.
+/// ID tokens are only ever signed RS256 (<see cref="TokenSigningPolicy"/>), account selection is not offered, every
+/// claim an ID token or the userinfo response can carry is listed in <c>claims_supported</c>, and the authentication
+/// context classes sessions are given (<see cref="SessionClaims"/>) in <c>acr_values_supported</c>.
 /// </summary>
 public sealed class DiscoveryMetadata : IOpenIddictServerHandler<HandleConfigurationRequestContext>
 {
@@ -17,11 +20,30 @@ public sealed class DiscoveryMetadata : IOpenIddictServerHandler<HandleConfigura
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 
+    /// <summary>
+    /// The claims of <see cref="UserPrincipalFactory"/> (ID token) and of the userinfo endpoint (Hosting/SignInExtensions),
+    /// with the protocol claims OpenIddict adds to an ID token (Core §2, §3.1.3.6). OpenIddict lists iss, sub, aud, exp
+    /// and iat itself.
+    /// </summary>
+    public static readonly IReadOnlyList<string> IssuedClaims =
+    [
+        Claims.AuthorizedParty, Claims.Nonce, Claims.AccessTokenHash,
+        SessionClaims.SessionId, SessionClaims.AuthTime, SessionClaims.Methods, SessionClaims.ContextClass,
+        Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified, UserinfoAccountClaim,
+    ];
+
+    /// <summary>The userinfo response's customer account of the person (id, name, role), with the profile scope.</summary>
+    public const string UserinfoAccountClaim = "account";
+
+    private static readonly ImmutableArray<string?> AcrValues = [SessionClaims.AcrPassword, SessionClaims.AcrMultiFactor];
+
     public ValueTask HandleAsync(HandleConfigurationRequestContext context)
     {
         context.IdTokenSigningAlgorithms.Clear();
         context.IdTokenSigningAlgorithms.Add(Algorithms.RsaSha256);
         context.PromptValues.Remove(PromptValues.SelectAccount);
+        context.Claims.UnionWith(IssuedClaims);
+        context.Metadata[Metadata.AcrValuesSupported] = AcrValues;
         return ValueTask.CompletedTask;
     }
 }
