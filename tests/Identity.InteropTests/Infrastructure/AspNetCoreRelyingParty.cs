@@ -36,6 +36,7 @@ public sealed class AspNetCoreRelyingParty : IAsyncDisposable
     public static async Task<AspNetCoreRelyingParty> StartAsync(int port, string issuer, string clientSecret)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { EnvironmentName = "Testing" });
+        builder.Configuration.Sources.Clear(); // not Identity's appsettings.json, which sits in the same output folder
         builder.WebHost.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
         builder.Logging.SetMinimumLevel(LogLevel.Warning)
             // The handler's correlation and nonce cookies say SameSite=None without Secure here (see below): known, not news.

@@ -32,6 +32,7 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
     private readonly ECDsa _serviceKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
     private KestrelHost<Program>? _identity;
     private AspNetCoreRelyingParty? _aspNetCore;
+    private OpenIdClientProcess? _openIdClient;
 
     public TDatabase Database { get; } = new();
 
@@ -55,7 +56,7 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
 
     public async Task InitializeAsync()
     {
-        var installation = NodeRelyingParty.EnsureInstalledAsync(); // npm ci (first run only) while the server starts
+        var openIdClient = OpenIdClientProcess.StartAsync(); // npm ci (first run only) while the server starts
         await Database.InitializeAsync();
         Directory.CreateDirectory(_secrets);
         await File.WriteAllTextAsync(SecretFile(ServiceWithSecret), ServiceSecret);
@@ -66,11 +67,12 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
         _identity = new KestrelHost<Program>(ports[0], Settings(AspNetCoreRelyingParty.AddressAt(ports[1]))).Start();
         UserId = await CreateUserAsync();
         _aspNetCore = await AspNetCoreRelyingParty.StartAsync(ports[1], Issuer, WebSecret);
-        await installation;
+        _openIdClient = await openIdClient;
     }
 
     /// <summary>openid-client as the given client of this Identity.</summary>
-    public NodeRelyingParty OpenIdClient(RelyingPartyClient client) => new(Issuer, client);
+    public NodeRelyingParty OpenIdClient(RelyingPartyClient client) =>
+        new(_openIdClient ?? throw new InvalidOperationException("Not started."), Issuer, client);
 
     /// <summary>The private half of <see cref="ServiceWithKey"/>'s key, as a JWK for openid-client's <c>PrivateKeyJwt</c>.</summary>
     public JsonObject ServicePrivateJwk()
@@ -175,6 +177,11 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
 
     public async Task DisposeAsync()
     {
+        if (_openIdClient is not null)
+        {
+            await _openIdClient.DisposeAsync();
+        }
+
         if (_aspNetCore is not null)
         {
             await _aspNetCore.DisposeAsync();

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Reflection;
-using System.Text.Json;
+using System.Text;
 using System.Text.Json.Nodes;
 
 namespace Identity.InteropTests.Infrastructure;
@@ -25,8 +25,6 @@ public sealed class RelyingPartyResult(JsonObject json)
     /// <summary>The OAuth error code (RFC 6749 §5.2, or an authorization response's), when the step failed with one.</summary>
     public string? Error => json["error"]?["error"]?.GetValue<string>();
 
-    public JsonNode this[string name] => json[name] ?? throw new KeyNotFoundException($"No '{name}' in {json.ToJsonString()}");
-
     public string Text(params string[] path) => Node(path).GetValue<string>();
 
     public JsonNode Node(params string[] path)
@@ -50,34 +48,97 @@ public sealed class RelyingPartyResult(JsonObject json)
     public override string ToString() => json.ToJsonString();
 }
 
+/// <summary>openid-client as one client of one issuer (the issuer exactly as Identity is configured with it).</summary>
+public sealed class NodeRelyingParty(OpenIdClientProcess process, string issuer, RelyingPartyClient client)
+{
+    public Task<RelyingPartyResult> RunAsync(string step, JsonObject? input = null)
+    {
+        var request = input?.DeepClone().AsObject() ?? [];
+        request["step"] = step;
+        request["issuer"] = issuer;
+        request["client"] = client.ToJson();
+        return process.SendAsync(request);
+    }
+}
+
 /// <summary>
-/// openid-client (npm, pinned in <c>rp-node/package-lock.json</c>) run with <c>node</c>, one step per process, against
-/// the issuer exactly as Identity is configured with it. The dependencies are installed with <c>npm ci</c> on first use.
+/// One <c>node rp-node/rp.mjs</c> for a fixture's lifetime (openid-client from npm, pinned in its package-lock.json):
+/// a request per line in, an answer per line out. Its dependencies are installed with <c>npm ci</c> on first use;
+/// without node or the npm registry the tests fail, saying so (they never skip).
 /// </summary>
-public sealed class NodeRelyingParty(string issuer, RelyingPartyClient client)
+public sealed class OpenIdClientProcess : IAsyncDisposable
 {
     private static readonly Lazy<Task> Installation = new(InstallAsync);
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(30);
 
-    public static string Directory { get; } = typeof(NodeRelyingParty).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
+    private readonly Process _node;
+    private readonly StringBuilder _stderr = new();
+    private readonly SemaphoreSlim _turn = new(1, 1);
+
+    private OpenIdClientProcess(Process node)
+    {
+        _node = node;
+        _node.ErrorDataReceived += (_, e) =>
+        {
+            lock (_stderr)
+            {
+                _stderr.AppendLine(e.Data);
+            }
+        };
+        _node.BeginErrorReadLine();
+    }
+
+    /// <summary>The folder of <c>rp.mjs</c> in the source tree (its <c>node_modules</c> stay there, ignored by git).</summary>
+    public static string Directory { get; } = typeof(OpenIdClientProcess).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>()
         .Single(a => a.Key == "RelyingPartyDirectory").Value!;
 
-    /// <summary>Fails (never skips) when node or the npm registry is missing: the interop tests need both.</summary>
-    public static Task EnsureInstalledAsync() => Installation.Value;
-
-    public async Task<RelyingPartyResult> RunAsync(string step, JsonObject? input = null)
+    public static async Task<OpenIdClientProcess> StartAsync()
     {
-        await EnsureInstalledAsync();
-        input ??= [];
-        input["issuer"] = issuer;
-        input["client"] = client.ToJson();
-        var (exitCode, stdout, stderr) = await RunProcessAsync("node", ["rp.mjs", step], input.ToJsonString(), TimeSpan.FromSeconds(30));
-        var last = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault();
-        if (exitCode != 0 || last is null)
+        await Installation.Value;
+        return new OpenIdClientProcess(Start("node", ["rp.mjs"]));
+    }
+
+    public async Task<RelyingPartyResult> SendAsync(JsonObject request)
+    {
+        await _turn.WaitAsync();
+        try
         {
-            throw new InvalidOperationException($"node rp.mjs {step} exited {exitCode}:\n{stderr}\n{stdout}");
+            await _node.StandardInput.WriteLineAsync(request.ToJsonString());
+            await _node.StandardInput.FlushAsync();
+            using var timeout = new CancellationTokenSource(StepTimeout);
+            var line = await _node.StandardOutput.ReadLineAsync(timeout.Token)
+                ?? throw new InvalidOperationException($"node rp.mjs ended during step {request["step"]}:\n{Stderr()}");
+            return new RelyingPartyResult(JsonNode.Parse(line)!.AsObject());
+        }
+        finally
+        {
+            _turn.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _node.StandardInput.Close(); // rp.mjs ends when its input does
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await _node.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            _node.Kill(entireProcessTree: true);
         }
 
-        return new RelyingPartyResult(JsonNode.Parse(last)!.AsObject());
+        _node.Dispose();
+        _turn.Dispose();
+    }
+
+    private string Stderr()
+    {
+        lock (_stderr)
+        {
+            return _stderr.ToString();
+        }
     }
 
     private static async Task InstallAsync()
@@ -87,22 +148,36 @@ public sealed class NodeRelyingParty(string issuer, RelyingPartyClient client)
             return;
         }
 
-        // A fresh clone (CI): the pinned versions of package-lock.json, nothing else.
-        var (exitCode, stdout, stderr) = await RunProcessAsync("npm", ["ci", "--no-audit", "--no-fund"], null, TimeSpan.FromMinutes(5));
-        if (exitCode != 0)
+        // A fresh clone (CI): exactly the versions of package-lock.json.
+        using var npm = Start("npm", ["ci", "--no-audit", "--no-fund"]);
+        npm.StandardInput.Close();
+        var stdout = npm.StandardOutput.ReadToEndAsync();
+        var stderr = npm.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        try
+        {
+            await npm.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            npm.Kill(entireProcessTree: true);
+            throw new TimeoutException($"'npm ci' in {Directory} took more than 5 minutes: is the npm registry reachable?");
+        }
+
+        if (npm.ExitCode != 0)
         {
             throw new InvalidOperationException(
-                $"'npm ci' failed in {Directory} (exit {exitCode}): the interop tests need node, npm and the npm registry.\n{stderr}\n{stdout}");
+                $"'npm ci' failed in {Directory} (exit {npm.ExitCode}): the interop tests need node, npm and the npm registry.\n{await stderr}\n{await stdout}");
         }
     }
 
-    private static async Task<(int ExitCode, string Stdout, string Stderr)> RunProcessAsync(
-        string program, string[] arguments, string? stdin, TimeSpan timeout)
+    private static Process Start(string program, string[] arguments)
     {
         var start = new ProcessStartInfo(program)
         {
             WorkingDirectory = Directory,
             RedirectStandardInput = true,
+            StandardInputEncoding = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false),
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
@@ -112,42 +187,13 @@ public sealed class NodeRelyingParty(string issuer, RelyingPartyClient client)
             start.ArgumentList.Add(argument);
         }
 
-        Process process;
         try
         {
-            process = Process.Start(start) ?? throw new InvalidOperationException($"Could not start {program}.");
+            return Process.Start(start) ?? throw new InvalidOperationException($"Could not start {program}.");
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
             throw new InvalidOperationException($"'{program}' cannot be run ({ex.Message}): the interop tests need Node.js 20 or later with npm.", ex);
         }
-
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            if (stdin is not null)
-            {
-                await process.StandardInput.WriteAsync(stdin);
-            }
-
-            process.StandardInput.Close();
-            using var cancel = new CancellationTokenSource(timeout);
-            try
-            {
-                await process.WaitForExitAsync(cancel.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                process.Kill(entireProcessTree: true);
-                throw new TimeoutException($"{program} {string.Join(' ', arguments)} did not finish within {timeout}.");
-            }
-
-            return (process.ExitCode, await stdout, await stderr);
-        }
     }
-
-    /// <summary>The claims of a JWT's payload (no validation: openid-client has validated what it returned).</summary>
-    public static JsonElement Payload(string jwt) =>
-        JsonDocument.Parse(Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Decode(jwt.Split('.')[1])).RootElement;
 }

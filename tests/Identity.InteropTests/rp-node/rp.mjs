@@ -1,10 +1,12 @@
-// A relying party built only on openid-client (an OpenID-certified library), one protocol step per run:
+// A relying party built only on openid-client (an OpenID-certified library). It reads one request per line on stdin
+// and answers each with one line of JSON on stdout, in order, until stdin closes:
 //
-//   node rp.mjs <step> < input.json      ->  one JSON object on stdout
+//   {"step":"discovery","issuer":"http://127.0.0.1:5000/","client":{"id":"spa","auth":"none"}}
 //
-// The input names the issuer exactly as configured and the client ({ id, auth, secret | privateJwk }); each step adds
-// its own fields. Identity.InteropTests plays the browser between steps and asserts on the output. A protocol error
-// (an OAuth error, a failed check) is an answer, {"ok":false,"error":{...}}, with exit code 0; anything else is a crash.
+// A request names the issuer exactly as configured and the client ({ id, auth, secret | privateJwk }); each step adds
+// its own fields. Identity.InteropTests plays the browser between steps and asserts on the answers. A protocol error
+// (an OAuth error, a failed check) is an answer, {"ok":false,"error":{...}}; anything else ends the process.
+import * as readline from 'node:readline';
 import * as client from 'openid-client';
 
 const steps = {
@@ -107,29 +109,24 @@ function describe(error) {
   };
 }
 
-async function readStdin() {
-  const chunks = [];
-  for await (const chunk of process.stdin) {
-    chunks.push(chunk);
+async function answer({ step: name, ...input }) {
+  const step = steps[name];
+  if (!step) {
+    throw new Error(`unknown step ${name} (one of ${Object.keys(steps).join(', ')})`);
   }
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+
+  try {
+    // Loopback over plain HTTP: the one thing relaxed, and only because the tests' server has no certificate.
+    const config = await client.discovery(new URL(input.issuer), input.client.id, undefined,
+      await clientAuthentication(input.client), { execute: [client.allowInsecureRequests] });
+    return { ok: true, ...(await step(config, input)) };
+  } catch (error) {
+    return { ok: false, error: describe(error) };
+  }
 }
 
-const step = steps[process.argv[2]];
-if (!step) {
-  console.error(`usage: node rp.mjs <${Object.keys(steps).join('|')}> < input.json`);
-  process.exit(2);
+for await (const line of readline.createInterface({ input: process.stdin })) {
+  if (line.trim()) {
+    process.stdout.write(JSON.stringify(await answer(JSON.parse(line))) + '\n');
+  }
 }
-
-const input = await readStdin();
-let output;
-try {
-  // Loopback over plain HTTP: the one thing relaxed, and only because the tests' server has no certificate.
-  const config = await client.discovery(new URL(input.issuer), input.client.id, undefined,
-    await clientAuthentication(input.client), { execute: [client.allowInsecureRequests] });
-  output = { ok: true, ...(await step(config, input)) };
-} catch (error) {
-  output = { ok: false, error: describe(error) };
-}
-
-process.stdout.write(JSON.stringify(output) + '\n');
