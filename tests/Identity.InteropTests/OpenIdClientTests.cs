@@ -15,6 +15,12 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
     private NodeRelyingParty PublicClient =>
         fixture.OpenIdClient(new RelyingPartyClient(InteropFixture<TDatabase>.PublicClient, "none"));
 
+    private CodeFlowClient Spa => new(PublicClient, InteropFixture<TDatabase>.PublicRedirectUri);
+
+    private CodeFlowClient Web => new(
+        fixture.OpenIdClient(new RelyingPartyClient(InteropFixture<TDatabase>.WebClient, "client_secret_basic", fixture.WebSecret)),
+        InteropFixture<TDatabase>.WebRedirectUri);
+
     [Fact]
     public async Task Discovery_WithConfiguredIssuer_PublishesThatExactIssuer()
     {
@@ -53,12 +59,14 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
         AssertServiceToken(result, InteropFixture<TDatabase>.ServiceWithKey);
     }
 
-    [Fact]
-    public async Task AuthorizationCode_WithPkce_SignsTheUserIn()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AuthorizationCode_WithPkce_SignsTheUserIn(bool confidential)
     {
         using var browser = fixture.NewBrowser();
 
-        var signIn = await SignInAsync(browser);
+        var signIn = await SignInAsync(browser, confidential ? Web : Spa);
 
         // The library has checked state, the RFC 9207 iss parameter, the ID token's signature, iss, aud and nonce.
         Assert.Equal(fixture.UserId, signIn.Text("claims", "sub"));
@@ -66,6 +74,29 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
         Assert.Equal(fixture.User.Email, signIn.Text("claims", "email"));
         Assert.NotEmpty(signIn.Text("tokens", "refresh_token"));
         Assert.Equal(1, browser.SignIns);
+    }
+
+    [Fact]
+    public async Task Discovery_AfterSignIn_ListsEveryClaimAndAcrIssued()
+    {
+        using var browser = fixture.NewBrowser();
+        var signIn = await SignInAsync(browser);
+        var userinfo = (await PublicClient.RunAsync("userinfo", new JsonObject
+        {
+            ["accessToken"] = signIn.Text("tokens", "access_token"),
+            ["expectedSubject"] = fixture.UserId,
+        })).AssertOk();
+
+        var metadata = (await PublicClient.RunAsync("discovery")).AssertOk();
+
+        // Discovery §3: claims_supported names the claims the provider can supply (the user's and the session's),
+        // acr_values_supported the levels it issues.
+        string[] sessionClaims = ["auth_time", "amr", "acr", "sid"];
+        var issued = userinfo.Node("userinfo").AsObject().Select(p => p.Key)
+            .Concat(signIn.Node("claims").AsObject().Select(p => p.Key).Where(sessionClaims.Contains))
+            .ToHashSet(StringComparer.Ordinal);
+        Assert.Subset(Strings(metadata.Node("metadata", "claims_supported")).ToHashSet(StringComparer.Ordinal), issued);
+        Assert.Contains(signIn.Text("claims", "acr"), Strings(metadata.Node("metadata", "acr_values_supported")));
     }
 
     [Fact]
@@ -120,7 +151,7 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
         await Task.Delay(TimeSpan.FromSeconds(1.1)); // auth_time has whole seconds: the new one must be later
 
         // OpenID Connect Core §3.1.2.1: max_age=0 asks for a new sign-in, which then satisfies the request.
-        var again = await SignInAsync(browser, new JsonObject { ["max_age"] = "0" }, maxAge: 0);
+        var again = await SignInAsync(browser, parameters: new JsonObject { ["max_age"] = "0" }, maxAge: 0);
 
         Assert.Equal(2, browser.SignIns);
         Assert.True(long.Parse(Claim(again, "auth_time"), System.Globalization.CultureInfo.InvariantCulture) > earlier,
@@ -154,18 +185,20 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
         Assert.Equal("login_required", afterLogout.Error);
     }
 
-    /// <summary>The whole code flow of the public client: the library's URL, the browser (signing in if asked), the library's grant.</summary>
-    private async Task<RelyingPartyResult> SignInAsync(UserAgent browser, JsonObject? parameters = null, int? maxAge = null)
+    /// <summary>The whole code flow: the library's URL, the browser (signing in if asked), the library's grant.</summary>
+    private async Task<RelyingPartyResult> SignInAsync(
+        UserAgent browser, CodeFlowClient? client = null, JsonObject? parameters = null, int? maxAge = null)
     {
-        var request = (await PublicClient.RunAsync("authorization_url", new JsonObject
+        var (rp, redirectUri) = client ?? Spa;
+        var request = (await rp.RunAsync("authorization_url", new JsonObject
         {
-            ["redirectUri"] = InteropFixture<TDatabase>.PublicRedirectUri.AbsoluteUri,
+            ["redirectUri"] = redirectUri.AbsoluteUri,
             ["scope"] = Scope,
             ["parameters"] = parameters ?? [],
         })).AssertOk();
         var callback = await browser.OpenAsync(request.Text("url"), fixture.User);
-        Assert.Equal(InteropFixture<TDatabase>.PublicRedirectUri.AbsoluteUri, callback.Url.GetLeftPart(UriPartial.Path));
-        return (await PublicClient.RunAsync("authorization_code", new JsonObject
+        Assert.Equal(redirectUri.AbsoluteUri, callback.Url.GetLeftPart(UriPartial.Path));
+        return (await rp.RunAsync("authorization_code", new JsonObject
         {
             ["callbackUrl"] = callback.Url.AbsoluteUri,
             ["state"] = request.Text("state"),
@@ -208,6 +241,9 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
     private static string Claim(RelyingPartyResult result, string name) => result.Node("claims", name).ToJsonString();
 
     private static IEnumerable<string> Strings(JsonNode array) => array.AsArray().Select(n => n!.GetValue<string>());
+
+    /// <summary>A client of the code flow as openid-client drives it, and the callback registered for it.</summary>
+    private sealed record CodeFlowClient(NodeRelyingParty RelyingParty, Uri RedirectUri);
 }
 
 [Collection(SqliteInterop.Name)]

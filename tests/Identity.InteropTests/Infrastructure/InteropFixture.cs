@@ -21,12 +21,16 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
     public const string ServiceWithKey = "svc-jwt";
     public const string ServiceKeyId = "svc-jwt-1";
     public const string PublicClient = "spa";
+    public const string WebClient = "web";
     public const string Api = "https://api.interop.test";
 
     /// <summary>The public client's callbacks: nothing listens there, the browser stops on the redirect.</summary>
     public static readonly Uri PublicRedirectUri = new("https://spa.interop.test/callback");
 
     public static readonly Uri PublicPostLogoutRedirectUri = new("https://spa.interop.test/signed-out");
+
+    /// <summary>The confidential web client's callback (openid-client's side of it; nothing listens there either).</summary>
+    public static readonly Uri WebRedirectUri = new("https://web.interop.test/callback");
 
     private readonly string _secrets = Path.Combine(Path.GetTempPath(), "identity-interop", Guid.NewGuid().ToString("n"));
     private readonly ECDsa _serviceKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -61,6 +65,7 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
         Directory.CreateDirectory(_secrets);
         await File.WriteAllTextAsync(SecretFile(ServiceWithSecret), ServiceSecret);
         await File.WriteAllTextAsync(SecretFile(AspNetCoreRelyingParty.ClientId), WebSecret);
+        await File.WriteAllTextAsync(SecretFile(WebClient), WebSecret);
 
         var ports = FreePorts.Take(2);
         Issuer = $"http://{KestrelHost.Loopback}:{ports[0]}/";
@@ -148,6 +153,18 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
             ["Oidc:Clients:2:Scopes:4"] = "api.read",
             ["Oidc:Clients:2:RedirectUris:0"] = PublicRedirectUri.AbsoluteUri,
             ["Oidc:Clients:2:PostLogoutRedirectUris:0"] = PublicPostLogoutRedirectUri.AbsoluteUri,
+
+            // A confidential web app on openid-client (client_secret_basic).
+            ["Oidc:Clients:4:ClientId"] = WebClient,
+            ["Oidc:Clients:4:GrantTypes:0"] = "authorization_code",
+            ["Oidc:Clients:4:GrantTypes:1"] = "refresh_token",
+            ["Oidc:Clients:4:Scopes:0"] = "openid",
+            ["Oidc:Clients:4:Scopes:1"] = "profile",
+            ["Oidc:Clients:4:Scopes:2"] = "email",
+            ["Oidc:Clients:4:Scopes:3"] = "offline_access",
+            ["Oidc:Clients:4:Scopes:4"] = "api.read",
+            ["Oidc:Clients:4:RedirectUris:0"] = WebRedirectUri.AbsoluteUri,
+            ["Oidc:Clients:4:SecretFile"] = SecretFile(WebClient),
 
             // A confidential web app on the ASP.NET Core handler (client_secret_post, the handler's choice).
             ["Oidc:Clients:3:ClientId"] = AspNetCoreRelyingParty.ClientId,
