@@ -81,11 +81,7 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
     {
         using var browser = fixture.NewBrowser();
         var signIn = await SignInAsync(browser);
-        var userinfo = (await PublicClient.RunAsync("userinfo", new JsonObject
-        {
-            ["accessToken"] = signIn.Text("tokens", "access_token"),
-            ["expectedSubject"] = fixture.UserId,
-        })).AssertOk();
+        var userinfo = await UserInfoAsync(signIn.Text("tokens", "access_token"));
 
         var metadata = (await PublicClient.RunAsync("discovery")).AssertOk();
 
@@ -105,11 +101,7 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
         using var browser = fixture.NewBrowser();
         var signIn = await SignInAsync(browser);
 
-        var result = (await PublicClient.RunAsync("userinfo", new JsonObject
-        {
-            ["accessToken"] = signIn.Text("tokens", "access_token"),
-            ["expectedSubject"] = fixture.UserId, // OpenID Connect Core §5.3.2: the library refuses another sub
-        })).AssertOk();
+        var result = await UserInfoAsync(signIn.Text("tokens", "access_token"));
 
         Assert.Equal(fixture.User.Email, result.Text("userinfo", "email"));
     }
@@ -226,6 +218,11 @@ public abstract class OpenIdClientTests<TDatabase>(InteropFixture<TDatabase> fix
             ["codeVerifier"] = request.Text("codeVerifier"),
         });
     }
+
+    /// <summary>Userinfo for the test user (OpenID Connect Core §5.3.2: the library refuses another sub).</summary>
+    private async Task<RelyingPartyResult> UserInfoAsync(string accessToken) =>
+        (await PublicClient.RunAsync("userinfo", new JsonObject { ["accessToken"] = accessToken, ["expectedSubject"] = fixture.UserId }))
+        .AssertOk();
 
     private Task<RelyingPartyResult> Refresh(string refreshToken) =>
         PublicClient.RunAsync("refresh", new JsonObject { ["refreshToken"] = refreshToken });

@@ -141,45 +141,41 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
             ["Oidc:Clients:1:Scopes:0"] = "api.read",
             ["Oidc:Clients:1:Jwks"] = jwks.ToJsonString(),
 
-            // A public client (no secret): PKCE is its only protection of the code (RFC 7636, RFC 9700 §2.1.1).
-            ["Oidc:Clients:2:ClientId"] = PublicClient,
-            ["Oidc:Clients:2:DisplayName"] = "Single-page app",
-            ["Oidc:Clients:2:GrantTypes:0"] = "authorization_code",
-            ["Oidc:Clients:2:GrantTypes:1"] = "refresh_token",
-            ["Oidc:Clients:2:Scopes:0"] = "openid",
-            ["Oidc:Clients:2:Scopes:1"] = "profile",
-            ["Oidc:Clients:2:Scopes:2"] = "email",
-            ["Oidc:Clients:2:Scopes:3"] = "offline_access",
-            ["Oidc:Clients:2:Scopes:4"] = "api.read",
-            ["Oidc:Clients:2:RedirectUris:0"] = PublicRedirectUri.AbsoluteUri,
-            ["Oidc:Clients:2:PostLogoutRedirectUris:0"] = PublicPostLogoutRedirectUri.AbsoluteUri,
-
-            // A confidential web app on openid-client (client_secret_basic).
-            ["Oidc:Clients:4:ClientId"] = WebClient,
-            ["Oidc:Clients:4:GrantTypes:0"] = "authorization_code",
-            ["Oidc:Clients:4:GrantTypes:1"] = "refresh_token",
-            ["Oidc:Clients:4:Scopes:0"] = "openid",
-            ["Oidc:Clients:4:Scopes:1"] = "profile",
-            ["Oidc:Clients:4:Scopes:2"] = "email",
-            ["Oidc:Clients:4:Scopes:3"] = "offline_access",
-            ["Oidc:Clients:4:Scopes:4"] = "api.read",
-            ["Oidc:Clients:4:RedirectUris:0"] = WebRedirectUri.AbsoluteUri,
-            ["Oidc:Clients:4:SecretFile"] = SecretFile(WebClient),
-
-            // A confidential web app on the ASP.NET Core handler (client_secret_post, the handler's choice).
-            ["Oidc:Clients:3:ClientId"] = AspNetCoreRelyingParty.ClientId,
-            ["Oidc:Clients:3:DisplayName"] = "ASP.NET Core web app",
-            ["Oidc:Clients:3:GrantTypes:0"] = "authorization_code",
-            ["Oidc:Clients:3:GrantTypes:1"] = "refresh_token",
-            ["Oidc:Clients:3:Scopes:0"] = "openid",
-            ["Oidc:Clients:3:Scopes:1"] = "profile",
-            ["Oidc:Clients:3:Scopes:2"] = "email",
-            ["Oidc:Clients:3:Scopes:3"] = "offline_access",
-            ["Oidc:Clients:3:RedirectUris:0"] = new Uri(aspNetCoreApp, "/signin-oidc").AbsoluteUri,
-            ["Oidc:Clients:3:PostLogoutRedirectUris:0"] = new Uri(aspNetCoreApp, "/signout-callback-oidc").AbsoluteUri,
-            ["Oidc:Clients:3:SecretFile"] = SecretFile(AspNetCoreRelyingParty.ClientId),
         };
+
+        // A public client (no secret): PKCE is its only protection of the code (RFC 7636, RFC 9700 §2.1.1).
+        AddCodeFlowClient(settings, 2, PublicClient, PublicRedirectUri, PublicPostLogoutRedirectUri, secretFile: null);
+        // A confidential web app on openid-client (client_secret_basic).
+        AddCodeFlowClient(settings, 3, WebClient, WebRedirectUri, null, SecretFile(WebClient));
+        // A confidential web app on the ASP.NET Core handler (client_secret_post, the handler's choice).
+        AddCodeFlowClient(settings, 4, AspNetCoreRelyingParty.ClientId, new Uri(aspNetCoreApp, "/signin-oidc"),
+            new Uri(aspNetCoreApp, "/signout-callback-oidc"), SecretFile(AspNetCoreRelyingParty.ClientId));
         return settings;
+    }
+
+    private static void AddCodeFlowClient(
+        Dictionary<string, string?> settings, int index, string clientId, Uri redirectUri, Uri? postLogoutRedirectUri, string? secretFile)
+    {
+        var prefix = $"Oidc:Clients:{index}:";
+        settings[prefix + "ClientId"] = clientId;
+        settings[prefix + "GrantTypes:0"] = "authorization_code";
+        settings[prefix + "GrantTypes:1"] = "refresh_token";
+        string[] scopes = ["openid", "profile", "email", "offline_access", "api.read"];
+        for (var i = 0; i < scopes.Length; i++)
+        {
+            settings[prefix + $"Scopes:{i}"] = scopes[i];
+        }
+
+        settings[prefix + "RedirectUris:0"] = redirectUri.AbsoluteUri;
+        if (postLogoutRedirectUri is not null)
+        {
+            settings[prefix + "PostLogoutRedirectUris:0"] = postLogoutRedirectUri.AbsoluteUri;
+        }
+
+        if (secretFile is not null)
+        {
+            settings[prefix + "SecretFile"] = secretFile;
+        }
     }
 
     private async Task<string> CreateUserAsync()
