@@ -61,10 +61,6 @@ const steps = {
     return { userinfo: await client.fetchUserInfo(config, input.accessToken, input.expectedSubject) };
   },
 
-  async introspection(config, input) {
-    return { introspection: await client.tokenIntrospection(config, input.token) };
-  },
-
   // OpenID Connect RP-Initiated Logout 1.0 §2.
   async end_session_url(config, input) {
     return { url: client.buildEndSessionUrl(config, input.parameters).href };
