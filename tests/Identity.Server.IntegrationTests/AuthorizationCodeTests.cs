@@ -202,6 +202,75 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         Assert.Contains("/Account/Login", BrowserSession.Location(response).OriginalString, StringComparison.Ordinal);
     }
 
+    // RFC 6749 §3.1.1: response_type lists each response type once; a repeated one is a malformed request, answered at
+    // the client's registered redirect URI (§4.1.2.1) like any other error once the client and the URI are known.
+    [Theory]
+    [InlineData("code code", true)]
+    [InlineData("code  code", true)]
+    [InlineData("code code", false)]
+    public async Task RepeatedResponseType_RedirectsInvalidRequestToTheClient(string responseType, bool signedIn)
+    {
+        var browser = NewBrowser();
+        if (signedIn)
+        {
+            await SignInAsync(browser);
+        }
+
+        var (_, challenge) = BrowserSession.Pkce();
+        var url = BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge, ("response_type", responseType), ("state", "st-repeated"));
+
+        var response = await browser.GetAsync(url);
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        var location = BrowserSession.Location(response);
+        Assert.StartsWith(EuRedirect + "?", location.AbsoluteUri, StringComparison.Ordinal);
+        var query = BrowserSession.Query(location);
+        Assert.Equal("invalid_request", query["error"]);
+        Assert.Equal("st-repeated", query["state"]);
+        Assert.Equal(ServerFixture<SqliteTestDatabase>.Issuer, query["iss"]); // RFC 9207
+        Assert.False(query.ContainsKey("code"));
+    }
+
+    // OpenID Connect Core §3.1.2.1: max_age=0 and prompt=login ask for a fresh sign-in; the sign-in made for this very
+    // request satisfies them, so the person comes back to the client with a code (no login loop), and the ID token's
+    // auth_time is that sign-in's.
+    [Theory]
+    [InlineData("max_age", "0", true)]
+    [InlineData("max_age", "0", false)]
+    [InlineData("prompt", "login", true)]
+    [InlineData("max_age", "1", true)]
+    public async Task FreshSignInRequested_SignsInOnceAndIssuesTokens(string parameter, string value, bool withOldSession)
+    {
+        var browser = NewBrowser();
+        if (withOldSession)
+        {
+            await SignInAsync(browser);
+            await Task.Delay(2100); // the session is now older than max_age, whole seconds
+        }
+
+        var before = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var url = BrowserSession.AuthorizeUrl("web-us", UsRedirect, challenge, (parameter, value));
+
+        var first = await browser.GetAsync(url);
+        Assert.Contains("/Account/Login", BrowserSession.Location(first).OriginalString, StringComparison.Ordinal);
+        var callback = await browser.AuthorizeAsync(url, ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+
+        Assert.StartsWith(UsRedirect, callback.AbsoluteUri, StringComparison.Ordinal);
+        var tokens = await ResponseAssert.StatusAsync(await RedeemAsync(BrowserSession.Query(callback)["code"], verifier, "web-us", UsRedirect),
+            HttpStatusCode.OK);
+        var idToken = new JsonWebToken(tokens.GetProperty("id_token").GetString());
+        var authTime = long.Parse(idToken.GetClaim("auth_time").Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(authTime, before, DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+
+        // The fresh sign-in is this request's only: the next request asking for it again signs in again.
+        var again = await browser.GetAsync(BrowserSession.AuthorizeUrl("web-us", UsRedirect, BrowserSession.Pkce().Challenge, (parameter, value)));
+        if (parameter == "prompt" || value == "0")
+        {
+            Assert.Contains("/Account/Login", BrowserSession.Location(again).OriginalString, StringComparison.Ordinal);
+        }
+    }
+
     [Fact]
     public async Task PromptNone_WithoutSession_RedirectsLoginRequired()
     {
@@ -272,6 +341,86 @@ public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fix
         var userinfo = new HttpRequestMessage(HttpMethod.Get, "/connect/userinfo");
         userinfo.Headers.Authorization = new("Bearer", first.GetProperty("access_token").GetString());
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.Client.SendAsync(userinfo)).StatusCode);
+    }
+
+    // RFC 9700 §4.14.2: with no leeway configured (the default), a rotated refresh token presented again is reuse: refused,
+    // and the whole family revoked, the branch the legitimate client holds included — two branches can never live on.
+    [Fact]
+    public async Task RefreshTokenReuse_ByDefault_RefusedAndEveryBranchRevoked()
+    {
+        var host = fixture.StartServer();
+        var client = host.Start();
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await new BrowserSession(host).AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", EuRedirect, challenge),
+            ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+        var original = (await (await client.RedeemCodeAsync(callback, verifier, EuRedirect, ("web-eu", fixture.WebSecret))).JsonAsync())
+            .GetProperty("refresh_token").GetString()!;
+        Task<HttpResponseMessage> Refresh(string token) => client.PostFormAsync("/connect/token",
+            [new("grant_type", "refresh_token"), new("refresh_token", token)], ("web-eu", fixture.WebSecret));
+        var rotated = (await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.OK)).GetProperty("refresh_token").GetString()!;
+
+        var reuse = await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.BadRequest);
+        var otherBranch = await ResponseAssert.StatusAsync(await Refresh(rotated), HttpStatusCode.BadRequest);
+
+        Assert.Equal("invalid_grant", reuse.GetProperty("error").GetString());
+        Assert.Equal("invalid_grant", otherBranch.GetProperty("error").GetString());
+    }
+
+    // A confidential client that asked for a reuse leeway (a retry after a lost response) gets new tokens within it,
+    // and reuse detection, family revoked, after it.
+    [Fact]
+    public async Task RefreshTokenReuse_ConfidentialClientWithLeeway_AcceptedWithinItRefusedAfter()
+    {
+        const string Redirect = "https://grace.app.test/signin-oidc";
+        var host = fixture.StartServer(settings =>
+        {
+            settings["Oidc:Clients:10:ClientId"] = "web-grace";
+            settings["Oidc:Clients:10:GrantTypes:0"] = "authorization_code";
+            settings["Oidc:Clients:10:GrantTypes:1"] = "refresh_token";
+            settings["Oidc:Clients:10:Scopes:0"] = "openid";
+            settings["Oidc:Clients:10:Scopes:1"] = "offline_access";
+            settings["Oidc:Clients:10:RedirectUris:0"] = Redirect;
+            settings["Oidc:Clients:10:SecretFile"] = fixture.SecretFile("web");
+            settings["Oidc:Clients:10:RefreshTokenReuseLeeway"] = "00:00:04";
+        });
+        var client = host.Start();
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await new BrowserSession(host).AuthorizeAsync(
+            BrowserSession.AuthorizeUrl("web-grace", Redirect, challenge, ("scope", "openid offline_access")),
+            ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+        var original = (await ResponseAssert.StatusAsync(await client.RedeemCodeAsync(callback, verifier, Redirect, ("web-grace", fixture.WebSecret)),
+            HttpStatusCode.OK)).GetProperty("refresh_token").GetString()!;
+        Task<HttpResponseMessage> Refresh(string token) => client.PostFormAsync("/connect/token",
+            [new("grant_type", "refresh_token"), new("refresh_token", token)], ("web-grace", fixture.WebSecret));
+        var rotated = (await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.OK)).GetProperty("refresh_token").GetString()!;
+
+        var retry = await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.OK);
+        await Task.Delay(TimeSpan.FromSeconds(4.5));
+        var late = await ResponseAssert.StatusAsync(await Refresh(original), HttpStatusCode.BadRequest);
+
+        Assert.NotEqual(rotated, retry.GetProperty("refresh_token").GetString());
+        Assert.Equal("invalid_grant", late.GetProperty("error").GetString());
+        Assert.Equal(HttpStatusCode.BadRequest, (await Refresh(rotated)).StatusCode); // the family is revoked
+    }
+
+    // A public client's refresh token can be replayed by anyone who copies it: no leeway for one (RFC 9700 §4.14.2).
+    [Fact]
+    public async Task RefreshTokenReuseLeeway_OnPublicClient_RefusesToStart()
+    {
+        var host = fixture.StartServer(settings =>
+        {
+            settings["Oidc:Clients:10:ClientId"] = "spa-public";
+            settings["Oidc:Clients:10:GrantTypes:0"] = "authorization_code";
+            settings["Oidc:Clients:10:GrantTypes:1"] = "refresh_token";
+            settings["Oidc:Clients:10:Scopes:0"] = "openid";
+            settings["Oidc:Clients:10:RedirectUris:0"] = "https://spa.app.test/callback";
+            settings["Oidc:Clients:10:RefreshTokenReuseLeeway"] = "00:00:05";
+        });
+
+        var error = Record.Exception(() => host.Start());
+
+        Assert.NotNull(error);
+        Assert.Contains("Oidc:Clients:10:RefreshTokenReuseLeeway", error.ToString(), StringComparison.Ordinal);
     }
 
     [Fact]

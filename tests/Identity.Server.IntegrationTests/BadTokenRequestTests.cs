@@ -51,6 +51,28 @@ public sealed class BadTokenRequestTests(ServerFixture<SqliteTestDatabase> fixtu
         }
     }
 
+    public static TheoryData<string> ConnectEndpoints =>
+        ["/connect/token", "/connect/introspect", "/connect/revoke", "/connect/authorize", "/connect/userinfo", "/connect/endsession"];
+
+    // A Content-Type header listing several media types names none the form reader accepts: the request is malformed
+    // (RFC 9110 §8.3 allows one media type), an RFC 6749 §5.2 invalid_request, on every endpoint that reads a form.
+    [Theory]
+    [MemberData(nameof(ConnectEndpoints))]
+    public async Task ConnectEndpoint_ListValuedContentType_InvalidRequestJson(string path)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Post, path)
+        {
+            Content = new ByteArrayContent(Encoding.ASCII.GetBytes("grant_type=client_credentials&scope=api.read&token=x&client_id=web-eu")),
+        };
+        Assert.True(request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/x-www-form-urlencoded, application/json"));
+
+        var response = await fixture.Client.SendAsync(request);
+
+        var body = await ResponseAssert.StatusAsync(response, HttpStatusCode.BadRequest);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Equal("invalid_request", body.GetProperty("error").GetString());
+    }
+
     private HttpRequestMessage Build(string @case)
     {
         HttpRequestMessage Form(string body, string contentType = "application/x-www-form-urlencoded") => new(HttpMethod.Post, "/connect/token")

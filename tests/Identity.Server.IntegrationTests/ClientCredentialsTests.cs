@@ -95,6 +95,49 @@ public abstract class ClientCredentialsTests<TDatabase>(ServerFixture<TDatabase>
         Assert.InRange((jwt.ValidTo - jwt.IssuedAt).TotalSeconds, 599, 601);
     }
 
+    // RFC 7523 §3 requires no typ header, and most libraries send none (or "JWT"); draft-ietf-oauth-rfc7523bis §4 makes
+    // the issuer the only audience and "client-authentication+jwt" the explicit type. An assertion without that type is
+    // accepted only with exactly the issuer as its audience, which is what protects it from being taken for another
+    // JWT the client signed; any other audience (the token endpoint URL included) or another explicit type is refused.
+    [Theory]
+    [InlineData(null, "issuer", HttpStatusCode.OK)]
+    [InlineData("JWT", "issuer", HttpStatusCode.OK)]
+    [InlineData(null, "token-endpoint", HttpStatusCode.Unauthorized)]
+    [InlineData("JWT", "token-endpoint", HttpStatusCode.Unauthorized)]
+    [InlineData(null, "issuer-without-slash", HttpStatusCode.Unauthorized)]
+    [InlineData("dpop+jwt", "issuer", HttpStatusCode.Unauthorized)]
+    [InlineData("at+jwt", "issuer", HttpStatusCode.Unauthorized)]
+    public async Task PrivateKeyJwt_AssertionType_AcceptedUntypedOnlyWithTheIssuerAsAudience(string? type, string audience, HttpStatusCode expected)
+    {
+        var issuer = ServerFixture<TDatabase>.Issuer;
+        var aud = audience switch
+        {
+            "issuer" => issuer,
+            "token-endpoint" => issuer + "connect/token",
+            _ => issuer.TrimEnd('/'),
+        };
+        var assertion = type is null
+            ? TokenClient.CreateUntypedClientAssertion("svc-jwt", fixture.JwtClientKey, aud)
+            : TokenClient.CreateClientAssertion("svc-jwt", fixture.JwtClientKey, aud, type: type);
+
+        var response = await Client.PostFormAsync("/connect/token",
+        [
+            new("grant_type", "client_credentials"), new("scope", "api.read"),
+            new("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            new("client_assertion", assertion),
+        ]);
+
+        var body = await ResponseAssert.StatusAsync(response, expected);
+        if (expected == HttpStatusCode.OK)
+        {
+            Assert.Equal("svc-jwt", new JsonWebToken(body.GetProperty("access_token").GetString()).Subject);
+        }
+        else
+        {
+            Assert.Equal("invalid_client", body.GetProperty("error").GetString());
+        }
+    }
+
     [Fact]
     public async Task ClientCredentials_ClientLifetimeOverride_ShortensToken()
     {

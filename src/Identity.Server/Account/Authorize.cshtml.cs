@@ -4,6 +4,7 @@ using Identity.Core.Policies;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -30,8 +31,17 @@ public sealed class AuthorizeModel(
     Identity.Server.Audit.IAuditTrail audit,
     AuthorityDbContext db,
     CodeIssuanceBatch codeIssuance,
+    IDataProtectionProvider dataProtection,
     TimeProvider time) : PageModel
 {
+    /// <summary>
+    /// The parameter Identity adds to the authorization request it sends the person to sign in with: when the sign-in
+    /// that request needed began, bound to that request (<see cref="FreshSignInMarker"/>).
+    /// </summary>
+    public const string FreshSignInParameter = "identity_fresh_signin";
+
+    private readonly IDataProtector _freshSignIn = dataProtection.CreateProtector("Identity.Server.Account.FreshSignIn.v1");
+
     public string ClientName { get; private set; } = "";
 
     public IReadOnlyList<string> Scopes { get; private set; } = [];
@@ -64,8 +74,7 @@ public sealed class AuthorizeModel(
                 return Refuse(Errors.LoginRequired, "The user must sign in.");
             }
 
-            return Challenge(new AuthenticationProperties { RedirectUri = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt) },
-                IdentityConstants.ApplicationScheme);
+            return SignInFirst(session.Principal);
         }
 
         // A second factor is needed when the client asks for it (acr_values, OpenID Connect Core §3.1.2.1: step-up) or
@@ -74,8 +83,7 @@ public sealed class AuthorizeModel(
         if (!policy.IpAllowList.Allows(HttpContext.Connection.RemoteIpAddress))
         {
             await signIn.SignOutAsync();
-            return Challenge(new AuthenticationProperties { RedirectUri = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt) },
-                IdentityConstants.ApplicationScheme);
+            return SignInFirst(session.Principal);
         }
 
         var mfaRequired = request.GetAcrValues().Contains(SessionClaims.AcrMultiFactor)
@@ -87,7 +95,7 @@ public sealed class AuthorizeModel(
                 return Refuse(Errors.InteractionRequired, "A second factor is required.");
             }
 
-            var back = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt);
+            var back = ReturnUrl(marker: FreshSignInMarkerOfRequest());
             if (!await factors.HasAnyFactorAsync(user))
             {
                 // Enrolment first, with a factor the account allows (TOTP unless only passkeys are).
@@ -110,7 +118,7 @@ public sealed class AuthorizeModel(
             audit.Record(new Identity.Server.Audit.Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
                 "user.password_expired_forced_change", "user", user.Id, user.AccountId, new { client = request.ClientId });
             await db.SaveChangesAsync(HttpContext.RequestAborted);
-            return RedirectToPage("/Password", new { ReturnUrl = ReturnUrlWithout(OpenIddictConstants.Parameters.Prompt) });
+            return RedirectToPage("/Password", new { ReturnUrl = ReturnUrl(marker: FreshSignInMarkerOfRequest()) });
         }
 
         var application = await applications.FindByClientIdAsync(request.ClientId!)
@@ -162,16 +170,61 @@ public sealed class AuthorizeModel(
         return SignIn(principal, OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
     }
 
-    /// <summary><c>prompt=login</c>, or a session older than <c>max_age</c> (§3.1.2.1), needs a fresh sign-in.</summary>
+    /// <summary>
+    /// <c>prompt=login</c>, or a session older than <c>max_age</c> (§3.1.2.1), needs a fresh sign-in — unless the session
+    /// is the sign-in made for this very request, which satisfies both: max_age=0 would otherwise send the person back
+    /// to the login page forever, the request carrying max_age=0 again once signed in.
+    /// </summary>
     private bool MustSignInAgain(OpenIddictRequest request, System.Security.Claims.ClaimsPrincipal session)
     {
+        if (FreshSignInMarkerOfRequest() is { } marker && marker.IsSatisfiedBy(session))
+        {
+            return false;
+        }
+
         if (request.HasPromptValue(PromptValues.Login))
         {
             return true;
         }
 
         return request.MaxAge is { } maxAge
-            && (session.GetAuthTime() is not { } authTime || time.GetUtcNow() > authTime.AddSeconds(maxAge));
+            && (session.GetSignedInAt() is not { } signedInAt || time.GetUtcNow() > signedInAt.AddSeconds(maxAge));
+    }
+
+    /// <summary>
+    /// To the login page, then back to this request, marked with when this sign-in was asked for and by which session
+    /// (<see cref="FreshSignInMarker"/>).
+    /// </summary>
+    private ChallengeResult SignInFirst(System.Security.Claims.ClaimsPrincipal? session)
+    {
+        var marker = new FreshSignInMarker(time.GetUtcNow(), session?.FindFirst(SessionClaims.SessionId)?.Value ?? "", RequestBinding());
+        return Challenge(new AuthenticationProperties { RedirectUri = ReturnUrl(marker) }, IdentityConstants.ApplicationScheme);
+    }
+
+    /// <summary>The marker this request carries, if it is one Identity made for this very request and recently.</summary>
+    private FreshSignInMarker? FreshSignInMarkerOfRequest()
+    {
+        var values = Request.HasFormContentType ? Request.Form[FreshSignInParameter] : Request.Query[FreshSignInParameter];
+        if (values is not [{ Length: > 0 } value])
+        {
+            return null;
+        }
+
+        string text;
+        try
+        {
+            text = _freshSignIn.Unprotect(value);
+        }
+        catch (System.Security.Cryptography.CryptographicException)
+        {
+            return null;
+        }
+
+        return FreshSignInMarker.Parse(text) is { } marker
+            && marker.Binding == RequestBinding()
+            && time.GetUtcNow() - marker.RequestedAt is var age && age >= -FreshSignInMarker.ClockTolerance && age <= FreshSignInMarker.Lifetime
+                ? marker
+                : null;
     }
 
     private async Task<bool> HasConsentAsync(string subject, string applicationId, ImmutableArray<string> scopes)
@@ -190,17 +243,29 @@ public sealed class AuthorizeModel(
         return [.. scopes.SelectMany(s => known.TryGetValue(s, out var r) ? r : []).Distinct(StringComparer.Ordinal)];
     }
 
-    /// <summary>
-    /// The same authorization request without <paramref name="parameter"/>: after signing in, the person comes back
-    /// here and must not be asked again (prompt=login would otherwise loop).
-    /// </summary>
-    private string ReturnUrlWithout(string parameter)
+    /// <summary>The same authorization request, to come back to after a sign-in or a second factor, with <paramref name="marker"/>.</summary>
+    private string ReturnUrl(FreshSignInMarker? marker)
     {
-        var source = Request.HasFormContentType ? Request.Form.AsEnumerable() : Request.Query.AsEnumerable();
-        var kept = source.Where(p => p.Key != parameter && p.Key != "decision" && p.Key != "__RequestVerificationToken")
-            .SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v)));
+        var kept = RequestParameters().ToList();
+        if (marker is not null)
+        {
+            kept.Add(new(FreshSignInParameter, _freshSignIn.Protect(marker.ToString())));
+        }
+
         return Request.PathBase + Request.Path + QueryString.Create(kept);
     }
+
+    /// <summary>The authorization request's parameters, without this page's own (consent decision, anti-forgery token, marker).</summary>
+    private IEnumerable<KeyValuePair<string, string?>> RequestParameters() =>
+        (Request.HasFormContentType ? Request.Form.AsEnumerable() : Request.Query.AsEnumerable())
+            .Where(p => p.Key is not ("decision" or "__RequestVerificationToken" or FreshSignInParameter))
+            .SelectMany(p => p.Value.Select(v => new KeyValuePair<string, string?>(p.Key, v)));
+
+    /// <summary>A digest of the request's parameters: a marker made for one authorization request is worth nothing on another.</summary>
+    private string RequestBinding() => Microsoft.IdentityModel.Tokens.Base64UrlEncoder.Encode(System.Security.Cryptography.SHA256.HashData(
+        System.Text.Encoding.UTF8.GetBytes(string.Join('&', RequestParameters()
+            .OrderBy(p => p.Key, StringComparer.Ordinal).ThenBy(p => p.Value, StringComparer.Ordinal)
+            .Select(p => Uri.EscapeDataString(p.Key) + "=" + Uri.EscapeDataString(p.Value ?? ""))))));
 
     private ForbidResult Refuse(string error, string description) => Forbid(
         new AuthenticationProperties(new Dictionary<string, string?>
@@ -209,4 +274,39 @@ public sealed class AuthorizeModel(
             [OpenIddictServerAspNetCoreConstants.Properties.ErrorDescription] = description,
         }),
         OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+}
+
+/// <summary>
+/// "A sign-in was asked for at <see cref="RequestedAt"/>, for the request of digest <see cref="Binding"/>, by the
+/// session <see cref="PreviousSessionId"/> (empty: none)": carried, data-protected, by the authorization request the
+/// person returns with. A session that signed in since then satisfies prompt=login and max_age for that request
+/// (OpenID Connect Core §3.1.2.1) — it is the authentication made during this request.
+/// <para>
+/// The sign-in time is compared to the millisecond (<see cref="SessionClaims.SignedInAt"/>), not in auth_time's whole
+/// seconds. The session must also be another one than the one present when the sign-in was asked for, so the tolerance
+/// for replicas' clocks cannot let the old session through; and a marker copied into another browser, whose session
+/// signed in earlier, is worth nothing there.
+/// </para>
+/// </summary>
+public sealed record FreshSignInMarker(DateTimeOffset RequestedAt, string PreviousSessionId, string Binding)
+{
+    /// <summary>How long a person may take to sign in (second factor and enrolment included).</summary>
+    public static readonly TimeSpan Lifetime = TimeSpan.FromMinutes(30);
+
+    /// <summary>How far apart the clocks of the replica that asked and the one that signed in may be.</summary>
+    public static readonly TimeSpan ClockTolerance = TimeSpan.FromSeconds(5);
+
+    public bool IsSatisfiedBy(System.Security.Claims.ClaimsPrincipal session) =>
+        session.GetSignedInAt() is { } signedInAt && signedInAt >= RequestedAt - ClockTolerance
+        && session.FindFirst(SessionClaims.SessionId)?.Value is { Length: > 0 } sessionId
+        && !string.Equals(sessionId, PreviousSessionId, StringComparison.Ordinal);
+
+    public override string ToString() =>
+        string.Join(' ', RequestedAt.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture), PreviousSessionId, Binding);
+
+    public static FreshSignInMarker? Parse(string text) =>
+        text.Split(' ') is [var at, var previous, var binding]
+        && long.TryParse(at, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var milliseconds)
+            ? new FreshSignInMarker(DateTimeOffset.FromUnixTimeMilliseconds(milliseconds), previous, binding)
+            : null;
 }

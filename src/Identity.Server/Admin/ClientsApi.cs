@@ -13,12 +13,13 @@ namespace Identity.Server.Admin;
 
 public sealed record ClientView(string ClientId, string? DisplayName, string Type, string AuthenticationMethod,
     IReadOnlyList<string> GrantTypes, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
-    IReadOnlyList<string> Scopes, bool FirstParty, string? AccessTokenLifetime, string? Region, bool HasJwks);
+    IReadOnlyList<string> Scopes, bool FirstParty, string? AccessTokenLifetime, string? Region, bool HasJwks,
+    string? RefreshTokenReuseLeeway = null);
 
 /// <summary>A client's declaration through the API. The secret is never sent: the server generates it and shows it once.</summary>
 public sealed record ClientRequest(string? ClientId, string? DisplayName, string? AuthenticationMethod, List<string>? GrantTypes,
     List<string>? RedirectUris, List<string>? PostLogoutRedirectUris, List<string>? Scopes, bool? FirstParty,
-    string? AccessTokenLifetime, string? Region, JsonElement? Jwks);
+    string? AccessTokenLifetime, string? Region, JsonElement? Jwks, string? RefreshTokenReuseLeeway = null);
 
 public sealed record ClientCreated(ClientView Client, string? ClientSecret);
 
@@ -272,6 +273,17 @@ public static class ClientsApi
             lifetime = parsed;
         }
 
+        TimeSpan? leeway = null;
+        if (body.RefreshTokenReuseLeeway is { } leewayText)
+        {
+            if (!TimeSpan.TryParse(leewayText, CultureInfo.InvariantCulture, out var parsed))
+            {
+                errors["refreshTokenReuseLeeway"] = ["A duration (hh:mm:ss)."];
+            }
+
+            leeway = parsed;
+        }
+
         if (body.Region is { } region && !await db.Regions.AnyAsync(r => r.Code == region, cancellationToken))
         {
             errors["region"] = [$"Unknown region '{region}'."];
@@ -327,13 +339,15 @@ public static class ClientsApi
             PostLogoutRedirectUris = [.. (body.PostLogoutRedirectUris ?? []).Select(u => Uri.TryCreate(u, UriKind.Absolute, out var v) ? v : null).OfType<Uri>()],
             FirstParty = body.FirstParty ?? true,
             AccessTokenLifetime = lifetime,
+            RefreshTokenReuseLeeway = leeway,
             Region = body.Region,
             Jwks = jwks,
         };
 
         foreach (var rule in ClientDefinitionRules.Validate(definition, "client", secretGenerated: authMethod is "client_secret_basic" or "client_secret_post"))
         {
-            var field = rule.Contains("GrantTypes", StringComparison.Ordinal) ? "grantTypes"
+            var field = rule.Contains("RefreshTokenReuseLeeway", StringComparison.Ordinal) ? "refreshTokenReuseLeeway"
+                : rule.Contains("GrantTypes", StringComparison.Ordinal) ? "grantTypes"
                 : rule.Contains("RedirectUris", StringComparison.Ordinal) || rule.Contains("redirect URI", StringComparison.Ordinal) ? "redirectUris"
                 : rule.Contains("client_credentials", StringComparison.Ordinal) ? "authenticationMethod"
                 : "client";
@@ -362,6 +376,7 @@ public static class ClientsApi
             descriptor.ConsentType != ConsentTypes.Explicit,
             descriptor.Settings.TryGetValue(Settings.TokenLifetimes.AccessToken, out var lifetime) ? lifetime : null,
             descriptor.Properties.TryGetValue(ClientSeeder.RegionProperty, out var region) ? region.GetString() : null,
-            descriptor.JsonWebKeySet is not null);
+            descriptor.JsonWebKeySet is not null,
+            descriptor.Properties.TryGetValue(ClientSeeder.RefreshTokenReuseLeewayProperty, out var leeway) ? leeway.GetString() : null);
     }
 }

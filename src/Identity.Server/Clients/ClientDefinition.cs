@@ -40,6 +40,20 @@ public sealed class ClientDefinition
 
     public TimeSpan? AccessTokenLifetime { get; set; }
 
+    /// <summary>
+    /// How long a rotated refresh token may be presented again and still get new tokens (a retry after a response lost
+    /// on the network); none by default. Confidential clients only, at most one minute.
+    /// <para>
+    /// Risk: within the leeway a replayed refresh token is not detected as reuse. Whoever holds a copy of it (the
+    /// refresh token leaked from the client, its logs or its traffic) gets a new, different token pair of their own, and
+    /// from then on the client and the thief each refresh their own branch of the chain, neither ever presenting a
+    /// token the other used: the theft is never detected (RFC 9700 §4.14.2). Without a leeway, the second use of any
+    /// refresh token revokes the whole family, the legitimate client's branch included. Give a leeway only to a client
+    /// that authenticates (its secret or key must be stolen too) and really retries refreshes.
+    /// </para>
+    /// </summary>
+    public TimeSpan? RefreshTokenReuseLeeway { get; set; }
+
     /// <summary>The region a regional service's client is bound to (its events and sync access), if any.</summary>
     public string? Region { get; set; }
 

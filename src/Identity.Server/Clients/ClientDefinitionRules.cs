@@ -40,6 +40,27 @@ public static class ClientDefinitionRules
             yield return $"{path}: client_credentials needs a confidential client (a secret, or a JWKS for private_key_jwt).";
         }
 
+        if (client.RefreshTokenReuseLeeway is { } leeway)
+        {
+            // RFC 9700 §4.14.2: a public client's refresh token must be sender-constrained or rotated with reuse detection;
+            // a leeway suspends the detection, for anyone holding a copy of the token.
+            if (!hasSecret && !hasJwks)
+            {
+                yield return $"{path}:RefreshTokenReuseLeeway: only a confidential client (a secret, or a JWKS for private_key_jwt) may have a " +
+                    "refresh-token reuse leeway; a public client's refresh tokens are rotated with reuse detection, without one.";
+            }
+
+            if (!client.GrantTypes.Contains(GrantTypes.RefreshToken))
+            {
+                yield return $"{path}:RefreshTokenReuseLeeway: the client has no refresh_token grant.";
+            }
+
+            if (leeway < TimeSpan.Zero || leeway > Connect.RefreshTokenReuse.MaxLeeway)
+            {
+                yield return $"{path}:RefreshTokenReuseLeeway: between 00:00:00 and {Connect.RefreshTokenReuse.MaxLeeway:c}.";
+            }
+        }
+
         if (client.GrantTypes.Contains(GrantTypes.AuthorizationCode) && client.RedirectUris.Count == 0)
         {
             yield return $"{path}:RedirectUris: authorization_code needs at least one redirect URI.";

@@ -24,6 +24,9 @@ public sealed class ClientSeeder(
     public const string DemoResource = "urn:identity:demo-api";
     public const string RegionProperty = "identity_region";
 
+    /// <summary>The client's refresh-token reuse leeway (<see cref="ClientDefinition.RefreshTokenReuseLeeway"/>), "c" format.</summary>
+    public const string RefreshTokenReuseLeewayProperty = "identity_refresh_token_reuse_leeway";
+
     public async Task ApplyAsync(CancellationToken cancellationToken)
     {
         var options = oidc.Value;
@@ -172,7 +175,8 @@ public sealed class ClientSeeder(
         && a.PostLogoutRedirectUris.SetEquals(b.PostLogoutRedirectUris)
         && a.Settings.Count == b.Settings.Count && a.Settings.All(s => b.Settings.TryGetValue(s.Key, out var v) && v == s.Value)
         && JwksEquals(a.JsonWebKeySet, b.JsonWebKeySet)
-        && a.Properties.Keys.Order(StringComparer.Ordinal).SequenceEqual(b.Properties.Keys.Order(StringComparer.Ordinal));
+        && a.Properties.Count == b.Properties.Count
+        && a.Properties.All(p => b.Properties.TryGetValue(p.Key, out var v) && v.GetRawText() == p.Value.GetRawText());
 
     private static bool JwksEquals(Microsoft.IdentityModel.Tokens.JsonWebKeySet? a, Microsoft.IdentityModel.Tokens.JsonWebKeySet? b)
     {
@@ -234,6 +238,12 @@ public sealed class ClientSeeder(
         if (definition.PlatformAdmin)
         {
             descriptor.Properties[Admin.AdminActor.PlatformAdminProperty] = System.Text.Json.JsonSerializer.SerializeToElement(true);
+        }
+
+        if (definition.RefreshTokenReuseLeeway is { } leeway && leeway > TimeSpan.Zero)
+        {
+            descriptor.Properties[RefreshTokenReuseLeewayProperty] =
+                System.Text.Json.JsonSerializer.SerializeToElement(leeway.ToString("c", CultureInfo.InvariantCulture));
         }
 
         if (definition.AccessTokenLifetime is { } lifetime)

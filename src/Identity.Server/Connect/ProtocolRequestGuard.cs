@@ -1,13 +1,14 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Net.Http.Headers;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Identity.Server.Connect;
 
 /// <summary>
 /// Front door of the protocol endpoints (<c>/connect/*</c>): a request body larger than any legitimate
-/// OAuth request, or one the form reader cannot parse, gets an RFC 6749 §5.2 JSON error (400 invalid_request)
-/// instead of an exception page, before OpenIddict reads it.
+/// OAuth request, a Content-Type that is not one media type, or a body the form reader cannot parse, gets an
+/// RFC 6749 §5.2 JSON error (400 invalid_request) instead of an exception page, before OpenIddict reads it.
 /// </summary>
 public sealed class ProtocolRequestGuard(RequestDelegate next, ILogger<ProtocolRequestGuard> logger)
 {
@@ -25,6 +26,15 @@ public sealed class ProtocolRequestGuard(RequestDelegate next, ILogger<ProtocolR
         if (context.Request.ContentLength > MaxBodyBytes)
         {
             await WriteErrorAsync(context, "The request body is too large.");
+            return;
+        }
+
+        if (HttpMethods.IsPost(context.Request.Method) && context.Request.ContentType is { Length: > 0 } contentType
+            && !MediaTypeHeaderValue.TryParse(contentType, out _))
+        {
+            // RFC 9110 §8.3: one media type. A list ("application/x-www-form-urlencoded, application/json") passes
+            // OpenIddict's prefix check, then makes the form reader throw InvalidOperationException ("Incorrect Content-Type").
+            await WriteErrorAsync(context, "The Content-Type header must name one media type.");
             return;
         }
 

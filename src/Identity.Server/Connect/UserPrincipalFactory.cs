@@ -30,17 +30,24 @@ public static class SessionClaims
     /// <summary>A second factor was used; request it with <c>acr_values=urn:identity:acr:mfa</c> to step up.</summary>
     public const string AcrMultiFactor = "urn:identity:acr:mfa";
 
+    /// <summary>
+    /// The sign-in's instant in Unix milliseconds, kept in the session cookie only: auth_time has whole seconds, too
+    /// coarse to tell whether a sign-in happened after a given request (a fresh sign-in for max_age or prompt=login).
+    /// </summary>
+    public const string SignedInAt = "identity_signed_in_ms";
+
     public static Claim[] ForNewSession(DateTimeOffset now, params string[] methods) =>
     [
         new(SessionId, Guid.NewGuid().ToString("n")),
         new(AuthTime, now.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
+        new(SignedInAt, now.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture), ClaimValueTypes.Integer64),
         new(Methods, JsonSerializer.Serialize(methods), JsonClaimValueTypes.JsonArray),
         new(ContextClass, methods.Contains("mfa") ? AcrMultiFactor : AcrPassword),
     ];
 
     /// <summary>The claims that describe the sign-in itself, not the user: kept whenever the session is issued again.</summary>
     public static IEnumerable<Claim> Of(ClaimsPrincipal? session) =>
-        session?.Claims.Where(c => c.Type is SessionId or AuthTime or Methods or ContextClass) ?? [];
+        session?.Claims.Where(c => c.Type is SessionId or AuthTime or SignedInAt or Methods or ContextClass) ?? [];
 
     /// <summary>The session began with the password (amr <c>pwd</c>, RFC 8176 §2), not with a passkey alone.</summary>
     public static bool UsedPassword(this ClaimsPrincipal principal) =>
@@ -53,6 +60,15 @@ public static class SessionClaims
         long.TryParse(principal.FindFirst(AuthTime)?.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var seconds)
             ? DateTimeOffset.FromUnixTimeSeconds(seconds)
             : null;
+
+    /// <summary>
+    /// When the session's sign-in happened, to the millisecond; a session issued before that claim existed (or re-issued
+    /// without it) falls back to auth_time, rounded down, so it is never taken for younger than it is.
+    /// </summary>
+    public static DateTimeOffset? GetSignedInAt(this ClaimsPrincipal principal) =>
+        long.TryParse(principal.FindFirst(SignedInAt)?.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var milliseconds)
+            ? DateTimeOffset.FromUnixTimeMilliseconds(milliseconds)
+            : principal.GetAuthTime();
 }
 
 /// <summary>

@@ -74,7 +74,10 @@ public static class OidcServerExtensions
                     .AddEventHandler(KeyRingHandlers.Jwks)
                     .AddEventHandler(UnstoredTokenAuthorization.Descriptor)
                     .AddEventHandler(DiscoveryMetadata.Descriptor)
-                    .AddEventHandler(ClientAssertionErrors.Descriptor);
+                    .AddEventHandler(ClientAssertionErrors.Descriptor)
+                    .AddEventHandler(UntypedClientAssertions.Descriptor)
+                    .AddEventHandler(RejectRepeatedResponseTypes.Descriptor)
+                    .AddEventHandler(DefaultToQueryResponseMode.Descriptor);
 
                 var aspNetCore = server.UseAspNetCore()
                     .SuppressJsonResponseIndentation() // ~7.5 % of the bytes allocated per token went to indentation
@@ -138,7 +141,7 @@ public static class OidcServerExtensions
         }
     }
 
-    private sealed class OidcOptionsValidator(IHostEnvironment environment) : IValidateOptions<OidcOptions>
+    private sealed class OidcOptionsValidator(IHostEnvironment environment, IConfiguration configuration) : IValidateOptions<OidcOptions>
     {
         public ValidateOptionsResult Validate(string? name, OidcOptions options)
         {
@@ -146,6 +149,17 @@ public static class OidcServerExtensions
             if (options.Issuer is null && !environment.IsDevelopment())
             {
                 failures.Add("Oidc:Issuer is required outside Development (e.g. https://id.example.com/).");
+            }
+
+            // OpenIddict holds the issuer as a Uri and publishes its canonical form (discovery, every token's iss, the
+            // RFC 9207 iss response parameter): "http://host:port" becomes "http://host:port/". Clients compare it as a
+            // string with the issuer they were configured with (OpenID Connect Discovery 1.0 §4.3, RFC 8414 §3.3), so
+            // an issuer that would be published otherwise than written is refused, with the spelling to use.
+            var written = configuration[$"{OidcOptions.SectionName}:{nameof(OidcOptions.Issuer)}"];
+            if (options.Issuer is { IsAbsoluteUri: true } parsed && written is not null && written != parsed.AbsoluteUri)
+            {
+                failures.Add($"Oidc:Issuer '{written}' would be published as '{parsed.AbsoluteUri}', which clients compare " +
+                    $"with the issuer as a string: write Oidc:Issuer as '{parsed.AbsoluteUri}'.");
             }
 
             if (options.Issuer is { } issuer && (!issuer.IsAbsoluteUri || !string.IsNullOrEmpty(issuer.Query) || !string.IsNullOrEmpty(issuer.Fragment)))

@@ -17,9 +17,15 @@ public static class SignInExtensions
     /// <summary>The person-facing side: SSO session cookie, Razor pages, code and refresh-token redemption, userinfo.</summary>
     public static IHostApplicationBuilder AddSignIn(this IHostApplicationBuilder builder)
     {
+        // The former server-wide leeway (10 s by default) let a replayed refresh token fork the chain undetected; a
+        // configuration still setting it is refused rather than silently ignored.
+        var formerLeeway = $"{SsoSessionOptions.SectionName}:RefreshTokenReuseLeeway";
         builder.Services.AddOptions<SsoSessionOptions>()
             .BindConfiguration(SsoSessionOptions.SectionName)
             .ValidateDataAnnotations()
+            .Validate(_ => builder.Configuration[formerLeeway] is null,
+                $"{formerLeeway} is no longer read: refresh tokens have no reuse leeway unless a confidential client is given " +
+                "one (Oidc:Clients:N:RefreshTokenReuseLeeway). Remove the setting.")
             .ValidateOnStart();
         var options = builder.Configuration.GetSection(SsoSessionOptions.SectionName).Get<SsoSessionOptions>() ?? new SsoSessionOptions();
         var insecureHttp = builder.Configuration.GetValue<bool>($"{OidcOptions.SectionName}:{nameof(OidcOptions.AllowInsecureHttp)}");
@@ -64,6 +70,7 @@ public static class SignInExtensions
         builder.Services.AddScoped<UserPrincipalFactory>();
         builder.Services.AddScoped<AccountPolicies>();
         builder.Services.AddSingleton<RequireUserGrant>();
+        builder.Services.AddSingleton<RequireStoredRefreshToken>();
         builder.Services.AddScoped<DemoUserSeeder>();
         builder.Services.AddScoped<Account.Mfa.SecondFactors>();
         builder.Services.AddRazorPages(pages => pages.RootDirectory = "/Account");
@@ -71,7 +78,11 @@ public static class SignInExtensions
         builder.Services.AddOpenIddict().AddServer(server =>
         {
             server.AddEventHandler(UserTokenSignIn.Descriptor);
-            server.SetRefreshTokenReuseLeeway(options.RefreshTokenReuseLeeway);
+
+            // OpenIddict's leeway is one for all clients: set to the longest a client may have, and each client is held
+            // to its own (none by default) by RefreshTokenReuse, which runs first.
+            server.AddEventHandler(RefreshTokenReuse.Descriptor);
+            server.SetRefreshTokenReuseLeeway(RefreshTokenReuse.MaxLeeway);
             // Errors that cannot go back to the client (unknown client_id, unregistered redirect_uri) are rendered
             // by the status-code pages below, at Identity (RFC 6749 §4.1.2.1).
             server.UseAspNetCore().EnableStatusCodePagesIntegration();

@@ -3,6 +3,7 @@ using Identity.Server.Connect;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Options;
+using OpenIddict.Abstractions;
 
 namespace Identity.Server.Hosting;
 
@@ -14,17 +15,47 @@ public static class StartupBanner
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault();
-            var issuer = app.Services.GetRequiredService<IOptions<OidcOptions>>().Value.Issuer?.AbsoluteUri.TrimEnd('/') ?? address;
+
+            // The issuer exactly as published (OidcOptionsValidator holds it to the configured string); without one
+            // (Development), OpenIddict takes the request's base URI, which ends with a slash.
+            var issuer = app.Services.GetRequiredService<IOptions<OidcOptions>>().Value.Issuer?.AbsoluteUri
+                ?? (address is null ? null : address.TrimEnd('/') + "/");
             app.Logger.LogInformation("Identity is listening on {Address}; issuer {Issuer}", address, issuer);
-            Console.WriteLine($"""
+            if (issuer is null)
+            {
+                return;
+            }
 
-                Identity is running.
-                  Discovery: {issuer}/.well-known/openid-configuration
-                  JWKS:      {issuer}/.well-known/jwks
-                  A token:   curl -s -u {ClientSeeder.DemoClientId}:<secret printed on first run> -d grant_type=client_credentials -d scope={ClientSeeder.DemoScope} {issuer}/connect/token
-
-                """);
+            // Started: the store is initialised, so the lookup answers. The demo client exists only on a first run of
+            // the embedded default with nothing declared (ClientSeeder).
+            using var scope = app.Services.CreateScope();
+            var demoClient = scope.ServiceProvider.GetRequiredService<IOpenIddictApplicationManager>()
+                .FindByClientIdAsync(ClientSeeder.DemoClientId).AsTask().GetAwaiter().GetResult() is not null;
+            Console.WriteLine(Describe(issuer, demoClient));
         });
         return app;
+    }
+
+    /// <summary>
+    /// The banner: the issuer as clients must compare it, and the URLs below it (OpenID Connect Discovery 1.0 §4: the
+    /// issuer, its trailing slash removed, then <c>/.well-known/openid-configuration</c>).
+    /// </summary>
+    public static string Describe(string issuer, bool demoClientExists)
+    {
+        var below = issuer.EndsWith('/') ? issuer : issuer + "/";
+        var token = demoClientExists
+            ? $"""
+
+                  A token:   curl -s -u {ClientSeeder.DemoClientId}:<secret printed on first run> -d grant_type=client_credentials -d scope={ClientSeeder.DemoScope} {below}connect/token
+                """
+            : "";
+        return $"""
+
+            Identity is running.
+              Issuer:    {issuer}
+              Discovery: {below}.well-known/openid-configuration
+              JWKS:      {below}.well-known/jwks{token}
+
+            """;
     }
 }

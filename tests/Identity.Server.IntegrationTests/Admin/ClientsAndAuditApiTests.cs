@@ -80,7 +80,28 @@ public abstract class ClientsAndAuditApiTests<TDatabase>(ServerFixture<TDatabase
         { "authenticationMethod", """{"authenticationMethod":"none","grantTypes":["client_credentials"]}""" },
         { "jwks", """{"authenticationMethod":"private_key_jwt","grantTypes":["client_credentials"]}""" },
         { "grantTypes", """{"grantTypes":"#""" },
+        // RFC 9700 §4.14.2: no refresh-token reuse leeway for a public client; at most a minute for a confidential one.
+        { "refreshTokenReuseLeeway", """{"authenticationMethod":"none","grantTypes":["authorization_code","refresh_token"],"scopes":["openid"],"redirectUris":["https://spa.test/cb"],"refreshTokenReuseLeeway":"00:00:05"}""" },
+        { "refreshTokenReuseLeeway", """{"grantTypes":["authorization_code","refresh_token"],"scopes":["openid"],"redirectUris":["https://web.test/cb"],"refreshTokenReuseLeeway":"00:05:00"}""" },
     };
+
+    // A confidential web client that retries its refreshes may be given a reuse leeway (none by default).
+    [Fact]
+    public async Task CreateClient_ConfidentialWithRefreshTokenReuseLeeway_ShowsItAndOthersHaveNone()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var clientId = NewId();
+
+        var created = await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/clients",
+            $$"""{"clientId":"{{clientId}}","grantTypes":["authorization_code","refresh_token"],"scopes":["openid","offline_access"],"redirectUris":["https://web.test/cb"],"refreshTokenReuseLeeway":"00:00:10"}"""),
+            HttpStatusCode.Created);
+        var other = await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/clients",
+            """{"grantTypes":["authorization_code","refresh_token"],"scopes":["openid"],"redirectUris":["https://web.test/cb"]}"""),
+            HttpStatusCode.Created);
+
+        Assert.Equal("00:00:10", created.GetProperty("client").GetProperty("refreshTokenReuseLeeway").GetString());
+        Assert.Equal(JsonValueKind.Null, other.GetProperty("client").GetProperty("refreshTokenReuseLeeway").ValueKind);
+    }
 
     [Theory]
     [MemberData(nameof(InvalidClients))]

@@ -91,7 +91,6 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
             ["Oidc:Clients:2:Scopes:0"] = "api.read",
             ["Oidc:Clients:2:SecretFile"] = SecretFile("svc-short"),
             ["Oidc:Clients:2:AccessTokenLifetime"] = "00:01:00",
-            ["Session:RefreshTokenReuseLeeway"] = "00:00:00",
         };
         AddWebClient(settings, 3, "web-eu", EuApp, firstParty: true);
         AddWebClient(settings, 4, "web-us", UsApp, firstParty: true);

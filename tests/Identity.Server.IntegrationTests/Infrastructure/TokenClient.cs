@@ -63,6 +63,23 @@ public static class TokenClient
         });
     }
 
+    /// <summary>
+    /// A client assertion without a <c>typ</c> header, as openid-client and most libraries send it (RFC 7523 §3 requires
+    /// none): built by hand, since IdentityModel always writes one.
+    /// </summary>
+    public static string CreateUntypedClientAssertion(string clientId, ECDsa key, string audience)
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+        var header = Base64UrlEncoder.Encode("""{"alg":"ES256","kid":"svc-jwt-1"}""");
+        var payload = Base64UrlEncoder.Encode(JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["iss"] = clientId, ["sub"] = clientId, ["aud"] = audience, ["jti"] = Guid.NewGuid().ToString(),
+            ["iat"] = now, ["exp"] = now + 60,
+        }));
+        var signature = key.SignData(Encoding.ASCII.GetBytes($"{header}.{payload}"), HashAlgorithmName.SHA256); // JWS: r || s
+        return $"{header}.{payload}.{Base64UrlEncoder.Encode(signature)}";
+    }
+
     /// <summary>Validates an access token the way a regional service does: JWKS, issuer, audience, type, lifetime.</summary>
     public static async Task<TokenValidationResult> ValidateAccessTokenAsync(this HttpClient client, string token, string audience)
     {
