@@ -161,6 +161,20 @@ public abstract class ClientCredentialsTests<TDatabase>(ServerFixture<TDatabase>
         Assert.Equal("invalid_scope", body.GetProperty("error").GetString());
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData(" ")]
+    public void ClientDefinition_EmptySecretFile_RefusesToStartNamingTheKey(string file)
+    {
+        // As an environment variable left empty (Oidc__Clients__0__SecretFile=) delivers it.
+        var host = fixture.StartServer(settings => settings["Oidc:Clients:0:SecretFile"] = file);
+
+        var error = Record.Exception(() => host.Start());
+
+        Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(error?.GetBaseException());
+        Assert.Contains("Oidc:Clients:0:SecretFile cannot be read", error!.GetBaseException().Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task ClientCredentials_WrongSecret_Unauthorized()
     {

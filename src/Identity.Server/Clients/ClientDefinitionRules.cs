@@ -90,12 +90,9 @@ public static class ClientDefinitionRules
                     error = $"{path}: the client secret must be at least {ClientSecretHasher.MinimumLength} characters of random data.";
                 }
             }
-            catch (IOException ex)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException)
             {
-                error = $"{path}:SecretFile cannot be read: {ex.Message}";
-            }
-            catch (UnauthorizedAccessException ex)
-            {
+                // ArgumentException: a path that is empty or not a path (Oidc__Clients__0__SecretFile= in the environment).
                 error = $"{path}:SecretFile cannot be read: {ex.Message}";
             }
 
