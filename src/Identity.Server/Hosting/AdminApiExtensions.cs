@@ -1,5 +1,6 @@
 using Identity.Server.Admin;
 using Identity.Server.Audit;
+using Identity.Server.Connect;
 using OpenIddict.Abstractions;
 using OpenIddict.Validation.AspNetCore;
 using Scalar.AspNetCore;
@@ -29,8 +30,8 @@ public static class AdminApiExtensions
 
         builder.Services.AddOpenIddict().AddValidation(validation => validation
             .AddAudiences(Audience)
-            .EnableAuthorizationEntryValidation() // a revoked session ends admin access at once (see UnstoredTokenAuthorizationCheck)
-            .AddEventHandler(UnstoredTokenAuthorizationCheck.Descriptor));
+            .EnableAuthorizationEntryValidation() // a revoked session ends admin access at once (see Connect/UnstoredTokenAuthorization)
+            .AddEventHandler(UnstoredTokenAuthorization.ValidationDescriptor));
         builder.Services.AddSingleton<RequireErrorResponse>();
         builder.Services.AddOpenIddict().AddServer(server => server.AddEventHandler(TokenFailureAudit.Descriptor));
         builder.Services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();

@@ -72,7 +72,7 @@ public static class OidcServerExtensions
                     .AddEventHandler(TokenSigningPolicy.Descriptor)
                     .AddEventHandler(KeyRingHandlers.ServerValidation)
                     .AddEventHandler(KeyRingHandlers.Jwks)
-                    .AddEventHandler(UnstoredTokenAuthorization.Descriptor)
+                    .AddEventHandler(UnstoredTokenAuthorization.ServerDescriptor)
                     .AddEventHandler(DiscoveryMetadata.Descriptor)
                     .AddEventHandler(ClientAssertionErrors.Descriptor)
                     .AddEventHandler(UntypedClientAssertions.Descriptor)
