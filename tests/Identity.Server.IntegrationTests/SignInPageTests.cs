@@ -81,4 +81,20 @@ public sealed class SignInPageTests(ServerFixture<SqliteTestDatabase> fixture) :
 
         Assert.Equal("/connect/authorize?x=1", BrowserSession.Location(response).OriginalString);
     }
+
+    [Theory]
+    [InlineData("%2Fcaf%C3%A9", "/caf%C3%A9")]
+    [InlineData("%2Fcaf%C3%A9%3Fq%3D%F0%9F%94%91%20x", "/caf%C3%A9?q=%F0%9F%94%91%20x")]
+    [InlineData("%2Fcaf%25C3%25A9", "/caf%C3%A9")] // already encoded: followed as it is
+    public async Task LoginReturnUrl_LocalWithNonAscii_FollowedEncodedWithASession(string returnUrl, string expected)
+    {
+        var browser = new BrowserSession(fixture.Server);
+
+        var response = await browser.SignInAsync("/Account/Login?ReturnUrl=" + returnUrl,
+            ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal(expected, BrowserSession.Location(response).OriginalString);
+        Assert.Contains(response.Headers.GetValues("Set-Cookie"), c => c.StartsWith("identity.session", StringComparison.Ordinal));
+    }
 }

@@ -68,7 +68,7 @@ public sealed class TwoFactorModel(
 
         audit.Record(actor, "signin.succeeded", "user", user.Id, user.AccountId, new { methods });
         await db.SaveChangesAsync(HttpContext.RequestAborted);
-        return LocalRedirect(ReturnUrl is { Length: > 0 } url && Url.IsLocalUrl(url) ? url : "/");
+        return LocalRedirect(Url.LocalOrNull(ReturnUrl) ?? "/");
     }
 
     private async Task<IActionResult> FailAsync(ApplicationUser user)
@@ -95,5 +95,5 @@ public sealed class TwoFactorModel(
         return user is not null && await signIn.CanSignInAsync(user) && !await users.IsLockedOutAsync(user) ? user : null;
     }
 
-    private RedirectToPageResult RedirectToLogin() => RedirectToPage("/Login", new { ReturnUrl });
+    private RedirectToPageResult RedirectToLogin() => RedirectToPage("/Login", new { ReturnUrl = Url.LocalOrNull(ReturnUrl) });
 }

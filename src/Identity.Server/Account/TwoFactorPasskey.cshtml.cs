@@ -139,5 +139,5 @@ public sealed class TwoFactorPasskeyModel(
             : (pending, null);
     }
 
-    private string? SafeReturnUrl() => ReturnUrl is { Length: > 0 } url && Url.IsLocalUrl(url) ? url : null;
+    private string? SafeReturnUrl() => Url.LocalOrNull(ReturnUrl);
 }
