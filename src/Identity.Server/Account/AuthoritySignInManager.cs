@@ -8,8 +8,9 @@ using Microsoft.Extensions.Options;
 namespace Identity.Server.Account;
 
 /// <summary>
-/// ASP.NET Core Identity's sign-in manager, plus the authority's own rule: a disabled user, or a user of a
-/// suspended account, cannot sign in, redeem a code or refresh a token.
+/// ASP.NET Core Identity's sign-in manager, plus the authority's own rules: a disabled user, or a user of a
+/// suspended account, cannot sign in, redeem a code or refresh a token; and a password sign-in costs the same whether
+/// or not the email has an account (<see cref="DecoyPasswordHash"/>).
 /// </summary>
 public sealed class AuthoritySignInManager(
     UserManager<ApplicationUser> userManager,
@@ -19,7 +20,8 @@ public sealed class AuthoritySignInManager(
     ILogger<SignInManager<ApplicationUser>> logger,
     IAuthenticationSchemeProvider schemes,
     IUserConfirmation<ApplicationUser> confirmation,
-    AuthorityDbContext db)
+    AuthorityDbContext db,
+    DecoyPasswordHash decoy)
     : SignInManager<ApplicationUser>(userManager, contextAccessor, claimsFactory, optionsAccessor, logger, schemes, confirmation)
 {
     public override async Task<bool> CanSignInAsync(ApplicationUser user)
@@ -36,5 +38,24 @@ public sealed class AuthoritySignInManager(
         }
 
         return await base.CanSignInAsync(user);
+    }
+
+    /// <summary>The answer to a password for an email no user has: failed, after as much work as a wrong password.</summary>
+    public SignInResult CheckPasswordOfUnknownUser(string password)
+    {
+        decoy.Verify(UserManager.PasswordHasher, password);
+        return SignInResult.Failed;
+    }
+
+    /// <summary>A user refused before the password is checked (locked out, not allowed) waits as long as one who is not.</summary>
+    protected override async Task<SignInResult?> PreSignInCheck(ApplicationUser user)
+    {
+        var refused = await base.PreSignInCheck(user);
+        if (refused is not null)
+        {
+            decoy.Verify(UserManager.PasswordHasher, "");
+        }
+
+        return refused;
     }
 }
