@@ -56,9 +56,14 @@ public sealed class TwoFactorModel(
 
     private async Task<IActionResult> CompleteAsync(ApplicationUser user, string[] methods, int? recoveryCodesLeft)
     {
+        // Clearing the failures fails when wrong codes racing this one locked the user out meanwhile: no session then.
+        if (!(await users.ResetAccessFailedCountAsync(user)).Succeeded)
+        {
+            return await LockedOutAsync(user);
+        }
+
         await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
         await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), methods));
-        await users.ResetAccessFailedCountAsync(user);
         var actor = new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString());
         if (recoveryCodesLeft is { } left)
         {
@@ -74,17 +79,23 @@ public sealed class TwoFactorModel(
     private async Task<IActionResult> FailAsync(ApplicationUser user)
     {
         await users.AccessFailedAsync(user); // wrong codes count towards lockout like wrong passwords
-        audit.Record(new Actor("anonymous", null, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
-            await users.IsLockedOutAsync(user) ? "signin.locked_out" : "signin.mfa_failed", "user", user.Id, user.AccountId);
-        await db.SaveChangesAsync(HttpContext.RequestAborted);
         if (await users.IsLockedOutAsync(user))
         {
-            await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
-            return RedirectToLogin();
+            return await LockedOutAsync(user);
         }
 
+        audit.Record(Actor.Anonymous(HttpContext), "signin.mfa_failed", "user", user.Id, user.AccountId);
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
         Failed = true;
         return Page();
+    }
+
+    private async Task<IActionResult> LockedOutAsync(ApplicationUser user)
+    {
+        audit.Record(Actor.Anonymous(HttpContext), "signin.locked_out", "user", user.Id, user.AccountId);
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
+        return RedirectToLogin();
     }
 
     private async Task<ApplicationUser?> PendingUserAsync()
