@@ -43,6 +43,27 @@ public sealed class SignInPageTests(ServerFixture<SqliteTestDatabase> fixture) :
         Assert.DoesNotContain("not found", html, StringComparison.OrdinalIgnoreCase);
     }
 
+    /// <summary>On Kestrel, which refuses non-ASCII header values: the right password with such a return URL answered 500, without a session.</summary>
+    [Fact]
+    public async Task LoginReturnUrl_LocalWithNonAsciiOnKestrel_RedirectsWithASession()
+    {
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var host = fixture.StartServer();
+        host.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
+        host.StartServer();
+        using var client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = new Uri($"http://127.0.0.1:{port}/") };
+
+        var response = await new BrowserSession(null, client).SignInAsync("/Account/Login?ReturnUrl=%2Fcaf%C3%A9",
+            ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
+
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        Assert.Equal("/caf%C3%A9", BrowserSession.Location(response).OriginalString);
+        Assert.Contains(response.Headers.GetValues("Set-Cookie"), c => c.StartsWith("identity.session", StringComparison.Ordinal));
+    }
+
     /// <summary>
     /// Whether an email has an account must not show in how long the answer takes: an unknown email (or a locked-out
     /// user, refused before any password check) costs what a wrong password of a real user costs (here: a hash ~45 ms,
