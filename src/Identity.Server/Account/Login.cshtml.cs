@@ -84,16 +84,12 @@ public sealed class LoginModel(
             return RedirectToPage("/TwoFactor", new { ReturnUrl = Url.LocalOrNull(ReturnUrl) });
         }
 
-        // Signing in on its login path, the cookie handler follows the ReturnUrl query parameter itself, as it came
-        // (non-ASCII included, which Kestrel refuses in a header): it is given the encoded one instead.
-        var back = Url.LocalOrNull(ReturnUrl) ?? "/";
-        await signIn.SignInWithClaimsAsync(user, new AuthenticationProperties { RedirectUri = back },
-            SessionClaims.ForNewSession(time.GetUtcNow(), "pwd"));
+        await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), "pwd"));
         audit.Record(new Identity.Server.Audit.Actor("user", user.Id, null, ip), "signin.succeeded", "user", user.Id, user.AccountId,
             new { methods = new[] { "pwd" } });
         await db.SaveChangesAsync(HttpContext.RequestAborted);
         logger.LogInformation("User {UserId} signed in", user.Id);
-        return LocalRedirect(back);
+        return LocalRedirect(Url.LocalOrNull(ReturnUrl) ?? "/");
     }
 
     public sealed class InputModel
