@@ -12,9 +12,10 @@
 #   RabbitMQ    -> IDENTITY_TEST_RABBITMQ_PORT (AMQPS, mutual TLS only), IDENTITY_TEST_RABBITMQ_CERTS (the
 #                  certificates of deploy/rabbitmq/make-certs.sh), IDENTITY_TEST_RABBITMQ_STATE (the broker's
 #                  state folder) and IDENTITY_TEST_RABBITMQ_CTL (scripts/rabbitmq.sh, to kill and restart it)
-# Installed when missing: Debian's rabbitmq-server; Debian's chromium (/usr/bin/chromium) for the Playwright browser tests.
+# Installed when missing: Debian's rabbitmq-server; Debian's chromium (/usr/bin/chromium) for the Playwright browser tests;
+# iproute2 (ip) for the tests whose client lives in a network namespace.
 #
-# Needs root (or sudo-less apt) only when something must be installed.
+# Needs root (or sudo-less apt) when something must be installed, and for the network-namespace tests.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -56,6 +57,14 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "scripts/test.sh: /usr/bin/chromium not found; installing chromium (apt)" >&2
   apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq chromium >&2
+fi
+
+# iproute2's ip for the forwarded-headers tests, which put their client in a network namespace of its own (a
+# non-loopback peer, as from another machine; tests/Identity.Server.IntegrationTests/Infrastructure/NetworkNamespace.cs).
+if ! command -v ip >/dev/null 2>&1; then
+  echo "scripts/test.sh: ip not found; installing iproute2 (apt)" >&2
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq iproute2 >&2
 fi
 
 # --- 2. Private services in a temporary folder. ---

@@ -14,18 +14,7 @@ public sealed class AccountPolicyTests(ServerFixture<SqliteTestDatabase> fixture
     private const string Password = "Correct-Horse-Battery-9";
     private const string Redirect = ServerFixture<SqliteTestDatabase>.EuApp + "/signin-oidc";
 
-    private async Task<string> UserInAccountWithPolicyAsync(string policyJson)
-    {
-        var platform = await fixture.PlatformAdminAsync();
-        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", """{"name":"Policy Co"}"""),
-            HttpStatusCode.Created)).GetProperty("id").GetGuid();
-        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
-        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings", policyJson, etag), HttpStatusCode.OK);
-        var email = $"policy-{Guid.NewGuid():n}@example.test";
-        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{account}/users",
-            $$"""{"email":"{{email}}","role":"member","password":"{{Password}}"}"""), HttpStatusCode.Created);
-        return email;
-    }
+    private Task<string> UserInAccountWithPolicyAsync(string policyJson) => fixture.UserInAccountWithPolicyAsync(policyJson, Password);
 
     [Fact]
     public async Task MfaRequired_UserWithoutFactor_MustEnrolBeforeAnyCode()

@@ -180,6 +180,22 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     }
 
     [Fact]
+    public async Task SecondStep_LocalReturnUrlWithNonAscii_FollowedEncodedWithASession()
+    {
+        var (email, _, codes) = await EnrolledUserAsync();
+        var browser = new BrowserSession(fixture.Server);
+        var afterPassword = await browser.SignInAsync("/Account/Login?ReturnUrl=%2Fcaf%C3%A9", email, Password);
+        var twoFactor = BrowserSession.Location(afterPassword).OriginalString;
+        var page = await ResponseAssert.HtmlAsync(await browser.GetAsync(twoFactor), HttpStatusCode.OK);
+
+        var done = await browser.SubmitAsync("/Account/TwoFactor?handler=Recovery", page, new Dictionary<string, string> { ["recovery"] = codes[0] });
+
+        Assert.Equal(HttpStatusCode.Redirect, done.StatusCode);
+        Assert.Equal("/caf%C3%A9", BrowserSession.Location(done).OriginalString);
+        Assert.Contains(done.Headers.GetValues("Set-Cookie"), c => c.StartsWith("identity.session", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public async Task WrongCode_NeverSignsIn_AndNoSessionBeforeTheSecondFactor()
     {
         var (email, _, _) = await EnrolledUserAsync();

@@ -64,7 +64,8 @@ public sealed class AuthorityUserManager(
 
     /// <summary>
     /// Locked out until the end set by <see cref="AccessFailedAsync"/>, read on the same <see cref="TimeProvider"/>
-    /// (Identity's own check reads the system clock).
+    /// (Identity's own check reads the system clock). This reads the user as loaded; <see cref="IsLockedOutAsStoredAsync"/>
+    /// reads the row now.
     /// </summary>
     public override async Task<bool> IsLockedOutAsync(ApplicationUser user)
     {
@@ -80,6 +81,23 @@ public sealed class AuthorityUserManager(
             && end >= time.GetUtcNow();
     }
 
+    /// <summary>Whether a lockout holds on the user's stored row now (concurrent failures may have locked it since it was loaded).</summary>
+    public async Task<bool> IsLockedOutAsStoredAsync(ApplicationUser user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var now = time.GetUtcNow();
+        return SupportsUserLockout
+            && await db.Users.AnyAsync(u => u.Id == user.Id && u.LockoutEnabled && u.LockoutEnd != null && u.LockoutEnd >= now, CancellationToken);
+    }
+
+    /// <summary>
+    /// Counts a failed attempt with one conditional statement on the stored row, so that concurrent failures each count
+    /// (reading the user, adding one and saving lost all but one of them, and the losers' audit saves then failed on
+    /// the user's concurrency token: 500). A failure while a lockout holds is not counted: the attempt was refused
+    /// anyway. When the count reaches the account's <c>lockout.maxFailedAttempts</c>, the user is locked out through
+    /// the store like any change to a user, so that the outbox tells the user's regions in the same transaction. The
+    /// user is read again: <see cref="IsLockedOutAsync"/> then answers for the row as it now stands.
+    /// </summary>
     public override async Task<IdentityResult> AccessFailedAsync(ApplicationUser user)
     {
         ArgumentNullException.ThrowIfNull(user);
@@ -89,16 +107,57 @@ public sealed class AuthorityUserManager(
         }
 
         var lockout = (await policies.ForAsync(user, CancellationToken)).Lockout;
-        var lockoutStore = (IUserLockoutStore<ApplicationUser>)Store;
-        var count = await lockoutStore.IncrementAccessFailedCountAsync(user, CancellationToken);
-        if (count < lockout.MaxFailedAttempts)
+        var now = time.GetUtcNow();
+        await db.Users.Where(u => u.Id == user.Id && u.LockoutEnabled && (u.LockoutEnd == null || u.LockoutEnd < now))
+            .ExecuteUpdateAsync(set => set.SetProperty(u => u.AccessFailedCount, u => u.AccessFailedCount + 1), CancellationToken);
+
+        var result = IdentityResult.Success;
+        for (var attempt = 0; attempt < 3; attempt++)
         {
-            return await UpdateUserAsync(user);
+            await db.Entry(user).ReloadAsync(CancellationToken);
+            if (user.AccessFailedCount < lockout.MaxFailedAttempts || await IsLockedOutAsync(user))
+            {
+                return IdentityResult.Success;
+            }
+
+            Logger.LogInformation("User is locked out for {Duration} after {Count} failed attempts", lockout.Duration, user.AccessFailedCount);
+            var lockoutStore = (IUserLockoutStore<ApplicationUser>)Store;
+            await lockoutStore.SetLockoutEndDateAsync(user, now.Add(lockout.Duration), CancellationToken);
+            await lockoutStore.ResetAccessFailedCountAsync(user, CancellationToken);
+            result = await UpdateUserAsync(user);
+            if (result.Succeeded)
+            {
+                return result;
+            }
+
+            // Another change to the user came first (most likely a concurrent failure locking it out): read it again.
         }
 
-        Logger.LogInformation("User is locked out for {Duration} after {Count} failed attempts", lockout.Duration, count);
-        await lockoutStore.SetLockoutEndDateAsync(user, time.GetUtcNow().Add(lockout.Duration), CancellationToken);
-        await lockoutStore.ResetAccessFailedCountAsync(user, CancellationToken);
-        return await UpdateUserAsync(user);
+        await db.Entry(user).ReloadAsync(CancellationToken); // nothing of the failed attempts stays to be saved with the audit entry
+        return result;
+    }
+
+    /// <summary>
+    /// Clears the failed attempts after a success, with one conditional statement: only while no lockout holds on the
+    /// stored row. Wrong guesses racing the right one may have locked the user out since it was loaded; then this fails,
+    /// and the sign-in with it: a lockout bounds the guesses however many arrive at once.
+    /// </summary>
+    public override async Task<IdentityResult> ResetAccessFailedCountAsync(ApplicationUser user)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        var now = time.GetUtcNow();
+        var cleared = await db.Users.Where(u => u.Id == user.Id && (!u.LockoutEnabled || u.LockoutEnd == null || u.LockoutEnd < now))
+            .ExecuteUpdateAsync(set => set.SetProperty(u => u.AccessFailedCount, 0), CancellationToken);
+        if (cleared == 0)
+        {
+            await db.Entry(user).ReloadAsync(CancellationToken);
+            return IdentityResult.Failed(new IdentityError { Code = "LockedOut", Description = "The user is locked out." });
+        }
+
+        // As stored, so that a later save of the user neither writes it again nor sees a change.
+        var count = db.Entry(user).Property(u => u.AccessFailedCount);
+        count.CurrentValue = 0;
+        count.OriginalValue = 0;
+        return IdentityResult.Success;
     }
 }

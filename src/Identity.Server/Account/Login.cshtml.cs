@@ -10,11 +10,11 @@ using Microsoft.AspNetCore.WebUtilities;
 namespace Identity.Server.Account;
 
 /// <summary>
-/// Password sign-in. One generic message for every failure, so the page never tells whether an account exists;
-/// failures count towards lockout. The return URL is followed only when it is local (no open redirect).
+/// Password sign-in. One generic message for every failure, after the same work (a password hash verified, see
+/// <see cref="DecoyPasswordHash"/>), so the page never tells whether an account exists; failures count towards lockout. The return URL is followed only when it is local (no open redirect).
 /// </summary>
 public sealed class LoginModel(
-    SignInManager<ApplicationUser> signIn,
+    AuthoritySignInManager signIn,
     UserManager<ApplicationUser> users,
     TimeProvider time,
     Identity.Server.Audit.IAuditTrail audit,
@@ -50,7 +50,7 @@ public sealed class LoginModel(
 
         var user = await users.FindByEmailAsync(Input.Email);
         var result = user is null
-            ? Microsoft.AspNetCore.Identity.SignInResult.Failed
+            ? signIn.CheckPasswordOfUnknownUser(Input.Password)
             : await signIn.CheckPasswordSignInAsync(user, Input.Password, lockoutOnFailure: true);
 
         var ip = HttpContext.Connection.RemoteIpAddress?.ToString();

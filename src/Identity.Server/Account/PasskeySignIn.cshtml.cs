@@ -99,5 +99,5 @@ public sealed class PasskeySignInModel(
     }
 
     /// <summary>Only a local path is followed (no open redirect), as on the password form.</summary>
-    private string? SafeReturnUrl() => ReturnUrl is { Length: > 0 } url && Url.IsLocalUrl(url) ? url : null;
+    private string? SafeReturnUrl() => Url.LocalOrNull(ReturnUrl);
 }

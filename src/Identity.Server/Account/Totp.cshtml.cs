@@ -78,7 +78,7 @@ public sealed class TotpModel(
         audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
             "mfa.totp_enrolled", "user", user.Id, user.AccountId);
         await db.SaveChangesAsync(HttpContext.RequestAborted);
-        ReturnUrl = ReturnUrl is { Length: > 0 } url && Url.IsLocalUrl(url) ? url : null;
+        ReturnUrl = Url.LocalOrNull(ReturnUrl);
         return Page();
     }
 

@@ -56,9 +56,14 @@ public sealed class TwoFactorModel(
 
     private async Task<IActionResult> CompleteAsync(ApplicationUser user, string[] methods, int? recoveryCodesLeft)
     {
+        // Clearing the failures fails when wrong codes racing this one locked the user out meanwhile: no session then.
+        if (!(await users.ResetAccessFailedCountAsync(user)).Succeeded)
+        {
+            return await LockedOutAsync(user);
+        }
+
         await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
         await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), methods));
-        await users.ResetAccessFailedCountAsync(user);
         var actor = new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString());
         if (recoveryCodesLeft is { } left)
         {
@@ -68,23 +73,29 @@ public sealed class TwoFactorModel(
 
         audit.Record(actor, "signin.succeeded", "user", user.Id, user.AccountId, new { methods });
         await db.SaveChangesAsync(HttpContext.RequestAborted);
-        return LocalRedirect(ReturnUrl is { Length: > 0 } url && Url.IsLocalUrl(url) ? url : "/");
+        return LocalRedirect(Url.LocalOrNull(ReturnUrl) ?? "/");
     }
 
     private async Task<IActionResult> FailAsync(ApplicationUser user)
     {
         await users.AccessFailedAsync(user); // wrong codes count towards lockout like wrong passwords
-        audit.Record(new Actor("anonymous", null, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
-            await users.IsLockedOutAsync(user) ? "signin.locked_out" : "signin.mfa_failed", "user", user.Id, user.AccountId);
-        await db.SaveChangesAsync(HttpContext.RequestAborted);
         if (await users.IsLockedOutAsync(user))
         {
-            await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
-            return RedirectToLogin();
+            return await LockedOutAsync(user);
         }
 
+        audit.Record(Actor.Anonymous(HttpContext), "signin.mfa_failed", "user", user.Id, user.AccountId);
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
         Failed = true;
         return Page();
+    }
+
+    private async Task<IActionResult> LockedOutAsync(ApplicationUser user)
+    {
+        audit.Record(Actor.Anonymous(HttpContext), "signin.locked_out", "user", user.Id, user.AccountId);
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
+        return RedirectToLogin();
     }
 
     private async Task<ApplicationUser?> PendingUserAsync()
@@ -95,5 +106,5 @@ public sealed class TwoFactorModel(
         return user is not null && await signIn.CanSignInAsync(user) && !await users.IsLockedOutAsync(user) ? user : null;
     }
 
-    private RedirectToPageResult RedirectToLogin() => RedirectToPage("/Login", new { ReturnUrl });
+    private RedirectToPageResult RedirectToLogin() => RedirectToPage("/Login", new { ReturnUrl = Url.LocalOrNull(ReturnUrl) });
 }

@@ -93,9 +93,14 @@ public sealed class TwoFactorPasskeyModel(
     /// <summary>As <c>TwoFactorModel</c> completes: the two-factor cookie becomes a session, audited.</summary>
     private async Task<IActionResult> CompleteAsync(ApplicationUser user, string[] methods)
     {
+        // Clearing the failures fails when wrong factors racing this one locked the user out meanwhile: no session then.
+        if (!(await users.ResetAccessFailedCountAsync(user)).Succeeded)
+        {
+            return await LockedOutAsync(user, "passkey");
+        }
+
         await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
         await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), methods));
-        await users.ResetAccessFailedCountAsync(user);
         audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
             "signin.succeeded", "user", user.Id, user.AccountId, new { methods });
         await db.SaveChangesAsync(HttpContext.RequestAborted);
@@ -106,17 +111,22 @@ public sealed class TwoFactorPasskeyModel(
     private async Task<IActionResult> FailAsync(ApplicationUser user)
     {
         await users.AccessFailedAsync(user);
-        var lockedOut = await users.IsLockedOutAsync(user);
-        audit.Record(Actor.Anonymous(HttpContext), lockedOut ? "signin.locked_out" : "signin.mfa_failed", "user", user.Id, user.AccountId,
-            new { method = "passkey" });
-        await db.SaveChangesAsync(HttpContext.RequestAborted);
-        if (lockedOut)
+        if (await users.IsLockedOutAsync(user))
         {
-            await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
-            return RedirectToPage("/Login", new { ReturnUrl = SafeReturnUrl() });
+            return await LockedOutAsync(user, "passkey");
         }
 
+        audit.Record(Actor.Anonymous(HttpContext), "signin.mfa_failed", "user", user.Id, user.AccountId, new { method = "passkey" });
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
         return Retry("That passkey was not accepted.");
+    }
+
+    private async Task<IActionResult> LockedOutAsync(ApplicationUser user, string method)
+    {
+        audit.Record(Actor.Anonymous(HttpContext), "signin.locked_out", "user", user.Id, user.AccountId, new { method });
+        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        await HttpContext.SignOutAsync(IdentityConstants.TwoFactorUserIdScheme);
+        return RedirectToPage("/Login", new { ReturnUrl = SafeReturnUrl() });
     }
 
     private Task ForgetChallengeAsync(AuthenticateResult pending) =>
@@ -139,5 +149,5 @@ public sealed class TwoFactorPasskeyModel(
             : (pending, null);
     }
 
-    private string? SafeReturnUrl() => ReturnUrl is { Length: > 0 } url && Url.IsLocalUrl(url) ? url : null;
+    private string? SafeReturnUrl() => Url.LocalOrNull(ReturnUrl);
 }

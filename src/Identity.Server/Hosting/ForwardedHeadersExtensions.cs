@@ -5,8 +5,9 @@ namespace Identity.Server.Hosting;
 
 /// <summary>
 /// <c>X-Forwarded-For</c> / <c>-Proto</c> are honoured only from the proxies named in configuration
-/// (<c>ForwardedHeaders:KnownProxies</c> addresses, <c>ForwardedHeaders:KnownNetworks</c> CIDRs): anyone else could
-/// otherwise claim any address and walk past the per-IP throttle and the accounts' IP allow-lists.
+/// (<c>ForwardedHeaders:KnownProxies</c> addresses, <c>ForwardedHeaders:KnownNetworks</c> CIDRs), and with none named,
+/// from nobody (not even loopback, unless named): anyone else could otherwise claim any address and walk past the
+/// per-IP throttle and the accounts' IP allow-lists, and forge the audit trail's addresses.
 /// </summary>
 public static class ForwardedHeadersExtensions
 {
@@ -17,7 +18,6 @@ public static class ForwardedHeadersExtensions
         var networks = section.GetSection("KnownNetworks").Get<string[]>() ?? [];
         builder.Services.Configure<ForwardedHeadersOptions>(options =>
         {
-            options.ForwardedHeaders = ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto;
             options.KnownProxies.Clear();
             options.KnownIPNetworks.Clear();
             foreach (var proxy in proxies)
@@ -33,6 +33,12 @@ public static class ForwardedHeadersExtensions
                     ? parsed
                     : throw new InvalidOperationException($"ForwardedHeaders:KnownNetworks: '{network}' is not a CIDR range."));
             }
+
+            // ForwardedHeadersMiddleware skips its check of the peer when both lists are empty, and then believes every
+            // peer: with no proxy named, it reads no header at all.
+            options.ForwardedHeaders = options.KnownProxies.Count + options.KnownIPNetworks.Count > 0
+                ? ForwardedHeaders.XForwardedFor | ForwardedHeaders.XForwardedProto
+                : ForwardedHeaders.None;
         });
         return builder;
     }

@@ -41,6 +41,11 @@ public static class SignInExtensions
             cookie.ExpireTimeSpan = options.SessionLifetime; // the server's upper bound; the account's policy may end it sooner
             cookie.SlidingExpiration = true;
 
+            // Signing in on the login path, the handler would redirect to the ReturnUrl query parameter by itself, as it
+            // came: non-ASCII there is refused by Kestrel in a Location header (500, no session). The pages answer with
+            // their own redirect, to a local URL encoded for the header (Account/ReturnUrls).
+            cookie.Events.OnRedirectToReturnUrl = _ => Task.CompletedTask;
+
             // Identity's security stamp check, then the account's session lifetime and idle timeout.
             var validateStamp = cookie.Events.OnValidatePrincipal;
             cookie.Events.OnValidatePrincipal = async context =>

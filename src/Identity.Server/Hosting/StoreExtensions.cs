@@ -49,6 +49,7 @@ public static class StoreExtensions
             .AddSignInManager<Account.AuthoritySignInManager>()
             .AddPasswordValidator<Account.PasswordPolicyValidator>()
             .AddDefaultTokenProviders();
+        builder.Services.AddSingleton<Account.DecoyPasswordHash>();
 
         // Every replica reads the same data-protection key ring (cookies, antiforgery, protected signing keys).
         builder.Services.AddDataProtection()

@@ -51,6 +51,21 @@ public static class AdminClients
         return user.Id;
     }
 
+    /// <summary>A new member of a new account with these settings (<c>PUT /admin/v1/accounts/{id}/settings</c>); returns the email.</summary>
+    public static async Task<string> UserInAccountWithPolicyAsync<TDatabase>(this ServerFixture<TDatabase> fixture, string policyJson, string password)
+        where TDatabase : TestDatabase, new()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", """{"name":"Policy Co"}"""),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var etag = (await platform.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings", policyJson, etag), HttpStatusCode.OK);
+        var email = $"policy-{Guid.NewGuid():n}@example.test";
+        await ResponseAssert.StatusAsync(await platform.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{account}/users",
+            $$"""{"email":"{{email}}","role":"member","password":"{{password}}"}"""), HttpStatusCode.Created);
+        return email;
+    }
+
     public static Task<HttpResponseMessage> SendJsonAsync(this HttpClient client, HttpMethod method, string url, string? json, string? ifMatch = null)
     {
         var request = new HttpRequestMessage(method, url);
