@@ -192,10 +192,7 @@ public sealed class PasskeysModel(
     private async Task KeepSessionAsync(ApplicationUser user)
     {
         var session = await HttpContext.AuthenticateAsync(IdentityConstants.ApplicationScheme);
-        var claims = session.Principal?.Claims
-            .Where(c => c.Type is SessionClaims.SessionId or SessionClaims.AuthTime or SessionClaims.Methods or SessionClaims.ContextClass)
-            .ToList() ?? [];
-        await signIn.SignInWithClaimsAsync(user, session.Properties ?? new AuthenticationProperties(), claims);
+        await signIn.SignInWithClaimsAsync(user, session.Properties ?? new AuthenticationProperties(), SessionClaims.Of(session.Principal).ToList());
     }
 
     private async Task<PageResult> ShowErrorAsync(ApplicationUser user, string error)
