@@ -19,6 +19,12 @@ public sealed record CorpusEntry(string Name, IReadOnlyList<IReadOnlyList<RawReq
 public sealed class BadInputCorpus
 {
     public const string KnownDefectFamily = "known-defect";
+
+    /// <summary>The admin API's body limit (issue 15 item 7: for every body, chunked too).</summary>
+    public const int AdminBodyLimit = 64 * 1024;
+
+    /// <summary>The protocol endpoints' body limit (ProtocolRequestGuard).</summary>
+    public const int ProtocolBodyLimit = 16 * 1024;
     private const string JwtBearer = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
     private const string WebRedirect = "https://eu.app.test/signin-oidc";
 
@@ -93,36 +99,22 @@ public sealed class BadInputCorpus
     {
         var post = r.Chance(0.3);
         var draft = new RequestDraft("authorize", post ? "POST" : "GET", "/connect/authorize");
-        var client = r.Pick(["web-eu", "web-eu", "partner", "svc-basic", "unknown-client", "admin-console"]);
+        draft.BodyLimit = ("POST", ProtocolBodyLimit);
+        // A request valid for a signed-in user, then one or two parameters set to an odd value (or added): each
+        // deviation then reaches the code that handles it instead of stopping at an earlier error.
         List<Param> p =
         [
-            Param.Of("client_id", client),
-            Param.Of("response_type", r.Pick(["code", "code", "code", "code code", "code  code", " code", "code ", "token", "id_token", "code id_token",
-                "code token", "none", "", "CODE", "code\u00a0code", "code+code"])),
-            Param.Of("redirect_uri", r.Pick([WebRedirect, WebRedirect, "https://partner.example/signin-oidc", "https://evil.example/cb", "", "not a uri",
-                WebRedirect + "?x=1", WebRedirect + "#frag", "HTTPS://EU.APP.TEST/signin-oidc", "https://eu.app.test:443/signin-oidc", "javascript:alert(1)"])),
-            Param.Of("scope", r.Pick(["openid", "openid profile email offline_access", "openid api.read", "profile", "", "openid identity.admin", "openid openid",
-                "openid\tprofile", "openid " + new string('s', 300), "OPENID"])),
-            Param.Of("state", r.Pick(["s", "", new string('s', 2000)])),
-            Param.Of("nonce", r.Pick(["n", "", new string('n', 2000)])),
+            Param.Of("client_id", "web-eu"), Param.Of("response_type", "code"), Param.Of("redirect_uri", WebRedirect), Param.Of("scope", "openid profile"),
+            Param.Of("state", "s"), Param.Of("nonce", "n"), Param.Of("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            Param.Of("code_challenge_method", "S256"),
         ];
-        if (r.Chance(0.8))
+        for (var i = r.Next(3); i > 0; i--)
         {
-            p.Add(Param.Of("code_challenge", r.Pick(["E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", "short", "", new string('c', 200), "!!!invalid!!!"])));
-            p.Add(Param.Of("code_challenge_method", r.Pick(["S256", "S256", "plain", "", "s256", "S512"])));
-        }
-
-        foreach (var (name, values) in AuthorizeExtras)
-        {
-            if (r.Chance(0.15))
-            {
-                p.Add(Param.Of(name, r.Pick(values)));
-            }
-        }
-
-        if (r.Chance(0.1))
-        {
-            p.Add(Param.Of(r.Pick(["request", "id_token_hint"]), Junk.Jwt(r, _t.IdToken)));
+            var (name, values) = r.Pick(AuthorizeOddities);
+            var value = name is "request" or "id_token_hint" ? Junk.Jwt(r, _t.IdToken) : r.Pick(values);
+            p.RemoveAll(x => x.Name == name);
+            p.Add(Param.Of(name, value));
+            draft.Steps.Add($"{name}={(value.Length > 30 ? value[..30] + "…" : value)}");
         }
 
         if (post)
@@ -138,7 +130,7 @@ public sealed class BadInputCorpus
             draft.Query.AddRange(p);
         }
 
-        if (r.Chance(0.65))
+        if (r.Chance(0.75))
         {
             draft.SetHeader("Cookie", _t.Session + (post ? "; " + _t.SignedIn.Cookie : ""));
         }
@@ -146,8 +138,19 @@ public sealed class BadInputCorpus
         return draft;
     }
 
-    private static readonly (string Name, string[] Values)[] AuthorizeExtras =
+    private static readonly (string Name, string[] Values)[] AuthorizeOddities =
     [
+        ("client_id", ["partner", "svc-basic", "unknown-client", "admin-console", "", "WEB-EU", "web-eu\u0000"]),
+        ("response_type", ["code code", "code  code", " code", "code ", "token", "id_token", "code id_token", "code token", "none", "", "CODE",
+            "code\u00a0code", "code+code", "code\tcode", "id_token code"]),
+        ("redirect_uri", ["https://partner.example/signin-oidc", "https://evil.example/cb", "", "not a uri", WebRedirect + "?x=1", WebRedirect + "#frag",
+            "HTTPS://EU.APP.TEST/signin-oidc", "https://eu.app.test:443/signin-oidc", "javascript:alert(1)", "https://eu.app.test/signin-oidc/../x"]),
+        ("scope", ["openid", "openid profile email offline_access", "openid api.read", "profile", "", "openid identity.admin", "openid openid",
+            "openid\tprofile", "openid " + new string('s', 300), "OPENID", "openid junk"]),
+        ("state", ["", new string('s', 2000), "\u00e9\u0000"]),
+        ("nonce", ["", new string('n', 2000)]),
+        ("code_challenge", ["short", "", new string('c', 200), "!!!invalid!!!"]),
+        ("code_challenge_method", ["plain", "", "s256", "S512"]),
         ("prompt", ["none", "login", "consent", "select_account", "none login", "junk", "", "create"]),
         ("max_age", ["0", "-1", "abc", "1e9", "99999999999999999999", "0.5", ""]),
         ("response_mode", ["query", "fragment", "form_post", "query.jwt", "junk", ""]),
@@ -159,16 +162,20 @@ public sealed class BadInputCorpus
         ("resource", ["https://api.test", "not a uri", "https://evil.example", ""]),
         ("registration", ["{}", "junk"]),
         ("display", ["page", "popup", "junk"]),
+        ("request", []),
+        ("id_token_hint", []),
     ];
 
     /// <summary>The consent form of a third-party client: the authorize POST with a decision.</summary>
     private RequestDraft Consent(Random r)
     {
         var draft = new RequestDraft("consent", "POST", "/connect/authorize");
-        draft.Query.AddRange([Param.Of("client_id", "partner"), Param.Of("response_type", "code"),
+        draft.BodyLimit = ("POST", ProtocolBodyLimit);
+        // As the consent page posts it: the authorization request in hidden fields, and the button pressed.
+        draft.WithForm(Param.Of("client_id", "partner"), Param.Of("response_type", "code"),
             Param.Of("redirect_uri", "https://partner.example/signin-oidc"), Param.Of("scope", "openid profile"), Param.Of("state", "s"),
-            Param.Of("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), Param.Of("code_challenge_method", "S256")]);
-        draft.WithForm(Param.Of("decision", r.Pick(["allow", "deny", "", "ALLOW", "maybe", "allow,deny"])));
+            Param.Of("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"), Param.Of("code_challenge_method", "S256"),
+            Param.Of("decision", r.Pick(["allow", "allow", "deny", "", "ALLOW", "maybe", "allow,deny"])));
         AddAntiforgery(draft, r, _t.SignedIn);
         draft.SetHeader("Cookie", _t.Session + "; " + _t.SignedIn.Cookie);
         return draft;
@@ -178,7 +185,8 @@ public sealed class BadInputCorpus
     private RequestDraft Token(Random r)
     {
         var draft = new RequestDraft("token", "POST", "/connect/token");
-        var grant = r.Pick(["client_credentials", "client_credentials", "authorization_code", "refresh_token", "password", "implicit",
+        draft.BodyLimit = ("POST", ProtocolBodyLimit);
+        var grant = r.Pick(["client_credentials", "client_credentials", "client_credentials", "client_credentials", "authorization_code", "refresh_token", "refresh_token", "password", "implicit",
             "urn:ietf:params:oauth:grant-type:device_code", "urn:ietf:params:oauth:grant-type:token-exchange",
             "urn:ietf:params:oauth:grant-type:jwt-bearer", "", "junk", "CLIENT_CREDENTIALS"]);
         var form = new List<Param> { Param.Of("grant_type", grant) };
@@ -226,6 +234,7 @@ public sealed class BadInputCorpus
     private RequestDraft IntrospectOrRevoke(Random r, string endpoint)
     {
         var draft = new RequestDraft(endpoint, "POST", "/connect/" + endpoint);
+        draft.BodyLimit = ("POST", ProtocolBodyLimit);
         var token = r.Next(5) switch
         {
             0 => _t.UserAccessToken,
@@ -251,10 +260,13 @@ public sealed class BadInputCorpus
     {
         var secret = clientId == "web-eu" ? _t.WebSecret : _t.BasicSecret;
         string Basic(string credentials) => "Basic " + Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials));
-        switch (r.Next(12))
+        switch (r.Next(15))
         {
             case 0:
             case 1:
+            case 11:
+            case 12:
+            case 13:
                 draft.SetHeader("Authorization", Basic($"{clientId}:{secret}"));
                 draft.Steps.Add("basic");
                 break;
@@ -318,6 +330,7 @@ public sealed class BadInputCorpus
     private RequestDraft UserInfo(Random r)
     {
         var draft = new RequestDraft("userinfo", r.Pick(["GET", "POST"]), "/connect/userinfo");
+        draft.BodyLimit = ("POST", ProtocolBodyLimit);
         var token = r.Next(6) switch
         {
             0 => _t.UserAccessToken,
@@ -346,6 +359,7 @@ public sealed class BadInputCorpus
     {
         var post = r.Chance(0.5);
         var draft = new RequestDraft("endsession", post ? "POST" : "GET", "/connect/endsession");
+        draft.BodyLimit = ("POST", ProtocolBodyLimit);
         List<Param> p = [];
         if (r.Chance(0.7))
         {
@@ -364,8 +378,7 @@ public sealed class BadInputCorpus
 
         if (post)
         {
-            draft.Query.AddRange(p);
-            draft.WithForm();
+            draft.WithForm([.. p]); // the end-session page posts the request back in hidden fields
             AddAntiforgery(draft, r, _t.EndableSignedIn);
             draft.SetHeader("Cookie", _t.EndableSession + "; " + _t.EndableSignedIn.Cookie);
         }
@@ -606,6 +619,10 @@ public sealed class BadInputCorpus
                 ("revokePrevious", r.Pick(["false", "\"true\"", "null", "1"]))]),
         };
         var draft = new RequestDraft("admin", method, path);
+        if (body is not null)
+        {
+            draft.BodyLimit = (method, AdminBodyLimit);
+        }
         if (method is "GET" && r.Chance(0.6))
         {
             AdminQuery(draft, r);
@@ -786,9 +803,9 @@ public sealed class BadInputCorpus
 
         // Item 7: the 64 KiB admin body limit holds for a chunked body (a valid document padded with whitespace).
         var padded = AdminDraft("PUT", "/admin/v1/regions/fz-padded");
+        padded.BodyLimit = ("PUT", AdminBodyLimit);
         padded.WithJson("{\"displayName\":\"Padded\"" + new string(' ', 200_000) + "}");
         padded.Framing = Framing.Chunked;
-        padded.Expect = Expect.Refused;
         entries.Add(CorpusEntry.Of("item 7: chunked admin body over 64 KiB", One(padded, "framing:chunked:200000")));
         return entries;
     }

@@ -18,7 +18,7 @@ namespace Identity.Server.IntegrationTests.BadInput;
 [Trait("Category", "BadInput")]
 public sealed class BadInputTests(BadInputServer server, ITestOutputHelper output) : IClassFixture<BadInputServer>
 {
-    public const int DefaultCount = 2500;
+    public const int DefaultCount = 3000;
     public const int DefaultSeed = 15;
     private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(30);
 
@@ -53,6 +53,12 @@ public sealed class BadInputTests(BadInputServer server, ITestOutputHelper outpu
                 {
                     sent++;
                     Count(statuses, wave[i].Family, outcomes[i].Status ?? 0);
+                    if (only is not null)
+                    {
+                        // A replay shows every answer, not only the wrong ones.
+                        output.WriteLine($"{entry.Name} {wave[i].Family}: {wave[i].Description} -> {outcomes[i]}");
+                    }
+
                     if (Judge(wave[i], outcomes[i]) is { } problem)
                     {
                         problems.Add(problem);
@@ -140,7 +146,8 @@ public sealed class BadInputTests(BadInputServer server, ITestOutputHelper outpu
             }
         }
 
-        return text.ToString();
+        // Control characters of the requests stay escaped: the report is text.
+        return string.Concat(text.ToString().Select(c => c is '\n' or '\r' or '\t' || c >= ' ' && c != (char)0x7f ? c.ToString() : $"\\x{(int)c:x2}"));
     }
 
     private static int Setting(string name, int fallback) =>

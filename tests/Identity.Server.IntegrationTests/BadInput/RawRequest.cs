@@ -114,6 +114,12 @@ public sealed class RequestDraft(string family, string method, string path)
 
     public Expect Expect { get; set; } = Expect.NoServerError;
 
+    /// <summary>
+    /// The endpoint reads the body of a request of this method and must refuse one over this many bytes (the
+    /// admin API's 64 KiB, the protocol endpoints' 16 KiB), however it is framed.
+    /// </summary>
+    public (string Method, int Bytes)? BodyLimit { get; set; }
+
     public List<string> Steps { get; } = [];
 
     public string? Header(string name) => Headers.LastOrDefault(h => h.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
@@ -144,6 +150,14 @@ public sealed class RequestDraft(string family, string method, string path)
     public RawRequest Build()
     {
         var body = BodyBytes();
+        // What the server takes for the body: half of it under a short Content-Length, none without a length.
+        var declared = Framing switch { Framing.ShortContentLength => body.Length / 2, Framing.NoLength => 0, _ => body.Length };
+        if (BodyLimit is { } limit && Expect == Expect.NoServerError && Method == limit.Method && declared > limit.Bytes)
+        {
+            Expect = Expect.Refused;
+            Steps.Add($"over-limit:{limit.Bytes}");
+        }
+
         var head = new StringBuilder();
         var target = Query.Count == 0 ? Path : Path + (Path.Contains('?', StringComparison.Ordinal) ? "&" : "?") + string.Join('&', Query);
         head.Append(Method).Append(' ').Append(target).Append(' ').Append(Version).Append("\r\n");
