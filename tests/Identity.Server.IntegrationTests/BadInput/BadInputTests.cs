@@ -75,7 +75,7 @@ public sealed class BadInputTests(BadInputServer server, ITestOutputHelper outpu
         }
 
         // Assert
-        output.WriteLine($"bad input: {sent} requests (seed {seed}, {count} generated + {corpus.KnownDefects().Count} known defects) in {clock.Elapsed:mm\\:ss}");
+        output.WriteLine($"bad input: {sent} requests (seed {seed}, {count} generated + {corpus.KnownDefects().Count} known defects and regressions) in {clock.Elapsed:mm\\:ss}");
         output.WriteLine("status counts by family (0 = no response):");
         foreach (var (family, counts) in statuses)
         {

@@ -103,6 +103,9 @@ public static class Junk
 
     public static string Nested(int depth) => new string('[', depth) + new string(']', depth);
 
+    /// <summary>A GUID from the seeded generator (Guid.NewGuid would make the corpus differ from run to run).</summary>
+    public static Guid Uuid(Random random) => new(RandomBytes(random, 16));
+
     public static byte[] RandomBytes(Random random, int count)
     {
         var bytes = new byte[count];

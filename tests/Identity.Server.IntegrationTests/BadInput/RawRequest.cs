@@ -120,6 +120,12 @@ public sealed class RequestDraft(string family, string method, string path)
     /// </summary>
     public (string Method, int Bytes)? BodyLimit { get; set; }
 
+    /// <summary>
+    /// A <c>.</c> or <c>..</c> segment (or its percent-encoding) must be refused, not resolved to the parent route
+    /// (issue 15 item 6: <c>DELETE …/users/..</c> deleted the account).
+    /// </summary>
+    public bool RefuseDotSegments { get; set; }
+
     public List<string> Steps { get; } = [];
 
     public string? Header(string name) => Headers.LastOrDefault(h => h.Name.Equals(name, StringComparison.OrdinalIgnoreCase)).Value;
@@ -151,6 +157,12 @@ public sealed class RequestDraft(string family, string method, string path)
     {
         var body = BodyBytes();
         // What the server takes for the body: half of it under a short Content-Length, none without a length.
+        if (RefuseDotSegments && Expect == Expect.NoServerError && HasDotSegment(Path))
+        {
+            Expect = Expect.Refused;
+            Steps.Add("dot-segment");
+        }
+
         var declared = Framing switch { Framing.ShortContentLength => body.Length / 2, Framing.NoLength => 0, _ => body.Length };
         if (BodyLimit is { } limit && Expect == Expect.NoServerError && Method == limit.Method && declared > limit.Bytes)
         {
@@ -177,6 +189,9 @@ public sealed class RequestDraft(string family, string method, string path)
         var description = $"{Method} {Truncate(Path, 120)} [{string.Join(" + ", Steps)}]";
         return new RawRequest(Family, description, [.. Wire.Bytes(head.ToString()), .. framed], Expect);
     }
+
+    public static bool HasDotSegment(string path) =>
+        path.Split('?')[0].Split('/').Any(segment => segment.Replace("%2e", ".", StringComparison.OrdinalIgnoreCase) is "." or "..");
 
     private byte[] Frame(StringBuilder head, byte[] body)
     {
