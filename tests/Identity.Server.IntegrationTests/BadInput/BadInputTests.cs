@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using Xunit.Abstractions;
 
 namespace Identity.Server.IntegrationTests.BadInput;
@@ -36,6 +37,7 @@ public sealed class BadInputTests(BadInputServer server, ITestOutputHelper outpu
             ? corpus.KnownDefects().Concat(corpus.Generate(seed, count))
             : only.Select(i => CorpusEntry.Of($"seed {seed} #{i}", corpus.Request(seed, i)));
         var failures = new List<Failure>();
+        var otherErrors = new List<(string Entry, ServerLogRecord Record)>();
         var statuses = new SortedDictionary<string, SortedDictionary<int, int>>(StringComparer.Ordinal);
         var clock = Stopwatch.StartNew();
         var sent = 0;
@@ -67,7 +69,9 @@ public sealed class BadInputTests(BadInputServer server, ITestOutputHelper outpu
                 }
             }
 
-            var logged = server.Log.Since(mark).Where(r => r.IsFailure).ToList();
+            var records = server.Log.Since(mark);
+            var logged = records.Where(r => r.IsUnhandledException).ToList();
+            otherErrors.AddRange(records.Where(r => r.Level >= LogLevel.Error && !r.IsUnhandledException).Select(r => (entry.Name, r)));
             if (problems.Count > 0 || logged.Count > 0)
             {
                 failures.Add(new Failure(entry, problems, logged, requests.Count > 0 ? requests : [.. entry.Waves.SelectMany(w => w)]));
@@ -80,6 +84,16 @@ public sealed class BadInputTests(BadInputServer server, ITestOutputHelper outpu
         foreach (var (family, counts) in statuses)
         {
             output.WriteLine($"  {family,-24} {string.Join("  ", counts.Select(c => $"{c.Key}×{c.Value}"))}");
+        }
+
+        if (otherErrors.Count > 0)
+        {
+            // Handled, so not failures; shown because an operator would read them as errors.
+            output.WriteLine($"errors logged while answering below 500 ({otherErrors.Count}):");
+            foreach (var group in otherErrors.GroupBy(e => e.Record.Headline))
+            {
+                output.WriteLine($"  {group.Count()}× {group.Key} (e.g. {group.First().Entry})");
+            }
         }
 
         var report = Report(failures);

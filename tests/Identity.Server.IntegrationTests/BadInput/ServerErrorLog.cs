@@ -7,10 +7,25 @@ namespace Identity.Server.IntegrationTests.BadInput;
 public sealed record ServerLogRecord(long Sequence, LogLevel Level, string Category, string Message, Exception? Exception, string? Request)
 {
     /// <summary>
-    /// An error, or any record that carries an exception: the server met something it did not handle. (A refusal
-    /// the code expects is logged below Warning, or as a Warning without an exception.)
+    /// An exception nothing in the application handled: reported by the exception handler, by Kestrel (thrown after
+    /// the response started, or by a connection), by the hosting layer, or anything Critical. Errors the code logs
+    /// and then answers for (EF Core logs every failed command at Error, also one the caller turns into a 409) are
+    /// not unhandled; they are listed beside the result.
     /// </summary>
-    public bool IsFailure => Level >= LogLevel.Error || Exception is not null;
+    public bool IsUnhandledException => Level == LogLevel.Critical
+        || Level >= LogLevel.Error && (Category.StartsWith("Microsoft.AspNetCore.Diagnostics.", StringComparison.Ordinal)
+            || Category.StartsWith("Microsoft.AspNetCore.Server.Kestrel", StringComparison.Ordinal)
+            || Category.StartsWith("Microsoft.AspNetCore.Hosting.", StringComparison.Ordinal));
+
+    /// <summary>Category and the message's first line, without the values that differ from one request to the next.</summary>
+    public string Headline
+    {
+        get
+        {
+            var line = System.Text.RegularExpressions.Regex.Replace($"{Category}: {Message.Split('\n')[0]}", @"\d+", "#");
+            return line.Length <= 160 ? line : line[..160];
+        }
+    }
 
     public override string ToString() =>
         $"{Level} {Category}: {Message}{(Request is null ? "" : $" [{Request}]")}{(Exception is null ? "" : Environment.NewLine + Exception)}";
