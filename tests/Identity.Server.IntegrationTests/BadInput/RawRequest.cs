@@ -157,7 +157,7 @@ public sealed class RequestDraft(string family, string method, string path)
     {
         var body = BodyBytes();
         // What the server takes for the body: half of it under a short Content-Length, none without a length.
-        if (RefuseDotSegments && Expect == Expect.NoServerError && HasDotSegment(Path))
+        if (RefuseDotSegments && Expect == Expect.NoServerError && HasAdminDotSegment(Path))
         {
             Expect = Expect.Refused;
             Steps.Add("dot-segment");
@@ -192,6 +192,10 @@ public sealed class RequestDraft(string family, string method, string path)
 
     public static bool HasDotSegment(string path) =>
         path.Split('?')[0].Split('/').Any(segment => segment.Replace("%2e", ".", StringComparison.OrdinalIgnoreCase) is "." or "..");
+
+    /// <summary>A dot segment in a path of the admin API (other paths, such as the OpenAPI document, may resolve them).</summary>
+    private static bool HasAdminDotSegment(string path) =>
+        HasDotSegment(path) && path.Contains("/admin/", StringComparison.OrdinalIgnoreCase);
 
     private byte[] Frame(StringBuilder head, byte[] body)
     {
