@@ -132,8 +132,8 @@ public sealed class BadInputTests(BadInputServer server, ITestOutputHelper outpu
 
     /// <summary>
     /// Failures grouped by cause (the logged exception's type and throwing method, else the answer's status line), each
-    /// group shown with its shortest request: the bytes to send again (bash <c>printf '%b'</c> of the <c>$'…'</c>
-    /// string, piped to <c>nc 127.0.0.1 PORT</c>), or the corpus index for IDENTITY_BAD_INPUT_ONLY.
+    /// group shown with its shortest request as a bash <c>$'…'</c> string (runs of 32 or more identical bytes written
+    /// <c>{×N}</c>), and its corpus index: <c>ONLY=index scripts/bad-input.sh 0 SEED</c> sends exactly that request again.
     /// </summary>
     private static string Report(List<Failure> failures)
     {

@@ -21,7 +21,10 @@ public enum Expect
 /// <summary>One request of the corpus, as the bytes that go on the wire.</summary>
 public sealed record RawRequest(string Family, string Description, byte[] Bytes, Expect Expect = Expect.NoServerError)
 {
-    /// <summary>The request as a C#/bash <c>$'…'</c> string: printable ASCII as is, everything else escaped, long runs shortened.</summary>
+    /// <summary>
+    /// The request as the inside of a bash <c>$'…'</c> string (<c>printf '%s' $'…' | nc 127.0.0.1 PORT</c>): printable
+    /// ASCII as is, everything else escaped; a run of 32 or more identical bytes is written <c>b{×N}</c>, to be expanded.
+    /// </summary>
     public string Replay(int max = 3000)
     {
         var text = new StringBuilder();
