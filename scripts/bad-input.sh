@@ -10,13 +10,13 @@
 # bounded by COUNT and each request by a 30 s timeout. CI runs the default count and seed of BadInputTests.
 #
 # Exits with dotnet test's code. The grouped failures (each with a request to replay) are written to
-# $REPORT (default: bad-input-report.txt in the current folder) as well as to the test's output.
+# $REPORT (default: $TMPDIR/identity-bad-input-report.txt) as well as to the test's output.
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COUNT=${1:-20000}
 SEED=${2:-1}
-REPORT=${REPORT:-$PWD/bad-input-report.txt}
+REPORT=${REPORT:-${TMPDIR:-/tmp}/identity-bad-input-report.txt}
 case $COUNT$SEED in *[!0-9-]*) echo "usage: $0 [COUNT] [SEED]  (integers)" >&2; exit 2 ;; esac
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
