@@ -29,17 +29,10 @@ public sealed class AdminRequestGuard(RequestDelegate next, IProblemDetailsServi
         var raw = context.Features.Get<IHttpRequestFeature>()?.RawTarget;
         if (HasDotSegmentOrBackslash(string.IsNullOrEmpty(raw) ? context.Request.Path.Value : raw))
         {
-            context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            await problems.WriteAsync(new ProblemDetailsContext
-            {
-                HttpContext = context,
-                ProblemDetails =
-                {
-                    Status = StatusCodes.Status400BadRequest,
-                    Title = "Bad request",
-                    Detail = "The path must not contain '.' or '..' segments or backslashes: name the resource itself.",
-                },
-            });
+            // As every admin route answers: TypedResults.Problem writes the problem as JSON whatever the Accept header
+            // (the problem details service alone finds no writer for Accept: text/html, and throws).
+            await TypedResults.Problem(statusCode: StatusCodes.Status400BadRequest, title: "Bad request",
+                detail: "The path must not contain '.' or '..' segments or backslashes: name the resource itself.").ExecuteAsync(context);
             return;
         }
 

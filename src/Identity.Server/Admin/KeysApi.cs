@@ -48,9 +48,11 @@ public static class KeysApi
         }
 
         var algorithms = body!.Algorithms is { Count: > 0 } named ? named.Distinct(StringComparer.Ordinal).ToList() : [.. SigningKeyRing.Algorithms];
-        if (algorithms.FirstOrDefault(a => !SigningKeyRing.Algorithms.Contains(a)) is { } unknown)
+        // A null in the list ("algorithms":[null]) is as unknown as any other name.
+        if (algorithms.FindIndex(a => a is null || !SigningKeyRing.Algorithms.Contains(a)) is var index and >= 0)
         {
-            return AdminHttp.Invalid("algorithms", $"Unknown key algorithm '{unknown}': use {string.Join(", ", SigningKeyRing.Algorithms)}.");
+            return AdminHttp.Invalid($"algorithms[{index}]",
+                $"Unknown key algorithm '{algorithms[index]}': use {string.Join(", ", SigningKeyRing.Algorithms)}.");
         }
 
         var replaced = ring.Stages.Where(s => algorithms.Contains(s.Key.Algorithm)).Select(s => s.Key.KeyId).ToList();

@@ -15,6 +15,9 @@ public sealed class ProtocolRequestGuard(RequestDelegate next, ILogger<ProtocolR
     /// <summary>A client assertion with a certificate chain stays far below this.</summary>
     public const long MaxBodyBytes = 16 * 1024;
 
+    /// <summary>RFC 6749 §4.1.3, §4.4.2, RFC 7662 §2.1, RFC 7009 §2.1: protocol POSTs are form-encoded.</summary>
+    private const string FormMediaType = "application/x-www-form-urlencoded";
+
     public async Task InvokeAsync(HttpContext context)
     {
         if (!context.Request.Path.StartsWithSegments("/connect", StringComparison.OrdinalIgnoreCase))
@@ -30,11 +33,14 @@ public sealed class ProtocolRequestGuard(RequestDelegate next, ILogger<ProtocolR
         }
 
         if (HttpMethods.IsPost(context.Request.Method) && context.Request.ContentType is { Length: > 0 } contentType
-            && !MediaTypeHeaderValue.TryParse(contentType, out _))
+            && (!MediaTypeHeaderValue.TryParse(contentType, out var mediaType)
+                || (contentType.StartsWith(FormMediaType, StringComparison.OrdinalIgnoreCase)
+                    && !FormMediaType.Equals(mediaType.MediaType.Value, StringComparison.OrdinalIgnoreCase))))
         {
-            // RFC 9110 §8.3: one media type. A list ("application/x-www-form-urlencoded, application/json") passes
-            // OpenIddict's prefix check, then makes the form reader throw InvalidOperationException ("Incorrect Content-Type").
-            await WriteErrorAsync(context, "The Content-Type header must name one media type.");
+            // RFC 9110 §8.3: one media type. A list ("application/x-www-form-urlencoded, application/json"), or another type
+            // that merely begins like the form's ("application/x-www-form-urlencoded-junk"), passes OpenIddict's prefix
+            // check, then makes the form reader throw InvalidOperationException ("Incorrect Content-Type").
+            await WriteErrorAsync(context, "The Content-Type header must name one media type: application/x-www-form-urlencoded.");
             return;
         }
 
