@@ -51,20 +51,33 @@ public sealed class BadTokenRequestTests(ServerFixture<SqliteTestDatabase> fixtu
         }
     }
 
-    public static TheoryData<string> ConnectEndpoints =>
-        ["/connect/token", "/connect/introspect", "/connect/revoke", "/connect/authorize", "/connect/userinfo", "/connect/endsession"];
+    public static TheoryData<string, string> ConnectEndpoints
+    {
+        get
+        {
+            var data = new TheoryData<string, string>();
+            foreach (var path in new[] { "/connect/token", "/connect/introspect", "/connect/revoke", "/connect/authorize", "/connect/userinfo", "/connect/endsession" })
+            {
+                data.Add(path, "application/x-www-form-urlencoded, application/json");
+                data.Add(path, "application/x-www-form-urlencoded-junk");
+            }
 
-    // A Content-Type header listing several media types names none the form reader accepts: the request is malformed
-    // (RFC 9110 §8.3 allows one media type), an RFC 6749 §5.2 invalid_request, on every endpoint that reads a form.
+            return data;
+        }
+    }
+
+    // A Content-Type header listing several media types, or one that only begins like the form's, names none the form
+    // reader accepts: the request is malformed (RFC 9110 §8.3 allows one media type), an RFC 6749 §5.2
+    // invalid_request, on every endpoint that reads a form.
     [Theory]
     [MemberData(nameof(ConnectEndpoints))]
-    public async Task ConnectEndpoint_ListValuedContentType_InvalidRequestJson(string path)
+    public async Task ConnectEndpoint_ListValuedOrFormLikeContentType_InvalidRequestJson(string path, string contentType)
     {
         using var request = new HttpRequestMessage(HttpMethod.Post, path)
         {
             Content = new ByteArrayContent(Encoding.ASCII.GetBytes("grant_type=client_credentials&scope=api.read&token=x&client_id=web-eu")),
         };
-        Assert.True(request.Content.Headers.TryAddWithoutValidation("Content-Type", "application/x-www-form-urlencoded, application/json"));
+        Assert.True(request.Content.Headers.TryAddWithoutValidation("Content-Type", contentType));
 
         var response = await fixture.Client.SendAsync(request);
 

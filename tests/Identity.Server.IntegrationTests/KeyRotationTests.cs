@@ -193,6 +193,7 @@ public abstract class KeyRevocationTests<TDatabase>(ServerFixture<TDatabase> fix
 
     [Theory]
     [InlineData("""{"algorithms":["HS256"]}""", "algorithms")]
+    [InlineData("""{"algorithms":[null]}""", "algorithms")]
     [InlineData("""{"algorithms":"ES256"}""", "algorithms")]
     [InlineData("""{"revoke":true}""", "revoke")]
     public async Task Rotate_BadRequest_ProblemNamingTheFieldAndNoKeyChanged(string body, string field)

@@ -51,7 +51,7 @@ public static class KeysApi
         // A null in the list ("algorithms":[null]) is as unknown as any other name.
         if (algorithms.FindIndex(a => a is null || !SigningKeyRing.Algorithms.Contains(a)) is var index and >= 0)
         {
-            return AdminHttp.Invalid($"algorithms[{index}]",
+            return AdminHttp.Invalid("algorithms",
                 $"Unknown key algorithm '{algorithms[index]}': use {string.Join(", ", SigningKeyRing.Algorithms)}.");
         }
 

@@ -55,6 +55,21 @@ public abstract class AdminRequestSafetyTests<TDatabase>(ServerFixture<TDatabase
     }
 
     [Fact]
+    public async Task PathRefused_ClientAcceptsOnlyHtml_StillABadRequestProblem()
+    {
+        // The problem details service has no writer for Accept: text/html; the refusal must not become a 500.
+        var platform = await fixture.PlatformAdminAsync();
+        var account = await AdminArrange.AccountAsync(platform, "eu");
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"/admin/v1/accounts/{account}/users%5c..");
+        request.Headers.Accept.ParseAdd("text/html");
+
+        var response = await platform.SendAsync(request);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
     public async Task UserRoutes_IdThatIsNotAnId_NotFoundProblemAndNothingDeleted()
     {
         var platform = await fixture.PlatformAdminAsync();
