@@ -25,6 +25,7 @@ await app.InitializeStoreAsync();
 
 app.UseExceptionHandler(); // RFC 9457 problem, no stack trace, for anything unexpected
 app.UseForwardedHeaders();
+app.UseValidHostOnly();
 app.UseSupportedCharsetsOnly();
 app.UseSignInThrottling();
 app.UseMiddleware<ProtocolRequestGuard>();

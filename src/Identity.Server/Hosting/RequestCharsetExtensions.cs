@@ -1,7 +1,5 @@
-using System.Text.Json;
 using Microsoft.Extensions.Primitives;
 using Microsoft.Net.Http.Headers;
-using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Identity.Server.Hosting;
 
@@ -28,20 +26,8 @@ public static class RequestCharsetExtensions
                 return;
             }
 
-            var detail = $"The request body's charset '{charset}' is not supported: send UTF-8.";
-            if (context.Request.Path.StartsWithSegments("/connect", StringComparison.OrdinalIgnoreCase))
-            {
-                context.Response.StatusCode = StatusCodes.Status400BadRequest;
-                context.Response.ContentType = "application/json;charset=UTF-8";
-                context.Response.Headers.CacheControl = "no-store";
-                await JsonSerializer.SerializeAsync(context.Response.Body,
-                    new Dictionary<string, string> { [Parameters.Error] = Errors.InvalidRequest, [Parameters.ErrorDescription] = detail },
-                    cancellationToken: context.RequestAborted);
-                return;
-            }
-
-            await TypedResults.Problem(statusCode: StatusCodes.Status415UnsupportedMediaType, title: "Unsupported Media Type", detail: detail)
-                .ExecuteAsync(context);
+            await RequestRefusal.WriteAsync(context, StatusCodes.Status415UnsupportedMediaType, "Unsupported Media Type",
+                $"The request body's charset '{charset}' is not supported: send UTF-8.");
         });
         return app;
     }

@@ -5,6 +5,7 @@ using Identity.Server.Account;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
 using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
@@ -78,7 +79,14 @@ public static class SignInExtensions
         builder.Services.AddSingleton<RequireStoredRefreshToken>();
         builder.Services.AddScoped<DemoUserSeeder>();
         builder.Services.AddScoped<Account.Mfa.SecondFactors>();
-        builder.Services.AddRazorPages(pages => pages.RootDirectory = "/Account");
+        builder.Services.AddRazorPages(pages => pages.RootDirectory = "/Account")
+            .AddMvcOptions(mvc =>
+            {
+                // No page posts jQuery-style keys (a[b]); their normalizer throws ArgumentException on a key with an
+                // unclosed '[' (a form field named "scope[x"), which became a 500 on every page with a form.
+                mvc.ValueProviderFactories.RemoveType<JQueryFormValueProviderFactory>();
+                mvc.ValueProviderFactories.RemoveType<JQueryQueryStringValueProviderFactory>();
+            });
 
         builder.Services.AddOpenIddict().AddServer(server =>
         {

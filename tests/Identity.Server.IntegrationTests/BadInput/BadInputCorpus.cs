@@ -844,6 +844,29 @@ public sealed class BadInputCorpus
         suffixed.Steps.Add("content-type:suffixed");
         yield return CorpusEntry.Of("found: Content-Type application/x-www-form-urlencoded-junk on /connect/token", suffixed.Build());
 
+        // A Host whose port is not a port (seed 42): OpenIddict could not build the request's address and matched no
+        // endpoint, so the authorize page and userinfo answered 500.
+        var authorize = new RequestDraft(KnownDefectFamily, "GET", "/connect/authorize");
+        authorize.Query.AddRange([Param.Of("client_id", "web-eu"), Param.Of("response_type", "code"), Param.Of("redirect_uri", WebRedirect),
+            Param.Of("scope", "openid"), Param.Of("state", "s"), Param.Of("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
+            Param.Of("code_challenge_method", "S256")]);
+        var userinfo = new RequestDraft(KnownDefectFamily, "POST", "/connect/userinfo").WithForm(Param.Of("access_token", "x"));
+        foreach (var (draft, host) in new[] { (authorize, "localhost:99999"), (userinfo, "localhost:99999"), (userinfo, "localhost:0") })
+        {
+            draft.SetHeader("Host", host);
+            draft.Steps.Add("host:" + host);
+            yield return CorpusEntry.Of($"found: Host {host} on {draft.Path}", draft.Build());
+        }
+
+        // A form field whose name opens a '[' it never closes (seed 42): MVC's jQuery-style key normalizer threw
+        // ArgumentException while binding any page's form.
+        var login = new RequestDraft(KnownDefectFamily, "POST", "/Account/Login");
+        login.WithForm(Param.Of("Input.Email", "a@b.test"), Param.Of("Input.Password", "x"), Param.Of("scope[x", "openid"),
+            Param.Of("__RequestVerificationToken", _t.Anonymous.FormToken));
+        login.SetHeader("Cookie", _t.Anonymous.Cookie);
+        login.Steps.Add("form-key:unclosed-bracket");
+        yield return CorpusEntry.Of("found: a form key with an unclosed '[' on /Account/Login", login.Build());
+
         // A null among the algorithms of a key rotation passed the check for unknown algorithms, then threw in CreateKey.
         var rotate = AdminDraft("POST", "/admin/v1/keys/rotate").WithJson("""{"algorithms":[null],"revokePrevious":false}""");
         rotate.Steps.Add("json-nulls-in-arrays");
