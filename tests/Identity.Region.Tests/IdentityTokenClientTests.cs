@@ -141,6 +141,30 @@ public sealed class IdentityTokenClientTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task GetTokenAsync_PrivateKeyJwtRetried_EachAttemptCarriesAFreshAssertion()
+    {
+        using var key = RSA.Create(2048);
+        var pem = Path.GetTempFileName();
+        await File.WriteAllTextAsync(pem, key.ExportPkcs8PrivateKeyPem());
+        _identity.AssertionKey = key;
+        _identity.FailuresBeforeSuccess = 1;
+        try
+        {
+            var client = TokenClient(o => (o.ClientSecret, o.PrivateKeyPath) = (null, pem));
+
+            var token = await client.GetTokenAsync();
+
+            Assert.Equal("token-1", token);
+            Assert.Equal(2, _identity.Assertions.Count);
+            Assert.Equal(2, _identity.Assertions.Distinct().Count());
+        }
+        finally
+        {
+            File.Delete(pem);
+        }
+    }
+
+    [Fact]
     public void Options_NeitherSecretNorKey_FailNamingBoth()
     {
         var client = () => TokenClient(o => o.ClientSecret = null);

@@ -26,3 +26,24 @@ public sealed class IdentityAccessTokenHandler(IdentityTokenClient tokens) : Del
         return await base.SendAsync(request, cancellationToken);
     }
 }
+
+/// <summary>
+/// The innermost handler of the token client's own HttpClient: adds the client's credentials to each attempt of a
+/// token request (RFC 6749 §2.3), so that every retry is authenticated afresh.
+/// </summary>
+internal sealed class ClientAuthenticationHandler(IdentityTokenClient client, TimeProvider time) : DelegatingHandler
+{
+    public static readonly HttpRequestOptionsKey<IReadOnlyDictionary<string, string>> Form = new("Identity.Region.TokenRequestForm");
+
+    protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+    {
+        if (request.Options.TryGetValue(Form, out var form))
+        {
+            var attempt = new Dictionary<string, string>(form);
+            client.Authentication.Apply(request, attempt, client.Options, time.GetUtcNow());
+            request.Content = new FormUrlEncodedContent(attempt);
+        }
+
+        return base.SendAsync(request, cancellationToken);
+    }
+}

@@ -64,6 +64,11 @@ public sealed class IdentityTokenClient : IDisposable
         }
     }
 
+    /// <summary>How this client authenticates at the token endpoint.</summary>
+    internal TokenClientAuthentication Authentication => _authentication;
+
+    internal IdentityTokenClientOptions Options => _options;
+
     /// <summary>Forgets <paramref name="accessToken"/> if it is the cached one (the API refused it: revoked, or keys rotated).</summary>
     public void Invalidate(string accessToken)
     {
@@ -82,9 +87,10 @@ public sealed class IdentityTokenClient : IDisposable
             form["scope"] = scope;
         }
 
+        // The credentials are added per attempt by ClientAuthenticationHandler, inside the retries: a retried
+        // private_key_jwt request carries a new assertion (a new jti, RFC 7523 §3 item 7), not a replayed one.
         using var request = new HttpRequestMessage(HttpMethod.Post, endpoint);
-        _authentication.Apply(request, form, _options, _time.GetUtcNow());
-        request.Content = new FormUrlEncodedContent(form);
+        request.Options.Set(ClientAuthenticationHandler.Form, form);
 
         HttpResponseMessage response;
         try

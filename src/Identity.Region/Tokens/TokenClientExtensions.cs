@@ -32,10 +32,13 @@ public static class TokenClientExtensions
             provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<ILogger<IdentityTokenClient>>()));
 
-        services.AddHttpClient(HttpClientName(name))
+        var http = services.AddHttpClient(HttpClientName(name))
             .ConfigurePrimaryHttpMessageHandler((handler, provider) =>
-                Options(provider, name).Authentication?.ConfigurePrimaryHandler(handler))
-            .AddResilienceHandler("identity-token", (pipeline, context) => AddResilience(pipeline, Options(context.ServiceProvider, name)));
+                Options(provider, name).Authentication?.ConfigurePrimaryHandler(handler));
+        http.AddResilienceHandler("identity-token", (pipeline, context) => AddResilience(pipeline, Options(context.ServiceProvider, name)));
+        // After the resilience handler, so inside it: each attempt is authenticated afresh.
+        http.AddHttpMessageHandler(provider => new ClientAuthenticationHandler(
+            provider.GetRequiredKeyedService<IdentityTokenClient>(name), provider.GetRequiredService<TimeProvider>()));
 
         return services.AddOptions<IdentityTokenClientOptions>(name)
             .BindConfiguration(SectionOf(name))

@@ -41,6 +41,9 @@ public sealed class FakeTokenEndpoint : IAsyncDisposable
     /// <summary>When set, the client authenticates with private_key_jwt signed by this key.</summary>
     public RSA? AssertionKey { get; set; }
 
+    /// <summary>The <c>client_assertion</c> of every request, answered or not (empty without one).</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> Assertions { get; } = new();
+
     /// <summary>The claims of the last client assertion whose signature verified.</summary>
     public JsonElement? LastAssertion { get; private set; }
 
@@ -60,13 +63,14 @@ public sealed class FakeTokenEndpoint : IAsyncDisposable
     private async Task<IResult> TokenAsync(HttpRequest request)
     {
         var attempt = Interlocked.Increment(ref _requests);
+        var form = await request.ReadFormAsync();
+        Assertions.Enqueue(form["client_assertion"].ToString());
         await Task.Delay(Latency);
         if (attempt <= FailuresBeforeSuccess)
         {
             return Results.StatusCode(503);
         }
 
-        var form = await request.ReadFormAsync();
         if (!Authenticated(request, form))
         {
             return Results.Json(new { error = "invalid_client" }, statusCode: 401);
