@@ -22,6 +22,11 @@ public static class TokenClientExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentException.ThrowIfNullOrEmpty(name);
+        if (services.Any(d => d.ServiceType == typeof(IdentityTokenClient) && Equals(d.ServiceKey, name)))
+        {
+            // Added already: a second call only configures it (its HttpClient's handlers are not added twice).
+            return services.AddOptions<IdentityTokenClientOptions>(name);
+        }
 
         services.TryAddSingleton(TimeProvider.System);
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<IdentityTokenClientOptions>, IdentityTokenClientOptionsValidator>());
@@ -56,7 +61,11 @@ public static class TokenClientExtensions
     internal static string SectionOf(string? name) =>
         name is null or "" or DefaultName ? IdentityTokenClientOptions.SectionName : $"{IdentityTokenClientOptions.SectionName}:{name}";
 
-    internal static string HttpClientName(string name) => $"IdentityTokenClient:{name}";
+    /// <summary>
+    /// The named <see cref="HttpClient"/> the token client <paramref name="name"/> sends its token requests through:
+    /// configure its primary handler for an outbound proxy or an in-memory test server.
+    /// </summary>
+    public static string HttpClientName(string name) => $"IdentityTokenClient:{name}";
 
     private static IdentityTokenClientOptions Options(IServiceProvider provider, string name) =>
         provider.GetRequiredService<IOptionsMonitor<IdentityTokenClientOptions>>().Get(name);
