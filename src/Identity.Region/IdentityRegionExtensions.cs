@@ -2,6 +2,7 @@ using Identity.Messaging;
 using Identity.Region.Messaging;
 using Identity.Region.Replica;
 using Identity.Region.Resync;
+using Identity.Region.Tokens;
 using MassTransit;
 using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
@@ -92,7 +93,18 @@ public static class IdentityRegionExtensions
         services.AddScoped<ReplicaWriter>();
         services.AddMetrics();
         services.TryAddSingleton<RegionMetrics>();
-        services.AddHttpClient<IReplicaResync, ReplicaResync>().AddStandardResilienceHandler();
+        // The sync API's token comes from the library's token client, its settings taken from IdentityRegion.
+        services.AddIdentityTokenClient(ReplicaResync.TokenClientName)
+            .Configure<IOptions<IdentityRegionOptions>>((client, region) =>
+            {
+                client.Authority = region.Value.Authority;
+                client.ClientId = region.Value.ClientId;
+                client.ClientSecret = region.Value.ClientSecret;
+                client.Scope = IdentityRegionOptions.SyncScope;
+            });
+        services.AddHttpClient<IReplicaResync, ReplicaResync>()
+            .AddIdentityAccessToken(ReplicaResync.TokenClientName)
+            .AddStandardResilienceHandler();
         // Registered before the bus: hosted services start in order, so the schema exists before the first message.
         services.AddHostedService<ReplicaStartup>();
 

@@ -1,7 +1,4 @@
-using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using Identity.Contracts;
 using Identity.Region.Replica;
@@ -21,7 +18,8 @@ public interface IReplicaResync
 }
 
 /// <summary>
-/// Pages through <c>GET /sync/v1/regions/{region}/users</c> with a client-credentials token and applies every
+/// Pages through <c>GET /sync/v1/regions/{region}/users</c> with a client-credentials token (the HttpClient's
+/// <see cref="Tokens.IdentityAccessTokenHandler"/>) and applies every
 /// snapshot through <see cref="ReplicaWriter"/> (so an event newer than the page wins), then removes the users
 /// Identity no longer has for this region.
 /// </summary>
@@ -34,6 +32,9 @@ public sealed class ReplicaResync(
     TimeProvider time,
     ILogger<ReplicaResync> logger) : IReplicaResync
 {
+    /// <summary>The token client (<see cref="Tokens.IdentityTokenClient"/>) whose tokens the resync presents.</summary>
+    public const string TokenClientName = "identity-region-sync";
+
     private IdentityRegionOptions Options => options.Value;
 
     public async Task<ReplicaResyncResult> RunAsync(CancellationToken cancellationToken = default)
@@ -53,15 +54,13 @@ public sealed class ReplicaResync(
     private async Task<ReplicaResyncResult> RunExclusiveAsync(CancellationToken cancellationToken)
     {
         var startedAt = time.GetUtcNow().UtcDateTime;
-        var token = await RequestTokenAsync(cancellationToken);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var (pages, applied) = (0, 0);
         string? cursor = null;
 
         do
         {
-            UserPage page;
-            (page, token) = await GetPageAsync(cursor, token, cancellationToken);
+            var page = await GetPageAsync(cursor, cancellationToken);
             pages++;
             seen.UnionWith(page.Users.Select(u => u.UserId));
             // A page is one transaction.
@@ -122,74 +121,20 @@ public sealed class ReplicaResync(
         await db.SaveChangesAsync(cancellationToken);
     }
 
-    /// <summary>A page; on 401 (the token expired during a long sync) one new token and one more try.</summary>
-    private async Task<(UserPage Page, string Token)> GetPageAsync(string? cursor, string token, CancellationToken cancellationToken)
+    /// <summary>A page; the token (and one new one on a 401) comes from the HttpClient's access-token handler.</summary>
+    private async Task<UserPage> GetPageAsync(string? cursor, CancellationToken cancellationToken)
     {
         var query = $"limit={Options.PageSize}" + (cursor is null ? "" : $"&after={Uri.EscapeDataString(cursor)}");
         var uri = new Uri(Authority, $"sync/v1/regions/{Uri.EscapeDataString(Options.Region)}/users?{query}");
 
-        for (var attempt = 1; ; attempt++)
-        {
-            using var request = new HttpRequestMessage(HttpMethod.Get, uri);
-            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-            using var response = await http.SendAsync(request, cancellationToken);
-            if (response.StatusCode == HttpStatusCode.Unauthorized && attempt == 1)
-            {
-                token = await RequestTokenAsync(cancellationToken);
-                continue;
-            }
-
-            if (!response.IsSuccessStatusCode)
-            {
-                throw new HttpRequestException($"The sync API answered {(int)response.StatusCode} for {uri.AbsolutePath}.", null, response.StatusCode);
-            }
-
-            var page = await response.Content.ReadFromJsonAsync<UserPage>(JsonSerializerOptions.Web, cancellationToken)
-                ?? throw new InvalidOperationException("The sync API returned an empty body.");
-            return (page, token);
-        }
-    }
-
-    /// <summary>Client credentials (RFC 6749 §4.4) with <c>client_secret_basic</c>: id and secret form-encoded, then Base64 (§2.3.1).</summary>
-    private async Task<string> RequestTokenAsync(CancellationToken cancellationToken)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(Authority, "connect/token"))
-        {
-            Content = new FormUrlEncodedContent(new Dictionary<string, string>
-            {
-                ["grant_type"] = "client_credentials",
-                ["scope"] = IdentityRegionOptions.SyncScope,
-            }),
-        };
-        var credentials = $"{Uri.EscapeDataString(Options.ClientId)}:{Uri.EscapeDataString(Options.ClientSecret)}";
-        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(credentials)));
-
-        using var response = await http.SendAsync(request, cancellationToken);
+        using var response = await http.GetAsync(uri, cancellationToken);
         if (!response.IsSuccessStatusCode)
         {
-            // The error code only (RFC 6749 §5.2), never the secret.
-            var error = await response.Content.ReadAsStringAsync(cancellationToken);
-            throw new HttpRequestException(
-                $"Identity refused a sync token to client '{Options.ClientId}': {(int)response.StatusCode} {ErrorCode(error)}.", null, response.StatusCode);
+            throw new HttpRequestException($"The sync API answered {(int)response.StatusCode} for {uri.AbsolutePath}.", null, response.StatusCode);
         }
 
-        using var body = JsonDocument.Parse(await response.Content.ReadAsStreamAsync(cancellationToken));
-        return body.RootElement.TryGetProperty("access_token", out var accessToken) && accessToken.GetString() is { Length: > 0 } value
-            ? value
-            : throw new InvalidOperationException("The token response has no access_token.");
-    }
-
-    private static string ErrorCode(string body)
-    {
-        try
-        {
-            using var json = JsonDocument.Parse(body);
-            return json.RootElement.TryGetProperty("error", out var error) ? error.GetString() ?? "" : "";
-        }
-        catch (JsonException)
-        {
-            return "";
-        }
+        return await response.Content.ReadFromJsonAsync<UserPage>(JsonSerializerOptions.Web, cancellationToken)
+            ?? throw new InvalidOperationException("The sync API returned an empty body.");
     }
 
     /// <summary>The authority with a trailing slash, so relative paths append to it.</summary>

@@ -1,6 +1,7 @@
 using Identity.Region;
 using Identity.Region.Replica;
 using Identity.Region.Resync;
+using Identity.Region.Tokens;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -48,6 +49,9 @@ public sealed class RegionHost : IAsyncDisposable
         builder.AddIdentityRegion();
         // The sync API is served by the in-process authority, not a socket.
         builder.Services.AddHttpClient<IReplicaResync, ReplicaResync>().ConfigurePrimaryHttpMessageHandler(() => authority.Server.CreateHandler());
+        // The sync token is requested by the library's token client, through an HttpClient of its own.
+        builder.Services.AddHttpClient(TokenClientExtensions.HttpClientName(ReplicaResync.TokenClientName))
+            .ConfigurePrimaryHttpMessageHandler(() => authority.Server.CreateHandler());
         var host = builder.Build();
         await host.StartAsync();
         return new RegionHost(region, host);
