@@ -106,6 +106,40 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         Assert.Contains("self_signed_tls_client_auth", methods);
     }
 
+    public static TheoryData<string, string, string> BadDeclarations => new()
+    {
+        // RFC 8705 §2.1.2: exactly one name.
+        { "TlsClientAuthSanDns", "orders.eu.example", "set one of TlsClientAuthSubjectDn, TlsClientAuthSanDns and TlsClientAuthSanUri" },
+        { "Mtls:Port", "", "certificate authentication needs Mtls:Port" },
+        { "Mtls:TrustedCaFile", "", "tls_client_auth needs Mtls:TrustedCaFile" },
+        { "Mtls:CertificateFile", "/nonexistent/server.pem", "Mtls:CertificateFile/CertificateKeyFile cannot be read" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadDeclarations))]
+    public void Start_CertificateClientMisdeclared_RefusesToStartNamingTheKey(string key, string value, string message)
+    {
+        // Arrange: svc-pki (a subject DN) with one setting changed; "" removes a setting.
+        var host = server.StartServer(settings =>
+        {
+            if (key.StartsWith("Mtls:", StringComparison.Ordinal))
+            {
+                settings[key] = value.Length == 0 ? null : value;
+            }
+            else
+            {
+                settings[$"Oidc:Clients:20:{key}"] = value;
+            }
+        });
+
+        // Act
+        var error = Record.Exception(() => host.Start());
+
+        // Assert
+        Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(error?.GetBaseException());
+        Assert.Contains(message, error!.GetBaseException().Message, StringComparison.Ordinal);
+    }
+
     private static string Thumbprint(X509Certificate2 certificate) =>
         Base64UrlEncoder.Encode(SHA256.HashData(certificate.RawData));
 
@@ -123,6 +157,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         private readonly string _directory = Directory.CreateTempSubdirectory("mtls-").FullName;
         private readonly Dictionary<string, X509Certificate2> _certificates = [];
         private X509Certificate2 _serverCertificate = null!;
+        private Action<Dictionary<string, string?>> _settings = _ => { };
 
         public Uri Main { get; private set; } = null!;
 
@@ -163,7 +198,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             var mtlsPort = FreePort();
             Main = new Uri($"https://localhost:{mainPort}/");
             Mtls = new Uri($"https://localhost:{mtlsPort}/");
-            var host = _fixture.StartServer(settings =>
+            _settings = settings =>
             {
                 settings["Mtls:Port"] = mtlsPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 settings["Mtls:CertificateFile"] = serverFile;
@@ -172,11 +207,20 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 AddClient(settings, 20, "svc-pki", "TlsClientAuthSubjectDn", "CN=orders.eu,O=Example");
                 AddClient(settings, 21, "svc-pki-san", "TlsClientAuthSanDns", "inventory.eu.example");
                 AddClient(settings, 22, "svc-self", "Jwks", Jwks(SelfSigned));
-            });
+            };
+            var host = StartServer();
             var mainCertificate = _serverCertificate;
             host.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, mainPort, listen => listen.UseHttps(mainCertificate)));
             host.StartServer();
         }
+
+        /// <summary>A server with this class's settings, <paramref name="change"/> applied last; not started.</summary>
+        public IdentityServerHost StartServer(Action<Dictionary<string, string?>>? change = null) =>
+            _fixture.StartServer(settings =>
+            {
+                _settings(settings);
+                change?.Invoke(settings);
+            });
 
         private static void AddClient(Dictionary<string, string?> settings, int index, string clientId, string key, string value)
         {

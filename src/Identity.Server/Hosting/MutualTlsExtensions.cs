@@ -209,11 +209,13 @@ public static class MutualTlsExtensions
                 }
             }
 
-            if (options.TrustedCaFile is not null && TryLoadBundle(options.TrustedCaFile) is not { } bundle)
+            // An environment variable left empty (Mtls__TrustedCaFile=) is no bundle.
+            var caFile = string.IsNullOrWhiteSpace(options.TrustedCaFile) ? null : options.TrustedCaFile;
+            if (caFile is not null && TryLoadBundle(caFile) is null)
             {
-                failures.Add($"Mtls:TrustedCaFile '{options.TrustedCaFile}' cannot be read as a PEM bundle of CA certificates.");
+                failures.Add($"Mtls:TrustedCaFile '{caFile}' cannot be read as a PEM bundle of CA certificates.");
             }
-            else if (options.TrustedCaFile is null && clients.Count > 0)
+            else if (caFile is null && clients.Count > 0)
             {
                 failures.Add($"{string.Join(", ", clients)}: tls_client_auth needs Mtls:TrustedCaFile, the CAs that issue client certificates.");
             }
