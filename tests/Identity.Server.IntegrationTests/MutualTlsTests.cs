@@ -41,6 +41,22 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
     }
 
     [Fact]
+    public async Task ClientCredentials_SecondConnectionOfAClientThatResumesSessions_StillAuthenticated()
+    {
+        // Arrange: one handler that may resume its TLS session (the default), made to open a new connection per request.
+        using var client = server.Client(server.Mtls, server.PkiClient);
+
+        // Act
+        var first = await server.TokenAsync(client, "svc-pki");
+        var second = await server.TokenAsync(client, "svc-pki");
+
+        // Assert: the certificate reached the server both times, so both tokens are bound to it.
+        Assert.True(first.Status == HttpStatusCode.OK, first.Body.ToString());
+        Assert.True(second.Status == HttpStatusCode.OK, second.Body.ToString());
+        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(second.Body));
+    }
+
+    [Fact]
     public async Task ClientCredentials_SelfSignedCertificateInTheClientsJwks_TokenBoundToThatCertificate()
     {
         var (status, body) = await server.TokenAsync(server.Mtls, "svc-self", server.SelfSigned);
@@ -241,6 +257,11 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         public async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(Uri baseUri, string clientId, X509Certificate2? certificate)
         {
             using var client = Client(baseUri, certificate);
+            return await TokenAsync(client, clientId);
+        }
+
+        public async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(HttpClient client, string clientId)
+        {
             using var response = await client.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
             {
                 ["grant_type"] = "client_credentials",
@@ -258,9 +279,6 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 PooledConnectionLifetime = TimeSpan.Zero,
                 SslOptions = new SslClientAuthenticationOptions
                 {
-                    // A resumed TLS session carries no client certificate to the server (.NET on Linux): each
-                    // request here presents its own certificate in a full handshake.
-                    AllowTlsResume = false,
                     RemoteCertificateValidationCallback = (_, presented, _, _) =>
                         presented is not null && presented.GetCertHashString() == serverCertificate.GetCertHashString(),
                     ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate },

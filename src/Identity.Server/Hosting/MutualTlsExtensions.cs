@@ -109,6 +109,11 @@ public static class MutualTlsExtensions
                 // authorization server decides, so a refusal is an RFC 6749 invalid_client, not a failed handshake.
                 https.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
                 https.AllowAnyClientCertificate();
+                // No session resumption: a resumed session shows the server the certificate of the handshake that made
+                // it, not the one the client holds now, and (seen on Linux) a session made here was resumed on the main
+                // port when both use the same server certificate, carrying the client certificate there. Every
+                // connection to this port authenticates with a full handshake.
+                https.OnAuthenticate = (_, ssl) => ssl.AllowTlsResume = false;
             }));
         });
         return builder;
