@@ -41,6 +41,15 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
     }
 
     [Fact]
+    public async Task ClientCredentials_PkiCertificateWithTheRegisteredSanUri_TokenBoundToThatCertificate()
+    {
+        var (status, body) = await server.TokenAsync(server.Mtls, "svc-pki-uri", server.Certificate("uri")!);
+
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        Assert.Equal(Thumbprint(server.Certificate("uri")!), Confirmation(body));
+    }
+
+    [Fact]
     public async Task ClientCredentials_SecondConnectionOfAClientThatResumesSessions_StillAuthenticated()
     {
         // Arrange: one handler that may resume its TLS session (the default), made to open a new connection per request.
@@ -74,6 +83,8 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         { "svc-pki", "wrong-subject" },
         { "svc-pki", "other-client" },
         { "svc-self", "other-self-signed" },
+        { "svc-pki-uri", "other-client" },
+        { "svc-pki-san", "uri" },
     };
 
     [Theory]
@@ -198,7 +209,8 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             _certificates["not-yet-valid"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(1), now.AddDays(30));
             _certificates["other-ca"] = Issue(otherCa, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
             _certificates["wrong-subject"] = Issue(ca, "CN=billing.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
-            _certificates["other-client"] = Issue(ca, "CN=inventory, O=Example", "inventory.eu.example", now.AddDays(-1), now.AddDays(30));
+            _certificates["other-client"] = Issue(ca, "CN=inventory, O=Example", Dns("inventory.eu.example"), now.AddDays(-1), now.AddDays(30));
+            _certificates["uri"] = Issue(ca, "CN=shipping, O=Example", UriName("spiffe://example.test/shipping"), now.AddDays(-1), now.AddDays(30));
             _certificates["self-signed"] = SelfSignedClient("CN=self-signed service");
             _certificates["other-self-signed"] = SelfSignedClient("CN=self-signed service");
             _serverCertificate = ServerCertificate();
@@ -223,6 +235,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 AddClient(settings, 20, "svc-pki", "TlsClientAuthSubjectDn", "CN=orders.eu,O=Example");
                 AddClient(settings, 21, "svc-pki-san", "TlsClientAuthSanDns", "inventory.eu.example");
                 AddClient(settings, 22, "svc-self", "Jwks", Jwks(SelfSigned));
+                AddClient(settings, 23, "svc-pki-uri", "TlsClientAuthSanUri", "spiffe://example.test/shipping");
             };
             var host = StartServer();
             var mainCertificate = _serverCertificate;
@@ -317,26 +330,39 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             return request.CreateSelfSigned(now.AddDays(-60), now.AddYears(1));
         }
 
-        private static CertificateRequest ClientRequest(string subject, ECDsa key, string? dnsName)
+        private static SubjectAlternativeNameBuilder Dns(string name)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName(name);
+            return san;
+        }
+
+        private static SubjectAlternativeNameBuilder UriName(string uri)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddUri(new Uri(uri));
+            return san;
+        }
+
+        private static CertificateRequest ClientRequest(string subject, ECDsa key, SubjectAlternativeNameBuilder? san)
         {
             var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
             request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
             request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
             request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false)); // clientAuth
-            if (dnsName is not null)
+            if (san is not null)
             {
-                var san = new SubjectAlternativeNameBuilder();
-                san.AddDnsName(dnsName);
                 request.CertificateExtensions.Add(san.Build());
             }
 
             return request;
         }
 
-        private static X509Certificate2 Issue(X509Certificate2 issuer, string subject, string? dnsName, DateTimeOffset notBefore, DateTimeOffset notAfter)
+        private static X509Certificate2 Issue(
+            X509Certificate2 issuer, string subject, SubjectAlternativeNameBuilder? san, DateTimeOffset notBefore, DateTimeOffset notAfter)
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var request = ClientRequest(subject, key, dnsName);
+            var request = ClientRequest(subject, key, san);
             request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
             using var issued = request.Create(issuer, notBefore, notAfter, RandomNumberGenerator.GetBytes(16));
             using var withKey = issued.CopyWithPrivateKey(key);
