@@ -5,6 +5,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddIdentityStore();
 builder.AddOidcServer();
+builder.AddMutualTls();
 builder.AddSignIn();
 builder.AddSignInThrottling();
 builder.AddTrustedProxies();

@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Identity.Server.Connect;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
@@ -87,6 +89,111 @@ public sealed class ClientApplicationManager(
         }
 
         return application;
+    }
+
+    /// <summary>
+    /// A <c>tls_client_auth</c> client is confidential with neither a secret nor a JWKS: its registered certificate name
+    /// is its credential (RFC 8705 §2.1), so OpenIddict's "a confidential client needs a secret or a key" does not apply.
+    /// </summary>
+    public override async IAsyncEnumerable<System.ComponentModel.DataAnnotations.ValidationResult> ValidateAsync(
+        OpenIddictEntityFrameworkCoreApplication application,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var missingCredential = OpenIddictResources.GetResourceString(OpenIddictResources.ID2113);
+        var certificateClient = ClientCertificateIdentity.From(await GetPropertiesAsync(application, cancellationToken)) is not null;
+        await foreach (var result in base.ValidateAsync(application, cancellationToken))
+        {
+            if (!(certificateClient && result.ErrorMessage == missingCredential))
+            {
+                yield return result;
+            }
+        }
+    }
+
+    /// <summary>
+    /// <c>self_signed_tls_client_auth</c> (RFC 8705 §2.2): the certificates in the client's JWKS (<c>x5c</c>) are the ones
+    /// it may present. OpenIddict only reads <c>x5c</c> from RSA keys (IdentityModel converts an EC key with x5c to a
+    /// bare EC key); the certificates of EC keys are added here.
+    /// </summary>
+    public override async ValueTask<X509ChainPolicy?> GetSelfSignedTlsClientAuthenticationPolicyAsync(
+        OpenIddictEntityFrameworkCoreApplication application, X509ChainPolicy policy, CancellationToken cancellationToken = default)
+    {
+        var derived = await base.GetSelfSignedTlsClientAuthenticationPolicyAsync(application, policy, cancellationToken);
+        if (derived is null || await GetJsonWebKeySetAsync(application, cancellationToken) is not { } set)
+        {
+            return derived;
+        }
+
+        foreach (var key in set.Keys.Where(k => k.Kty != "RSA" && k.X5c.Count > 0 && (string.IsNullOrEmpty(k.Use) || k.Use == "sig")))
+        {
+            try
+            {
+                var certificate = X509CertificateLoader.LoadCertificate(Convert.FromBase64String(key.X5c[0]));
+                if (certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData)
+                    && !derived.CustomTrustStore.Contains(certificate))
+                {
+                    derived.CustomTrustStore.Add(certificate);
+                }
+            }
+            catch (Exception ex) when (ex is FormatException or CryptographicException)
+            {
+                Logger.LogInformation("Client {ClientId}: a JWKS x5c entry is not a certificate.", application.ClientId);
+            }
+        }
+
+        return derived;
+    }
+
+    /// <summary>
+    /// <c>tls_client_auth</c> (RFC 8705 §2.1): the chain must lead to a CA of the trusted bundle (OpenIddict's policy)
+    /// and the certificate must name the client as registered (subject DN or SAN). OpenIddict's own rule, a SAN matching
+    /// a redirect URI's host, does not fit services without redirect URIs and is not used.
+    /// </summary>
+    public override async ValueTask<bool> ValidatePublicKeyInfrastructureTlsClientCertificateAsync(
+        OpenIddictEntityFrameworkCoreApplication application, X509Certificate2 certificate, X509ChainPolicy policy,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(application);
+        ArgumentNullException.ThrowIfNull(certificate);
+        ArgumentNullException.ThrowIfNull(policy);
+        var registered = ClientCertificateIdentity.From(await GetPropertiesAsync(application, cancellationToken));
+        if (registered is null)
+        {
+            Logger.LogInformation("Client {ClientId} presented a certificate but has no registered certificate name.", application.ClientId);
+            return false;
+        }
+
+        using var chain = new X509Chain { ChainPolicy = policy };
+        try
+        {
+            if (!chain.Build(certificate))
+            {
+                Logger.LogInformation("Client {ClientId}: certificate chain refused ({Status}).", application.ClientId,
+                    string.Join(", ", chain.ChainStatus.Select(s => s.Status)));
+                return false;
+            }
+
+            if (!registered.Matches(certificate))
+            {
+                Logger.LogInformation("Client {ClientId}: certificate {Subject} does not carry the registered name.",
+                    application.ClientId, certificate.Subject);
+                return false;
+            }
+
+            return true;
+        }
+        catch (CryptographicException exception)
+        {
+            Logger.LogInformation(exception, "Client {ClientId}: certificate chain could not be built.", application.ClientId);
+            return false;
+        }
+        finally
+        {
+            foreach (var element in chain.ChainElements)
+            {
+                element.Certificate.Dispose();
+            }
+        }
     }
 
     protected override ValueTask<string> ObfuscateClientSecretAsync(string secret, CancellationToken cancellationToken = default)

@@ -29,11 +29,26 @@ public sealed class ClientDefinition
     /// <summary>Path of a file holding the client secret (e.g. a mounted Kubernetes secret).</summary>
     public string? SecretFile { get; set; }
 
-    /// <summary>Public JSON Web Key Set for <c>private_key_jwt</c> (RFC 7523), inline.</summary>
+    /// <summary>
+    /// Public JSON Web Key Set for <c>private_key_jwt</c> (RFC 7523), inline. A key carrying a self-signed certificate in
+    /// <c>x5c</c> also lets the client authenticate with that certificate (<c>self_signed_tls_client_auth</c>, RFC 8705 §2.2).
+    /// </summary>
     public string? Jwks { get; set; }
 
     /// <summary>Path of a file holding the public JWKS for <c>private_key_jwt</c>.</summary>
     public string? JwksFile { get; set; }
+
+    /// <summary>
+    /// <c>tls_client_auth</c> (RFC 8705 §2.1): the client presents a certificate issued by a CA of <c>Mtls:TrustedCaFile</c>
+    /// whose subject distinguished name is this one. Set exactly one of the three <c>TlsClientAuth*</c> settings.
+    /// </summary>
+    public string? TlsClientAuthSubjectDn { get; set; }
+
+    /// <summary><c>tls_client_auth</c> matched on a dNSName subject alternative name of the certificate.</summary>
+    public string? TlsClientAuthSanDns { get; set; }
+
+    /// <summary><c>tls_client_auth</c> matched on a uniformResourceIdentifier subject alternative name of the certificate.</summary>
+    public string? TlsClientAuthSanUri { get; set; }
 
     /// <summary>First-party clients skip the consent screen; third-party clients ask once.</summary>
     public bool FirstParty { get; set; } = true;

@@ -30,21 +30,28 @@ public static class ClientDefinitionRules
         var hasReference = client.SecretEnvironmentVariable is not null || client.SecretFile is not null;
         var hasSecret = hasReference || secretGenerated;
         var hasJwks = client.Jwks is not null || client.JwksFile is not null;
+        var certificateNames = new[] { client.TlsClientAuthSubjectDn, client.TlsClientAuthSanDns, client.TlsClientAuthSanUri }.Count(n => n is not null);
+        var hasCertificate = certificateNames > 0;
         if (client.SecretEnvironmentVariable is not null && client.SecretFile is not null)
         {
             yield return $"{path}: set SecretEnvironmentVariable or SecretFile, not both.";
         }
 
-        if (client.GrantTypes.Contains(GrantTypes.ClientCredentials) && !hasSecret && !hasJwks)
+        if (client.GrantTypes.Contains(GrantTypes.ClientCredentials) && !hasSecret && !hasJwks && !hasCertificate)
         {
-            yield return $"{path}: client_credentials needs a confidential client (a secret, or a JWKS for private_key_jwt).";
+            yield return $"{path}: client_credentials needs a confidential client (a secret, a JWKS for private_key_jwt, or a TlsClientAuth* certificate name).";
+        }
+
+        foreach (var error in CertificateNameErrors(client, path, certificateNames))
+        {
+            yield return error;
         }
 
         if (client.RefreshTokenReuseLeeway is { } leeway)
         {
             // RFC 9700 §4.14.2: a public client's refresh token must be sender-constrained or rotated with reuse detection;
             // a leeway suspends the detection, for anyone holding a copy of the token.
-            if (!hasSecret && !hasJwks)
+            if (!hasSecret && !hasJwks && !hasCertificate)
             {
                 yield return $"{path}:RefreshTokenReuseLeeway: only a confidential client (a secret, or a JWKS for private_key_jwt) may have a " +
                     "refresh-token reuse leeway; a public client's refresh tokens are rotated with reuse detection, without one.";
@@ -126,6 +133,46 @@ public static class ClientDefinitionRules
             {
                 yield return error;
             }
+        }
+    }
+
+    /// <summary>RFC 8705 §2.1.2: a <c>tls_client_auth</c> client registers exactly one name its certificate must carry.</summary>
+    private static IEnumerable<string> CertificateNameErrors(ClientDefinition client, string path, int count)
+    {
+        if (count > 1)
+        {
+            yield return $"{path}: set one of TlsClientAuthSubjectDn, TlsClientAuthSanDns and TlsClientAuthSanUri, not several (RFC 8705 §2.1.2).";
+        }
+
+        if (client.TlsClientAuthSubjectDn is { } dn)
+        {
+            string? error = null;
+            try
+            {
+                if (string.IsNullOrWhiteSpace(ClientCertificateIdentity.Canonical(dn)))
+                {
+                    error = $"{path}:TlsClientAuthSubjectDn is empty.";
+                }
+            }
+            catch (System.Security.Cryptography.CryptographicException)
+            {
+                error = $"{path}:TlsClientAuthSubjectDn '{dn}' is not a distinguished name (e.g. CN=orders,O=Example).";
+            }
+
+            if (error is not null)
+            {
+                yield return error;
+            }
+        }
+
+        if (client.TlsClientAuthSanDns is { } dns && Uri.CheckHostName(dns) != UriHostNameType.Dns)
+        {
+            yield return $"{path}:TlsClientAuthSanDns '{dns}' is not a DNS name.";
+        }
+
+        if (client.TlsClientAuthSanUri is { } uri && !Uri.TryCreate(uri, UriKind.Absolute, out _))
+        {
+            yield return $"{path}:TlsClientAuthSanUri '{uri}' is not an absolute URI.";
         }
     }
 

@@ -200,7 +200,8 @@ public sealed class ClientSeeder(
             DisplayName = definition.DisplayName,
             ClientSecret = secret,
             JsonWebKeySet = jwks,
-            ClientType = secret is not null || jwks is not null ? ClientTypes.Confidential : ClientTypes.Public,
+            ClientType = secret is not null || jwks is not null || ClientCertificateIdentity.From(definition) is not null
+                ? ClientTypes.Confidential : ClientTypes.Public,
             ConsentType = definition.FirstParty ? ConsentTypes.Implicit : ConsentTypes.Explicit,
         };
 
@@ -233,6 +234,11 @@ public sealed class ClientSeeder(
         if (definition.Region is { Length: > 0 } region)
         {
             descriptor.Properties[RegionProperty] = System.Text.Json.JsonSerializer.SerializeToElement(region);
+        }
+
+        if (ClientCertificateIdentity.From(definition) is { } certificate)
+        {
+            descriptor.Properties[ClientCertificateIdentity.Property] = certificate.ToJson();
         }
 
         if (definition.PlatformAdmin)

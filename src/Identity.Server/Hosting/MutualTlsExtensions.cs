@@ -1,0 +1,231 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Identity.Server.Connect;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Options;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+
+namespace Identity.Server.Hosting;
+
+/// <summary>
+/// The mutual-TLS endpoint (<c>Mtls</c>): a port of its own where Kestrel asks for a client certificate, so that
+/// services authenticate with certificates (RFC 8705) while browsers on the main port are never prompted. Off unless
+/// <c>Mtls:Port</c> is set.
+/// </summary>
+public sealed class MutualTlsOptions
+{
+    public const string SectionName = "Mtls";
+
+    /// <summary>The port of the mTLS endpoint; unset, there is none.</summary>
+    [Range(1, 65535)]
+    public int? Port { get; set; }
+
+    /// <summary>PEM file of the endpoint's server certificate (with its key, or the key in <see cref="CertificateKeyFile"/>).</summary>
+    public string? CertificateFile { get; set; }
+
+    public string? CertificateKeyFile { get; set; }
+
+    /// <summary>
+    /// The public https address of the endpoint, published as the base of <c>mtls_endpoint_aliases</c>; by default the
+    /// issuer's host on <see cref="Port"/>.
+    /// </summary>
+    public Uri? BaseUri { get; set; }
+
+    /// <summary>PEM bundle of the CAs that issue <c>tls_client_auth</c> certificates (roots, and intermediates if any).</summary>
+    public string? TrustedCaFile { get; set; }
+
+    public bool Enabled => Port is not null;
+
+    public Uri AliasBase(Uri? issuer) => BaseUri
+        ?? new UriBuilder(Uri.UriSchemeHttps, issuer?.Host ?? "localhost", Port ?? 443).Uri;
+}
+
+public static class MutualTlsExtensions
+{
+    /// <summary>Endpoints served on the mTLS port under the same path as on the main one (RFC 8705 §5).</summary>
+    private const string TokenPath = "connect/token", IntrospectionPath = "connect/introspect", RevocationPath = "connect/revoke";
+
+    public static IHostApplicationBuilder AddMutualTls(this IHostApplicationBuilder builder)
+    {
+        builder.Services.AddOptions<MutualTlsOptions>()
+            .BindConfiguration(MutualTlsOptions.SectionName)
+            .ValidateDataAnnotations()
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<MutualTlsOptions>, MutualTlsOptionsValidator>();
+
+        var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
+        if (options is not { Port: { } port })
+        {
+            return builder;
+        }
+
+        var issuer = builder.Configuration.GetValue<Uri?>($"{OidcOptions.SectionName}:{nameof(OidcOptions.Issuer)}");
+        var aliasBase = options.AliasBase(issuer);
+        var trusted = TryLoadBundle(options.TrustedCaFile);
+        builder.Services.AddOpenIddict().AddServer(server =>
+        {
+            server.SetMtlsTokenEndpointAliasUri(new Uri(aliasBase, TokenPath))
+                .SetMtlsIntrospectionEndpointAliasUri(new Uri(aliasBase, IntrospectionPath))
+                .SetMtlsRevocationEndpointAliasUri(new Uri(aliasBase, RevocationPath));
+
+            // self_signed_tls_client_auth (RFC 8705 §2.2): the certificate must be one in the client's JWKS (x5c).
+            server.EnableSelfSignedTlsClientAuthentication();
+            if (trusted is not null)
+            {
+                // tls_client_auth (RFC 8705 §2.1). Revocation lists are not fetched (no CRL is configured yet).
+                server.EnablePublicKeyInfrastructureTlsClientAuthentication(trusted,
+                    policy => policy.RevocationMode = X509RevocationMode.NoCheck);
+            }
+
+            // RFC 8705 §3: access tokens issued over mTLS carry cnf.x5t#S256, the certificate's SHA-256 thumbprint.
+            server.UseClientCertificateBoundAccessTokens();
+            server.AddEventHandler(MutualTlsClientErrors.Descriptor);
+            server.Configure(o =>
+            {
+                o.ClientAuthenticationMethods.Add(ClientAuthenticationMethods.SelfSignedTlsClientAuth);
+                if (trusted is not null)
+                {
+                    o.ClientAuthenticationMethods.Add(ClientAuthenticationMethods.TlsClientAuth);
+                }
+            });
+        });
+
+        var hostingUrls = builder.Configuration[WebHostDefaults.ServerUrlsKey];
+        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
+        {
+            // Endpoints added in code replace the hosting URLs (ASPNETCORE_URLS, --urls): they are bound here again.
+            foreach (var url in (hostingUrls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                ListenOn(kestrel, BindingAddress.Parse(url));
+            }
+
+            kestrel.ListenAnyIP(port, listen => listen.UseHttps(https =>
+            {
+                https.ServerCertificate = LoadServerCertificate(options);
+                // Ask for a certificate but let the request through without one, and accept any at the TLS layer: the
+                // authorization server decides, so a refusal is an RFC 6749 invalid_client, not a failed handshake.
+                https.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                https.AllowAnyClientCertificate();
+                // No session resumption: a resumed session shows the server the certificate of the handshake that made
+                // it, not the one the client holds now, and (seen on Linux) a session made here was resumed on the main
+                // port when both use the same server certificate, carrying the client certificate there. Every
+                // connection to this port authenticates with a full handshake.
+                https.OnAuthenticate = (_, ssl) => ssl.AllowTlsResume = false;
+            }));
+        });
+        return builder;
+    }
+
+    private static void ListenOn(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, BindingAddress address)
+    {
+        void Configure(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen)
+        {
+            if (address.Scheme == Uri.UriSchemeHttps)
+            {
+                listen.UseHttps();
+            }
+        }
+
+        if (string.Equals(address.Host, "localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            kestrel.ListenLocalhost(address.Port, Configure);
+        }
+        else if (IPAddress.TryParse(address.Host.Trim('[', ']'), out var ip))
+        {
+            kestrel.Listen(ip, address.Port, Configure);
+        }
+        else
+        {
+            kestrel.ListenAnyIP(address.Port, Configure); // "*", "+" or a host name, as Kestrel binds them itself
+        }
+    }
+
+    private static X509Certificate2 LoadServerCertificate(MutualTlsOptions options)
+    {
+        using var pem = X509Certificate2.CreateFromPemFile(options.CertificateFile!, options.CertificateKeyFile);
+        // An ephemeral key cannot be used by SslStream on every platform: export and re-import it.
+        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+    }
+
+    internal static X509Certificate2Collection? TryLoadBundle(string? file)
+    {
+        if (file is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            var bundle = new X509Certificate2Collection();
+            bundle.ImportFromPemFile(file);
+            return bundle.Count == 0 ? null : bundle;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+        {
+            return null; // MutualTlsOptionsValidator says what is wrong
+        }
+    }
+
+    private sealed class MutualTlsOptionsValidator(IConfiguration configuration) : IValidateOptions<MutualTlsOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, MutualTlsOptions options)
+        {
+            var failures = new List<string>();
+            var clients = configuration.GetSection($"{OidcOptions.SectionName}:Clients").GetChildren()
+                .Where(c => c["TlsClientAuthSubjectDn"] is not null || c["TlsClientAuthSanDns"] is not null || c["TlsClientAuthSanUri"] is not null)
+                .Select(c => $"Oidc:Clients:{c.Key}")
+                .ToList();
+            if (!options.Enabled)
+            {
+                if (clients.Count > 0)
+                {
+                    failures.Add($"{string.Join(", ", clients)}: certificate authentication needs Mtls:Port, Mtls:CertificateFile and Mtls:TrustedCaFile.");
+                }
+
+                return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+            }
+
+            if (configuration.GetValue<Uri?>($"{OidcOptions.SectionName}:{nameof(OidcOptions.Issuer)}") is null)
+            {
+                failures.Add("Mtls:Port needs Oidc:Issuer: the mTLS endpoint aliases are published with a fixed issuer (RFC 8705 §5).");
+            }
+
+            if (options.BaseUri is { } baseUri && (!baseUri.IsAbsoluteUri || baseUri.Scheme != Uri.UriSchemeHttps))
+            {
+                failures.Add("Mtls:BaseUri must be an absolute https URL (e.g. https://mtls.id.example.com/).");
+            }
+
+            if (options.CertificateFile is null)
+            {
+                failures.Add("Mtls:CertificateFile (PEM server certificate of the mTLS endpoint) is required with Mtls:Port.");
+            }
+            else
+            {
+                try
+                {
+                    using var certificate = X509Certificate2.CreateFromPemFile(options.CertificateFile, options.CertificateKeyFile);
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or ArgumentException)
+                {
+                    failures.Add($"Mtls:CertificateFile/CertificateKeyFile cannot be read as a PEM certificate with its key: {ex.Message}");
+                }
+            }
+
+            // An environment variable left empty (Mtls__TrustedCaFile=) is no bundle.
+            var caFile = string.IsNullOrWhiteSpace(options.TrustedCaFile) ? null : options.TrustedCaFile;
+            if (caFile is not null && TryLoadBundle(caFile) is null)
+            {
+                failures.Add($"Mtls:TrustedCaFile '{caFile}' cannot be read as a PEM bundle of CA certificates.");
+            }
+            else if (caFile is null && clients.Count > 0)
+            {
+                failures.Add($"{string.Join(", ", clients)}: tls_client_auth needs Mtls:TrustedCaFile, the CAs that issue client certificates.");
+            }
+
+            return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        }
+    }
+}

@@ -1,0 +1,415 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text.Json;
+using Identity.Core.Data;
+using Identity.Server.IntegrationTests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Identity.Server.IntegrationTests;
+
+/// <summary>
+/// Certificate client authentication (RFC 8705): the real server on Kestrel with its mTLS port, certificates made here
+/// (a test CA, client certificates, a self-signed one), clients over TLS presenting them.
+/// </summary>
+public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : IClassFixture<MutualTlsTests.MutualTlsServer>
+{
+    [Fact]
+    public async Task ClientCredentials_PkiCertificateWithTheRegisteredSubject_TokenBoundToThatCertificate()
+    {
+        // Act
+        var (status, body) = await server.TokenAsync(server.Mtls, "svc-pki", server.PkiClient);
+
+        // Assert
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(body));
+    }
+
+    [Fact]
+    public async Task ClientCredentials_PkiCertificateWithTheRegisteredSanDns_TokenBoundToThatCertificate()
+    {
+        var (status, body) = await server.TokenAsync(server.Mtls, "svc-pki-san", server.SanClient);
+
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        Assert.Equal(Thumbprint(server.SanClient), Confirmation(body));
+    }
+
+    [Fact]
+    public async Task ClientCredentials_PkiCertificateWithTheRegisteredSanUri_TokenBoundToThatCertificate()
+    {
+        var (status, body) = await server.TokenAsync(server.Mtls, "svc-pki-uri", server.Certificate("uri")!);
+
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        Assert.Equal(Thumbprint(server.Certificate("uri")!), Confirmation(body));
+    }
+
+    [Fact]
+    public async Task ClientCredentials_SecondConnectionOfAClientThatResumesSessions_StillAuthenticated()
+    {
+        // Arrange: one handler that may resume its TLS session (the default), made to open a new connection per request.
+        using var client = server.Client(server.Mtls, server.PkiClient);
+
+        // Act
+        var first = await server.TokenAsync(client, "svc-pki");
+        var second = await server.TokenAsync(client, "svc-pki");
+
+        // Assert: the certificate reached the server both times, so both tokens are bound to it.
+        Assert.True(first.Status == HttpStatusCode.OK, first.Body.ToString());
+        Assert.True(second.Status == HttpStatusCode.OK, second.Body.ToString());
+        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(second.Body));
+    }
+
+    [Fact]
+    public async Task ClientCredentials_SelfSignedCertificateInTheClientsJwks_TokenBoundToThatCertificate()
+    {
+        var (status, body) = await server.TokenAsync(server.Mtls, "svc-self", server.SelfSigned);
+
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        Assert.Equal(Thumbprint(server.SelfSigned), Confirmation(body));
+    }
+
+    public static TheoryData<string, string> Refusals => new()
+    {
+        { "svc-pki", "none" },
+        { "svc-pki", "expired" },
+        { "svc-pki", "not-yet-valid" },
+        { "svc-pki", "other-ca" },
+        { "svc-pki", "wrong-subject" },
+        { "svc-pki", "other-client" },
+        { "svc-self", "other-self-signed" },
+        { "svc-pki-uri", "other-client" },
+        { "svc-pki-san", "uri" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Refusals))]
+    public async Task ClientCredentials_CertificateNotTheClients_InvalidClient401AndAudited(string clientId, string certificate)
+    {
+        // Arrange
+        var before = await server.FailuresAsync(clientId);
+
+        // Act
+        var (status, body) = await server.TokenAsync(server.Mtls, clientId, server.Certificate(certificate));
+
+        // Assert: RFC 6749 §5.2, and a token.failed audit row.
+        Assert.True(status == HttpStatusCode.Unauthorized, body.ToString());
+        Assert.Equal("invalid_client", body.GetProperty("error").GetString());
+        Assert.Equal(before + 1, await server.FailuresAsync(clientId));
+    }
+
+    [Fact]
+    public async Task MainPort_CertificateClientWithItsCertificate_NeverAskedSoNotAuthenticated()
+    {
+        // Act: the same request on the main (browser) port over TLS, with the right certificate at hand: the client
+        // sends it whenever the server asks (it does on the mTLS port, the test above).
+        var (status, body) = await server.TokenAsync(server.Main, "svc-pki", server.PkiClient);
+
+        // Assert: the handshake never asked for it, so no certificate reached the server and no token was issued.
+        Assert.False(status == HttpStatusCode.OK, body.ToString());
+        Assert.False(body.TryGetProperty("access_token", out _));
+    }
+
+    [Fact]
+    public async Task Discovery_MtlsPortConfigured_AdvertisesAliasesBindingAndMethods()
+    {
+        // Act
+        using var client = server.Client(server.Main, null);
+        var document = await client.GetFromJsonAsync<JsonElement>("/.well-known/openid-configuration");
+
+        // Assert: RFC 8705 §5 and §3.3.
+        var aliases = document.GetProperty("mtls_endpoint_aliases");
+        Assert.Equal(new Uri(server.Mtls, "connect/token").AbsoluteUri, aliases.GetProperty("token_endpoint").GetString());
+        Assert.Equal(new Uri(server.Mtls, "connect/introspect").AbsoluteUri, aliases.GetProperty("introspection_endpoint").GetString());
+        Assert.Equal(new Uri(server.Mtls, "connect/revoke").AbsoluteUri, aliases.GetProperty("revocation_endpoint").GetString());
+        Assert.True(document.GetProperty("tls_client_certificate_bound_access_tokens").GetBoolean());
+        var methods = document.GetProperty("token_endpoint_auth_methods_supported").EnumerateArray().Select(m => m.GetString()).ToList();
+        Assert.Contains("tls_client_auth", methods);
+        Assert.Contains("self_signed_tls_client_auth", methods);
+    }
+
+    public static TheoryData<string, string, string> BadDeclarations => new()
+    {
+        // RFC 8705 §2.1.2: exactly one name.
+        { "TlsClientAuthSanDns", "orders.eu.example", "set one of TlsClientAuthSubjectDn, TlsClientAuthSanDns and TlsClientAuthSanUri" },
+        { "Mtls:Port", "", "certificate authentication needs Mtls:Port" },
+        { "Mtls:TrustedCaFile", "", "tls_client_auth needs Mtls:TrustedCaFile" },
+        { "Mtls:CertificateFile", "/nonexistent/server.pem", "Mtls:CertificateFile/CertificateKeyFile cannot be read" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadDeclarations))]
+    public void Start_CertificateClientMisdeclared_RefusesToStartNamingTheKey(string key, string value, string message)
+    {
+        // Arrange: svc-pki (a subject DN) with one setting changed; "" removes a setting.
+        var host = server.StartServer(settings =>
+        {
+            if (key.StartsWith("Mtls:", StringComparison.Ordinal))
+            {
+                settings[key] = value.Length == 0 ? null : value;
+            }
+            else
+            {
+                settings[$"Oidc:Clients:20:{key}"] = value;
+            }
+        });
+
+        // Act
+        var error = Record.Exception(() => host.Start());
+
+        // Assert
+        Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(error?.GetBaseException());
+        Assert.Contains(message, error!.GetBaseException().Message, StringComparison.Ordinal);
+    }
+
+    private static string Thumbprint(X509Certificate2 certificate) =>
+        Base64UrlEncoder.Encode(SHA256.HashData(certificate.RawData));
+
+    private static string? Confirmation(JsonElement tokenResponse)
+    {
+        var jwt = tokenResponse.GetProperty("access_token").GetString()!;
+        var payload = JsonDocument.Parse(Base64UrlEncoder.Decode(jwt.Split('.')[1])).RootElement;
+        return payload.GetProperty("cnf").GetProperty("x5t#S256").GetString();
+    }
+
+    /// <summary>One server with an mTLS port, and the certificates of the tests.</summary>
+    public sealed class MutualTlsServer : IAsyncLifetime
+    {
+        private readonly ServerFixture<SqliteTestDatabase> _fixture = new();
+        private readonly string _directory = Directory.CreateTempSubdirectory("mtls-").FullName;
+        private readonly Dictionary<string, X509Certificate2> _certificates = [];
+        private X509Certificate2 _serverCertificate = null!;
+        private Action<Dictionary<string, string?>> _settings = _ => { };
+
+        public Uri Main { get; private set; } = null!;
+
+        public Uri Mtls { get; private set; } = null!;
+
+        public X509Certificate2 PkiClient => _certificates["pki"];
+
+        public X509Certificate2 SanClient => _certificates["other-client"];
+
+        public X509Certificate2 SelfSigned => _certificates["self-signed"];
+
+        public X509Certificate2? Certificate(string name) => name == "none" ? null : _certificates[name];
+
+        public async Task InitializeAsync()
+        {
+            await _fixture.InitializeAsync();
+            var now = DateTimeOffset.UtcNow;
+            using var ca = Authority("CN=Identity Test Services CA");
+            using var otherCa = Authority("CN=Another CA");
+            _certificates["pki"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
+            _certificates["expired"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-30), now.AddDays(-1));
+            _certificates["not-yet-valid"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(1), now.AddDays(30));
+            _certificates["other-ca"] = Issue(otherCa, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
+            _certificates["wrong-subject"] = Issue(ca, "CN=billing.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
+            _certificates["other-client"] = Issue(ca, "CN=inventory, O=Example", Dns("inventory.eu.example"), now.AddDays(-1), now.AddDays(30));
+            _certificates["uri"] = Issue(ca, "CN=shipping, O=Example", UriName("spiffe://example.test/shipping"), now.AddDays(-1), now.AddDays(30));
+            _certificates["self-signed"] = SelfSignedClient("CN=self-signed service");
+            _certificates["other-self-signed"] = SelfSignedClient("CN=self-signed service");
+            _serverCertificate = ServerCertificate();
+
+            var caFile = Path.Combine(_directory, "ca.pem");
+            await File.WriteAllTextAsync(caFile, ca.ExportCertificatePem());
+            var serverFile = Path.Combine(_directory, "server.pem");
+            var serverKeyFile = Path.Combine(_directory, "server.key");
+            await File.WriteAllTextAsync(serverFile, _serverCertificate.ExportCertificatePem());
+            await File.WriteAllTextAsync(serverKeyFile, _serverCertificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+
+            var mainPort = FreePort();
+            var mtlsPort = FreePort();
+            Main = new Uri($"https://localhost:{mainPort}/");
+            Mtls = new Uri($"https://localhost:{mtlsPort}/");
+            _settings = settings =>
+            {
+                settings["Mtls:Port"] = mtlsPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                settings["Mtls:CertificateFile"] = serverFile;
+                settings["Mtls:CertificateKeyFile"] = serverKeyFile;
+                settings["Mtls:TrustedCaFile"] = caFile;
+                AddClient(settings, 20, "svc-pki", "TlsClientAuthSubjectDn", "CN=orders.eu,O=Example");
+                AddClient(settings, 21, "svc-pki-san", "TlsClientAuthSanDns", "inventory.eu.example");
+                AddClient(settings, 22, "svc-self", "Jwks", Jwks(SelfSigned));
+                AddClient(settings, 23, "svc-pki-uri", "TlsClientAuthSanUri", "spiffe://example.test/shipping");
+            };
+            var host = StartServer();
+            var mainCertificate = _serverCertificate;
+            host.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, mainPort, listen => listen.UseHttps(mainCertificate)));
+            host.StartServer();
+        }
+
+        /// <summary>A server with this class's settings, <paramref name="change"/> applied last; not started.</summary>
+        public IdentityServerHost StartServer(Action<Dictionary<string, string?>>? change = null) =>
+            _fixture.StartServer(settings =>
+            {
+                _settings(settings);
+                change?.Invoke(settings);
+            });
+
+        private static void AddClient(Dictionary<string, string?> settings, int index, string clientId, string key, string value)
+        {
+            settings[$"Oidc:Clients:{index}:ClientId"] = clientId;
+            settings[$"Oidc:Clients:{index}:GrantTypes:0"] = "client_credentials";
+            settings[$"Oidc:Clients:{index}:Scopes:0"] = "api.read";
+            settings[$"Oidc:Clients:{index}:{key}"] = value;
+        }
+
+        public async Task<int> FailuresAsync(string clientId)
+        {
+            await using var scope = _fixture.Server.Services.CreateAsyncScope();
+            var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+            return await db.AuditEntries.CountAsync(e => e.EventType == "token.failed" && e.ClientId == clientId
+                && e.Details != null && e.Details.Contains("invalid_client"));
+        }
+
+        public async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(Uri baseUri, string clientId, X509Certificate2? certificate)
+        {
+            using var client = Client(baseUri, certificate);
+            return await TokenAsync(client, clientId);
+        }
+
+        public async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(HttpClient client, string clientId)
+        {
+            using var response = await client.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "client_credentials",
+                ["client_id"] = clientId,
+                ["scope"] = "api.read",
+            }));
+            return (response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>());
+        }
+
+        public HttpClient Client(Uri baseUri, X509Certificate2? certificate)
+        {
+            var serverCertificate = _serverCertificate;
+            var handler = new SocketsHttpHandler
+            {
+                PooledConnectionLifetime = TimeSpan.Zero,
+                SslOptions = new SslClientAuthenticationOptions
+                {
+                    RemoteCertificateValidationCallback = (_, presented, _, _) =>
+                        presented is not null && presented.GetCertHashString() == serverCertificate.GetCertHashString(),
+                    ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate },
+                },
+            };
+            return new HttpClient(handler) { BaseAddress = baseUri };
+        }
+
+        public async Task DisposeAsync()
+        {
+            await _fixture.DisposeAsync();
+            foreach (var certificate in _certificates.Values)
+            {
+                certificate.Dispose();
+            }
+
+            _serverCertificate.Dispose();
+            Directory.Delete(_directory, recursive: true);
+        }
+
+        private static int FreePort()
+        {
+            using var listener = new TcpListener(IPAddress.Loopback, 0);
+            listener.Start();
+            return ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        private static X509Certificate2 Authority(string subject)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+            var now = DateTimeOffset.UtcNow;
+            return request.CreateSelfSigned(now.AddDays(-60), now.AddYears(1));
+        }
+
+        private static SubjectAlternativeNameBuilder Dns(string name)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName(name);
+            return san;
+        }
+
+        private static SubjectAlternativeNameBuilder UriName(string uri)
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddUri(new Uri(uri));
+            return san;
+        }
+
+        private static CertificateRequest ClientRequest(string subject, ECDsa key, SubjectAlternativeNameBuilder? san)
+        {
+            var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false)); // clientAuth
+            if (san is not null)
+            {
+                request.CertificateExtensions.Add(san.Build());
+            }
+
+            return request;
+        }
+
+        private static X509Certificate2 Issue(
+            X509Certificate2 issuer, string subject, SubjectAlternativeNameBuilder? san, DateTimeOffset notBefore, DateTimeOffset notAfter)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = ClientRequest(subject, key, san);
+            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+            using var issued = request.Create(issuer, notBefore, notAfter, RandomNumberGenerator.GetBytes(16));
+            using var withKey = issued.CopyWithPrivateKey(key);
+            return Reload(withKey);
+        }
+
+        private static X509Certificate2 SelfSignedClient(string subject)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var now = DateTimeOffset.UtcNow;
+            using var certificate = ClientRequest(subject, key, null).CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
+            return Reload(certificate);
+        }
+
+        private static X509Certificate2 ServerCertificate()
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false)); // serverAuth
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName("localhost");
+            request.CertificateExtensions.Add(san.Build());
+            var now = DateTimeOffset.UtcNow;
+            using var certificate = request.CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
+            return Reload(certificate);
+        }
+
+        /// <summary>Through PKCS#12, so that SslStream can use the private key on every platform.</summary>
+        private static X509Certificate2 Reload(X509Certificate2 certificate) =>
+            X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+
+        /// <summary>RFC 8705 §2.2: the client's JWKS carries its self-signed certificate in x5c.</summary>
+        private static string Jwks(X509Certificate2 certificate)
+        {
+            var parameters = certificate.GetECDsaPublicKey()!.ExportParameters(false);
+            return JsonSerializer.Serialize(new
+            {
+                keys = new[]
+                {
+                    new Dictionary<string, object>
+                    {
+                        ["kty"] = "EC", ["crv"] = "P-256", ["use"] = "sig",
+                        ["x"] = Base64UrlEncoder.Encode(parameters.Q.X), ["y"] = Base64UrlEncoder.Encode(parameters.Q.Y),
+                        ["x5c"] = new[] { Convert.ToBase64String(certificate.RawData) },
+                    },
+                },
+            });
+        }
+    }
+}
