@@ -54,6 +54,35 @@ public abstract class LockoutRaceTests<TDatabase>(ServerFixture<TDatabase> fixtu
     }
 
     /// <summary>
+    /// A right password after some failures clears them on the stored row only: the sign-in does not save the user
+    /// (no new version, no event), so a failure locking the user at the same moment cannot make its audit save fail.
+    /// </summary>
+    [Fact]
+    public async Task Login_RightPasswordAfterFailures_SignsInWithoutRewritingTheUser()
+    {
+        var email = await UserAsync();
+        for (var i = 0; i < Threshold - 2; i++)
+        {
+            await new BrowserSession(fixture.Server).SignInAsync("/Account/Login", email, $"Wrong-password-{i}");
+        }
+
+        var before = await StoredAsync(email);
+        var signedIn = await new BrowserSession(fixture.Server).SignInAsync("/Account/Login", email, Password);
+        var after = await StoredAsync(email);
+
+        Assert.Equal(HttpStatusCode.Redirect, signedIn.StatusCode);
+        Assert.Equal(Threshold - 2, before.AccessFailedCount);
+        Assert.Equal(0, after.AccessFailedCount);
+        Assert.Equal(before.Version, after.Version);
+    }
+
+    private async Task<ApplicationUser> StoredAsync(string email)
+    {
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Users.AsNoTracking().SingleAsync(u => u.Email == email);
+    }
+
+    /// <summary>
     /// The interleaving that let a right password in: its request read the user, then concurrent wrong guesses locked
     /// the user out, then its password check succeeded.
     /// </summary>
