@@ -66,7 +66,8 @@ public sealed class ProtocolRequestGuard(RequestDelegate next, ILogger<ProtocolR
         }
     }
 
-    private static async Task WriteErrorAsync(HttpContext context, string description)
+    /// <summary>The protocol endpoints' answer to a malformed request: RFC 6749 §5.2 invalid_request, uncached (§5.1).</summary>
+    public static async Task WriteErrorAsync(HttpContext context, string description)
     {
         context.Response.Clear();
         context.Response.StatusCode = StatusCodes.Status400BadRequest;

@@ -1,5 +1,4 @@
-using System.Text.Json;
-using static OpenIddict.Abstractions.OpenIddictConstants;
+using Identity.Server.Connect;
 
 namespace Identity.Server.Hosting;
 
@@ -13,12 +12,7 @@ public static class RequestRefusal
     {
         if (context.Request.Path.StartsWithSegments("/connect", StringComparison.OrdinalIgnoreCase))
         {
-            context.Response.StatusCode = StatusCodes.Status400BadRequest;
-            context.Response.ContentType = "application/json;charset=UTF-8";
-            context.Response.Headers.CacheControl = "no-store";
-            await JsonSerializer.SerializeAsync(context.Response.Body,
-                new Dictionary<string, string> { [Parameters.Error] = Errors.InvalidRequest, [Parameters.ErrorDescription] = detail },
-                cancellationToken: context.RequestAborted);
+            await ProtocolRequestGuard.WriteErrorAsync(context, detail);
             return;
         }
 
