@@ -13,7 +13,8 @@
 #                  certificates of deploy/rabbitmq/make-certs.sh), IDENTITY_TEST_RABBITMQ_STATE (the broker's
 #                  state folder) and IDENTITY_TEST_RABBITMQ_CTL (scripts/rabbitmq.sh, to kill and restart it)
 # Installed when missing: Debian's rabbitmq-server; Debian's chromium (/usr/bin/chromium) for the Playwright browser tests;
-# iproute2 (ip) for the tests whose client lives in a network namespace.
+# iproute2 (ip) for the tests whose client lives in a network namespace; Debian's nginx-light for the tests behind a
+# real TLS-terminating proxy.
 #
 # Needs root (or sudo-less apt) when something must be installed, and for the network-namespace tests.
 set -euo pipefail
@@ -65,6 +66,15 @@ if ! command -v ip >/dev/null 2>&1; then
   echo "scripts/test.sh: ip not found; installing iproute2 (apt)" >&2
   apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq iproute2 >&2
+fi
+
+# nginx for the tests that put a real TLS-terminating proxy in front of the server (it forwards the client certificate:
+# tests/Identity.Server.IntegrationTests/ForwardedClientCertificateTests.cs); each test class starts its own from a
+# generated configuration and stops it by PID. Debian's nginx-light has the ssl module.
+if [ ! -x /usr/sbin/nginx ]; then
+  echo "scripts/test.sh: /usr/sbin/nginx not found; installing nginx-light (apt)" >&2
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq nginx-light >&2
 fi
 
 # --- 2. Private services in a temporary folder. ---

@@ -25,6 +25,7 @@ if (args.Contains("migrate", StringComparer.Ordinal))
 await app.InitializeStoreAsync();
 
 app.UseExceptionHandler(); // RFC 9457 problem, no stack trace, for anything unexpected
+app.UseForwardedClientCertificate(); // checks the socket's peer, so before UseForwardedHeaders replaces it
 app.UseForwardedHeaders();
 app.UseValidHostOnly();
 app.UseSupportedCharsetsOnly();

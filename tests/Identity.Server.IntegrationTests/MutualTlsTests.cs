@@ -167,10 +167,10 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         Assert.Contains(message, error!.GetBaseException().Message, StringComparison.Ordinal);
     }
 
-    private static string Thumbprint(X509Certificate2 certificate) =>
+    internal static string Thumbprint(X509Certificate2 certificate) =>
         Base64UrlEncoder.Encode(SHA256.HashData(certificate.RawData));
 
-    private static string? Confirmation(JsonElement tokenResponse)
+    internal static string? Confirmation(JsonElement tokenResponse)
     {
         var jwt = tokenResponse.GetProperty("access_token").GetString()!;
         var payload = JsonDocument.Parse(Base64UrlEncoder.Decode(jwt.Split('.')[1])).RootElement;
@@ -251,7 +251,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 change?.Invoke(settings);
             });
 
-        private static void AddClient(Dictionary<string, string?> settings, int index, string clientId, string key, string value)
+        internal static void AddClient(Dictionary<string, string?> settings, int index, string clientId, string key, string value)
         {
             settings[$"Oidc:Clients:{index}:ClientId"] = clientId;
             settings[$"Oidc:Clients:{index}:GrantTypes:0"] = "client_credentials";
@@ -259,9 +259,12 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             settings[$"Oidc:Clients:{index}:{key}"] = value;
         }
 
-        public async Task<int> FailuresAsync(string clientId)
+        public Task<int> FailuresAsync(string clientId) => FailuresAsync(_fixture.Server.Services, clientId);
+
+        /// <summary>The token.failed audit rows with invalid_client of <paramref name="clientId"/>.</summary>
+        internal static async Task<int> FailuresAsync(IServiceProvider services, string clientId)
         {
-            await using var scope = _fixture.Server.Services.CreateAsyncScope();
+            await using var scope = services.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
             return await db.AuditEntries.CountAsync(e => e.EventType == "token.failed" && e.ClientId == clientId
                 && e.Details != null && e.Details.Contains("invalid_client"));
@@ -312,14 +315,14 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             Directory.Delete(_directory, recursive: true);
         }
 
-        private static int FreePort()
+        internal static int FreePort()
         {
             using var listener = new TcpListener(IPAddress.Loopback, 0);
             listener.Start();
             return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
 
-        private static X509Certificate2 Authority(string subject)
+        internal static X509Certificate2 Authority(string subject)
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
@@ -358,7 +361,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             return request;
         }
 
-        private static X509Certificate2 Issue(
+        internal static X509Certificate2 Issue(
             X509Certificate2 issuer, string subject, SubjectAlternativeNameBuilder? san, DateTimeOffset notBefore, DateTimeOffset notAfter)
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
@@ -369,7 +372,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             return Reload(withKey);
         }
 
-        private static X509Certificate2 SelfSignedClient(string subject)
+        internal static X509Certificate2 SelfSignedClient(string subject)
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var now = DateTimeOffset.UtcNow;
@@ -377,7 +380,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             return Reload(certificate);
         }
 
-        private static X509Certificate2 ServerCertificate()
+        internal static X509Certificate2 ServerCertificate()
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
@@ -395,7 +398,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
 
         /// <summary>RFC 8705 §2.2: the client's JWKS carries its self-signed certificate in x5c.</summary>
-        private static string Jwks(X509Certificate2 certificate)
+        internal static string Jwks(X509Certificate2 certificate)
         {
             var parameters = certificate.GetECDsaPublicKey()!.ExportParameters(false);
             return JsonSerializer.Serialize(new

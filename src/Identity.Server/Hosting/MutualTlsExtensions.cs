@@ -12,8 +12,9 @@ namespace Identity.Server.Hosting;
 
 /// <summary>
 /// The mutual-TLS endpoint (<c>Mtls</c>): a port of its own where Kestrel asks for a client certificate, so that
-/// services authenticate with certificates (RFC 8705) while browsers on the main port are never prompted. Off unless
-/// <c>Mtls:Port</c> is set.
+/// services authenticate with certificates (RFC 8705) while browsers on the main port are never prompted; or a host of
+/// its own on a TLS-terminating proxy that forwards the certificate (<see cref="ForwardedCertificateHeader"/>). Off
+/// unless one of <c>Mtls:Port</c> and <c>Mtls:ForwardedCertificateHeader</c> is set.
 /// </summary>
 public sealed class MutualTlsOptions
 {
@@ -30,14 +31,23 @@ public sealed class MutualTlsOptions
 
     /// <summary>
     /// The public https address of the endpoint, published as the base of <c>mtls_endpoint_aliases</c>; by default the
-    /// issuer's host on <see cref="Port"/>.
+    /// issuer's host on <see cref="Port"/>. Behind a proxy, its host is the one a forwarded certificate is believed for.
     /// </summary>
     public Uri? BaseUri { get; set; }
 
     /// <summary>PEM bundle of the CAs that issue <c>tls_client_auth</c> certificates (roots, and intermediates if any).</summary>
     public string? TrustedCaFile { get; set; }
 
-    public bool Enabled => Port is not null;
+    /// <summary>
+    /// The header in which a TLS-terminating proxy forwards the client certificate (URL-encoded PEM, or Envoy's XFCC),
+    /// believed only from <c>ForwardedHeaders:KnownProxies</c>/<c>KnownNetworks</c> and for <see cref="BaseUri"/>'s host.
+    /// </summary>
+    public string? ForwardedCertificateHeader { get; set; }
+
+    /// <summary>An environment variable left empty (<c>Mtls__ForwardedCertificateHeader=</c>) is no header.</summary>
+    public bool ForwardedCertificate => !string.IsNullOrWhiteSpace(ForwardedCertificateHeader);
+
+    public bool Enabled => Port is not null || ForwardedCertificate;
 
     public Uri AliasBase(Uri? issuer) => BaseUri
         ?? new UriBuilder(Uri.UriSchemeHttps, issuer?.Host ?? "localhost", Port ?? 443).Uri;
@@ -57,7 +67,7 @@ public static class MutualTlsExtensions
         builder.Services.AddSingleton<IValidateOptions<MutualTlsOptions>, MutualTlsOptionsValidator>();
 
         var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
-        if (options is not { Port: { } port })
+        if (options is not { Enabled: true })
         {
             return builder;
         }
@@ -92,6 +102,12 @@ public static class MutualTlsExtensions
                 }
             });
         });
+
+        builder.AddForwardedClientCertificate(options);
+        if (options.Port is not { } port)
+        {
+            return builder; // TLS is terminated by the proxy
+        }
 
         var hostingUrls = builder.Configuration[WebHostDefaults.ServerUrlsKey];
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
@@ -182,13 +198,14 @@ public static class MutualTlsExtensions
             {
                 if (clients.Count > 0)
                 {
-                    failures.Add($"{string.Join(", ", clients)}: certificate authentication needs Mtls:Port, Mtls:CertificateFile and Mtls:TrustedCaFile.");
+                    failures.Add($"{string.Join(", ", clients)}: certificate authentication needs Mtls:Port, Mtls:CertificateFile and Mtls:TrustedCaFile, or behind a proxy Mtls:ForwardedCertificateHeader, Mtls:BaseUri and Mtls:TrustedCaFile.");
                 }
 
                 return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
             }
 
-            if (configuration.GetValue<Uri?>($"{OidcOptions.SectionName}:{nameof(OidcOptions.Issuer)}") is null)
+            var issuer = configuration.GetValue<Uri?>($"{OidcOptions.SectionName}:{nameof(OidcOptions.Issuer)}");
+            if (options.Port is not null && issuer is null)
             {
                 failures.Add("Mtls:Port needs Oidc:Issuer: the mTLS endpoint aliases are published with a fixed issuer (RFC 8705 §5).");
             }
@@ -198,11 +215,11 @@ public static class MutualTlsExtensions
                 failures.Add("Mtls:BaseUri must be an absolute https URL (e.g. https://mtls.id.example.com/).");
             }
 
-            if (options.CertificateFile is null)
+            if (options.Port is not null && options.CertificateFile is null)
             {
                 failures.Add("Mtls:CertificateFile (PEM server certificate of the mTLS endpoint) is required with Mtls:Port.");
             }
-            else
+            else if (options.CertificateFile is not null)
             {
                 try
                 {
@@ -225,7 +242,35 @@ public static class MutualTlsExtensions
                 failures.Add($"{string.Join(", ", clients)}: tls_client_auth needs Mtls:TrustedCaFile, the CAs that issue client certificates.");
             }
 
+            if (options.ForwardedCertificate)
+            {
+                failures.AddRange(ForwardedCertificateFailures(options, issuer));
+            }
+
             return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+        }
+
+        /// <summary>A forwarded certificate needs the proxies to believe it from, and a host of its own to believe it for.</summary>
+        private IEnumerable<string> ForwardedCertificateFailures(MutualTlsOptions options, Uri? issuer)
+        {
+            var proxies = configuration.GetSection("ForwardedHeaders:KnownProxies").GetChildren()
+                .Concat(configuration.GetSection("ForwardedHeaders:KnownNetworks").GetChildren());
+            if (!proxies.Any(p => !string.IsNullOrWhiteSpace(p.Value)))
+            {
+                yield return "Mtls:ForwardedCertificateHeader needs ForwardedHeaders:KnownProxies or ForwardedHeaders:KnownNetworks: "
+                    + "the proxies whose forwarded certificate is believed (from anyone else the header is ignored).";
+            }
+
+            if (options.BaseUri is null)
+            {
+                yield return "Mtls:ForwardedCertificateHeader needs Mtls:BaseUri, the proxy's mTLS address "
+                    + "(e.g. https://mtls.id.example.com/): a forwarded certificate is believed only for requests to its host.";
+            }
+            else if (issuer is not null && string.Equals(options.BaseUri.IdnHost, issuer.IdnHost, StringComparison.OrdinalIgnoreCase))
+            {
+                yield return "Mtls:BaseUri must be a host other than Oidc:Issuer's when Mtls:ForwardedCertificateHeader is set: "
+                    + "browsers use the issuer's host, which must never carry a client certificate.";
+            }
         }
     }
 }
