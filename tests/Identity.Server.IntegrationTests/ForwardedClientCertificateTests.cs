@@ -46,7 +46,7 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
     public async Task ClientCredentials_NoCertificateThroughNginx_InvalidClient401AndAudited()
     {
         // Arrange
-        var before = await server.FailuresAsync("svc-pki");
+        var before = await server.FailuresAsync("svc-pki", "no_certificate");
         using var client = server.ThroughNginx(null);
 
         // Act
@@ -55,7 +55,7 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
         // Assert: no client authentication included (RFC 6749 §5.2), not OpenIddict's invalid_request.
         Assert.Equal(HttpStatusCode.Unauthorized, status);
         Assert.Equal("invalid_client", body.GetProperty("error").GetString());
-        Assert.Equal(before + 1, await server.FailuresAsync("svc-pki"));
+        Assert.Equal(before + 1, await server.FailuresAsync("svc-pki", "no_certificate"));
     }
 
     [Fact]
@@ -153,7 +153,7 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
     {
         // Arrange: each value carries a marker that must not reach the logs.
         var value = header.Replace("{pem}", EscapedPem(server.PkiClient), StringComparison.Ordinal);
-        var before = await server.FailuresAsync("svc-pki");
+        var before = await server.FailuresAsync("svc-pki", "forwarded_unreadable");
         using var client = server.AsTheProxy();
 
         // Act
@@ -162,7 +162,7 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
         // Assert
         Assert.True(status == HttpStatusCode.Unauthorized, $"{what}: {body}");
         Assert.Equal("invalid_client", body.GetProperty("error").GetString());
-        Assert.Equal(before + 1, await server.FailuresAsync("svc-pki"));
+        Assert.Equal(before + 1, await server.FailuresAsync("svc-pki", "forwarded_unreadable"));
         var lines = server.Logs.Lines.ToList();
         Assert.Contains(lines, line => line.Contains("The forwarded client certificate header", StringComparison.Ordinal));
         Assert.DoesNotContain(lines, line => line.Contains("Zm9yZ2VkLXNlY3JldC1tYXJrZXI", StringComparison.Ordinal)
@@ -368,7 +368,7 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
         /// <summary>Straight to Identity from another machine (the network namespace's address).</summary>
         public HttpClient FromAnotherMachine() => _network.Client(new Uri($"http://{_network.HostAddress}:{_peerPort.ToString(CultureInfo.InvariantCulture)}/"));
 
-        public Task<int> FailuresAsync(string clientId) => Certificates.FailuresAsync(_host.Services, clientId);
+        public Task<int> FailuresAsync(string clientId, string reason) => Certificates.FailuresAsync(_host.Services, clientId, reason);
 
         public async Task DisposeAsync()
         {

@@ -1,6 +1,7 @@
 using Identity.Server.Hosting;
 using Microsoft.AspNetCore;
 using Microsoft.Extensions.Options;
+using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
@@ -8,43 +9,59 @@ using static OpenIddict.Server.OpenIddictServerEvents;
 namespace Identity.Server.Connect;
 
 /// <summary>
-/// A client-credentials request on the mTLS endpoint with no certificate and no other credential is refused as
-/// <c>invalid_client</c> (401), "no client authentication included" (RFC 6749 §5.2), where OpenIddict answers
-/// <c>invalid_request</c>: a service whose certificate did not reach the server learns that it failed to authenticate.
-/// Behind a proxy (the mTLS host, <see cref="ProxiedMutualTlsRequest"/>), a forwarded certificate header that cannot be
-/// read is <c>invalid_client</c> too, whatever the grant.
+/// Token requests that came without a client certificate and needed one are refused as <c>invalid_client</c> (401),
+/// "no client authentication included" (RFC 6749 §5.2):
+/// <list type="bullet">
+/// <item>a client registered with a certificate method (RFC 8705 §2), on any port and whatever else it sent: it
+/// authenticates with its certificate or not at all;</item>
+/// <item>a client-credentials request on the mTLS endpoint (its port, or its host through a known proxy,
+/// <see cref="ProxiedMutualTlsRequest"/>) with no credential at all (OpenIddict answers <c>invalid_request</c>), e.g. a
+/// certificate lost by a proxy in front;</item>
+/// <item>behind a proxy, whatever the client and grant: a forwarded certificate header that cannot be read, or one on a
+/// request the proxy did not mark https (OpenIddict reads certificates of https requests only).</item>
+/// </list>
 /// </summary>
-public sealed class MutualTlsClientErrors(IOptions<MutualTlsOptions> mtls) : IOpenIddictServerHandler<ValidateTokenRequestContext>
+public sealed class MutualTlsClientErrors(IOptions<MutualTlsOptions> mtls, IOpenIddictApplicationManager applications, ClientCertificateVerdict verdict)
+    : IOpenIddictServerHandler<ValidateTokenRequestContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateTokenRequestContext>()
-            .UseSingletonHandler<MutualTlsClientErrors>()
+            .UseScopedHandler<MutualTlsClientErrors>()
             .SetOrder(OpenIddictServerHandlers.Exchange.ValidateClientCredentialsParameters.Descriptor.Order - 1)
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 
     public async ValueTask HandleAsync(ValidateTokenRequestContext context)
     {
-        var http = context.Transaction.GetHttpRequest()?.HttpContext;
-        if (http is null || !ProxiedMutualTlsRequest.Applies(http, mtls.Value))
+        if (context.Transaction.RemoteCertificate is not null)
         {
             return;
         }
 
-        if (await http.Connection.GetClientCertificateAsync(http.RequestAborted) is not null)
+        var http = context.Transaction.GetHttpRequest()?.HttpContext;
+        if (http?.Features.Get<ProxiedMutualTlsRequest>() is { HeaderPresent: true })
         {
-            // OpenIddict reads a certificate only from an https request: behind a proxy, X-Forwarded-Proto says so.
-            if (!http.Request.IsHttps)
-            {
-                context.Reject(Errors.InvalidClient, "The proxy forwarded a client certificate without X-Forwarded-Proto: https.");
-            }
+            // The proxy forwarded a certificate and OpenIddict took none: the header could not be read (why is logged,
+            // never its content), or the request is not https (no X-Forwarded-Proto), the only kind OpenIddict reads.
+            var reason = await http.Connection.GetClientCertificateAsync(http.RequestAborted) is null
+                ? CertificateRefusal.ForwardedUnreadable
+                : CertificateRefusal.ForwardedNotHttps;
+            verdict.Refuse(reason);
+            context.Reject(Errors.InvalidClient, CertificateRefusal.Describe(reason));
+            return;
         }
-        else if (http.Features.Get<ProxiedMutualTlsRequest>() is { HeaderPresent: true })
+
+        if (!string.IsNullOrEmpty(context.Request.ClientId)
+            && await applications.FindByClientIdAsync(context.Request.ClientId, context.CancellationToken) is { } application
+            && CertificateRefusal.IsCertificateClient(await applications.GetPropertiesAsync(application, context.CancellationToken)))
         {
-            // The proxy sent a certificate that could not be read (the reason is logged, never the header's content).
-            context.Reject(Errors.InvalidClient, "The client certificate forwarded by the proxy could not be read.");
+            verdict.Refuse(CertificateRefusal.NoCertificate);
+            context.Reject(Errors.InvalidClient, CertificateRefusal.Describe(CertificateRefusal.NoCertificate));
+            return;
         }
-        else if (OpenIddict.Abstractions.OpenIddictExtensions.IsClientCredentialsGrantType(context.Request)
+
+        if (http is not null && ProxiedMutualTlsRequest.Applies(http, mtls.Value)
+            && context.Request.IsClientCredentialsGrantType()
             && string.IsNullOrEmpty(context.Request.ClientSecret) && string.IsNullOrEmpty(context.Request.ClientAssertion))
         {
             context.Reject(Errors.InvalidClient, "A client certificate is required on this endpoint (RFC 8705).");
