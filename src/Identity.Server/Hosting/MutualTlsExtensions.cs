@@ -38,6 +38,13 @@ public sealed class MutualTlsOptions
     /// <summary>PEM bundle of the CAs that issue <c>tls_client_auth</c> certificates (roots, and intermediates if any).</summary>
     public string? TrustedCaFile { get; set; }
 
+    /// <summary>
+    /// How long a successful <c>tls_client_auth</c> validation (chain and registered name) is reused for the same client
+    /// and certificate, never past the certificate's expiry; zero builds the chain on every token request.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ValidationCacheDuration { get; set; } = TimeSpan.FromMinutes(1);
+
     public bool Enabled => Port is not null;
 
     public Uri AliasBase(Uri? issuer) => BaseUri
@@ -57,6 +64,7 @@ public static class MutualTlsExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<MutualTlsOptions>, MutualTlsOptionsValidator>();
         builder.Services.AddScoped<ClientCertificateVerdict>();
+        builder.Services.AddSingleton<ClientCertificateValidationCache>();
         builder.Services.AddSingleton<MutualTlsMetrics>();
 
         var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
