@@ -133,10 +133,76 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         Assert.Contains("self_signed_tls_client_auth", methods);
     }
 
+    [Fact]
+    public async Task AdminApi_TlsClientAuthClientRegistered_ShownAndGetsABoundTokenOverMtls()
+    {
+        // Arrange
+        using var admin = await server.AdminAsync();
+        var clientId = "api-pki-" + Guid.NewGuid().ToString("n")[..8];
+
+        // Act
+        var created = await ResponseAssert.StatusAsync(await admin.SendJsonAsync(HttpMethod.Post, "/admin/v1/clients",
+            $$"""{"clientId":"{{clientId}}","authenticationMethod":"tls_client_auth","tlsClientAuthSanDns":"reports.eu.example","grantTypes":["client_credentials"],"scopes":["api.read"]}"""),
+            HttpStatusCode.Created);
+        var (status, body) = await server.TokenAsync(server.Mtls, clientId, server.Certificate("api-registered"));
+
+        // Assert: no secret was generated, the view says how the client authenticates, and the token is bound.
+        Assert.Equal(JsonValueKind.Null, created.GetProperty("clientSecret").ValueKind);
+        Assert.Equal("tls_client_auth", created.GetProperty("client").GetProperty("authenticationMethod").GetString());
+        Assert.Equal("reports.eu.example", created.GetProperty("client").GetProperty("tlsClientAuthSanDns").GetString());
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        Assert.Equal(Thumbprint(server.Certificate("api-registered")!), Confirmation(body));
+    }
+
+    [Fact]
+    public async Task AdminApi_SelfSignedClientRegistered_ShownAndGetsABoundTokenOverMtls()
+    {
+        // Arrange
+        using var admin = await server.AdminAsync();
+        var clientId = "api-self-" + Guid.NewGuid().ToString("n")[..8];
+        var certificate = server.Certificate("api-self-signed")!;
+
+        // Act
+        var created = await ResponseAssert.StatusAsync(await admin.SendJsonAsync(HttpMethod.Post, "/admin/v1/clients",
+            $$"""{"clientId":"{{clientId}}","authenticationMethod":"self_signed_tls_client_auth","jwks":{{MutualTlsServer.Jwks(certificate)}},"grantTypes":["client_credentials"],"scopes":["api.read"]}"""),
+            HttpStatusCode.Created);
+        var (status, body) = await server.TokenAsync(server.Mtls, clientId, certificate);
+
+        // Assert
+        Assert.Equal("self_signed_tls_client_auth", created.GetProperty("client").GetProperty("authenticationMethod").GetString());
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        Assert.Equal(Thumbprint(certificate), Confirmation(body));
+    }
+
+    public static TheoryData<string, string> BadRegistrations => new()
+    {
+        // RFC 8705 §2.1.2: exactly one name.
+        { "authenticationMethod", """{"authenticationMethod":"tls_client_auth","grantTypes":["client_credentials"]}""" },
+        { "authenticationMethod", """{"authenticationMethod":"tls_client_auth","tlsClientAuthSubjectDn":"CN=a","tlsClientAuthSanDns":"a.example","grantTypes":["client_credentials"]}""" },
+        { "tlsClientAuthSubjectDn", """{"authenticationMethod":"tls_client_auth","tlsClientAuthSubjectDn":"not a name","grantTypes":["client_credentials"]}""" },
+        { "tlsClientAuthSanUri", """{"authenticationMethod":"tls_client_auth","tlsClientAuthSanUri":"relative/path","grantTypes":["client_credentials"]}""" },
+        { "authenticationMethod", """{"authenticationMethod":"private_key_jwt","tlsClientAuthSanDns":"a.example","grantTypes":["client_credentials"],"jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}}""" },
+        // RFC 8705 §2.2: the certificate is in the JWKS (x5c).
+        { "jwks", """{"authenticationMethod":"self_signed_tls_client_auth","grantTypes":["client_credentials"],"jwks":{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}}""" },
+        { "jwks", """{"authenticationMethod":"self_signed_tls_client_auth","grantTypes":["client_credentials"]}""" },
+    };
+
+    [Theory]
+    [MemberData(nameof(BadRegistrations))]
+    public async Task AdminApi_CertificateClientMisregistered_ProblemNamingTheField(string field, string json)
+    {
+        using var admin = await server.AdminAsync();
+
+        var problem = await ResponseAssert.StatusAsync(await admin.SendJsonAsync(HttpMethod.Post, "/admin/v1/clients", json), HttpStatusCode.BadRequest);
+
+        Assert.True(problem.GetProperty("errors").TryGetProperty(field, out _), problem.ToString());
+    }
+
     public static TheoryData<string, string, string> BadDeclarations => new()
     {
         // RFC 8705 §2.1.2: exactly one name.
         { "TlsClientAuthSanDns", "orders.eu.example", "set one of TlsClientAuthSubjectDn, TlsClientAuthSanDns and TlsClientAuthSanUri" },
+        { "TokenEndpointAuthMethod", "private_key_jwt", "go with tls_client_auth only" },
         { "Mtls:Port", "", "certificate authentication needs Mtls:Port" },
         { "Mtls:TrustedCaFile", "", "tls_client_auth needs Mtls:TrustedCaFile" },
         { "Mtls:CertificateFile", "/nonexistent/server.pem", "Mtls:CertificateFile/CertificateKeyFile cannot be read" },
@@ -211,6 +277,8 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             _certificates["wrong-subject"] = Issue(ca, "CN=billing.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
             _certificates["other-client"] = Issue(ca, "CN=inventory, O=Example", Dns("inventory.eu.example"), now.AddDays(-1), now.AddDays(30));
             _certificates["uri"] = Issue(ca, "CN=shipping, O=Example", UriName("spiffe://example.test/shipping"), now.AddDays(-1), now.AddDays(30));
+            _certificates["api-registered"] = Issue(ca, "CN=reports, O=Example", Dns("reports.eu.example"), now.AddDays(-1), now.AddDays(30));
+            _certificates["api-self-signed"] = SelfSignedClient("CN=api self-signed service");
             _certificates["self-signed"] = SelfSignedClient("CN=self-signed service");
             _certificates["other-self-signed"] = SelfSignedClient("CN=self-signed service");
             _serverCertificate = ServerCertificate();
@@ -235,6 +303,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 AddClient(settings, 20, "svc-pki", "TlsClientAuthSubjectDn", "CN=orders.eu,O=Example");
                 AddClient(settings, 21, "svc-pki-san", "TlsClientAuthSanDns", "inventory.eu.example");
                 AddClient(settings, 22, "svc-self", "Jwks", Jwks(SelfSigned));
+                settings["Oidc:Clients:22:TokenEndpointAuthMethod"] = "self_signed_tls_client_auth";
                 AddClient(settings, 23, "svc-pki-uri", "TlsClientAuthSanUri", "spiffe://example.test/shipping");
             };
             var host = StartServer();
@@ -257,6 +326,15 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             settings[$"Oidc:Clients:{index}:GrantTypes:0"] = "client_credentials";
             settings[$"Oidc:Clients:{index}:Scopes:0"] = "api.read";
             settings[$"Oidc:Clients:{index}:{key}"] = value;
+        }
+
+        /// <summary>The admin API on the main port, as the declared platform-admin client.</summary>
+        public async Task<HttpClient> AdminAsync()
+        {
+            var client = Client(Main, null);
+            var body = await ResponseAssert.StatusAsync(await client.ClientCredentialsAsync("platform-admin", _fixture.BasicSecret, "identity.admin"), HttpStatusCode.OK);
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", body.GetProperty("access_token").GetString());
+            return client;
         }
 
         public async Task<int> FailuresAsync(string clientId)
@@ -395,7 +473,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
 
         /// <summary>RFC 8705 §2.2: the client's JWKS carries its self-signed certificate in x5c.</summary>
-        private static string Jwks(X509Certificate2 certificate)
+        public static string Jwks(X509Certificate2 certificate)
         {
             var parameters = certificate.GetECDsaPublicKey()!.ExportParameters(false);
             return JsonSerializer.Serialize(new

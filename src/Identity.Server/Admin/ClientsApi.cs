@@ -3,6 +3,8 @@ using System.Text.Json;
 using Identity.Core.Data;
 using Identity.Server.Audit;
 using Identity.Server.Clients;
+using Identity.Server.Hosting;
+using Microsoft.Extensions.Options;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
@@ -14,7 +16,8 @@ namespace Identity.Server.Admin;
 public sealed record ClientView(string ClientId, string? DisplayName, string Type, string AuthenticationMethod,
     IReadOnlyList<string> GrantTypes, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
     IReadOnlyList<string> Scopes, bool FirstParty, string? AccessTokenLifetime, string? Region, bool HasJwks,
-    string? RefreshTokenReuseLeeway = null, IReadOnlyList<string>? AllowedIpRanges = null, ClientTokenRateLimit? TokenRateLimit = null);
+    string? RefreshTokenReuseLeeway = null, string? TlsClientAuthSubjectDn = null, string? TlsClientAuthSanDns = null,
+    string? TlsClientAuthSanUri = null, IReadOnlyList<string>? AllowedIpRanges = null, ClientTokenRateLimit? TokenRateLimit = null);
 
 /// <summary>A client's token-endpoint rate limit: <c>permits</c> token requests per <c>window</c> (hh:mm:ss, 1 s to 1 h).</summary>
 public sealed record ClientTokenRateLimit(int? Permits, string? Window);
@@ -23,6 +26,7 @@ public sealed record ClientTokenRateLimit(int? Permits, string? Window);
 public sealed record ClientRequest(string? ClientId, string? DisplayName, string? AuthenticationMethod, List<string>? GrantTypes,
     List<string>? RedirectUris, List<string>? PostLogoutRedirectUris, List<string>? Scopes, bool? FirstParty,
     string? AccessTokenLifetime, string? Region, JsonElement? Jwks, string? RefreshTokenReuseLeeway = null,
+    string? TlsClientAuthSubjectDn = null, string? TlsClientAuthSanDns = null, string? TlsClientAuthSanUri = null,
     List<string>? AllowedIpRanges = null, ClientTokenRateLimit? TokenRateLimit = null);
 
 public sealed record ClientCreated(ClientView Client, string? ClientSecret);
@@ -31,14 +35,13 @@ public sealed record SecretRotated(string ClientSecret);
 
 /// <summary>
 /// OpenID Connect clients, for platform administrators: create (the secret is generated and shown once, stored
-/// hashed), replace, delete (its tokens revoked), rotate the secret, register a JWKS for <c>private_key_jwt</c>.
+/// hashed), replace, delete (its tokens revoked), rotate the secret, register a JWKS for <c>private_key_jwt</c>, or a
+/// certificate (<c>tls_client_auth</c> by its subject DN or SAN, <c>self_signed_tls_client_auth</c> by a JWKS with x5c).
 /// Every change goes through the caching application manager, so this replica forgets the old client at once and
 /// the others within <c>Oidc:ApplicationCacheDuration</c>.
 /// </summary>
 public static class ClientsApi
 {
-    private static readonly string[] Methods = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
-
     public static RouteGroupBuilder MapClientsApi(this RouteGroupBuilder admin)
     {
         var clients = admin.MapGroup("/clients").WithTags("Clients").AddEndpointFilter(async (invocation, next) =>
@@ -89,7 +92,8 @@ public static class ClientsApi
         return TypedResults.Ok(await ViewAsync(manager, application, context.RequestAborted));
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext context, IOpenIddictApplicationManager manager, AuthorityDbContext db, IAuditTrail audit)
+    private static async Task<IResult> CreateAsync(HttpContext context, IOpenIddictApplicationManager manager, AuthorityDbContext db, IAuditTrail audit,
+        IOptions<MutualTlsOptions> mtls)
     {
         var (body, problem) = await AdminHttp.ReadAsync<ClientRequest>(context.Request);
         if (problem is not null)
@@ -98,7 +102,7 @@ public static class ClientsApi
         }
 
         var clientId = body!.ClientId ?? "client-" + Guid.NewGuid().ToString("n")[..12];
-        var (definition, errors) = await ToDefinitionAsync(body, clientId, db, context.RequestAborted);
+        var (definition, errors) = await ToDefinitionAsync(body, clientId, db, mtls.Value, context.RequestAborted);
         if (errors.Count == 0 && await manager.FindByClientIdAsync(clientId, context.RequestAborted) is not null)
         {
             errors["clientId"] = ["This client id is already in use."];
@@ -113,7 +117,8 @@ public static class ClientsApi
         await using var transaction = await db.Database.BeginTransactionAsync(context.RequestAborted);
         var application = (OpenIddictEntityFrameworkCoreApplication)await manager.CreateAsync(ClientSeeder.ToDescriptor(definition!, secret), context.RequestAborted);
         audit.Record(context.Admin().Actor, "client.created", "client", clientId, null,
-            new { grantTypes = definition!.GrantTypes, scopes = definition.Scopes, region = definition.Region });
+            new { grantTypes = definition!.GrantTypes, scopes = definition.Scopes, region = definition.Region,
+                authenticationMethod = ClientDefinitionRules.AuthenticationMethod(definition, UsesSecret(body)) });
         await db.SaveChangesAsync(context.RequestAborted);
         await transaction.CommitAsync(context.RequestAborted);
 
@@ -121,7 +126,8 @@ public static class ClientsApi
         return TypedResults.Created($"/admin/v1/clients/{clientId}", new ClientCreated(await ViewAsync(manager, application, context.RequestAborted), secret));
     }
 
-    private static async Task<IResult> ReplaceAsync(string clientId, HttpContext context, IOpenIddictApplicationManager manager, AuthorityDbContext db, IAuditTrail audit)
+    private static async Task<IResult> ReplaceAsync(string clientId, HttpContext context, IOpenIddictApplicationManager manager, AuthorityDbContext db, IAuditTrail audit,
+        IOptions<MutualTlsOptions> mtls)
     {
         var application = await FindAsync(clientId, context);
         if (application is null)
@@ -145,7 +151,7 @@ public static class ClientsApi
             return AdminHttp.Invalid("clientId", "A client id cannot change.");
         }
 
-        var (definition, errors) = await ToDefinitionAsync(body, clientId, db, context.RequestAborted);
+        var (definition, errors) = await ToDefinitionAsync(body, clientId, db, mtls.Value, context.RequestAborted);
         if (errors.Count > 0)
         {
             return AdminHttp.Invalid(errors);
@@ -247,8 +253,18 @@ public static class ClientsApi
 
     private static bool UsesSecret(ClientRequest body) => body.AuthenticationMethod is null or "client_secret_basic" or "client_secret_post";
 
+    /// <summary>A certificate method this server cannot serve: no mTLS endpoint, or no CA bundle for tls_client_auth.</summary>
+    private static string? CertificateMethodUnavailable(string? method, MutualTlsOptions mtls) => method switch
+    {
+        ClientAuthenticationMethods.TlsClientAuth or ClientAuthenticationMethods.SelfSignedTlsClientAuth when !mtls.Enabled =>
+            $"This server has no mutual-TLS endpoint (Mtls:Port), so no client can authenticate with {method}.",
+        ClientAuthenticationMethods.TlsClientAuth when string.IsNullOrWhiteSpace(mtls.TrustedCaFile) =>
+            "This server trusts no CA for client certificates (Mtls:TrustedCaFile), so no client can authenticate with tls_client_auth.",
+        _ => null,
+    };
+
     private static async Task<(ClientDefinition? Definition, Dictionary<string, string[]> Errors)> ToDefinitionAsync(
-        ClientRequest body, string clientId, AuthorityDbContext db, CancellationToken cancellationToken)
+        ClientRequest body, string clientId, AuthorityDbContext db, MutualTlsOptions mtls, CancellationToken cancellationToken)
     {
         var errors = new Dictionary<string, string[]>();
         if (!System.Text.RegularExpressions.Regex.IsMatch(clientId, "^[A-Za-z0-9._:-]{3,100}$"))
@@ -261,9 +277,13 @@ public static class ClientsApi
             errors["displayName"] = ["At most 200 characters."];
         }
 
-        if (body.AuthenticationMethod is { } method && !Methods.Contains(method))
+        if (body.AuthenticationMethod is { } method && !ClientDefinitionRules.Methods.Contains(method))
         {
-            errors["authenticationMethod"] = [$"One of {string.Join(", ", Methods)}."];
+            errors["authenticationMethod"] = [$"One of {string.Join(", ", ClientDefinitionRules.Methods)}."];
+        }
+        else if (CertificateMethodUnavailable(body.AuthenticationMethod, mtls) is { } unavailable)
+        {
+            errors["authenticationMethod"] = [unavailable];
         }
 
         TimeSpan? lifetime = null;
@@ -321,11 +341,11 @@ public static class ClientsApi
 
         var authMethod = body.AuthenticationMethod ?? "client_secret_basic";
         string? jwks = null;
-        if (authMethod == "private_key_jwt")
+        if (authMethod is ClientAuthenticationMethods.PrivateKeyJwt or ClientAuthenticationMethods.SelfSignedTlsClientAuth)
         {
             if (body.Jwks is not { ValueKind: JsonValueKind.Object } set)
             {
-                errors["jwks"] = ["private_key_jwt needs the client's public JSON Web Key Set."];
+                errors["jwks"] = [$"{authMethod} needs the client's public JSON Web Key Set."];
             }
             else
             {
@@ -359,13 +379,22 @@ public static class ClientsApi
             RefreshTokenReuseLeeway = leeway,
             Region = body.Region,
             Jwks = jwks,
+            TokenEndpointAuthMethod = body.AuthenticationMethod,
+            TlsClientAuthSubjectDn = body.TlsClientAuthSubjectDn,
+            TlsClientAuthSanDns = body.TlsClientAuthSanDns,
+            TlsClientAuthSanUri = body.TlsClientAuthSanUri,
             AllowedIpRanges = body.AllowedIpRanges ?? [],
             TokenRateLimit = rateLimit,
         };
 
         foreach (var rule in ClientDefinitionRules.Validate(definition, "client", secretGenerated: authMethod is "client_secret_basic" or "client_secret_post"))
         {
-            var field = rule.Contains("RefreshTokenReuseLeeway", StringComparison.Ordinal) ? "refreshTokenReuseLeeway"
+            var field = rule.Contains("TlsClientAuthSubjectDn '", StringComparison.Ordinal) ? "tlsClientAuthSubjectDn"
+                : rule.Contains("TlsClientAuthSanDns '", StringComparison.Ordinal) ? "tlsClientAuthSanDns"
+                : rule.Contains("TlsClientAuthSanUri '", StringComparison.Ordinal) ? "tlsClientAuthSanUri"
+                : rule.Contains(":Jwks", StringComparison.Ordinal) || rule.Contains(": the JWKS", StringComparison.Ordinal) ? "jwks"
+                : rule.Contains("TlsClientAuth", StringComparison.Ordinal) || rule.Contains("TokenEndpointAuthMethod", StringComparison.Ordinal) ? "authenticationMethod"
+                : rule.Contains("RefreshTokenReuseLeeway", StringComparison.Ordinal) ? "refreshTokenReuseLeeway"
                 : rule.Contains("GrantTypes", StringComparison.Ordinal) ? "grantTypes"
                 : rule.Contains("RedirectUris", StringComparison.Ordinal) || rule.Contains("redirect URI", StringComparison.Ordinal) ? "redirectUris"
                 : rule.Contains("client_credentials", StringComparison.Ordinal) ? "authenticationMethod"
@@ -382,8 +411,12 @@ public static class ClientsApi
         await manager.PopulateAsync(descriptor, application, cancellationToken);
         var permissions = descriptor.Permissions;
         var access = ClientAccessPolicy.Of(descriptor.Properties);
-        var method = descriptor.ClientType == ClientTypes.Public ? "none"
-            : descriptor.JsonWebKeySet is not null && descriptor.ClientSecret is null ? "private_key_jwt" : "client_secret_basic";
+        var certificate = ClientCertificateIdentity.From(descriptor.Properties);
+        var method = descriptor.Properties.TryGetValue(ClientSeeder.AuthenticationMethodProperty, out var registered) ? registered.GetString()!
+            : certificate is not null ? ClientAuthenticationMethods.TlsClientAuth
+            : descriptor.ClientType == ClientTypes.Public ? ClientAuthenticationMethods.None
+            : descriptor.JsonWebKeySet is not null && descriptor.ClientSecret is null ? ClientAuthenticationMethods.PrivateKeyJwt
+            : ClientAuthenticationMethods.ClientSecretBasic;
         return new ClientView(
             descriptor.ClientId!,
             descriptor.DisplayName,
@@ -398,6 +431,7 @@ public static class ClientsApi
             descriptor.Properties.TryGetValue(ClientSeeder.RegionProperty, out var region) ? region.GetString() : null,
             descriptor.JsonWebKeySet is not null,
             descriptor.Properties.TryGetValue(ClientSeeder.RefreshTokenReuseLeewayProperty, out var leeway) ? leeway.GetString() : null,
+            certificate?.SubjectDn, certificate?.SanDns, certificate?.SanUri,
             access.AllowedIpRanges,
             access.TokenRateLimit is { } limit
                 ? new ClientTokenRateLimit(limit.Permits, limit.Window.ToString("c", CultureInfo.InvariantCulture))

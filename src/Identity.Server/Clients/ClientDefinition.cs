@@ -39,6 +39,14 @@ public sealed class ClientDefinition
     public string? JwksFile { get; set; }
 
     /// <summary>
+    /// How the client authenticates at the token endpoint (RFC 7591 §2 <c>token_endpoint_auth_method</c>):
+    /// <c>client_secret_basic</c>, <c>client_secret_post</c>, <c>private_key_jwt</c>, <c>tls_client_auth</c>,
+    /// <c>self_signed_tls_client_auth</c> or <c>none</c>. Unset, it follows from the credentials declared (a
+    /// <c>TlsClientAuth*</c> name, a secret, a JWKS, nothing). A certificate client is refused without its certificate.
+    /// </summary>
+    public string? TokenEndpointAuthMethod { get; set; }
+
+    /// <summary>
     /// <c>tls_client_auth</c> (RFC 8705 §2.1): the client presents a certificate issued by a CA of <c>Mtls:TrustedCaFile</c>
     /// whose subject distinguished name is this one. Set exactly one of the three <c>TlsClientAuth*</c> settings.
     /// </summary>

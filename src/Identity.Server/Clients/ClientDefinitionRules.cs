@@ -1,3 +1,4 @@
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.IdentityModel.Tokens;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
@@ -43,6 +44,11 @@ public static class ClientDefinitionRules
         }
 
         foreach (var error in CertificateNameErrors(client, path, certificateNames))
+        {
+            yield return error;
+        }
+
+        foreach (var error in MethodErrors(client, path, hasSecret, hasJwks, certificateNames))
         {
             yield return error;
         }
@@ -138,6 +144,97 @@ public static class ClientDefinitionRules
             if (error is not null)
             {
                 yield return error;
+            }
+        }
+    }
+
+    /// <summary>The token endpoint authentication methods a client may register (RFC 7591 §2, RFC 8705 §2).</summary>
+    public static readonly IReadOnlyList<string> Methods =
+    [
+        ClientAuthenticationMethods.ClientSecretBasic, ClientAuthenticationMethods.ClientSecretPost,
+        ClientAuthenticationMethods.PrivateKeyJwt, ClientAuthenticationMethods.TlsClientAuth,
+        ClientAuthenticationMethods.SelfSignedTlsClientAuth, ClientAuthenticationMethods.None,
+    ];
+
+    /// <summary>The client's method: the declared one, else the one its credentials imply.</summary>
+    public static string AuthenticationMethod(ClientDefinition client, bool secretGenerated = false) =>
+        client.TokenEndpointAuthMethod
+        ?? (ClientCertificateIdentity.From(client) is not null ? ClientAuthenticationMethods.TlsClientAuth
+            : client.SecretEnvironmentVariable is not null || client.SecretFile is not null || secretGenerated ? ClientAuthenticationMethods.ClientSecretBasic
+            : client.Jwks is not null || client.JwksFile is not null ? ClientAuthenticationMethods.PrivateKeyJwt
+            : ClientAuthenticationMethods.None);
+
+    /// <summary>The declared method must be served by the credentials declared with it, and by nothing else.</summary>
+    private static IEnumerable<string> MethodErrors(ClientDefinition client, string path, bool hasSecret, bool hasJwks, int certificateNames)
+    {
+        if (client.TokenEndpointAuthMethod is not { } method)
+        {
+            yield break;
+        }
+
+        if (!Methods.Contains(method))
+        {
+            yield return $"{path}:TokenEndpointAuthMethod: '{method}' is not supported (use {string.Join(", ", Methods)}).";
+            yield break;
+        }
+
+        if (certificateNames > 0 && method != ClientAuthenticationMethods.TlsClientAuth)
+        {
+            yield return $"{path}:TokenEndpointAuthMethod: TlsClientAuthSubjectDn, TlsClientAuthSanDns and TlsClientAuthSanUri go with tls_client_auth only.";
+        }
+
+        switch (method)
+        {
+            case ClientAuthenticationMethods.TlsClientAuth when certificateNames == 0:
+                // RFC 8705 §2.1.2: the name the certificate must carry is registered with the client.
+                yield return $"{path}:TokenEndpointAuthMethod: tls_client_auth needs one of TlsClientAuthSubjectDn, TlsClientAuthSanDns and TlsClientAuthSanUri.";
+                break;
+            case ClientAuthenticationMethods.TlsClientAuth or ClientAuthenticationMethods.SelfSignedTlsClientAuth when hasSecret:
+                yield return $"{path}:TokenEndpointAuthMethod: a certificate client has no secret.";
+                break;
+            case ClientAuthenticationMethods.SelfSignedTlsClientAuth when !SelfSignedCertificates(client).Any():
+                // RFC 8705 §2.2: the certificates the client may present are the x5c of its registered JWKS.
+                yield return $"{path}:Jwks: self_signed_tls_client_auth needs a JWKS whose keys carry the client's self-signed certificate in x5c.";
+                break;
+            case ClientAuthenticationMethods.ClientSecretBasic or ClientAuthenticationMethods.ClientSecretPost when !hasSecret:
+                yield return $"{path}:TokenEndpointAuthMethod: {method} needs a secret (SecretEnvironmentVariable or SecretFile).";
+                break;
+            case ClientAuthenticationMethods.PrivateKeyJwt when !hasJwks:
+                yield return $"{path}:Jwks: private_key_jwt needs the client's public JSON Web Key Set.";
+                break;
+            case ClientAuthenticationMethods.None when hasSecret || hasJwks:
+                yield return $"{path}:TokenEndpointAuthMethod: a public client (none) has no secret and no JWKS.";
+                break;
+        }
+    }
+
+    /// <summary>The self-issued certificates carried in the x5c of the client's JWKS keys; an unreadable JWKS has none.</summary>
+    public static IEnumerable<X509Certificate2> SelfSignedCertificates(ClientDefinition client)
+    {
+        JsonWebKeySet? set;
+        try
+        {
+            set = ResolveJwks(client);
+        }
+        catch (Exception ex) when (ex is ArgumentException or IOException or System.Text.Json.JsonException)
+        {
+            yield break; // reported by the JWKS rule
+        }
+
+        foreach (var key in set?.Keys ?? [])
+        {
+            X509Certificate2? certificate = null;
+            try
+            {
+                certificate = key.X5c.Count > 0 ? X509CertificateLoader.LoadCertificate(Convert.FromBase64String(key.X5c[0])) : null;
+            }
+            catch (Exception ex) when (ex is FormatException or System.Security.Cryptography.CryptographicException)
+            {
+            }
+
+            if (certificate is not null && certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData))
+            {
+                yield return certificate;
             }
         }
     }

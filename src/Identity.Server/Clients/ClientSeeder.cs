@@ -27,6 +27,9 @@ public sealed class ClientSeeder(
     /// <summary>The client's refresh-token reuse leeway (<see cref="ClientDefinition.RefreshTokenReuseLeeway"/>), "c" format.</summary>
     public const string RefreshTokenReuseLeewayProperty = "identity_refresh_token_reuse_leeway";
 
+    /// <summary>The registered token endpoint authentication method, when declared (RFC 7591 §2 metadata name).</summary>
+    public const string AuthenticationMethodProperty = "token_endpoint_auth_method";
+
     public async Task ApplyAsync(CancellationToken cancellationToken)
     {
         var options = oidc.Value;
@@ -234,6 +237,11 @@ public sealed class ClientSeeder(
         if (definition.Region is { Length: > 0 } region)
         {
             descriptor.Properties[RegionProperty] = System.Text.Json.JsonSerializer.SerializeToElement(region);
+        }
+
+        if (definition.TokenEndpointAuthMethod is { } method)
+        {
+            descriptor.Properties[AuthenticationMethodProperty] = System.Text.Json.JsonSerializer.SerializeToElement(method);
         }
 
         if (ClientCertificateIdentity.From(definition) is { } certificate)

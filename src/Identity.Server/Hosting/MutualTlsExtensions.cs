@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Identity.Server.Clients;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
@@ -174,15 +175,22 @@ public static class MutualTlsExtensions
         public ValidateOptionsResult Validate(string? name, MutualTlsOptions options)
         {
             var failures = new List<string>();
-            var clients = configuration.GetSection($"{OidcOptions.SectionName}:Clients").GetChildren()
-                .Where(c => c["TlsClientAuthSubjectDn"] is not null || c["TlsClientAuthSanDns"] is not null || c["TlsClientAuthSanUri"] is not null)
-                .Select(c => $"Oidc:Clients:{c.Key}")
+            var declared = configuration.GetSection($"{OidcOptions.SectionName}:Clients").GetChildren()
+                .Select(c => (Path: $"Oidc:Clients:{c.Key}", Method: c[nameof(ClientDefinition.TokenEndpointAuthMethod)]
+                    ?? ((c["TlsClientAuthSubjectDn"] ?? c["TlsClientAuthSanDns"] ?? c["TlsClientAuthSanUri"]) is null ? null : ClientAuthenticationMethods.TlsClientAuth)))
                 .ToList();
+            var clients = declared.Where(c => c.Method == ClientAuthenticationMethods.TlsClientAuth).Select(c => c.Path).ToList();
+            var selfSigned = declared.Where(c => c.Method == ClientAuthenticationMethods.SelfSignedTlsClientAuth).Select(c => c.Path).ToList();
             if (!options.Enabled)
             {
                 if (clients.Count > 0)
                 {
                     failures.Add($"{string.Join(", ", clients)}: certificate authentication needs Mtls:Port, Mtls:CertificateFile and Mtls:TrustedCaFile.");
+                }
+
+                if (selfSigned.Count > 0)
+                {
+                    failures.Add($"{string.Join(", ", selfSigned)}: self_signed_tls_client_auth needs Mtls:Port and Mtls:CertificateFile.");
                 }
 
                 return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);

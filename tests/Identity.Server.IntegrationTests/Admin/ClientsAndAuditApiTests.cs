@@ -80,6 +80,9 @@ public abstract class ClientsAndAuditApiTests<TDatabase>(ServerFixture<TDatabase
         { "authenticationMethod", """{"authenticationMethod":"none","grantTypes":["client_credentials"]}""" },
         { "jwks", """{"authenticationMethod":"private_key_jwt","grantTypes":["client_credentials"]}""" },
         { "grantTypes", """{"grantTypes":"#""" },
+        // This server has no mTLS endpoint (Mtls:Port): no client may be registered for a method it cannot serve.
+        { "authenticationMethod", """{"authenticationMethod":"tls_client_auth","tlsClientAuthSubjectDn":"CN=orders","grantTypes":["client_credentials"]}""" },
+        { "authenticationMethod", """{"authenticationMethod":"self_signed_tls_client_auth","grantTypes":["client_credentials"],"jwks":{"keys":[]}}""" },
         // RFC 9700 §4.14.2: no refresh-token reuse leeway for a public client; at most a minute for a confidential one.
         { "refreshTokenReuseLeeway", """{"authenticationMethod":"none","grantTypes":["authorization_code","refresh_token"],"scopes":["openid"],"redirectUris":["https://spa.test/cb"],"refreshTokenReuseLeeway":"00:00:05"}""" },
         { "refreshTokenReuseLeeway", """{"grantTypes":["authorization_code","refresh_token"],"scopes":["openid"],"redirectUris":["https://web.test/cb"],"refreshTokenReuseLeeway":"00:05:00"}""" },
