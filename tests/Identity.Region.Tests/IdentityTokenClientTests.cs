@@ -175,6 +175,39 @@ public sealed class IdentityTokenClientTests : IAsyncLifetime
         Assert.Contains("PrivateKeyPath", error.Message);
     }
 
+    [Fact]
+    public void Options_SecretAndCertificate_FailNamingTheThreeWays()
+    {
+        var client = () => TokenClient(o => o.CertificateFile = "/run/secrets/client.crt");
+
+        var error = Assert.Throws<OptionsValidationException>(client);
+
+        Assert.Contains("set exactly one of ClientSecret (client_secret_basic), PrivateKeyPath (private_key_jwt) and CertificateFile (mutual TLS)", error.Message);
+    }
+
+    [Fact]
+    public void Options_CertificateFileWithoutItsKey_FailNamingTheKey()
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var now = DateTimeOffset.UtcNow;
+        using var certificate = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=orders.eu", key, HashAlgorithmName.SHA256)
+            .CreateSelfSigned(now, now.AddDays(1));
+        var file = Path.GetTempFileName();
+        File.WriteAllText(file, certificate.ExportCertificatePem());
+        try
+        {
+            var client = () => TokenClient(o => (o.ClientSecret, o.CertificateFile) = (null, file));
+
+            var error = Assert.Throws<OptionsValidationException>(client);
+
+            Assert.Contains("IdentityTokenClient:CertificateFile cannot be read as a certificate with its private key", error.Message);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
     private IdentityTokenClient TokenClient(Action<IdentityTokenClientOptions>? configure = null)
     {
         _services = Services(configure).BuildServiceProvider();

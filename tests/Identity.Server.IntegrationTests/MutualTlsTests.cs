@@ -264,6 +264,11 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
 
         public X509Certificate2? Certificate(string name) => name == "none" ? null : _certificates[name];
 
+        /// <summary>The server certificate of both ports (self-signed, for localhost), and its PEM file.</summary>
+        public X509Certificate2 ServerTlsCertificate => _serverCertificate;
+
+        public string ServerCertificateFile => Path.Combine(_directory, "server.pem");
+
         public async Task InitializeAsync()
         {
             await _fixture.InitializeAsync();
@@ -271,6 +276,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             using var ca = Authority("CN=Identity Test Services CA");
             using var otherCa = Authority("CN=Another CA");
             _certificates["pki"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
+            _certificates["pki-renewed"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(60));
             _certificates["expired"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-30), now.AddDays(-1));
             _certificates["not-yet-valid"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(1), now.AddDays(30));
             _certificates["other-ca"] = Issue(otherCa, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
@@ -285,7 +291,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
 
             var caFile = Path.Combine(_directory, "ca.pem");
             await File.WriteAllTextAsync(caFile, ca.ExportCertificatePem());
-            var serverFile = Path.Combine(_directory, "server.pem");
+            var serverFile = ServerCertificateFile;
             var serverKeyFile = Path.Combine(_directory, "server.key");
             await File.WriteAllTextAsync(serverFile, _serverCertificate.ExportCertificatePem());
             await File.WriteAllTextAsync(serverKeyFile, _serverCertificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());

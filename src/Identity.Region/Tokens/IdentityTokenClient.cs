@@ -30,18 +30,18 @@ public sealed class IdentityTokenClient : IDisposable
         _name = name;
         _httpClients = httpClients;
         _options = options.Get(name);
-        _authentication = _options.Authentication
-            ?? (string.IsNullOrEmpty(_options.PrivateKeyPath)
-                ? ClientSecretBasicAuthentication.Instance
-                : PrivateKeyJwtAuthentication.Load(_options.PrivateKeyPath, _options.KeyId));
         _time = time;
         _logger = logger;
+        _authentication = _options.Authentication
+            ?? (!string.IsNullOrEmpty(_options.CertificateFile) ? MutualTlsAuthentication.Load(_options, time, logger)
+                : !string.IsNullOrEmpty(_options.PrivateKeyPath) ? PrivateKeyJwtAuthentication.Load(_options.PrivateKeyPath, _options.KeyId)
+                : ClientSecretBasicAuthentication.Instance);
     }
 
     /// <summary>A valid access token: the cached one, or a new one when it is close to expiry.</summary>
     public async ValueTask<string> GetTokenAsync(CancellationToken cancellationToken = default)
     {
-        if (_cached is { } cached && _time.GetUtcNow() < cached.RefreshAt)
+        if (_cached is { } cached && IsFresh(cached))
         {
             return cached.AccessToken;
         }
@@ -50,7 +50,7 @@ public sealed class IdentityTokenClient : IDisposable
         await _refresh.WaitAsync(cancellationToken);
         try
         {
-            if (_cached is { } refreshed && _time.GetUtcNow() < refreshed.RefreshAt)
+            if (_cached is { } refreshed && IsFresh(refreshed))
             {
                 return refreshed.AccessToken;
             }
@@ -65,7 +65,13 @@ public sealed class IdentityTokenClient : IDisposable
     }
 
     /// <summary>How this client authenticates at the token endpoint.</summary>
-    internal TokenClientAuthentication Authentication => _authentication;
+    public TokenClientAuthentication Authentication => _authentication;
+
+    /// <summary>
+    /// Not close to expiry, and bound to the certificate presented now: after a rotation the old token would be
+    /// refused by every API that checks the binding (RFC 8705 §3), so a new one is requested.
+    /// </summary>
+    private bool IsFresh(CachedToken token) => _time.GetUtcNow() < token.RefreshAt && token.Binding == _authentication.Binding;
 
     internal IdentityTokenClientOptions Options => _options;
 
@@ -80,7 +86,22 @@ public sealed class IdentityTokenClient : IDisposable
 
     private async Task<CachedToken> RequestAsync(CancellationToken cancellationToken)
     {
-        var endpoint = _authentication.TokenEndpoint(_options);
+        var http = _httpClients.CreateClient(TokenClientExtensions.HttpClientName(_name));
+        // Read before the request: should the certificate change meanwhile, the next caller asks again.
+        var binding = _authentication.Binding;
+        Uri endpoint;
+        try
+        {
+            endpoint = await _authentication.TokenEndpointAsync(_options, http, cancellationToken);
+        }
+        catch (BrokenCircuitException e)
+        {
+            throw CircuitOpen(new Uri(_options.AuthorityBase, ".well-known/openid-configuration"), e);
+        }
+        catch (HttpRequestException e) when (e.InnerException is not null)
+        {
+            throw new HttpRequestException($"Identity at {_options.AuthorityBase} could not be reached for client '{_options.ClientId}': {e.Message}", e, e.StatusCode);
+        }
         var form = new Dictionary<string, string> { ["grant_type"] = "client_credentials" };
         if (_options.Scope is { Length: > 0 } scope)
         {
@@ -95,14 +116,11 @@ public sealed class IdentityTokenClient : IDisposable
         HttpResponseMessage response;
         try
         {
-            response = await _httpClients.CreateClient(TokenClientExtensions.HttpClientName(_name)).SendAsync(request, cancellationToken);
+            response = await http.SendAsync(request, cancellationToken);
         }
         catch (BrokenCircuitException e)
         {
-            _logger.LogWarning("The circuit to Identity's token endpoint {Endpoint} is open: client {ClientId} gets no token until it closes.", endpoint, _options.ClientId);
-            throw new HttpRequestException(
-                $"The circuit to Identity's token endpoint at {endpoint} is open after repeated failures; client '{_options.ClientId}' got no token. "
-                + $"A trial request goes through after {_options.CircuitBreakDuration}.", e, HttpStatusCode.ServiceUnavailable);
+            throw CircuitOpen(endpoint, e);
         }
         catch (HttpRequestException e)
         {
@@ -138,8 +156,16 @@ public sealed class IdentityTokenClient : IDisposable
             // Replaced RefreshBeforeExpiry ahead, but never before half its life: a short-lived token is still reused.
             var margin = TimeSpan.FromTicks(Math.Min(_options.RefreshBeforeExpiry.Ticks, lifetime.Ticks / 2));
             _logger.LogDebug("Token for client {ClientId} obtained, valid for {Lifetime}.", _options.ClientId, lifetime);
-            return new CachedToken(accessToken, requestedAt + lifetime - margin);
+            return new CachedToken(accessToken, requestedAt + lifetime - margin, binding);
         }
+    }
+
+    private HttpRequestException CircuitOpen(Uri endpoint, BrokenCircuitException e)
+    {
+        _logger.LogWarning("The circuit to Identity's token endpoint {Endpoint} is open: client {ClientId} gets no token until it closes.", endpoint, _options.ClientId);
+        return new HttpRequestException(
+            $"The circuit to Identity's token endpoint at {endpoint} is open after repeated failures; client '{_options.ClientId}' got no token. "
+            + $"A trial request goes through after {_options.CircuitBreakDuration}.", e, HttpStatusCode.ServiceUnavailable);
     }
 
     private static string ErrorCode(string body)
@@ -164,5 +190,5 @@ public sealed class IdentityTokenClient : IDisposable
         }
     }
 
-    private sealed record CachedToken(string AccessToken, DateTimeOffset RefreshAt);
+    private sealed record CachedToken(string AccessToken, DateTimeOffset RefreshAt, string? Binding);
 }

@@ -28,8 +28,40 @@ public sealed class IdentityTokenClientOptions
     public string? KeyId { get; set; }
 
     /// <summary>
-    /// Another way to authenticate (mutual TLS, RFC 8705 §2): when set, <see cref="ClientSecret"/> and
-    /// <see cref="PrivateKeyPath"/> are not used. Code only, not configuration.
+    /// <c>tls_client_auth</c> / <c>self_signed_tls_client_auth</c> (RFC 8705 §2): the client certificate, a PEM file
+    /// (its key in the same file or in <see cref="CertificateKeyFile"/>, any intermediates after the leaf) or a
+    /// PKCS#12 file (<c>.pfx</c>/<c>.p12</c>, with <see cref="CertificatePassword"/>). Tokens obtained with it are
+    /// bound to it (<c>cnf.x5t#S256</c>), so send the calls that use them with it too
+    /// (<see cref="TokenClientExtensions.UseIdentityClientCertificate"/>). The file is read again when it changes
+    /// (checked at most every <see cref="CertificateReloadInterval"/>): a rotated certificate gets a new token.
+    /// </summary>
+    public string? CertificateFile { get; set; }
+
+    /// <summary>PEM file of <see cref="CertificateFile"/>'s private key, when it is not in the certificate's file.</summary>
+    public string? CertificateKeyFile { get; set; }
+
+    /// <summary>The password of a PKCS#12 <see cref="CertificateFile"/>. Never committed: set it through the environment.</summary>
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>How often, at most, <see cref="CertificateFile"/> is looked at for a rotated certificate.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00", ErrorMessage = "IdentityTokenClient:CertificateReloadInterval must be between 00:00:00 and 01:00:00.")]
+    public TimeSpan CertificateReloadInterval { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// The token endpoint's mTLS alias; unset, it is read from discovery's <c>mtls_endpoint_aliases</c>
+    /// (RFC 8705 §5), falling back to the token endpoint itself when Identity publishes no alias.
+    /// </summary>
+    public Uri? MtlsTokenEndpoint { get; set; }
+
+    /// <summary>
+    /// PEM bundle of the CAs that issue Identity's (and, through <see cref="TokenClientExtensions.UseIdentityClientCertificate"/>,
+    /// the called services') server certificates, when they are not in the system's store (a private CA).
+    /// </summary>
+    public string? TrustedServerCaFile { get; set; }
+
+    /// <summary>
+    /// Another way to authenticate, set in code: when set, <see cref="ClientSecret"/>, <see cref="PrivateKeyPath"/>
+    /// and <see cref="CertificateFile"/> are not used.
     /// </summary>
     public TokenClientAuthentication? Authentication { get; set; }
 
@@ -92,10 +124,34 @@ public sealed class IdentityTokenClientOptionsValidator : IValidateOptions<Ident
 
         var withSecret = !string.IsNullOrEmpty(options.ClientSecret);
         var withKey = !string.IsNullOrEmpty(options.PrivateKeyPath);
-        if (withSecret == withKey)
+        var withCertificate = !string.IsNullOrEmpty(options.CertificateFile);
+        if ((withSecret ? 1 : 0) + (withKey ? 1 : 0) + (withCertificate ? 1 : 0) != 1)
         {
             return ValidateOptionsResult.Fail(
-                $"{key}: set exactly one of ClientSecret (client_secret_basic) and PrivateKeyPath (private_key_jwt).");
+                $"{key}: set exactly one of ClientSecret (client_secret_basic), PrivateKeyPath (private_key_jwt) and CertificateFile (mutual TLS).");
+        }
+
+        if (options.MtlsTokenEndpoint is { } alias && (!alias.IsAbsoluteUri || alias.Scheme != Uri.UriSchemeHttps))
+        {
+            return ValidateOptionsResult.Fail($"{key}:MtlsTokenEndpoint must be an absolute https URL (mutual TLS needs TLS).");
+        }
+
+        if (withCertificate)
+        {
+            try
+            {
+                using var _ = ClientCertificate.Load(options);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or System.Security.Cryptography.CryptographicException)
+            {
+                return ValidateOptionsResult.Fail(
+                    $"{key}:CertificateFile cannot be read as a certificate with its private key (PEM with CertificateKeyFile, or PKCS#12 with CertificatePassword): {e.GetType().Name}.");
+            }
+        }
+
+        if (options.TrustedServerCaFile is { Length: > 0 } caFile && ClientCertificate.LoadBundle(caFile) is null)
+        {
+            return ValidateOptionsResult.Fail($"{key}:TrustedServerCaFile does not hold a PEM certificate.");
         }
 
         if (withKey)

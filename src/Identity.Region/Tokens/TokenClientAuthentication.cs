@@ -6,21 +6,37 @@ using System.Text.Json;
 namespace Identity.Region.Tokens;
 
 /// <summary>
-/// How the token client proves who it is at the token endpoint. The seam for mutual TLS (RFC 8705 §2): an
-/// implementation adds <c>client_id</c> to the form, puts the certificate on the primary handler and may answer
-/// the <c>mtls_endpoint_aliases</c> token endpoint.
+/// How the token client proves who it is at the token endpoint: with a secret, a signed assertion, or its TLS
+/// connection (<see cref="MutualTlsAuthentication"/>, RFC 8705 §2).
 /// </summary>
 public abstract class TokenClientAuthentication
 {
     /// <summary>Adds the client's credentials to the token request (its header or its form).</summary>
     public abstract void Apply(HttpRequestMessage request, IDictionary<string, string> form, IdentityTokenClientOptions options, DateTimeOffset now);
 
-    /// <summary>The token endpoint to call; an mTLS implementation answers the alias from discovery.</summary>
-    public virtual Uri TokenEndpoint(IdentityTokenClientOptions options) => options.TokenEndpoint;
+    /// <summary>The token endpoint to call; the mTLS one answers the alias from discovery.</summary>
+    public virtual ValueTask<Uri> TokenEndpointAsync(IdentityTokenClientOptions options, HttpClient http, CancellationToken cancellationToken) =>
+        ValueTask.FromResult(options.TokenEndpoint);
 
-    /// <summary>Configures the token client's own connection (e.g. a client certificate); nothing by default.</summary>
-    public virtual void ConfigurePrimaryHandler(HttpMessageHandler handler)
+    /// <summary>
+    /// What the tokens obtained now are bound to (the certificate's <c>x5t#S256</c>), or null. A cached token
+    /// obtained under another binding is not used again.
+    /// </summary>
+    public virtual string? Binding => null;
+
+    /// <summary>
+    /// The token client's own connections: by default the standard handler, trusting
+    /// <see cref="IdentityTokenClientOptions.TrustedServerCaFile"/> as well when it is set.
+    /// </summary>
+    public virtual HttpMessageHandler CreatePrimaryHandler(IdentityTokenClientOptions options)
     {
+        var handler = new SocketsHttpHandler();
+        if (options.TrustedServerCaFile is { Length: > 0 } file && ClientCertificate.LoadBundle(file) is { } trusted)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = ClientCertificate.ServerValidation(trusted);
+        }
+
+        return handler;
     }
 }
 

@@ -38,8 +38,8 @@ public static class TokenClientExtensions
             provider.GetRequiredService<ILogger<IdentityTokenClient>>()));
 
         var http = services.AddHttpClient(HttpClientName(name))
-            .ConfigurePrimaryHttpMessageHandler((handler, provider) =>
-                Options(provider, name).Authentication?.ConfigurePrimaryHandler(handler));
+            .ConfigurePrimaryHttpMessageHandler(provider =>
+                provider.GetRequiredKeyedService<IdentityTokenClient>(name).Authentication.CreatePrimaryHandler(Options(provider, name)));
         http.AddResilienceHandler("identity-token", (pipeline, context) => AddResilience(pipeline, Options(context.ServiceProvider, name)));
         // After the resilience handler, so inside it: each attempt is authenticated afresh.
         http.AddHttpMessageHandler(provider => new ClientAuthenticationHandler(
@@ -56,6 +56,28 @@ public static class TokenClientExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         return builder.AddHttpMessageHandler(provider => new IdentityAccessTokenHandler(provider.GetRequiredKeyedService<IdentityTokenClient>(name)));
+    }
+
+    /// <summary>
+    /// This HttpClient's connections present the certificate of the token client <paramref name="name"/> (mutual
+    /// TLS): the one its tokens are bound to (RFC 8705 §3), so that the called API sees the certificate its token
+    /// names, also after a rotation. The called server's certificate is checked against the system's roots and the
+    /// token client's <see cref="IdentityTokenClientOptions.TrustedServerCaFile"/>. Replaces the primary handler.
+    /// </summary>
+    public static IHttpClientBuilder UseIdentityClientCertificate(this IHttpClientBuilder builder, string name = DefaultName)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        return builder.ConfigurePrimaryHttpMessageHandler(provider =>
+        {
+            var client = provider.GetRequiredKeyedService<IdentityTokenClient>(name);
+            if (client.Authentication is not MutualTlsAuthentication)
+            {
+                throw new InvalidOperationException(
+                    $"UseIdentityClientCertificate: token client '{name}' has no certificate; set {SectionOf(name)}:CertificateFile.");
+            }
+
+            return client.Authentication.CreatePrimaryHandler(Options(provider, name));
+        });
     }
 
     internal static string SectionOf(string? name) =>

@@ -71,7 +71,7 @@ public abstract class RegionRaceTests<TDatabase>(ServerFixture<TDatabase> fixtur
         var region = NewRegion();
         await AdminArrange.RegionAsync(platform, region);
         var hook = new BeforeSave(fixture.Database,
-            db => db.ChangeTracker.Entries<Region>().Any(e => e.State == EntityState.Deleted && e.Entity.Code == region),
+            db => db.ChangeTracker.Entries<Core.Accounts.Region>().Any(e => e.State == EntityState.Deleted && e.Entity.Code == region),
             async other =>
             {
                 other.Add(new AccountRegion { AccountId = account, RegionCode = region });

@@ -1,0 +1,318 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): client-credentials tokens per second over mutual TLS (RFC 8705, tls_client_auth), with
+# connections kept alive, with TLS session resumption on a new connection per request, and with a full handshake per
+# request, beside plain client_secret_basic over HTTPS in the same run; the oidc-provider peer in its mTLS mode
+# (bench/peer-mtls) measured the same way, alternating A B A B (bench/MtlsBench is the closed-loop load generator).
+#
+#   bench/mtls-bench.sh
+#
+# env: ROUNDS (3)          repetitions of (every mode × every target), so that the targets alternate
+#      MODES ("plain keepalive resume handshake")
+#                          plain     = client_secret_basic over HTTPS, connections kept alive (the baseline)
+#                          keepalive = tls_client_auth, connections kept alive (one handshake per connection)
+#                          resume    = tls_client_auth, a new connection per request resuming an earlier TLS session
+#                          handshake = tls_client_auth, a new connection and a full handshake per request
+#      TARGETS ("identity peer")  Identity.Server, and the peer (oidc-provider 9.13.3 in mTLS mode)
+#      WORKERS (32)        closed-loop workers (requests in flight)
+#      WARMUP_S (5), DURATION_S (15)   per measurement
+#      PEER_WORKERS (2)    node:cluster workers of the peer (as the shared token bench runs it)
+#      QUIET_WAIT_S (120)  before each measurement, wait up to this long for the machine to be idle (then measure anyway,
+#                          and say so); the 1-minute load average before each measurement is in its line
+#
+# What it does:
+#   1. makes a CA, a server certificate (127.0.0.1) and the client certificate (CN=bench-mtls, clientAuth) with openssl
+#   2. starts a private PostgreSQL (scripts/lib/postgres.sh); dotnet publish src/Identity.Server and bench/MtlsBench;
+#      starts the server with its main port https://127.0.0.1:7284 and its mTLS port 7285 (Mtls:*), two clients
+#      declared in configuration: bench-client (secret) and bench-mtls (tls_client_auth, subject CN=bench-mtls)
+#   3. starts the peer on https://127.0.0.1:7286 (npm ci in bench/peer-mtls when needed), the same two clients
+#   4. checks one token of every target and mode: an ES256 JWS verified against the JWKS, iss, client_id, and
+#      cnf.x5t#S256 equal to the client certificate's SHA-256 thumbprint (none on plain); and whether each mTLS port
+#      lets a session resume (openssl s_client -sess_out / -sess_in)
+#   5. for each round, each mode, each target: MtlsBench; prints a summary with medians and ratios and appends it to
+#      bench/results/mtls-bench-DATE-HHMM.txt
+# Everything it starts is stopped by PID on exit.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+ROUNDS=${ROUNDS:-3}
+MODES=${MODES:-plain keepalive resume handshake}
+TARGETS=${TARGETS:-identity peer}
+WORKERS=${WORKERS:-32}
+WARMUP_S=${WARMUP_S:-5}
+DURATION_S=${DURATION_S:-15}
+PEER_WORKERS=${PEER_WORKERS:-2}
+QUIET_WAIT_S=${QUIET_WAIT_S:-120}
+PORT=7284
+MTLS_PORT=7285
+PEER_PORT=7286
+BASE_URL="https://127.0.0.1:$PORT"
+ISSUER="$BASE_URL/"
+PEER_URL="https://127.0.0.1:$PEER_PORT"
+CLIENT_ID=bench-client
+MTLS_CLIENT_ID=bench-mtls
+SCOPE=api:read
+RESOURCE=https://api.bench.test
+PEER_PID=
+RESULT_FILE="$REPO_ROOT/bench/results/mtls-bench-$(date +%F-%H%M).txt"
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+# shellcheck source=scripts/lib/postgres.sh
+. "$REPO_ROOT/scripts/lib/postgres.sh"
+# shellcheck source=bench/lib.sh
+. "$REPO_ROOT/bench/lib.sh"
+
+log() { echo "# mtls-bench: $*" >&2; }
+
+for mode in $MODES; do
+  case $mode in plain | keepalive | resume | handshake) ;; *) log "unknown mode $mode"; exit 2 ;; esac
+done
+for target in $TARGETS; do
+  case $target in identity | peer) ;; *) log "unknown target $target (identity or peer)"; exit 2 ;; esac
+done
+
+# --- cleanup: stop the server, the peer and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
+# shellcheck disable=SC2317  # invoked by _bench_cleanup
+bench_stop_more() { if [ -n "$PEER_PID" ]; then stop_pid "$PEER_PID"; fi; }
+bench_cleanup_traps
+
+case " $TARGETS " in *" identity "*) port_free "$PORT"; port_free "$MTLS_PORT" ;; esac
+case " $TARGETS " in *" peer "*)
+  port_free "$PEER_PORT"
+  command -v node >/dev/null || { log "node is needed for the peer (or TARGETS=identity)"; exit 2; } ;;
+esac
+BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-mtls-bench.XXXXXX")
+chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
+
+# --- 1. Certificates: a CA, the servers' certificate, the client's. ---
+CERTS="$BENCH_TMP/certs"
+mkdir -p "$CERTS"
+(
+  cd "$CERTS"
+  ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>/dev/null; }
+  ec ca.key
+  openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=mtls-bench CA" -out ca.pem \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+  issue() { # name subject extensions
+    ec "$1.key"
+    openssl req -new -key "$1.key" -subj "$2" -out "$1.csr" 2>/dev/null
+    printf '%s\n' "$3" >"$1.ext"
+    openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 -extfile "$1.ext" -out "$1.pem" 2>/dev/null
+  }
+  issue server "/CN=127.0.0.1" "$(printf '%s\n' 'basicConstraints=CA:FALSE' 'extendedKeyUsage=serverAuth' 'subjectAltName=IP:127.0.0.1,DNS:localhost')"
+  issue client "/CN=$MTLS_CLIENT_ID" "$(printf '%s\n' 'basicConstraints=CA:FALSE' 'keyUsage=critical,digitalSignature' 'extendedKeyUsage=clientAuth')"
+)
+export CURL_CA_BUNDLE="$CERTS/ca.pem"   # wait_http_200's curl trusts the bench CA
+
+# --- 2. PostgreSQL, publish, Identity.Server. ---
+log "dotnet publish src/Identity.Server and bench/MtlsBench (Release)"
+publish_projects src/Identity.Server bench/MtlsBench
+BENCH_APP=(dotnet "$BENCH_TMP/MtlsBench/MtlsBench.dll")
+# Generated per run; only the servers' environments hold it (the bench gets it as an argument).
+BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
+
+if [[ " $TARGETS " == *" identity "* ]]; then
+  pg_install_if_missing
+  pg_start "$BENCH_TMP/postgres"
+  "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c 'create database identity_mtls_bench'
+  DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=identity_mtls_bench}"
+  # The content root is the working folder: start from the publish folder so that its appsettings.json is read.
+  (
+    cd "$BENCH_TMP/Identity.Server"
+    exec env \
+      ASPNETCORE_ENVIRONMENT=Production \
+      DataProtection__AllowUnprotectedKeys=true \
+      Database__Provider=PostgreSql \
+      Database__ConnectionString="$DB_CONNECTION_STRING" \
+      Database__AutoMigrate=true \
+      Throttling__ExemptLoopback=true \
+      Oidc__Issuer="$ISSUER" \
+      Oidc__AccessTokenAlgorithm=ES256 \
+      Logging__LogLevel__Default=Warning \
+      Kestrel__Certificates__Default__Path="$CERTS/server.pem" \
+      Kestrel__Certificates__Default__KeyPath="$CERTS/server.key" \
+      Mtls__Port="$MTLS_PORT" \
+      Mtls__CertificateFile="$CERTS/server.pem" \
+      Mtls__CertificateKeyFile="$CERTS/server.key" \
+      Mtls__TrustedCaFile="$CERTS/ca.pem" \
+      Mtls__BaseUri="https://127.0.0.1:$MTLS_PORT/" \
+      Oidc__Clients__0__ClientId="$CLIENT_ID" \
+      Oidc__Clients__0__GrantTypes__0=client_credentials \
+      Oidc__Clients__0__Scopes__0="$SCOPE" \
+      Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET \
+      Oidc__Clients__1__ClientId="$MTLS_CLIENT_ID" \
+      Oidc__Clients__1__GrantTypes__0=client_credentials \
+      Oidc__Clients__1__Scopes__0="$SCOPE" \
+      Oidc__Clients__1__TlsClientAuthSubjectDn="CN=$MTLS_CLIENT_ID" \
+      BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" \
+      Oidc__Scopes__0__Name="$SCOPE" \
+      Oidc__Scopes__0__Resources__0="$RESOURCE" \
+      dotnet Identity.Server.dll --urls "$BASE_URL"
+  ) >"$BENCH_TMP/server.log" 2>&1 &
+  SERVER_PID=$!
+  log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
+  wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit 1
+fi
+
+# --- 3. The peer. ---
+if [[ " $TARGETS " == *" peer "* ]]; then
+  PEER_DIR="$REPO_ROOT/bench/peer-mtls"
+  if [ ! -d "$PEER_DIR/node_modules" ] || [ "$PEER_DIR/package-lock.json" -nt "$PEER_DIR/node_modules" ]; then
+    log "installing the peer's dependencies (npm ci)"
+    (cd "$PEER_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+  PEER_VERSION=$(node -p "require('$PEER_DIR/node_modules/oidc-provider/package.json').version")
+  (
+    cd "$PEER_DIR"
+    exec env NODE_ENV=production PEER_PORT="$PEER_PORT" PEER_WORKERS="$PEER_WORKERS" \
+      PEER_TLS_CERT="$CERTS/server.pem" PEER_TLS_KEY="$CERTS/server.key" PEER_CLIENT_CA="$CERTS/ca.pem" \
+      BENCH_MTLS_CLIENT_ID="$MTLS_CLIENT_ID" BENCH_MTLS_SUBJECT_DN="CN=$MTLS_CLIENT_ID" \
+      BENCH_CLIENT_ID="$CLIENT_ID" BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" BENCH_RESOURCE="$RESOURCE" \
+      node server.mjs
+  ) >"$BENCH_TMP/peer.log" 2>&1 &
+  PEER_PID=$!
+  log "peer started (pid $PEER_PID, oidc-provider $PEER_VERSION, $PEER_WORKERS workers)"
+  wait_http_200 "$PEER_PID" "$PEER_URL/.well-known/openid-configuration" || { cat "$BENCH_TMP/peer.log" >&2; exit 1; }
+fi
+
+# target_args TARGET MODE: MtlsBench's arguments for a target and a mode.
+target_args() {
+  local token_url issuer pid
+  case $1 in
+    identity)
+      issuer=$ISSUER pid=$SERVER_PID
+      if [ "$2" = plain ]; then token_url="$BASE_URL/connect/token"; else token_url="https://127.0.0.1:$MTLS_PORT/connect/token"; fi ;;
+    peer)
+      issuer=$PEER_URL pid=$PEER_PID token_url="$PEER_URL/token" ;;
+  esac
+  printf '%s\n' --token-url "$token_url" --issuer "$issuer" --server-pid "$pid" \
+    --server-cert "$CERTS/server.pem" --scope "$SCOPE" --mode "$2"
+  if [ "$2" = plain ]; then
+    printf '%s\n' --client-id "$CLIENT_ID" --secret "$BENCH_CLIENT_SECRET"
+  else
+    printf '%s\n' --client-id "$MTLS_CLIENT_ID" --cert "$CERTS/client.pem" --key "$CERTS/client.key"
+  fi
+}
+
+# resumes HOST:PORT: "yes" when a second connection presenting the client certificate resumes the first's session.
+resumes() {
+  local sess="$BENCH_TMP/session.pem" out
+  # A request is sent so that the TLS 1.3 session ticket (sent after the handshake) is read before closing.
+  printf 'GET /.well-known/openid-configuration HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$1" \
+    | openssl s_client -connect "$1" -cert "$CERTS/client.pem" -key "$CERTS/client.key" -CAfile "$CERTS/ca.pem" \
+      -sess_out "$sess" -quiet >/dev/null 2>&1 || true
+  [ -s "$sess" ] || { echo "no(no session)"; return; }
+  out=$(printf 'GET /.well-known/openid-configuration HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n' "$1" \
+    | openssl s_client -connect "$1" -cert "$CERTS/client.pem" -key "$CERTS/client.key" -CAfile "$CERTS/ca.pem" \
+      -sess_in "$sess" 2>/dev/null || true)
+  rm -f "$sess"
+  if grep -q '^Reused,' <<<"$out"; then echo yes; else echo no; fi
+}
+
+# --- 4. One checked token per target and mode; resumption on each mTLS port. ---
+declare -A CHECKS RESUMES
+for target in $TARGETS; do
+  for mode in $MODES; do
+    mapfile -t args < <(target_args "$target" "$mode")
+    if ! CHECKS[$target.$mode]=$("${BENCH_APP[@]}" "${args[@]}" --check true); then
+      log "$target, $mode: the token failed the check: ${CHECKS[$target.$mode]}"
+      [ "$target" = identity ] && server_log_tail 60
+      exit 1
+    fi
+    log "$target, $mode: ${CHECKS[$target.$mode]}"
+  done
+done
+[[ " $TARGETS " == *" identity "* ]] && RESUMES[identity]=$(resumes "127.0.0.1:$MTLS_PORT")
+[[ " $TARGETS " == *" peer "* ]] && RESUMES[peer]=$(resumes "127.0.0.1:$PEER_PORT")
+for target in $TARGETS; do log "$target: a TLS session on the mTLS port resumes: ${RESUMES[$target]}"; done
+
+# --- 5. Rounds: every mode, every target (A B A B). ---
+declare -A LINES
+for (( round = 1; round <= ROUNDS; round++ )); do
+  for mode in $MODES; do
+    for target in $TARGETS; do
+      log "round $round/$ROUNDS: $target, $mode ($(uptime | sed 's/.*load average/load average/'))"
+      wait_quiet "$QUIET_WAIT_S"
+      load=$(sed 's/ .*//' /proc/loadavg)
+      mapfile -t args < <(target_args "$target" "$mode")
+      rc=0
+      line=$("${BENCH_APP[@]}" "${args[@]}" --workers "$WORKERS" --warmup-s "$WARMUP_S" --seconds "$DURATION_S") || rc=$?
+      if [ -z "$line" ]; then
+        log "MtlsBench failed (exit $rc) without a result line"
+        [ "$target" = identity ] && server_log_tail 60
+        [ "$target" = peer ] && tail -n 40 "$BENCH_TMP/peer.log" >&2
+        exit 1
+      fi
+      line="target=$target round=$round $line loadavg1_before=$load"
+      echo "$line"
+      LINES[$target.$mode]+="$line"$'\n'
+    done
+  done
+done
+
+# --- 6. Summary (stdout and bench/results/). ---
+# median VALUE...: the median (mean of the two middle values for an even count).
+median() {
+  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "n/a"; exit }
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# med TARGET MODE KEY: the median of KEY over that target's and mode's rounds.
+med() {
+  local l vals=()
+  while IFS= read -r l; do [ -n "$l" ] && vals+=("$(kv "$l" "$3")"); done <<<"${LINES[$1.$2]:-}"
+  median "${vals[@]}"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0 && a != "n/a") printf "%.2f", a / b; else print "n/a" }'; }
+verdict() { awk -v r="$1" -v t="$2" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 >= t) print "met"; else print "NOT met" }'; }
+
+summary=$(
+  echo "== mtls-bench $(date '+%F %T %Z') =="
+  machine_line
+  echo "node=$(node -v 2>/dev/null || echo none) openssl=\"$(openssl version)\" load_before=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+  echo "identity: Identity.Server@$(git_rev), Production, PostgreSQL, main port https $PORT, mTLS port $MTLS_PORT (Mtls:*)," \
+       "tls_client_auth subject CN=$MTLS_CLIENT_ID; resumption on the mTLS port: ${RESUMES[identity]:-n/a}"
+  echo "peer: oidc-provider ${PEER_VERSION:-n/a} (bench/peer-mtls) on node, https with requestCert, workers=$PEER_WORKERS;" \
+       "resumption: ${RESUMES[peer]:-n/a}"
+  echo "load: MtlsBench closed loop, workers=$WORKERS warmup_s=$WARMUP_S duration_s=$DURATION_S rounds=$ROUNDS" \
+       "(the load generator shares the cores with the server; server CPU per token excludes PostgreSQL)"
+  echo "checks: $(for t in $TARGETS; do for m in $MODES; do printf '%s.%s:%s ' "$t" "$m" "$(kv "${CHECKS[$t.$m]}" jwt_verified)/cnf=$(kv "${CHECKS[$t.$m]}" cnf_x5t_s256)"; done; done)"
+  printf '%-10s %-9s %12s %8s %8s %7s %14s %7s\n' mode target tokens_per_s p50_ms p99_ms errors cpu_us_per_token rounds
+  for mode in $MODES; do
+    for target in $TARGETS; do
+      n=$(grep -c . <<<"${LINES[$target.$mode]:-}" || true)
+      errs=0
+      while IFS= read -r l; do [ -n "$l" ] && errs=$(( errs + $(kv "$l" errors) )); done <<<"${LINES[$target.$mode]:-}"
+      printf '%-10s %-9s %12s %8s %8s %7s %14s %7s\n' "$mode" "$target" "$(med "$target" "$mode" tokens_per_s)" \
+        "$(med "$target" "$mode" p50_ms)" "$(med "$target" "$mode" p99_ms)" "$errs" \
+        "$(med "$target" "$mode" server_cpu_us_per_token)" "$n"
+    done
+  done
+  echo "(medians over the rounds; errors summed)"
+  if [[ " $TARGETS " == *" identity "* ]]; then
+    id_plain=$(med identity plain tokens_per_s)
+    for mode in keepalive resume handshake; do
+      [[ " $MODES " == *" $mode "* && " $MODES " == *" plain "* ]] || continue
+      r=$(ratio "$(med identity "$mode" tokens_per_s)" "$id_plain")
+      line="identity $mode / identity plain: $r"
+      [ "$mode" = resume ] && line+=" (target >= 0.60: $(verdict "$r" 0.60))"
+      echo "$line"
+    done
+  fi
+  if [[ " $TARGETS " == *" identity "* && " $TARGETS " == *" peer "* ]]; then
+    for mode in $MODES; do
+      r=$(ratio "$(med identity "$mode" tokens_per_s)" "$(med peer "$mode" tokens_per_s)")
+      line="identity $mode / peer $mode: $r"
+      [ "$mode" = resume ] && line+=" (target >= 1.50: $(verdict "$r" 1.50))"
+      echo "$line"
+    done
+  fi
+  echo "raw:"
+  for mode in $MODES; do for target in $TARGETS; do printf '%s' "${LINES[$target.$mode]:-}" | sed 's/^/  /'; done; done
+)
+echo
+echo "$summary"
+mkdir -p "$(dirname "$RESULT_FILE")"
+printf '%s\n\n' "$summary" >>"$RESULT_FILE"
+log "summary appended to ${RESULT_FILE#"$REPO_ROOT"/}"
