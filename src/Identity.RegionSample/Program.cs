@@ -1,3 +1,4 @@
+using Identity.RegionSample.Api;
 using Identity.RegionSample.Pages;
 using Identity.RegionSample.Replica;
 using Identity.RegionSample.SignIn;
@@ -6,6 +7,7 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.AddRegionSignIn();
 builder.AddRegionReplica();
+builder.AddRegionApi();
 
 var app = builder.Build();
 
@@ -13,6 +15,7 @@ app.UseAuthentication();
 app.UseAuthorization();
 app.MapRegionPages();
 app.MapReplicaPages();
+app.MapRegionApi();
 
 await app.RunAsync();
 
