@@ -74,45 +74,91 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         Assert.Equal(Thumbprint(server.SelfSigned), Confirmation(body));
     }
 
-    public static TheoryData<string, string> Refusals => new()
+    public static TheoryData<string, string, string> Refusals => new()
     {
-        { "svc-pki", "none" },
-        { "svc-pki", "expired" },
-        { "svc-pki", "not-yet-valid" },
-        { "svc-pki", "other-ca" },
-        { "svc-pki", "wrong-subject" },
-        { "svc-pki", "other-client" },
-        { "svc-self", "other-self-signed" },
-        { "svc-pki-uri", "other-client" },
-        { "svc-pki-san", "uri" },
+        { "svc-pki", "expired", "expired" },
+        { "svc-pki", "not-yet-valid", "not_yet_valid" },
+        { "svc-pki", "other-ca", "untrusted_ca" },
+        { "svc-pki", "self-signed", "another_client" },
+        { "svc-pki", "unregistered-self-signed", "untrusted_ca" },
+        { "svc-pki", "wrong-subject", "name_mismatch" },
+        { "svc-pki", "other-client", "another_client" },
+        { "svc-self", "other-self-signed", "not_registered" },
+        { "svc-self", "self-signed-expired", "expired" },
+        { "svc-self", "wrong-subject", "not_registered" },
+        { "svc-pki-uri", "other-client", "another_client" },
+        { "svc-pki-san", "uri", "another_client" },
     };
 
     [Theory]
     [MemberData(nameof(Refusals))]
-    public async Task ClientCredentials_CertificateNotTheClients_InvalidClient401AndAudited(string clientId, string certificate)
+    public async Task ClientCredentials_CertificateNotTheClients_InvalidClient401AuditedAndCounted(string clientId, string certificate, string reason)
     {
         // Arrange
-        var before = await server.FailuresAsync(clientId);
+        var before = await server.FailuresAsync(clientId, reason);
+        using var refusals = server.CountRefusals();
 
         // Act
         var (status, body) = await server.TokenAsync(server.Mtls, clientId, server.Certificate(certificate));
 
-        // Assert: RFC 6749 §5.2, and a token.failed audit row.
+        // Assert: RFC 6749 §5.2, a token.failed audit row naming the reason, and the counter tagged with it.
         Assert.True(status == HttpStatusCode.Unauthorized, body.ToString());
         Assert.Equal("invalid_client", body.GetProperty("error").GetString());
-        Assert.Equal(before + 1, await server.FailuresAsync(clientId));
+        Assert.Equal(before + 1, await server.FailuresAsync(clientId, reason));
+        Assert.True(refusals.Of(reason) >= 1, $"no {reason} counted: {refusals}");
     }
 
     [Fact]
-    public async Task MainPort_CertificateClientWithItsCertificate_NeverAskedSoNotAuthenticated()
+    public async Task MainPort_CertificateClientWithItsCertificate_NeverAskedSoInvalidClientNoCertificate()
     {
+        // Arrange
+        var before = await server.FailuresAsync("svc-pki", "no_certificate");
+        using var refusals = server.CountRefusals();
+
         // Act: the same request on the main (browser) port over TLS, with the right certificate at hand: the client
-        // sends it whenever the server asks (it does on the mTLS port, the test above).
+        // sends it whenever the server asks (it does on the mTLS port, the tests above).
         var (status, body) = await server.TokenAsync(server.Main, "svc-pki", server.PkiClient);
 
-        // Assert: the handshake never asked for it, so no certificate reached the server and no token was issued.
-        Assert.False(status == HttpStatusCode.OK, body.ToString());
-        Assert.False(body.TryGetProperty("access_token", out _));
+        // Assert: the handshake never asked for it, so no certificate reached the server: a certificate client
+        // without its certificate is not authenticated (RFC 6749 §5.2), audited and counted as no_certificate.
+        Assert.True(status == HttpStatusCode.Unauthorized, body.ToString());
+        Assert.Equal("invalid_client", body.GetProperty("error").GetString());
+        Assert.Equal(before + 1, await server.FailuresAsync("svc-pki", "no_certificate"));
+        Assert.True(refusals.Of("no_certificate") >= 1, refusals.ToString());
+    }
+
+    [Fact]
+    public async Task MainPort_CertificateClientWithItsSecretOnly_InvalidClientNoCertificate()
+    {
+        // A client registered for self_signed_tls_client_auth authenticates with its certificate or not at all.
+        using var client = server.Client(server.Main, null);
+        using var response = await client.PostFormAsync("/connect/token",
+            [new("grant_type", "client_credentials"), new("scope", "api.read")], ("svc-self", "a-secret-it-never-had-0123456789"));
+
+        var body = await ResponseAssert.StatusAsync(response, HttpStatusCode.Unauthorized);
+        Assert.Equal("invalid_client", body.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task MainPort_TlsHandshake_NoCertificateRequested()
+    {
+        // Act: a handshake with a certificate at hand, on each port; SslStream sends it only on a CertificateRequest.
+        var main = await server.HandshakeAsync(server.Main, server.PkiClient);
+        var mtls = await server.HandshakeAsync(server.Mtls, server.PkiClient);
+
+        // Assert: the browser port never asked (browsers are never prompted); the mTLS one did and got it.
+        Assert.False(main, "the main port asked for a client certificate");
+        Assert.True(mtls, "the mTLS port did not ask for a client certificate");
+    }
+
+    [Fact]
+    public async Task MtlsPort_TlsConnectionWithoutCertificate_Refused()
+    {
+        // Act: TLS to the mTLS port with no certificate to give, then an HTTP request over it.
+        var error = await Record.ExceptionAsync(() => server.HandshakeAsync(server.Mtls, null, sendRequest: true));
+
+        // Assert: the server ended the handshake (TLS 1.3 reports it on the first read); no HTTP answer came.
+        Assert.True(error is IOException or System.Security.Authentication.AuthenticationException, error?.ToString() ?? "an HTTP response came back");
     }
 
     [Fact]
@@ -251,6 +297,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         private readonly Dictionary<string, X509Certificate2> _certificates = [];
         private X509Certificate2 _serverCertificate = null!;
         private Action<Dictionary<string, string?>> _settings = _ => { };
+        private IdentityServerHost _host = null!;
 
         public Uri Main { get; private set; } = null!;
 
@@ -287,6 +334,8 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             _certificates["api-self-signed"] = SelfSignedClient("CN=api self-signed service");
             _certificates["self-signed"] = SelfSignedClient("CN=self-signed service");
             _certificates["other-self-signed"] = SelfSignedClient("CN=self-signed service");
+            _certificates["unregistered-self-signed"] = SelfSignedClient("CN=orders.eu, O=Example");
+            _certificates["self-signed-expired"] = SelfSignedClient("CN=self-signed service", now.AddDays(-30), now.AddDays(-1));
             _serverCertificate = ServerCertificate();
 
             var caFile = Path.Combine(_directory, "ca.pem");
@@ -308,14 +357,14 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 settings["Mtls:TrustedCaFile"] = caFile;
                 AddClient(settings, 20, "svc-pki", "TlsClientAuthSubjectDn", "CN=orders.eu,O=Example");
                 AddClient(settings, 21, "svc-pki-san", "TlsClientAuthSanDns", "inventory.eu.example");
-                AddClient(settings, 22, "svc-self", "Jwks", Jwks(SelfSigned));
+                AddClient(settings, 22, "svc-self", "Jwks", Jwks(SelfSigned, _certificates["self-signed-expired"]));
                 settings["Oidc:Clients:22:TokenEndpointAuthMethod"] = "self_signed_tls_client_auth";
                 AddClient(settings, 23, "svc-pki-uri", "TlsClientAuthSanUri", "spiffe://example.test/shipping");
             };
-            var host = StartServer();
+            _host = StartServer();
             var mainCertificate = _serverCertificate;
-            host.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, mainPort, listen => listen.UseHttps(mainCertificate)));
-            host.StartServer();
+            _host.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, mainPort, listen => listen.UseHttps(mainCertificate)));
+            _host.StartServer();
         }
 
         /// <summary>A server with this class's settings, <paramref name="change"/> applied last; not started.</summary>
@@ -343,12 +392,43 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             return client;
         }
 
-        public async Task<int> FailuresAsync(string clientId)
+        /// <summary>The token.failed audit rows of <paramref name="clientId"/> refused as invalid_client for <paramref name="reason"/>.</summary>
+        public async Task<int> FailuresAsync(string clientId, string reason)
         {
             await using var scope = _fixture.Server.Services.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+            var refused = $"\"certificateRefused\":\"{reason}\"";
             return await db.AuditEntries.CountAsync(e => e.EventType == "token.failed" && e.ClientId == clientId
-                && e.Details != null && e.Details.Contains("invalid_client"));
+                && e.Details != null && e.Details.Contains("\"invalid_client\"") && e.Details.Contains(refused));
+        }
+
+        /// <summary>Listens to this server's refusal counter (meter Identity.Server) from now on.</summary>
+        public RefusalCounter CountRefusals() => new(_host.Services.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
+
+        /// <summary>A raw TLS handshake with <paramref name="baseUri"/>'s port: whether the client certificate was asked for and sent.</summary>
+        public async Task<bool> HandshakeAsync(Uri baseUri, X509Certificate2? certificate, bool sendRequest = false)
+        {
+            using var tcp = new TcpClient();
+            await tcp.ConnectAsync(IPAddress.Loopback, baseUri.Port);
+            await using var ssl = new SslStream(tcp.GetStream());
+            var serverCertificate = _serverCertificate;
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = "localhost",
+                RemoteCertificateValidationCallback = (_, presented, _, _) =>
+                    presented is not null && presented.GetCertHashString() == serverCertificate.GetCertHashString(),
+                ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate },
+            });
+            if (sendRequest)
+            {
+                await ssl.WriteAsync("GET /.well-known/openid-configuration HTTP/1.1\r\nHost: localhost\r\n\r\n"u8.ToArray());
+                if (await ssl.ReadAsync(new byte[1024]) == 0)
+                {
+                    throw new IOException("The server closed the connection.");
+                }
+            }
+
+            return ssl.IsMutuallyAuthenticated;
         }
 
         public async Task<(HttpStatusCode Status, JsonElement Body)> TokenAsync(Uri baseUri, string clientId, X509Certificate2? certificate)
@@ -453,11 +533,11 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             return Reload(withKey);
         }
 
-        private static X509Certificate2 SelfSignedClient(string subject)
+        private static X509Certificate2 SelfSignedClient(string subject, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
         {
             using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var now = DateTimeOffset.UtcNow;
-            using var certificate = ClientRequest(subject, key, null).CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
+            using var certificate = ClientRequest(subject, key, null).CreateSelfSigned(notBefore ?? now.AddDays(-1), notAfter ?? now.AddDays(30));
             return Reload(certificate);
         }
 
@@ -479,21 +559,53 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
 
         /// <summary>RFC 8705 §2.2: the client's JWKS carries its self-signed certificate in x5c.</summary>
-        public static string Jwks(X509Certificate2 certificate)
+        public static string Jwks(params X509Certificate2[] certificates) => JsonSerializer.Serialize(new
         {
-            var parameters = certificate.GetECDsaPublicKey()!.ExportParameters(false);
-            return JsonSerializer.Serialize(new
+            keys = certificates.Select(certificate =>
             {
-                keys = new[]
+                var parameters = certificate.GetECDsaPublicKey()!.ExportParameters(false);
+                return new Dictionary<string, object>
                 {
-                    new Dictionary<string, object>
+                    ["kty"] = "EC", ["crv"] = "P-256", ["use"] = "sig",
+                    ["x"] = Base64UrlEncoder.Encode(parameters.Q.X), ["y"] = Base64UrlEncoder.Encode(parameters.Q.Y),
+                    ["x5c"] = new[] { Convert.ToBase64String(certificate.RawData) },
+                };
+            }).ToArray(),
+        });
+    }
+
+    /// <summary>Refusals counted by one server's <c>identity.mtls.client_auth.refusals</c>, by reason.</summary>
+    public sealed class RefusalCounter : IDisposable
+    {
+        private readonly System.Diagnostics.Metrics.MeterListener _listener = new();
+        private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _counts = new();
+
+        public RefusalCounter(System.Diagnostics.Metrics.IMeterFactory scope)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (instrument is { Name: "identity.mtls.client_auth.refusals", Meter.Name: "Identity.Server" } && ReferenceEquals(instrument.Meter.Scope, scope))
+                {
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                foreach (var tag in tags)
+                {
+                    if (tag.Key == "reason" && tag.Value is string reason)
                     {
-                        ["kty"] = "EC", ["crv"] = "P-256", ["use"] = "sig",
-                        ["x"] = Base64UrlEncoder.Encode(parameters.Q.X), ["y"] = Base64UrlEncoder.Encode(parameters.Q.Y),
-                        ["x5c"] = new[] { Convert.ToBase64String(certificate.RawData) },
-                    },
-                },
+                        _counts.AddOrUpdate(reason, value, (_, sum) => sum + value);
+                    }
+                }
             });
+            _listener.Start();
         }
+
+        public long Of(string reason) => _counts.GetValueOrDefault(reason);
+
+        public override string ToString() => string.Join(", ", _counts.Select(c => $"{c.Key}={c.Value}"));
+
+        public void Dispose() => _listener.Dispose();
     }
 }

@@ -10,7 +10,8 @@ namespace Identity.Server.Audit;
 /// Records every refused token request (which client, which error, from where) in the audit trail. Only
 /// failures reach this handler (<see cref="RequireErrorResponse"/>), so issuing tokens costs no extra write.
 /// </summary>
-public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db) : IOpenIddictServerHandler<ApplyTokenResponseContext>
+public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db, Connect.ClientCertificateVerdict certificate)
+    : IOpenIddictServerHandler<ApplyTokenResponseContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyTokenResponseContext>()
@@ -26,7 +27,9 @@ public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db) 
         var clientId = context.Request?.ClientId;
         audit.Record(new Actor("client", clientId, clientId, http?.Connection.RemoteIpAddress?.ToString()), "token.failed",
             clientId is null ? null : "client", clientId, null,
-            new { error = context.Response.Error, grantType = context.Request?.GrantType });
+            certificate.Refusal is { } reason
+                ? (object)new { error = context.Response.Error, grantType = context.Request?.GrantType, certificateRefused = reason }
+                : new { error = context.Response.Error, grantType = context.Request?.GrantType });
         await db.SaveChangesAsync(context.CancellationToken);
     }
 }

@@ -25,7 +25,8 @@ public sealed class ClientApplicationManager(
     IOptionsMonitor<OpenIddictCoreOptions> options,
     IOpenIddictApplicationStore<OpenIddictEntityFrameworkCoreApplication> store,
     ClientApplicationCache clients,
-    IOptionsMonitor<OidcOptions> oidc)
+    IOptionsMonitor<OidcOptions> oidc,
+    ClientCertificateVerdict verdict)
     : OpenIddictApplicationManager<OpenIddictEntityFrameworkCoreApplication>(cache, logger, options, store)
 {
     // The copy handed out in this scope (one request), reused by every later lookup of the same client in it.
@@ -115,6 +116,24 @@ public sealed class ClientApplicationManager(
     /// it may present. OpenIddict only reads <c>x5c</c> from RSA keys (IdentityModel converts an EC key with x5c to a
     /// bare EC key); the certificates of EC keys are added here.
     /// </summary>
+    /// <summary>A refused self-signed certificate: the reason is recorded for the response, the audit row and the counter.</summary>
+    public override async ValueTask<bool> ValidateSelfSignedTlsClientCertificateAsync(
+        OpenIddictEntityFrameworkCoreApplication application, X509Certificate2 certificate, X509ChainPolicy policy,
+        CancellationToken cancellationToken = default)
+    {
+        if (await base.ValidateSelfSignedTlsClientCertificateAsync(application, certificate, policy, cancellationToken))
+        {
+            return true;
+        }
+
+        // A tls_client_auth client's certificate comes from a trusted CA, never from its holder.
+        var pki = ClientCertificateIdentity.From(await GetPropertiesAsync(application, cancellationToken)) is not null;
+        verdict.Refuse(ValidityRefusal(certificate)
+            ?? (await RegisteredForAnotherClientAsync(application, certificate, cancellationToken) ? CertificateRefusal.AnotherClient
+            : pki ? CertificateRefusal.UntrustedCa : CertificateRefusal.NotRegistered));
+        return false;
+    }
+
     public override async ValueTask<X509ChainPolicy?> GetSelfSignedTlsClientAuthenticationPolicyAsync(
         OpenIddictEntityFrameworkCoreApplication application, X509ChainPolicy policy, CancellationToken cancellationToken = default)
     {
@@ -157,9 +176,18 @@ public sealed class ClientApplicationManager(
         ArgumentNullException.ThrowIfNull(certificate);
         ArgumentNullException.ThrowIfNull(policy);
         var registered = ClientCertificateIdentity.From(await GetPropertiesAsync(application, cancellationToken));
+        if (ValidityRefusal(certificate) is { } outdated)
+        {
+            Logger.LogInformation("Client {ClientId}: certificate refused ({Reason}).", application.ClientId, outdated);
+            verdict.Refuse(outdated);
+            return false;
+        }
+
         if (registered is null)
         {
             Logger.LogInformation("Client {ClientId} presented a certificate but has no registered certificate name.", application.ClientId);
+            verdict.Refuse(await RegisteredForAnotherClientAsync(application, certificate, cancellationToken)
+                ? CertificateRefusal.AnotherClient : CertificateRefusal.NotRegistered);
             return false;
         }
 
@@ -170,6 +198,8 @@ public sealed class ClientApplicationManager(
             {
                 Logger.LogInformation("Client {ClientId}: certificate chain refused ({Status}).", application.ClientId,
                     string.Join(", ", chain.ChainStatus.Select(s => s.Status)));
+                verdict.Refuse(chain.ChainStatus.Any(s => s.Status.HasFlag(X509ChainStatusFlags.Revoked))
+                    ? CertificateRefusal.Revoked : CertificateRefusal.UntrustedCa);
                 return false;
             }
 
@@ -177,6 +207,8 @@ public sealed class ClientApplicationManager(
             {
                 Logger.LogInformation("Client {ClientId}: certificate {Subject} does not carry the registered name.",
                     application.ClientId, certificate.Subject);
+                verdict.Refuse(await RegisteredForAnotherClientAsync(application, certificate, cancellationToken)
+                    ? CertificateRefusal.AnotherClient : CertificateRefusal.NameMismatch);
                 return false;
             }
 
@@ -185,6 +217,7 @@ public sealed class ClientApplicationManager(
         catch (CryptographicException exception)
         {
             Logger.LogInformation(exception, "Client {ClientId}: certificate chain could not be built.", application.ClientId);
+            verdict.Refuse(CertificateRefusal.UntrustedCa);
             return false;
         }
         finally
@@ -194,6 +227,39 @@ public sealed class ClientApplicationManager(
                 element.Certificate.Dispose();
             }
         }
+    }
+
+    private static string? ValidityRefusal(X509Certificate2 certificate)
+    {
+        var now = DateTime.Now; // NotBefore and NotAfter are local times
+        return now > certificate.NotAfter ? CertificateRefusal.Expired
+            : now < certificate.NotBefore ? CertificateRefusal.NotYetValid
+            : null;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="certificate"/> is the one another client registered (its tls_client_auth name, or in its
+    /// JWKS): a service presenting a neighbour's certificate is worth telling apart. Only refusals pay for this query.
+    /// </summary>
+    private async ValueTask<bool> RegisteredForAnotherClientAsync(
+        OpenIddictEntityFrameworkCoreApplication application, X509Certificate2 certificate, CancellationToken cancellationToken)
+    {
+        var selfIssued = certificate.SubjectName.RawData.AsSpan().SequenceEqual(certificate.IssuerName.RawData);
+        var encoded = Convert.ToBase64String(certificate.RawData);
+        var clientId = application.ClientId;
+        await foreach (var other in ListAsync(applications => applications.Where(a => a.ClientId != clientId
+            && (a.Properties!.Contains(ClientCertificateIdentity.Property) || a.JsonWebKeySet!.Contains("x5c"))), cancellationToken))
+        {
+            var registered = selfIssued
+                ? (await GetJsonWebKeySetAsync(other, cancellationToken))?.Keys.Any(k => k.X5c.Contains(encoded)) == true
+                : ClientCertificateIdentity.From(await GetPropertiesAsync(other, cancellationToken))?.Matches(certificate) == true;
+            if (registered)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     protected override ValueTask<string> ObfuscateClientSecretAsync(string secret, CancellationToken cancellationToken = default)

@@ -56,6 +56,8 @@ public static class MutualTlsExtensions
             .ValidateDataAnnotations()
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<MutualTlsOptions>, MutualTlsOptionsValidator>();
+        builder.Services.AddScoped<ClientCertificateVerdict>();
+        builder.Services.AddSingleton<MutualTlsMetrics>();
 
         var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
         if (options is not { Port: { } port })
@@ -83,7 +85,7 @@ public static class MutualTlsExtensions
 
             // RFC 8705 §3: access tokens issued over mTLS carry cnf.x5t#S256, the certificate's SHA-256 thumbprint.
             server.UseClientCertificateBoundAccessTokens();
-            server.AddEventHandler(MutualTlsClientErrors.Descriptor);
+            server.AddEventHandler(MutualTlsClientErrors.Descriptor).AddEventHandler(ClientCertificateRefusals.Descriptor);
             server.Configure(o =>
             {
                 o.ClientAuthenticationMethods.Add(ClientAuthenticationMethods.SelfSignedTlsClientAuth);
@@ -106,9 +108,10 @@ public static class MutualTlsExtensions
             kestrel.ListenAnyIP(port, listen => listen.UseHttps(https =>
             {
                 https.ServerCertificate = LoadServerCertificate(options);
-                // Ask for a certificate but let the request through without one, and accept any at the TLS layer: the
-                // authorization server decides, so a refusal is an RFC 6749 invalid_client, not a failed handshake.
-                https.ClientCertificateMode = ClientCertificateMode.AllowCertificate;
+                // A connection without a certificate is refused at the handshake: this port is for certificate clients
+                // only. Any certificate presented is let through the TLS layer: the authorization server decides, so an
+                // expired, untrusted or unregistered one is an RFC 6749 invalid_client that is audited and counted.
+                https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
                 https.AllowAnyClientCertificate();
                 // No session resumption: a resumed session shows the server the certificate of the handshake that made
                 // it, not the one the client holds now, and (seen on Linux) a session made here was resumed on the main

@@ -1,0 +1,101 @@
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using Identity.Server.Clients;
+using OpenIddict.Server;
+using static OpenIddict.Abstractions.OpenIddictConstants;
+using static OpenIddict.Server.OpenIddictServerEvents;
+
+namespace Identity.Server.Connect;
+
+/// <summary>Why a client certificate was refused: the <c>certificateRefused</c> of the audit row and the counter's tag.</summary>
+public static class CertificateRefusal
+{
+    public const string NoCertificate = "no_certificate";
+    public const string Expired = "expired";
+    public const string NotYetValid = "not_yet_valid";
+    public const string UntrustedCa = "untrusted_ca";
+    public const string Revoked = "revoked";
+    public const string CrlExpired = "crl_expired";
+
+    /// <summary>A <c>tls_client_auth</c> certificate of the trusted CA that does not carry the client's registered name.</summary>
+    public const string NameMismatch = "name_mismatch";
+
+    /// <summary>A <c>self_signed_tls_client_auth</c> certificate that is not in the client's JWKS.</summary>
+    public const string NotRegistered = "not_registered";
+
+    /// <summary>The certificate is the one registered for a different client.</summary>
+    public const string AnotherClient = "another_client";
+
+    private static readonly Dictionary<string, string> Descriptions = new()
+    {
+        [NoCertificate] = "This client authenticates with a certificate (RFC 8705) and none was presented: use the mutual-TLS endpoint.",
+        [Expired] = "The client certificate has expired.",
+        [NotYetValid] = "The client certificate is not valid yet.",
+        [UntrustedCa] = "The client certificate is not issued by a trusted CA.",
+        [Revoked] = "The client certificate has been revoked.",
+        [CrlExpired] = "The revocation list of the client certificate's CA is out of date; certificates are refused until it is renewed.",
+        [NameMismatch] = "The client certificate does not carry the client's registered name.",
+        [NotRegistered] = "The client certificate is not one registered for this client.",
+        [AnotherClient] = "The client certificate is registered for another client.",
+    };
+
+    public static string Describe(string reason) => Descriptions.GetValueOrDefault(reason, "The client certificate was refused.");
+
+    /// <summary>The registered method is a certificate one (RFC 8705 §2): such a client never authenticates without it.</summary>
+    public static bool IsCertificateClient(IReadOnlyDictionary<string, JsonElement> properties) =>
+        ClientCertificateIdentity.From(properties) is not null
+        || (properties.TryGetValue(ClientSeeder.AuthenticationMethodProperty, out var method) && method.ValueKind == JsonValueKind.String
+            && method.GetString() is ClientAuthenticationMethods.TlsClientAuth or ClientAuthenticationMethods.SelfSignedTlsClientAuth);
+}
+
+/// <summary>The refusal reason found while authenticating this request's client certificate, if any (one per request scope).</summary>
+public sealed class ClientCertificateVerdict
+{
+    public string? Refusal { get; private set; }
+
+    public void Refuse(string reason) => Refusal ??= reason;
+}
+
+/// <summary>Meter <c>Identity.Server</c>: <c>identity.mtls.client_auth.refusals</c>, refused client certificates tagged <c>reason</c>.</summary>
+public sealed class MutualTlsMetrics
+{
+    public const string MeterName = "Identity.Server";
+    public const string RefusalsCounter = "identity.mtls.client_auth.refusals";
+
+    private readonly Counter<long> _refusals;
+
+    public MutualTlsMetrics(IMeterFactory meters)
+    {
+        var meter = meters.Create(MeterName);
+        _refusals = meter.CreateCounter<long>(RefusalsCounter, "{refusal}", "Token requests refused for their client certificate (RFC 8705).");
+    }
+
+    public void Refused(string reason) => _refusals.Add(1, new KeyValuePair<string, object?>("reason", reason));
+}
+
+/// <summary>
+/// A token request refused for its client certificate is <c>invalid_client</c> (RFC 6749 §5.2, 401) whose description
+/// says why, and is counted; the audit row (<see cref="Audit.TokenFailureAudit"/>) carries the same reason.
+/// </summary>
+public sealed class ClientCertificateRefusals(ClientCertificateVerdict verdict, MutualTlsMetrics metrics)
+    : IOpenIddictServerHandler<ApplyTokenResponseContext>
+{
+    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyTokenResponseContext>()
+            .UseScopedHandler<ClientCertificateRefusals>()
+            .SetOrder(int.MinValue + 10_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build();
+
+    public ValueTask HandleAsync(ApplyTokenResponseContext context)
+    {
+        if (verdict.Refusal is { } reason && context.Response.Error == Errors.InvalidClient)
+        {
+            context.Response.ErrorDescription = CertificateRefusal.Describe(reason);
+            context.Response.ErrorUri = null;
+            metrics.Refused(reason);
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
