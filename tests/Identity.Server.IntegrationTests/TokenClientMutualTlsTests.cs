@@ -91,6 +91,25 @@ public sealed class TokenClientMutualTlsTests(MutualTlsTests.MutualTlsServer ser
     }
 
     [Fact]
+    public async Task GetTokenAsync_CertificateFileCaughtHalfWritten_KeepsTheCertificateInUseAndItsToken()
+    {
+        // Arrange
+        var files = WritePem(server.PkiClient, "client");
+        var client = TokenClient("svc-pki", files);
+        var first = await client.GetTokenAsync();
+
+        // Act: the rotation is looked at while only half of the new certificate is written.
+        var renewed = server.Certificate("pki-renewed")!.ExportCertificatePem();
+        await File.WriteAllTextAsync(files["CertificateFile"]!, renewed[..(renewed.Length / 2)]);
+        _clock.Advance(TimeSpan.FromSeconds(11));
+        var during = await client.GetTokenAsync();
+
+        // Assert: nothing is torn down; the token bound to the certificate still in use is served.
+        Assert.Equal(first, during);
+        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(during));
+    }
+
+    [Fact]
     public async Task UseIdentityClientCertificate_OutgoingCall_PresentsTheCertificateItsTokenIsBoundTo()
     {
         // Arrange: an API on Kestrel that requires a client certificate and echoes it with the token's binding.
