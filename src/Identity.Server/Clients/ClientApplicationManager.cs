@@ -26,7 +26,8 @@ public sealed class ClientApplicationManager(
     IOpenIddictApplicationStore<OpenIddictEntityFrameworkCoreApplication> store,
     ClientApplicationCache clients,
     IOptionsMonitor<OidcOptions> oidc,
-    ClientCertificateVerdict verdict)
+    ClientCertificateVerdict verdict,
+    ClientCertificateValidationCache validations)
     : OpenIddictApplicationManager<OpenIddictEntityFrameworkCoreApplication>(cache, logger, options, store)
 {
     // The copy handed out in this scope (one request), reused by every later lookup of the same client in it.
@@ -191,6 +192,13 @@ public sealed class ClientApplicationManager(
             return false;
         }
 
+        // The same client with the same certificate a moment ago: its chain and name were checked then (expiry above is
+        // checked every time), so the chain is not built again (decision 0101-e).
+        if (validations.IsValid(application.ClientId!, registered, certificate))
+        {
+            return true;
+        }
+
         using var chain = new X509Chain { ChainPolicy = policy };
         try
         {
@@ -212,6 +220,7 @@ public sealed class ClientApplicationManager(
                 return false;
             }
 
+            validations.Remember(application.ClientId!, registered, certificate);
             return true;
         }
         catch (CryptographicException exception)

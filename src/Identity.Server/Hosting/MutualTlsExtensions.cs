@@ -38,6 +38,13 @@ public sealed class MutualTlsOptions
     /// <summary>PEM bundle of the CAs that issue <c>tls_client_auth</c> certificates (roots, and intermediates if any).</summary>
     public string? TrustedCaFile { get; set; }
 
+    /// <summary>
+    /// How long a successful <c>tls_client_auth</c> validation (chain and registered name) is reused for the same client
+    /// and certificate, never past the certificate's expiry; zero builds the chain on every token request.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ValidationCacheDuration { get; set; } = TimeSpan.FromMinutes(1);
+
     public bool Enabled => Port is not null;
 
     public Uri AliasBase(Uri? issuer) => BaseUri
@@ -57,6 +64,7 @@ public static class MutualTlsExtensions
             .ValidateOnStart();
         builder.Services.AddSingleton<IValidateOptions<MutualTlsOptions>, MutualTlsOptionsValidator>();
         builder.Services.AddScoped<ClientCertificateVerdict>();
+        builder.Services.AddSingleton<ClientCertificateValidationCache>();
         builder.Services.AddSingleton<MutualTlsMetrics>();
 
         var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
@@ -102,6 +110,12 @@ public static class MutualTlsExtensions
         var hostingUrls = builder.Configuration[WebHostDefaults.ServerUrlsKey];
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
         {
+            // TLS session resumption (decision 0101-e): a session made on the mTLS port carries the client certificate
+            // of its handshake (RFC 8446 §2.2), and OpenSSL resumed it on another port serving the same server
+            // certificate, bringing the certificate there. So no other HTTPS listener resumes sessions while the mTLS
+            // port is on; set through the HTTPS defaults, which every listener's UseHttps starts from.
+            kestrel.ConfigureHttpsDefaults(https => https.OnAuthenticate = (_, ssl) => ssl.AllowTlsResume = false);
+
             // Endpoints added in code replace the hosting URLs (ASPNETCORE_URLS, --urls): they are bound here again.
             foreach (var url in (hostingUrls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
             {
@@ -116,11 +130,9 @@ public static class MutualTlsExtensions
                 // expired, untrusted or unregistered one is an RFC 6749 invalid_client that is audited and counted.
                 https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
                 https.AllowAnyClientCertificate();
-                // No session resumption: a resumed session shows the server the certificate of the handshake that made
-                // it, not the one the client holds now, and (seen on Linux) a session made here was resumed on the main
-                // port when both use the same server certificate, carrying the client certificate there. Every
-                // connection to this port authenticates with a full handshake.
-                https.OnAuthenticate = (_, ssl) => ssl.AllowTlsResume = false;
+                // This port resumes sessions: a resumed connection is the client of the handshake that made the session
+                // (RFC 8446 §2.2), with that handshake's certificate, which is the one its token is bound to.
+                https.OnAuthenticate = null;
             }));
         });
         return builder;
