@@ -16,7 +16,26 @@ public static class IpRanges
     public static bool Allows(IReadOnlyList<string> cidrs, IPAddress? address)
     {
         ArgumentNullException.ThrowIfNull(cidrs);
-        if (cidrs.Count == 0)
+        var networks = new IPNetwork[cidrs.Count];
+        for (var i = 0; i < networks.Length; i++)
+        {
+            if (!TryParseRange(cidrs[i], out networks[i], out _))
+            {
+                return false;
+            }
+        }
+
+        return AllowsParsed(networks, address);
+    }
+
+    /// <summary>
+    /// <see cref="Allows(IReadOnlyList{string}, IPAddress?)"/> for ranges parsed once (<see cref="TryParseRange"/>): an
+    /// empty list allows every address, an unknown one is refused, an IPv4-mapped address counts as its IPv4 address.
+    /// </summary>
+    public static bool AllowsParsed(IReadOnlyList<IPNetwork> networks, IPAddress? address)
+    {
+        ArgumentNullException.ThrowIfNull(networks);
+        if (networks.Count == 0)
         {
             return true;
         }
@@ -27,14 +46,9 @@ public static class IpRanges
         }
 
         address = Normalize(address);
-        foreach (var cidr in cidrs)
+        for (var i = 0; i < networks.Count; i++)
         {
-            if (!TryParseRange(cidr, out var network, out _))
-            {
-                return false;
-            }
-
-            if (Contains(network, address))
+            if (Contains(networks[i], address))
             {
                 return true;
             }

@@ -17,13 +17,17 @@ public sealed record ClientView(string ClientId, string? DisplayName, string Typ
     IReadOnlyList<string> GrantTypes, IReadOnlyList<string> RedirectUris, IReadOnlyList<string> PostLogoutRedirectUris,
     IReadOnlyList<string> Scopes, bool FirstParty, string? AccessTokenLifetime, string? Region, bool HasJwks,
     string? RefreshTokenReuseLeeway = null, string? TlsClientAuthSubjectDn = null, string? TlsClientAuthSanDns = null,
-    string? TlsClientAuthSanUri = null);
+    string? TlsClientAuthSanUri = null, IReadOnlyList<string>? AllowedIpRanges = null, ClientTokenRateLimit? TokenRateLimit = null);
+
+/// <summary>A client's token-endpoint rate limit: <c>permits</c> token requests per <c>window</c> (hh:mm:ss, 1 s to 1 h).</summary>
+public sealed record ClientTokenRateLimit(int? Permits, string? Window);
 
 /// <summary>A client's declaration through the API. The secret is never sent: the server generates it and shows it once.</summary>
 public sealed record ClientRequest(string? ClientId, string? DisplayName, string? AuthenticationMethod, List<string>? GrantTypes,
     List<string>? RedirectUris, List<string>? PostLogoutRedirectUris, List<string>? Scopes, bool? FirstParty,
     string? AccessTokenLifetime, string? Region, JsonElement? Jwks, string? RefreshTokenReuseLeeway = null,
-    string? TlsClientAuthSubjectDn = null, string? TlsClientAuthSanDns = null, string? TlsClientAuthSanUri = null);
+    string? TlsClientAuthSubjectDn = null, string? TlsClientAuthSanDns = null, string? TlsClientAuthSanUri = null,
+    List<string>? AllowedIpRanges = null, ClientTokenRateLimit? TokenRateLimit = null);
 
 public sealed record ClientCreated(ClientView Client, string? ClientSecret);
 
@@ -304,6 +308,19 @@ public static class ClientsApi
             leeway = parsed;
         }
 
+        var rateLimit = ReadTokenRateLimit(body.TokenRateLimit, errors);
+        foreach (var problem in ClientAccessPolicy.Problems(body.AllowedIpRanges ?? [], rateLimit, confidential: body.AuthenticationMethod != "none"))
+        {
+            var field = problem.Field switch
+            {
+                "AllowedIpRanges" => "allowedIpRanges",
+                "TokenRateLimit.Permits" => "tokenRateLimit.permits",
+                "TokenRateLimit.Window" => "tokenRateLimit.window",
+                _ => "tokenRateLimit",
+            };
+            errors.TryAdd(problem.Index is { } index ? $"{field}[{index}]" : field, [problem.Message]);
+        }
+
         if (body.Region is { } region && !await db.Regions.AnyAsync(r => r.Code == region, cancellationToken))
         {
             errors["region"] = [$"Unknown region '{region}'."];
@@ -366,6 +383,8 @@ public static class ClientsApi
             TlsClientAuthSubjectDn = body.TlsClientAuthSubjectDn,
             TlsClientAuthSanDns = body.TlsClientAuthSanDns,
             TlsClientAuthSanUri = body.TlsClientAuthSanUri,
+            AllowedIpRanges = body.AllowedIpRanges ?? [],
+            TokenRateLimit = rateLimit,
         };
 
         foreach (var rule in ClientDefinitionRules.Validate(definition, "client", secretGenerated: authMethod is "client_secret_basic" or "client_secret_post"))
@@ -391,6 +410,7 @@ public static class ClientsApi
         var descriptor = new OpenIddictApplicationDescriptor();
         await manager.PopulateAsync(descriptor, application, cancellationToken);
         var permissions = descriptor.Permissions;
+        var access = ClientAccessPolicy.Of(descriptor.Properties);
         var certificate = ClientCertificateIdentity.From(descriptor.Properties);
         var method = descriptor.Properties.TryGetValue(ClientSeeder.AuthenticationMethodProperty, out var registered) ? registered.GetString()!
             : certificate is not null ? ClientAuthenticationMethods.TlsClientAuth
@@ -411,6 +431,39 @@ public static class ClientsApi
             descriptor.Properties.TryGetValue(ClientSeeder.RegionProperty, out var region) ? region.GetString() : null,
             descriptor.JsonWebKeySet is not null,
             descriptor.Properties.TryGetValue(ClientSeeder.RefreshTokenReuseLeewayProperty, out var leeway) ? leeway.GetString() : null,
-            certificate?.SubjectDn, certificate?.SanDns, certificate?.SanUri);
+            certificate?.SubjectDn, certificate?.SanDns, certificate?.SanUri,
+            access.AllowedIpRanges,
+            access.TokenRateLimit is { } limit
+                ? new ClientTokenRateLimit(limit.Permits, limit.Window.ToString("c", CultureInfo.InvariantCulture))
+                : null);
+    }
+
+    /// <summary>The requested rate limit, or <c>null</c>; a missing or unreadable part is an error naming it.</summary>
+    private static TokenRateLimitDefinition? ReadTokenRateLimit(ClientTokenRateLimit? requested, Dictionary<string, string[]> errors)
+    {
+        if (requested is null)
+        {
+            return null;
+        }
+
+        if (requested.Permits is null)
+        {
+            errors["tokenRateLimit.permits"] = ["Required: how many token requests per window."];
+        }
+
+        if (requested.Window is null)
+        {
+            errors["tokenRateLimit.window"] = ["Required: a duration (hh:mm:ss)."];
+        }
+        else if (!TimeSpan.TryParse(requested.Window, CultureInfo.InvariantCulture, out var parsed))
+        {
+            errors["tokenRateLimit.window"] = [$"A duration (hh:mm:ss) from {ClientAccessPolicy.MinWindow:c} to {ClientAccessPolicy.MaxWindow:c}."];
+        }
+        else if (requested.Permits is { } permits)
+        {
+            return new TokenRateLimitDefinition { Permits = permits, Window = parsed };
+        }
+
+        return null;
     }
 }

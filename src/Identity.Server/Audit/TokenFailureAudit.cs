@@ -37,5 +37,7 @@ public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db, 
 public sealed class RequireErrorResponse : IOpenIddictServerHandlerFilter<ApplyTokenResponseContext>
 {
     public ValueTask<bool> IsActiveAsync(ApplyTokenResponseContext context) =>
-        ValueTask.FromResult(!string.IsNullOrEmpty(context.Response.Error));
+        ValueTask.FromResult(!string.IsNullOrEmpty(context.Response.Error)
+            // Refused by the client's access policy, which audited it already (client.access_refused, rate limits sampled).
+            && !context.Transaction.Properties.ContainsKey(Connect.ClientAccessEnforcement.RefusedProperty));
 }

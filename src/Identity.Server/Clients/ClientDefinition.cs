@@ -82,6 +82,18 @@ public sealed class ClientDefinition
 
     /// <summary>A platform-administration client (bootstrap automation): full access to the admin API.</summary>
     public bool PlatformAdmin { get; set; }
+
+    /// <summary>
+    /// CIDR ranges (IPv4 or IPv6, at most 100) the client may call the token, introspection and revocation endpoints
+    /// from; empty: anywhere. The address is the connection's, or a configured proxy's <c>X-Forwarded-For</c>.
+    /// </summary>
+    public List<string> AllowedIpRanges { get; set; } = [];
+
+    /// <summary>
+    /// Token requests the client may make: <c>Permits</c> per <c>Window</c> (1 s to 1 h), counted on each replica.
+    /// Confidential clients only.
+    /// </summary>
+    public TokenRateLimitDefinition? TokenRateLimit { get; set; }
 }
 
 /// <summary>A scope declared in configuration (<c>Oidc:Scopes</c>), with the resources (audiences) it grants.</summary>

@@ -74,6 +74,12 @@ public static class ClientDefinitionRules
             }
         }
 
+        foreach (var problem in ClientAccessPolicy.Problems(client.AllowedIpRanges, client.TokenRateLimit, hasSecret || hasJwks || hasCertificate))
+        {
+            var key = problem.Field.Replace('.', ':') + (problem.Index is { } index ? $":{index}" : "");
+            yield return $"{path}:{key}: {problem.Message}";
+        }
+
         if (client.GrantTypes.Contains(GrantTypes.AuthorizationCode) && client.RedirectUris.Count == 0)
         {
             yield return $"{path}:RedirectUris: authorization_code needs at least one redirect URI.";

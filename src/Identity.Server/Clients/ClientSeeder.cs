@@ -254,6 +254,11 @@ public sealed class ClientSeeder(
             descriptor.Properties[Admin.AdminActor.PlatformAdminProperty] = System.Text.Json.JsonSerializer.SerializeToElement(true);
         }
 
+        if (ClientAccessPolicy.From(definition) is { } access)
+        {
+            descriptor.Properties[ClientAccessPolicy.Property] = access.ToJson();
+        }
+
         if (definition.RefreshTokenReuseLeeway is { } leeway && leeway > TimeSpan.Zero)
         {
             descriptor.Properties[RefreshTokenReuseLeewayProperty] =

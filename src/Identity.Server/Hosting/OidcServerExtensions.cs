@@ -32,6 +32,9 @@ public static class OidcServerExtensions
         builder.Services.AddHostedService<KeyRotationService>();
         builder.Services.AddSingleton<ClientApplicationCache>();
         builder.Services.AddSingleton<ScopeCatalog>();
+        builder.Services.AddSingleton<ClientTokenRateLimiter>();
+        builder.Services.AddSingleton<ClientAccessRefusals>();
+        builder.Services.AddSingleton<RequireClientEndpoint>();
         builder.Services.AddScoped<ClientSeeder>();
         builder.Services.AddAuthorization();
         builder.Services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerOptionsSetup>();
@@ -78,6 +81,10 @@ public static class OidcServerExtensions
                     .AddEventHandler(UntypedClientAssertions.Descriptor)
                     .AddEventHandler(RejectRepeatedResponseTypes.Descriptor)
                     .AddEventHandler(DefaultToQueryResponseMode.Descriptor);
+                foreach (var descriptor in ClientAccessEnforcement.Descriptors)
+                {
+                    server.AddEventHandler(descriptor);
+                }
 
                 var aspNetCore = server.UseAspNetCore()
                     .SuppressJsonResponseIndentation() // ~7.5 % of the bytes allocated per token went to indentation
