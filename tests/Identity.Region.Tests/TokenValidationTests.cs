@@ -1,8 +1,8 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Identity.Region.Tests.Infrastructure;
+using static Identity.Region.Tests.Infrastructure.ApiCalls;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 
@@ -56,7 +56,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var api = await ApiAsync(requireBinding: true);
         using var caller = api.Caller(_orders);
 
-        var response = await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
+        var response = await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("orders-us", await response.Content.ReadAsStringAsync());
@@ -68,7 +68,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var api = await ApiAsync();
         using var caller = api.Caller(null);
 
-        var response = await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
+        var response = await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
 
         AssertInvalidToken(response);
     }
@@ -79,7 +79,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var api = await ApiAsync();
         using var caller = api.Caller(_billing);
 
-        var response = await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
+        var response = await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
 
         AssertInvalidToken(response);
     }
@@ -91,11 +91,11 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var api = await ApiAsync();
         var token = _identity.Token(boundTo: _orders, now: _clock.GetUtcNow());
         using var orders = api.Caller(_orders);
-        Assert.Equal(HttpStatusCode.OK, (await GetAsync(orders, token)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await orders.GetOrdersAsync(token)).StatusCode);
         using var someoneElse = api.Caller(null);
 
         // Act: the same token, now verified already (the repeated-token path).
-        var response = await GetAsync(someoneElse, token);
+        var response = await someoneElse.GetOrdersAsync(token);
 
         // Assert
         AssertInvalidToken(response);
@@ -107,7 +107,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var api = await ApiAsync(requireBinding: true);
         using var caller = api.Caller(_orders);
 
-        var response = await GetAsync(caller, _identity.Token(now: _clock.GetUtcNow()));
+        var response = await caller.GetOrdersAsync(_identity.Token(now: _clock.GetUtcNow()));
 
         AssertInvalidToken(response);
     }
@@ -118,7 +118,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var api = await ApiAsync(requireBinding: false);
         using var caller = api.Caller(null);
 
-        var response = await GetAsync(caller, _identity.Token(now: _clock.GetUtcNow()));
+        var response = await caller.GetOrdersAsync(_identity.Token(now: _clock.GetUtcNow()));
 
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
     }
@@ -131,7 +131,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         using var outsider = TestCertificates.Client(_otherCa, "CN=orders.us, O=Example");
         using var caller = api.Caller(outsider);
 
-        var response = await GetAsync(caller, _identity.Token(boundTo: outsider, now: _clock.GetUtcNow()));
+        var response = await caller.GetOrdersAsync(_identity.Token(boundTo: outsider, now: _clock.GetUtcNow()));
 
         AssertInvalidToken(response);
     }
@@ -144,7 +144,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var strict = await ApiAsync();
         using (var caller = strict.Caller(selfSigned))
         {
-            AssertInvalidToken(await GetAsync(caller, token));
+            AssertInvalidToken(await caller.GetOrdersAsync(token));
         }
 
         await strict.DisposeAsync();
@@ -152,7 +152,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var lenient = await ApiAsync(settings => settings["IdentityTokenValidation:AllowSelfSignedCertificates"] = "true");
         using var lenientCaller = lenient.Caller(selfSigned);
 
-        Assert.Equal(HttpStatusCode.OK, (await GetAsync(lenientCaller, token)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await lenientCaller.GetOrdersAsync(token)).StatusCode);
     }
 
     public static TheoryData<string> WrongTokens => ["audience", "issuer", "typ", "expired", "signature", "unknown-key", "hs256"];
@@ -182,7 +182,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
             _ => throw new ArgumentOutOfRangeException(nameof(wrong)),
         };
 
-        var response = await GetAsync(caller, token);
+        var response = await caller.GetOrdersAsync(token);
 
         AssertInvalidToken(response);
     }
@@ -206,11 +206,11 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var api = await ApiAsync();
         using var caller = api.Caller(_orders);
         var token = _identity.Token(boundTo: _orders, now: _clock.GetUtcNow(), expires: _clock.GetUtcNow().AddMinutes(5));
-        Assert.Equal(HttpStatusCode.OK, (await GetAsync(caller, token)).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await caller.GetOrdersAsync(token)).StatusCode);
 
         _clock.Advance(TimeSpan.FromMinutes(7)); // past exp + the 60 s skew
 
-        AssertInvalidToken(await GetAsync(caller, token));
+        AssertInvalidToken(await caller.GetOrdersAsync(token));
     }
 
     [Fact]
@@ -221,8 +221,8 @@ public sealed class TokenValidationTests : IAsyncLifetime
         var fetchesBefore = _identity.JwksRequests;
         _identity.Rotate();
 
-        var first = await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
-        var second = await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
+        var first = await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
+        var second = await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
 
         Assert.Equal(HttpStatusCode.OK, first.StatusCode);
         Assert.Equal(HttpStatusCode.OK, second.StatusCode);
@@ -240,7 +240,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         {
             var forged = _identity.Token(boundTo: _orders, now: _clock.GetUtcNow(),
                 key: new ECDsaSecurityKey(ECDsa.Create(ECCurve.NamedCurves.nistP256)), kid: "unknown-" + i);
-            AssertInvalidToken(await GetAsync(caller, forged));
+            AssertInvalidToken(await caller.GetOrdersAsync(forged));
         }
 
         Assert.Equal(fetchesBefore + 1, _identity.JwksRequests);
@@ -256,12 +256,12 @@ public sealed class TokenValidationTests : IAsyncLifetime
 
         // Act + Assert: within the bound, tokens keep being accepted.
         _clock.Advance(TimeSpan.FromMinutes(119));
-        Assert.Equal(HttpStatusCode.OK, (await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow()))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()))).StatusCode);
 
         // Past it, refused, and the log says why once.
         _clock.Advance(TimeSpan.FromMinutes(2));
-        AssertInvalidToken(await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow())));
-        AssertInvalidToken(await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow())));
+        AssertInvalidToken(await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow())));
+        AssertInvalidToken(await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow())));
         var stale = api.Log.Lines.Where(l => l.Level == LogLevel.Error && l.Message.Contains("MaxKeyStaleness", StringComparison.Ordinal)).ToList();
         Assert.Single(stale);
         Assert.Contains("every access token is refused", stale[0].Message, StringComparison.Ordinal);
@@ -283,7 +283,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
         using var caller = api.Caller(_orders);
 
         // Assert
-        Assert.Equal(HttpStatusCode.OK, (await GetAsync(caller, _identity.Token(boundTo: _orders, now: _clock.GetUtcNow()))).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await caller.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()))).StatusCode);
     }
 
     [Fact]
@@ -319,20 +319,5 @@ public sealed class TokenValidationTests : IAsyncLifetime
         change?.Invoke(settings);
         _api = await RegionApiHost.StartAsync(_clock, settings, _serverCertificate);
         return _api;
-    }
-
-    private static async Task<HttpResponseMessage> GetAsync(HttpClient caller, string token)
-    {
-        using var request = new HttpRequestMessage(HttpMethod.Get, "orders");
-        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
-        return await caller.SendAsync(request);
-    }
-
-    private static void AssertInvalidToken(HttpResponseMessage response)
-    {
-        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
-        var challenge = Assert.Single(response.Headers.WwwAuthenticate);
-        Assert.Equal("Bearer", challenge.Scheme);
-        Assert.StartsWith("error=\"invalid_token\"", challenge.Parameter, StringComparison.Ordinal);
     }
 }

@@ -97,6 +97,9 @@ public sealed class IdentitySigningKeys : BackgroundService
         return await TryFetchAsync(cancellationToken) && (keyId is null || _keys?.ByKeyId.ContainsKey(keyId) == true);
     }
 
+    /// <summary>Uses <paramref name="jwks"/> as if just fetched (the validation benchmark, which has no Identity to ask).</summary>
+    internal void Use(string jwks, Uri jwksUri) => _keys = KeySet.Parse(jwks, jwksUri, _time.GetUtcNow());
+
     public override async Task StartAsync(CancellationToken cancellationToken)
     {
         if (_cacheFile is not null && File.Exists(_cacheFile))

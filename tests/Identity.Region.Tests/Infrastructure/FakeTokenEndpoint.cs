@@ -117,9 +117,14 @@ public sealed class FakeTokenEndpoint : IAsyncDisposable
 }
 
 /// <summary>A clock a test moves by hand; timers still run on real time.</summary>
-public sealed class TestClock : TimeProvider
+public sealed class TestClock(DateTimeOffset start) : TimeProvider
 {
-    private DateTimeOffset _now = new(2026, 12, 3, 12, 0, 0, TimeSpan.Zero);
+    private DateTimeOffset _now = start;
+
+    public TestClock()
+        : this(new DateTimeOffset(2026, 12, 3, 12, 0, 0, TimeSpan.Zero))
+    {
+    }
 
     public override DateTimeOffset GetUtcNow() => _now;
 
