@@ -162,6 +162,45 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
     }
 
     [Fact]
+    public async Task AuthorizationCodeAndRefresh_ConfidentialCertificateClientOverMtls_AccessTokensBound()
+    {
+        // Arrange: a person signs in for the tls_client_auth web client; the client redeems the code over mTLS.
+        var (code, verifier) = await server.AuthorizeAsync("web-pki");
+        using var client = server.Client(server.Mtls, server.PkiClient);
+
+        // Act
+        var tokens = await ResponseAssert.StatusAsync(await server.RedeemAsync(client, "web-pki", code, verifier), HttpStatusCode.OK);
+        var refreshed = await ResponseAssert.StatusAsync(await server.RefreshAsync(client, "web-pki", tokens), HttpStatusCode.OK);
+
+        // Assert: RFC 8705 §3.1, for the code flow and the refresh flow alike.
+        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(tokens));
+        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(refreshed));
+    }
+
+    [Fact]
+    public async Task Refresh_PublicClientsTokenObtainedOverMtls_OnlyWithTheSameCertificate()
+    {
+        // Arrange: a public client gets its refresh token over mTLS with a self-signed certificate of its own.
+        var (code, verifier) = await server.AuthorizeAsync("spa-public");
+        using var holder = server.Client(server.Mtls, server.SelfSigned);
+        var tokens = await ResponseAssert.StatusAsync(await server.RedeemAsync(holder, "spa-public", code, verifier), HttpStatusCode.OK);
+        using var withoutCertificate = server.Client(server.Main, null);
+        using var withAnother = server.Client(server.Mtls, server.Certificate("other-self-signed"));
+
+        // Act: the refresh token presented by someone without the certificate, by someone with another, then by its holder.
+        using var bare = await server.RefreshAsync(withoutCertificate, "spa-public", tokens);
+        using var other = await server.RefreshAsync(withAnother, "spa-public", tokens);
+        using var same = await server.RefreshAsync(holder, "spa-public", tokens);
+
+        // Assert: RFC 8705 §4: the token is bound to the certificate it was issued over (RFC 6749 §5.2 invalid_grant).
+        Assert.Equal(Thumbprint(server.SelfSigned), Confirmation(tokens));
+        Assert.Equal("invalid_grant", (await ResponseAssert.StatusAsync(bare, HttpStatusCode.BadRequest)).GetProperty("error").GetString());
+        Assert.Equal("invalid_grant", (await ResponseAssert.StatusAsync(other, HttpStatusCode.BadRequest)).GetProperty("error").GetString());
+        var refreshed = await ResponseAssert.StatusAsync(same, HttpStatusCode.OK);
+        Assert.Equal(Thumbprint(server.SelfSigned), Confirmation(refreshed));
+    }
+
+    [Fact]
     public async Task Discovery_MtlsPortConfigured_AdvertisesAliasesBindingAndMethods()
     {
         // Act
@@ -360,6 +399,9 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 AddClient(settings, 22, "svc-self", "Jwks", Jwks(SelfSigned, _certificates["self-signed-expired"]));
                 settings["Oidc:Clients:22:TokenEndpointAuthMethod"] = "self_signed_tls_client_auth";
                 AddClient(settings, 23, "svc-pki-uri", "TlsClientAuthSanUri", "spiffe://example.test/shipping");
+                AddWebClient(settings, 24, "web-pki");
+                settings["Oidc:Clients:24:TlsClientAuthSubjectDn"] = "CN=orders.eu,O=Example";
+                AddWebClient(settings, 25, "spa-public");
             };
             _host = StartServer();
             var mainCertificate = _serverCertificate;
@@ -382,6 +424,35 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             settings[$"Oidc:Clients:{index}:Scopes:0"] = "api.read";
             settings[$"Oidc:Clients:{index}:{key}"] = value;
         }
+
+        private static void AddWebClient(Dictionary<string, string?> settings, int index, string clientId)
+        {
+            settings[$"Oidc:Clients:{index}:ClientId"] = clientId;
+            settings[$"Oidc:Clients:{index}:GrantTypes:0"] = "authorization_code";
+            settings[$"Oidc:Clients:{index}:GrantTypes:1"] = "refresh_token";
+            settings[$"Oidc:Clients:{index}:Scopes:0"] = "openid";
+            settings[$"Oidc:Clients:{index}:Scopes:1"] = "offline_access";
+            settings[$"Oidc:Clients:{index}:Scopes:2"] = "api.read";
+            settings[$"Oidc:Clients:{index}:RedirectUris:0"] = $"https://{clientId}.test/cb";
+        }
+
+        /// <summary>The fixture's person signs in for <paramref name="clientId"/> (code + PKCE); the code and its verifier.</summary>
+        public async Task<(string Code, string Verifier)> AuthorizeAsync(string clientId)
+        {
+            var (verifier, challenge) = BrowserSession.Pkce();
+            var browser = new BrowserSession(_fixture.Server);
+            var callback = await browser.AuthorizeAsync(BrowserSession.AuthorizeUrl(clientId, $"https://{clientId}.test/cb", challenge,
+                ("scope", "openid offline_access api.read")), ServerFixture<SqliteTestDatabase>.UserEmail, _fixture.UserPassword);
+            return (BrowserSession.Query(callback)["code"], verifier);
+        }
+
+        public Task<HttpResponseMessage> RedeemAsync(HttpClient client, string clientId, string code, string verifier) =>
+            client.PostFormAsync("/connect/token", [new("grant_type", "authorization_code"), new("client_id", clientId), new("code", code),
+                new("code_verifier", verifier), new("redirect_uri", $"https://{clientId}.test/cb")]);
+
+        public Task<HttpResponseMessage> RefreshAsync(HttpClient client, string clientId, JsonElement tokens) =>
+            client.PostFormAsync("/connect/token", [new("grant_type", "refresh_token"), new("client_id", clientId),
+                new("refresh_token", tokens.GetProperty("refresh_token").GetString()!)]);
 
         /// <summary>The admin API on the main port, as the declared platform-admin client.</summary>
         public async Task<HttpClient> AdminAsync()

@@ -93,6 +93,9 @@ public static class MutualTlsExtensions
 
             // RFC 8705 §3: access tokens issued over mTLS carry cnf.x5t#S256, the certificate's SHA-256 thumbprint.
             server.UseClientCertificateBoundAccessTokens();
+            // RFC 8705 §4 (RFC 9700 §4.14.2): a public client's refresh token obtained over mTLS is bound to that
+            // certificate (cnf in the token) and redeemed only with it; a confidential client's is bound by its authentication.
+            server.UseClientCertificateBoundRefreshTokens();
             server.AddEventHandler(MutualTlsClientErrors.Descriptor).AddEventHandler(ClientCertificateRefusals.Descriptor);
             server.Configure(o =>
             {
