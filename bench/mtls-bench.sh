@@ -28,7 +28,8 @@
 #   4. checks one token of every target and mode: an ES256 JWS verified against the JWKS, iss, client_id, and
 #      cnf.x5t#S256 equal to the client certificate's SHA-256 thumbprint (none on plain); and whether each mTLS port
 #      lets a session resume (openssl s_client -sess_out / -sess_in)
-#   5. for each round, each mode, each target: MtlsBench; prints a summary with medians and ratios and appends it to
+#   5. one unmeasured warm-up pass of every mode on every target (the JIT), then for each round, each mode, each
+#      target: MtlsBench; prints a summary with medians and ratios and appends it to
 #      bench/results/mtls-bench-DATE-HHMM.txt
 # Everything it starts is stopped by PID on exit.
 set -euo pipefail
@@ -228,6 +229,16 @@ done
 for target in $TARGETS; do log "$target: a TLS session on the mTLS port resumes: ${RESUMES[$target]}"; done
 
 # --- 5. Rounds: every mode, every target (A B A B). ---
+# First one unmeasured pass of every mode on every target: otherwise the first mode measured on a fresh server also
+# measures its JIT (seen: Identity's first mode at less than half its later figure).
+for target in $TARGETS; do
+  for mode in $MODES; do
+    mapfile -t args < <(target_args "$target" "$mode")
+    "${BENCH_APP[@]}" "${args[@]}" --workers "$WORKERS" --warmup-s 0 --seconds "$WARMUP_S" >/dev/null || true
+  done
+done
+log "warm-up pass done (every mode on every target, ${WARMUP_S} s each, not measured)"
+
 declare -A LINES
 for (( round = 1; round <= ROUNDS; round++ )); do
   for mode in $MODES; do
