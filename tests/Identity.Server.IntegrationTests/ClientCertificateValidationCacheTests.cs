@@ -8,7 +8,7 @@ using Microsoft.Extensions.Options;
 namespace Identity.Server.IntegrationTests;
 
 /// <summary>
-/// The reuse of a successful <c>tls_client_auth</c> validation (decision 0101-e): what it keeps, for how long, and that
+/// The reuse of a successful <c>tls_client_auth</c> validation (decision 0050): what it keeps, for how long, and that
 /// it never lets a certificate in for a client it was not validated for.
 /// </summary>
 public sealed class ClientCertificateValidationCacheTests(MutualTlsTests.MutualTlsServer server)

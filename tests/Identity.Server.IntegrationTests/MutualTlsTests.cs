@@ -491,7 +491,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 RemoteCertificateValidationCallback = (_, presented, _, _) =>
                     presented is not null && presented.GetCertHashString() == serverCertificate.GetCertHashString(),
                 ClientCertificates = certificate is null ? null : new X509CertificateCollection { certificate },
-                // A full handshake: a resumed session (the mTLS port allows them, decision 0101-e) has no certificate request.
+                // A full handshake: a resumed session (the mTLS port allows them, decision 0050) has no certificate request.
                 AllowTlsResume = false,
             });
             if (sendRequest)

@@ -193,7 +193,7 @@ public sealed class ClientApplicationManager(
         }
 
         // The same client with the same certificate a moment ago: its chain and name were checked then (expiry above is
-        // checked every time), so the chain is not built again (decision 0101-e).
+        // checked every time), so the chain is not built again (decision 0050).
         if (validations.IsValid(application.ClientId!, registered, certificate))
         {
             return true;

@@ -10,7 +10,7 @@ namespace Identity.Server.Clients;
 /// Successful <c>tls_client_auth</c> validations (the chain to a trusted CA and the registered name), by client,
 /// registered name and certificate, so that a service asking for token after token with one certificate does not have
 /// its chain built on every request (an <see cref="X509Chain"/> build cost more than the rest of the mTLS token path:
-/// decision 0101-e). Kept for <see cref="MutualTlsOptions.ValidationCacheDuration"/> and never past the certificate's
+/// decision 0050). Kept for <see cref="MutualTlsOptions.ValidationCacheDuration"/> and never past the certificate's
 /// <c>NotAfter</c>; refusals are never kept, so a client that fixes its certificate is let in at once.
 /// <see cref="Clear"/> forgets every entry: whatever changes what a chain validation would say (a new revocation list)
 /// calls it.

@@ -26,7 +26,7 @@ public static class CertificateRefusal
     /// <summary>The certificate is the one registered for a different client.</summary>
     public const string AnotherClient = "another_client";
 
-    /// <summary>Behind a proxy: the forwarded certificate header could not be read (decision 0101-b).</summary>
+    /// <summary>Behind a proxy: the forwarded certificate header could not be read (decision 0047).</summary>
     public const string ForwardedUnreadable = "forwarded_unreadable";
 
     /// <summary>Behind a proxy: a certificate forwarded on a request the proxy did not mark https (X-Forwarded-Proto).</summary>

@@ -52,7 +52,7 @@ public sealed class RequireClientEndpoint : IOpenIddictServerHandlerFilter<Proce
 /// The address is the connection's after <c>UseForwardedHeaders</c>, which believes only configured proxies (0038).</item>
 /// <item>A token request over the client's budget is 429 with <c>Retry-After</c> (RFC 6585 §4) and the RFC 6749
 /// error <c>temporarily_unavailable</c>, the one code that tells a client to come back later with the same request
-/// (decision 0101-d).</item>
+/// (decision 0049).</item>
 /// </list>
 /// The policy comes from the cached client (no query per request); refusals are counted and audited
 /// (<see cref="ClientAccessRefusals"/>).

@@ -126,7 +126,7 @@ public static class MutualTlsExtensions
         var hostingUrls = builder.Configuration[WebHostDefaults.ServerUrlsKey];
         builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
         {
-            // TLS session resumption (decision 0101-e): a session made on the mTLS port carries the client certificate
+            // TLS session resumption (decision 0050): a session made on the mTLS port carries the client certificate
             // of its handshake (RFC 8446 §2.2), and OpenSSL resumed it on another port serving the same server
             // certificate, bringing the certificate there. So no other HTTPS listener resumes sessions while the mTLS
             // port is on; set through the HTTPS defaults, which every listener's UseHttps starts from.
