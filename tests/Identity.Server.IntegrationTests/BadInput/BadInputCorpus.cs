@@ -714,7 +714,11 @@ public sealed class BadInputCorpus
     private static List<(string, string)> ClientBody(Random r) =>
         [("clientId", r.Pick(["\"fuzz-" + r.Next(50) + "\"", "\"\"", "\"platform-admin\"", "\"a b\""])),
          ("displayName", "\"Fuzz client\""),
-         ("authenticationMethod", r.Pick(["\"client_secret_basic\"", "\"private_key_jwt\"", "\"none\"", "\"junk\""])),
+         ("authenticationMethod", r.Pick(["\"client_secret_basic\"", "\"private_key_jwt\"", "\"none\"", "\"junk\"", "\"tls_client_auth\"", "\"self_signed_tls_client_auth\""])),
+         ("tlsClientAuthSubjectDn", r.Pick(["null", "\"CN=fuzz\"", "\"\"", "\"CN=a,,=b\"", "\"\\u0000\"", "42"])),
+         ("tlsClientAuthSanDns", r.Pick(["null", "\"svc.fuzz.test\"", "\"*.\"", "[\"a\"]"])),
+         ("allowedIpRanges", r.Pick(["null", "[]", "[\"10.0.0.0/8\"]", "[\"::/0\", \"2001:db8::/129\"]", "[\"10.0.0.0/33\"]", "[null]", "\"10.0.0.0/8\"", "[\"1.2.3.4/-1\"]"])),
+         ("tokenRateLimit", r.Pick(["null", "{\"permits\":10,\"window\":\"00:00:01\"}", "{\"permits\":0,\"window\":\"00:00:01\"}", "{\"permits\":-1}", "{\"window\":\"junk\"}", "[]", "{\"permits\":99999999999,\"window\":\"1.00:00:00\"}"])),
          ("grantTypes", r.Pick(["[\"client_credentials\"]", "[\"authorization_code\"]", "[\"junk\"]", "[]"])),
          ("redirectUris", r.Pick(["[\"https://fuzz.test/cb\"]", "[\"not a uri\"]", "[\"javascript:alert(1)\"]", "[]"])),
          ("scopes", r.Pick(["[\"api.read\"]", "[\"identity.admin\"]", "[\"junk\"]"])),
