@@ -342,6 +342,9 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
 
         public Uri Mtls { get; private set; } = null!;
 
+        /// <summary>Settings applied after this class's own (another test class's CAs and CRLs), before InitializeAsync.</summary>
+        public Action<Dictionary<string, string?>> Extra { get; set; } = _ => { };
+
         public X509Certificate2 PkiClient => _certificates["pki"];
 
         public X509Certificate2 SanClient => _certificates["other-client"];
@@ -402,6 +405,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 AddWebClient(settings, 24, "web-pki");
                 settings["Oidc:Clients:24:TlsClientAuthSubjectDn"] = "CN=orders.eu,O=Example";
                 AddWebClient(settings, 25, "spa-public");
+                Extra(settings);
             };
             _host = StartServer();
             var mainCertificate = _serverCertificate;

@@ -27,7 +27,8 @@ public sealed class ClientApplicationManager(
     ClientApplicationCache clients,
     IOptionsMonitor<OidcOptions> oidc,
     ClientCertificateVerdict verdict,
-    ClientCertificateValidationCache validations)
+    ClientCertificateValidationCache validations,
+    ClientCertificateRevocation revocation)
     : OpenIddictApplicationManager<OpenIddictEntityFrameworkCoreApplication>(cache, logger, options, store)
 {
     // The copy handed out in this scope (one request), reused by every later lookup of the same client in it.
@@ -192,6 +193,14 @@ public sealed class ClientApplicationManager(
             return false;
         }
 
+        // Its issuer's CRL (Mtls:CrlFile), checked every time: a revoked serial, or a CRL past its nextUpdate (fail closed).
+        if (revocation.Refusal(certificate) is { } revoked)
+        {
+            Logger.LogInformation("Client {ClientId}: certificate refused ({Reason}).", application.ClientId, revoked);
+            verdict.Refuse(revoked);
+            return false;
+        }
+
         // The same client with the same certificate a moment ago: its chain and name were checked then (expiry above is
         // checked every time), so the chain is not built again (decision 0050).
         if (validations.IsValid(application.ClientId!, registered, certificate))
@@ -208,6 +217,14 @@ public sealed class ClientApplicationManager(
                     string.Join(", ", chain.ChainStatus.Select(s => s.Status)));
                 verdict.Refuse(chain.ChainStatus.Any(s => s.Status.HasFlag(X509ChainStatusFlags.Revoked))
                     ? CertificateRefusal.Revoked : CertificateRefusal.UntrustedCa);
+                return false;
+            }
+
+            // The intermediates of the chain, by their issuers' CRLs (the leaf was checked above).
+            if (chain.ChainElements.Skip(1).Select(e => revocation.Refusal(e.Certificate)).FirstOrDefault(r => r is not null) is { } refused)
+            {
+                Logger.LogInformation("Client {ClientId}: an intermediate CA of the certificate is refused ({Reason}).", application.ClientId, refused);
+                verdict.Refuse(refused);
                 return false;
             }
 

@@ -55,6 +55,16 @@ public sealed class MutualTlsOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan ValidationCacheDuration { get; set; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>
+    /// CRL files (<c>;</c>-separated, PEM "X509 CRL" blocks or DER) of the CAs of <see cref="TrustedCaFile"/>, each
+    /// signed by its CA: a <c>tls_client_auth</c> certificate its issuer's CRL lists is refused (decision 0046, "CRLs").
+    /// </summary>
+    public string? CrlFile { get; set; }
+
+    /// <summary>How often, at most, <see cref="CrlFile"/> is looked at again for a change (on use).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan CrlCheckInterval { get; set; } = TimeSpan.FromMinutes(1);
+
     public bool Enabled => Port is not null || ForwardedCertificate;
 
     public Uri AliasBase(Uri? issuer) => BaseUri
@@ -75,6 +85,7 @@ public static class MutualTlsExtensions
         builder.Services.AddSingleton<IValidateOptions<MutualTlsOptions>, MutualTlsOptionsValidator>();
         builder.Services.AddScoped<ClientCertificateVerdict>();
         builder.Services.AddSingleton<ClientCertificateValidationCache>();
+        builder.Services.AddSingleton<ClientCertificateRevocation>();
         builder.Services.AddSingleton<MutualTlsMetrics>();
 
         var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
@@ -96,7 +107,8 @@ public static class MutualTlsExtensions
             server.EnableSelfSignedTlsClientAuthentication();
             if (trusted is not null)
             {
-                // tls_client_auth (RFC 8705 §2.1). Revocation lists are not fetched (no CRL is configured yet).
+                // tls_client_auth (RFC 8705 §2.1). Revocation lists are never fetched: those of Mtls:CrlFile are
+                // checked by ClientApplicationManager (ClientCertificateRevocation).
                 server.EnablePublicKeyInfrastructureTlsClientAuthentication(trusted,
                     policy => policy.RevocationMode = X509RevocationMode.NoCheck);
             }
@@ -266,6 +278,18 @@ public static class MutualTlsExtensions
             else if (caFile is null && clients.Count > 0)
             {
                 failures.Add($"{string.Join(", ", clients)}: tls_client_auth needs Mtls:TrustedCaFile, the CAs that issue client certificates.");
+            }
+
+            if (!string.IsNullOrWhiteSpace(options.CrlFile))
+            {
+                try
+                {
+                    CertificateRevocationList.Load(options.CrlFile, caFile is null ? null : TryLoadBundle(caFile));
+                }
+                catch (InvalidDataException ex)
+                {
+                    failures.Add($"Mtls:CrlFile: {ex.Message}");
+                }
             }
 
             if (options.ForwardedCertificate)
