@@ -36,6 +36,14 @@ public sealed class AdminRequestGuard(RequestDelegate next, IProblemDetailsServi
             return;
         }
 
+        // A declared length over the limit is refused before any route runs: the limit below only bites when a body is
+        // read, and a DELETE that reads none would otherwise act on a request it should have refused (RFC 9110 §15.5.14).
+        if (context.Request.ContentLength > AdminHttp.MaxBodyBytes)
+        {
+            await AdminHttp.TooLarge().ExecuteAsync(context);
+            return;
+        }
+
         if (context.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
         {
             limit.MaxRequestBodySize = AdminHttp.MaxBodyBytes;

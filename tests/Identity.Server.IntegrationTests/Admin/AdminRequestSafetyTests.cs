@@ -107,6 +107,20 @@ public abstract class AdminRequestSafetyTests<TDatabase>(ServerFixture<TDatabase
         await ResponseAssert.StatusAsync(response, HttpStatusCode.RequestEntityTooLarge);
     }
 
+    [Fact]
+    public async Task DeleteAccount_DeclaredBodyOverTheLimit_ContentTooLargeAndNothingDeleted()
+    {
+        // Found by scripts/bad-input.sh (seed 16): the delete reads no body, so the read limit never bit and it ran.
+        var platform = await fixture.PlatformAdminAsync();
+        var account = await AdminArrange.AccountAsync(platform, "eu");
+
+        var response = await platform.SendJsonAsync(HttpMethod.Delete, $"/admin/v1/accounts/{account}", $$"""{"x":"{{new string('n', Limit)}}"}""");
+
+        await ResponseAssert.StatusAsync(response, HttpStatusCode.RequestEntityTooLarge);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        await ResponseAssert.StatusAsync(await platform.GetAsync($"/admin/v1/accounts/{account}"), HttpStatusCode.OK);
+    }
+
     public static TheoryData<string, byte[]> NotUtf8 => new()
     {
         { "settings", [.. """{"mfa":{"requirement":"o"""u8, 0xC3, 0x28, .. "\"}}"u8] },
