@@ -49,6 +49,44 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
     }
 
     [Fact]
+    public async Task ClientCredentials_CrlReplacedByAnUnreadableFile_PreviousCrlKept()
+    {
+        // Act: the live CA's CRL file replaced by garbage while the server runs.
+        await server.ReplaceLiveCrlAsync("not a CRL");
+        try
+        {
+            // Assert: the previous CRL still refuses its revoked certificate and lets the others in.
+            await AssertRefusedAsync(server.Revoked, "revoked");
+            var (status, body) = await server.Mtls.TokenAsync(server.Mtls.Mtls, "svc-pki", server.Good);
+            Assert.True(status == HttpStatusCode.OK, body.ToString());
+        }
+        finally
+        {
+            await server.ReplaceLiveCrlAsync(null);
+        }
+    }
+
+    [Fact]
+    public async Task Start_CrlFileNotACrl_RefusesToStartNamingTheKey()
+    {
+        var file = Path.Combine(Path.GetTempPath(), $"not-a-crl-{Guid.NewGuid():N}.pem");
+        await File.WriteAllTextAsync(file, "-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n");
+        try
+        {
+            var host = server.Mtls.StartServer(settings => settings["Mtls:CrlFile"] = file);
+
+            var error = Record.Exception(() => host.Start());
+
+            Assert.IsType<Microsoft.Extensions.Options.OptionsValidationException>(error?.GetBaseException());
+            Assert.Contains("Mtls:CrlFile", error!.GetBaseException().Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Fact]
     public void Start_CrlNotSignedByATrustedCa_RefusesToStartNamingTheKey()
     {
         var host = server.Mtls.StartServer(settings => settings["Mtls:CrlFile"] = server.ForgedCrlFile);
@@ -78,6 +116,7 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
     {
         private readonly string _directory = Directory.CreateTempSubdirectory("mtls-crl-").FullName;
         private X509Certificate2 _liveCa = null!, _staleCa = null!, _reloadCa = null!;
+        private string _liveCrl = "";
 
         public MutualTlsTests.MutualTlsServer Mtls { get; } = new();
 
@@ -90,6 +129,15 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
         public X509Certificate2 OfReloadCa { get; private set; } = null!;
 
         public string ForgedCrlFile => Path.Combine(_directory, "forged.crl.pem");
+
+        private string LiveCrlFile => Path.Combine(_directory, "live.crl.pem");
+
+        /// <summary>The live CA's CRL file replaced by <paramref name="content"/>, or by its first CRL again.</summary>
+        public async Task ReplaceLiveCrlAsync(string? content)
+        {
+            await File.WriteAllTextAsync(LiveCrlFile, content ?? _liveCrl);
+            File.SetLastWriteTimeUtc(LiveCrlFile, DateTime.UtcNow.AddSeconds(content is null ? 20 : 10));
+        }
 
         private string ReloadCrlFile => Path.Combine(_directory, "reload.crl.pem");
 
@@ -106,8 +154,9 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
 
             var caFile = Path.Combine(_directory, "ca.pem");
             await File.WriteAllTextAsync(caFile, string.Concat(new[] { _liveCa, _staleCa, _reloadCa }.Select(c => c.ExportCertificatePem() + "\n")));
-            var liveCrl = Path.Combine(_directory, "live.crl.pem");
-            await File.WriteAllTextAsync(liveCrl, Crl(_liveCa, now.AddDays(-1), now.AddDays(7), Revoked));
+            var liveCrl = LiveCrlFile;
+            _liveCrl = Crl(_liveCa, now.AddDays(-1), now.AddDays(7), Revoked);
+            await File.WriteAllTextAsync(liveCrl, _liveCrl);
             var staleCrl = Path.Combine(_directory, "stale.crl"); // DER
             await File.WriteAllBytesAsync(staleCrl, CrlDer(_staleCa, now.AddDays(-8), now.AddDays(-1)));
             WriteReloadCrl(revoke: false);

@@ -167,13 +167,22 @@ public sealed record CertificateRevocationList(X500DistinguishedName Issuer, Dat
 /// </summary>
 public sealed class ClientCertificateRevocation(
     IOptionsMonitor<MutualTlsOptions> options, TimeProvider time, ClientCertificateValidationCache validations,
-    ILogger<ClientCertificateRevocation> logger)
+    ILogger<ClientCertificateRevocation> logger) : IHostedService
 {
     private readonly Lock _lock = new();
     private IReadOnlyList<CertificateRevocationList> _lists = [];
     private string? _loadedStamp;
     private DateTimeOffset _checkedAt = DateTimeOffset.MinValue;
     private bool _expiryLogged;
+
+    /// <summary>Loaded at start (after the options were validated), so that the files checked then are the ones in force.</summary>
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        Current();
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     /// <summary>Why <paramref name="certificate"/> is refused by its issuer's CRL, if it is.</summary>
     public string? Refusal(X509Certificate2 certificate)

@@ -86,6 +86,7 @@ public static class MutualTlsExtensions
         builder.Services.AddScoped<ClientCertificateVerdict>();
         builder.Services.AddSingleton<ClientCertificateValidationCache>();
         builder.Services.AddSingleton<ClientCertificateRevocation>();
+        builder.Services.AddHostedService(services => services.GetRequiredService<ClientCertificateRevocation>());
         builder.Services.AddSingleton<MutualTlsMetrics>();
 
         var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
