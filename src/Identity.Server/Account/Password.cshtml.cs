@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Data;
 using Identity.Core.Outbox;

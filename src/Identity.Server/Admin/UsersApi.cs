@@ -1,7 +1,10 @@
+using Identity.Core.Audit;
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Accounts;
 using Identity.Core.Data;
+using Identity.Core.Operations;
 using Identity.Core.Outbox;
+using Identity.Core.Users;
 using Identity.Server.Audit;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -39,10 +42,10 @@ public static class UsersApi
         users.MapGet("/{userId:guid}", GetAsync);
         users.MapPatch("/{userId:guid}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
         users.MapDelete("/{userId:guid}", DeleteAsync);
-        users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
-            ChangeAsync(accountId, userId, c, m, db, a, "user.disabled", user => { user.Status = UserStatus.Disabled; return Task.CompletedTask; }, revokeSessions: true));
-        users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
-            ChangeAsync(accountId, userId, c, m, db, a, "user.enabled", user => { user.Status = UserStatus.Active; return Task.CompletedTask; }, revokeSessions: false));
+        users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
+            OperateAsync(accountId, userId, c, db, o.DisableAsync));
+        users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
+            OperateAsync(accountId, userId, c, db, o.EnableAsync));
         users.MapPost("/{userId:guid}/reset-mfa", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
             ChangeAsync(accountId, userId, c, m, db, a, "user.mfa_reset", async user =>
             {
@@ -53,8 +56,8 @@ public static class UsersApi
                     await m.RemovePasskeyAsync(user, passkey.CredentialId);
                 }
             }, revokeSessions: true));
-        users.MapPost("/{userId:guid}/revoke-sessions", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
-            ChangeAsync(accountId, userId, c, m, db, a, "user.sessions_revoked", _ => Task.CompletedTask, revokeSessions: true));
+        users.MapPost("/{userId:guid}/revoke-sessions", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
+            OperateAsync(accountId, userId, c, db, o.RevokeSessionsAsync));
         return admin;
     }
 
@@ -268,6 +271,41 @@ public static class UsersApi
         await db.SaveChangesAsync(context.RequestAborted);
         await transaction.CommitAsync(context.RequestAborted);
         return TypedResults.NoContent();
+    }
+
+    /// <summary>One user operation on the user the route names, by the request's admin: the operation's outcome as HTTP.</summary>
+    private static async Task<IResult> OperateAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db,
+        Func<ApplicationUser, Actor, CancellationToken, Task<OperationResult>> operation)
+    {
+        var user = await FindAsync(accountId, userId, context, db);
+        if (user is null)
+        {
+            return AdminHttp.NotFound("user");
+        }
+
+        if (user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId))
+        {
+            return OwnersOnly();
+        }
+
+        return Answer(await operation(user, context.Admin().Actor, context.RequestAborted), user, context.Response);
+    }
+
+    /// <summary>An operation's outcome as the admin API answers it: the user as it now stands, with its version, or a problem.</summary>
+    private static IResult Answer(OperationResult result, ApplicationUser user, HttpResponse response)
+    {
+        switch (result.Outcome)
+        {
+            case OperationOutcome.Done:
+                AdminHttp.SetETag(response, user.Version);
+                return TypedResults.Ok(UserView.From(user));
+            case OperationOutcome.Conflict:
+                return AdminHttp.Conflict(result.Detail!);
+            case OperationOutcome.Invalid:
+                return AdminHttp.Invalid(result.Errors!.ToDictionary());
+            default:
+                return AdminHttp.Stale();
+        }
     }
 
     private static async Task<IResult> ChangeAsync(Guid accountId, string userId, HttpContext context, UserManager<ApplicationUser> users,

@@ -51,6 +51,10 @@ public static class StoreExtensions
             .AddDefaultTokenProviders();
         builder.Services.AddSingleton<Account.DecoyPasswordHash>();
 
+        // Every change to a user or an account is one of these operations: rule, version, events, audit, one SaveChanges.
+        builder.Services.AddScoped<Core.Operations.ChangeUnit>();
+        builder.Services.AddScoped<Core.Users.UserOperations>();
+
         // Every replica reads the same data-protection key ring (cookies, antiforgery, protected signing keys).
         builder.Services.AddDataProtection()
             .SetApplicationName("Identity")
