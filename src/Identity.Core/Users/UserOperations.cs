@@ -2,7 +2,7 @@ using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Operations;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;

@@ -1,7 +1,7 @@
 using Identity.Core.Audit;
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Data;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore.Authentication;

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 using Identity.Core.Accounts;
 using Identity.Core.Data;
 using Identity.Core.Operations;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Identity.Core.Users;
 using Identity.Server.Audit;
 using Microsoft.AspNetCore.Identity;

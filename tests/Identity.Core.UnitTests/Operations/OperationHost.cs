@@ -3,7 +3,7 @@ using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Operations;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Identity.Core.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Data.Sqlite;
