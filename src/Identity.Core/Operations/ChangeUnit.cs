@@ -24,8 +24,8 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
     // The contexts an operation is writing now: the outbox interceptor tells a change that escaped one from one that did not.
     private static readonly ConditionalWeakTable<DbContext, Change> Open = [];
 
-    /// <summary>Whether an operation is running on this context (its changes are named, versioned and audited).</summary>
-    public static bool IsRunning(DbContext context) => Open.TryGetValue(context, out _);
+    /// <summary>The operation running on this context, if any.</summary>
+    internal static Change? RunningOn(DbContext context) => Open.TryGetValue(context, out var change) ? change : null;
 
     /// <summary>Runs one operation for <paramref name="actor"/>; see the type's summary.</summary>
     public async Task<OperationResult> RunAsync(Actor actor, Func<Change, Task<OperationResult>> body, CancellationToken cancellationToken)
@@ -52,7 +52,7 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
                 return result;
             }
 
-            change.BumpVersions(db);
+            await change.WriteAsync(db, cancellationToken);
             try
             {
                 await db.SaveChangesAsync(cancellationToken);

@@ -43,6 +43,8 @@ public sealed class OperationHost : IAsyncDisposable
         services.AddScoped<IAuditTrail, AuditTrail>();
         services.AddScoped<ChangeUnit>();
         services.AddScoped<UserOperations>();
+        services.AddScoped<UserLockout>();
+        services.AddScoped<IUserSecondFactors, NoSecondFactors>();
         _services = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
         using var scope = _services.CreateScope();
         scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Database.EnsureCreated();
@@ -138,5 +140,15 @@ public sealed class WriteCounter : SaveChangesInterceptor, IDbTransactionInterce
     {
         Transactions++;
         return result;
+    }
+}
+
+/// <summary>The server keeps authenticator secrets; here there are none to remove but the two-factor flag.</summary>
+internal sealed class NoSecondFactors : IUserSecondFactors
+{
+    public Task RemoveAllAsync(ApplicationUser user)
+    {
+        user.TwoFactorEnabled = false;
+        return Task.CompletedTask;
     }
 }
