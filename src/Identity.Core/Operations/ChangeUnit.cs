@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using Identity.Core.Audit;
 using Identity.Core.Data;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.AspNetCore.Identity.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore;
 
 namespace Identity.Core.Operations;
@@ -14,12 +13,12 @@ namespace Identity.Core.Operations;
 /// (the version token), writes nothing and leaves the tracked entities as they were loaded.
 /// </summary>
 /// <remarks>
-/// Inside a run, ASP.NET Core Identity's user store only tracks (its <c>AutoSaveChanges</c> is off), so a body may call
+/// Inside a run, ASP.NET Core Identity's user store only tracks (<see cref="AuthorityUserStore"/>), so a body may call
 /// <see cref="UserManager{TUser}"/> (password, security stamp, passkeys) without saving half the change. OpenIddict's
 /// token and authorization revocations are single statements on the same context, hence in the same transaction.
 /// A run inside another run joins it: the outer run saves.
 /// </remarks>
-public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimeProvider time, IUserStore<ApplicationUser> userStore)
+public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
 {
     // The contexts an operation is writing now: the outbox interceptor tells a change that escaped one from one that did not.
     private static readonly ConditionalWeakTable<DbContext, Change> Open = [];
@@ -36,13 +35,9 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
             return await body(outer);
         }
 
-        var store = userStore as UserOnlyStore<ApplicationUser, AuthorityDbContext, string, IdentityUserClaim<string>,
-            IdentityUserLogin<string>, IdentityUserToken<string>, IdentityUserPasskey<string>>
-            ?? throw new InvalidOperationException("The user store is not ASP.NET Core Identity's EF Core store of the authority's context.");
         var change = new Change(actor, time.GetUtcNow(), audit);
         await using var transaction = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
         Open.Add(db, change);
-        store.AutoSaveChanges = false;
         try
         {
             var result = await body(change);
@@ -77,7 +72,6 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
         }
         finally
         {
-            store.AutoSaveChanges = true;
             Open.Remove(db);
         }
     }

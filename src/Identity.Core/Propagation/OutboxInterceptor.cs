@@ -21,8 +21,11 @@ namespace Identity.Core.Propagation;
 /// lives in. Enabling a region sends it the account and its users; disabling one sends it their deletion. Versions only grow,
 /// so regions can ignore anything older than what they hold (the contract's rule).
 /// </remarks>
-public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : SaveChangesInterceptor, IDbTransactionInterceptor
+public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, ChangesOutsideOperations? outside = null)
+    : SaveChangesInterceptor, IDbTransactionInterceptor
 {
+    private readonly ChangesOutsideOperations _outside = outside ?? ChangesOutsideOperations.Unwatched;
+
     private static readonly string[] AccountSnapshotProperties = [nameof(Account.Name), nameof(Account.Status), nameof(Account.Settings)];
 
     // Contexts whose pending transaction holds outbox rows: the dispatcher is woken when it commits.
@@ -186,6 +189,11 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
         foreach (var entry in entries.Where(e => e.Entity is ApplicationUser user && !handledUsers.Contains(user.Id)
                      && operation?.Names(user) != true).ToList())
         {
+            if (((ApplicationUser)entry.Entity).AccountId is not null && OutboxEvents.IsNews(entry))
+            {
+                _outside.Report("user", ((ApplicationUser)entry.Entity).Id);
+            }
+
             if (entry.State == EntityState.Modified && OutboxEvents.IsNews(entry))
             {
                 BumpVersion(entry);

@@ -26,6 +26,10 @@ public static class StoreExtensions
 
         // Every SaveChanges writes the events of its user and account changes into the outbox, in its transaction.
         builder.Services.AddSingleton<Core.Propagation.OutboxSignal>();
+        builder.Services.AddSingleton(services => new Core.Operations.ChangesOutsideOperations(
+            builder.Configuration.GetValue<Core.Operations.OutsideChangeMode?>(Core.Operations.ChangesOutsideOperations.SettingName)
+                ?? (builder.Environment.IsDevelopment() ? Core.Operations.OutsideChangeMode.Fail : Core.Operations.OutsideChangeMode.Log),
+            services.GetRequiredService<ILogger<Core.Operations.ChangesOutsideOperations>>()));
         builder.Services.AddSingleton<Core.Propagation.OutboxInterceptor>();
         builder.Services.AddDbContextPool<AuthorityDbContext>((services, options) => options
             .UseAuthorityDatabase(database.Provider, connectionString)
@@ -44,6 +48,7 @@ public static class StoreExtensions
                 options.Password.RequiredUniqueChars = 1;
                 DesignTimeServices.ConfigureIdentityStore(options.Stores);
             })
+            .AddUserStore<AuthorityUserStore>() // saves only outside an operation (Core/Operations)
             .AddEntityFrameworkStores<AuthorityDbContext>()
             .AddUserManager<Account.AuthorityUserManager>()
             .AddSignInManager<Account.AuthoritySignInManager>()

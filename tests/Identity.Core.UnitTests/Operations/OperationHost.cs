@@ -37,6 +37,7 @@ public sealed class OperationHost : IAsyncDisposable
         services.AddDbContext<AuthorityDbContext>((s, o) => o.UseSqlite(_connection)
             .AddInterceptors(s.GetRequiredService<OutboxInterceptor>(), s.GetRequiredService<WriteCounter>()));
         services.AddIdentityCore<ApplicationUser>(o => DesignTimeServices.ConfigureIdentityStore(o.Stores))
+            .AddUserStore<AuthorityUserStore>()
             .AddEntityFrameworkStores<AuthorityDbContext>()
             .AddDefaultTokenProviders();
         services.AddOpenIddict().AddCore(o => o.UseEntityFrameworkCore().UseDbContext<AuthorityDbContext>());
