@@ -10,6 +10,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using OpenIddict.EntityFrameworkCore.Models;
 
 namespace Identity.Core.UnitTests.Operations;
@@ -24,7 +25,7 @@ public sealed class OperationHost : IAsyncDisposable
     private readonly SqliteConnection _connection = new("Data Source=:memory:");
     private readonly ServiceProvider _services;
 
-    public OperationHost()
+    public OperationHost(OutsideChangeMode outside = OutsideChangeMode.Log)
     {
         _connection.Open();
         var services = new ServiceCollection();
@@ -32,6 +33,7 @@ public sealed class OperationHost : IAsyncDisposable
         services.AddSingleton<Microsoft.AspNetCore.DataProtection.IDataProtectionProvider>(new Microsoft.AspNetCore.DataProtection.EphemeralDataProtectionProvider());
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton<OutboxSignal>();
+        services.AddSingleton(s => new ChangesOutsideOperations(outside, s.GetRequiredService<ILogger<ChangesOutsideOperations>>()));
         services.AddSingleton<OutboxInterceptor>();
         services.AddSingleton(Writes);
         services.AddDbContext<AuthorityDbContext>((s, o) => o.UseSqlite(_connection)
