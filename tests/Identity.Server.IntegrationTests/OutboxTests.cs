@@ -236,6 +236,91 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
     }
 
     [Fact]
+    public async Task ParkedRow_ListedInTheStatus_RequeuedByAPlatformAdminWithAnAuditEntry()
+    {
+        var region = "pk" + _unique;
+        var id = await ParkRowAsync(region, "UserChanged", """{"userId":"u-secret@example.test"}""");
+
+        var status = await ResponseAssert.StatusAsync(await _platform.GetAsync("/admin/v1/outbox"), HttpStatusCode.OK);
+        Assert.True(status.GetProperty("parked").GetInt32() >= 1);
+        var perRegion = Assert.Single(status.GetProperty("parkedByRegion").EnumerateArray(), r => r.GetProperty("region").GetString() == region);
+        Assert.Equal(1, perRegion.GetProperty("parked").GetInt32());
+        var listed = Assert.Single(status.GetProperty("parkedRows").EnumerateArray(), r => r.GetProperty("id").GetInt64() == id);
+        Assert.Equal(ParkReasons.AttemptsExhausted, listed.GetProperty("reason").GetString());
+        Assert.Equal(5, listed.GetProperty("attempts").GetInt32());
+        Assert.Equal("TimeoutException: no confirmation", listed.GetProperty("lastError").GetString());
+        Assert.DoesNotContain(status.GetProperty("byRegion").EnumerateArray(), r => r.GetProperty("region").GetString() == region); // not pending
+        Assert.DoesNotContain("u-secret", status.GetRawText(), StringComparison.Ordinal); // never the payload
+
+        var requeued = await ResponseAssert.StatusAsync(await _platform.PostAsync($"/admin/v1/outbox/{id}/requeue", null), HttpStatusCode.OK);
+        Assert.Equal("pending", requeued.GetProperty("state").GetString());
+
+        var row = await RowAsync(id);
+        Assert.Null(row.ParkedAt);
+        Assert.Equal(0, row.Attempts);
+        status = await ResponseAssert.StatusAsync(await _platform.GetAsync("/admin/v1/outbox"), HttpStatusCode.OK);
+        Assert.Contains(status.GetProperty("byRegion").EnumerateArray(), r => r.GetProperty("region").GetString() == region);
+        Assert.DoesNotContain(status.GetProperty("parkedRows").EnumerateArray(), r => r.GetProperty("id").GetInt64() == id);
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        var audit = await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().AuditEntries.AsNoTracking()
+            .SingleAsync(e => e.EventType == "outbox.requeued" && e.SubjectId == id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Contains("attempts_exhausted", audit.Details!, StringComparison.Ordinal);
+
+        var again = await _platform.PostAsync($"/admin/v1/outbox/{id}/requeue", null);
+        Assert.Equal(HttpStatusCode.Conflict, again.StatusCode);
+        Assert.Equal("application/problem+json", again.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Theory]
+    [InlineData("9223372036854775807", HttpStatusCode.NotFound)]
+    [InlineData("abc", HttpStatusCode.BadRequest)]
+    [InlineData("-1", HttpStatusCode.BadRequest)]
+    [InlineData("0", HttpStatusCode.BadRequest)]
+    [InlineData("99999999999999999999", HttpStatusCode.BadRequest)]
+    public async Task Requeue_UnknownOrMalformedId_ProblemDetails(string id, HttpStatusCode expected)
+    {
+        var response = await _platform.PostAsync($"/admin/v1/outbox/{id}/requeue", null);
+
+        Assert.Equal(expected, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task Requeue_AccountAdmin_ForbiddenAndTheRowStaysParked()
+    {
+        var id = await ParkRowAsync("pk" + _unique, "Unheard", "{}");
+        await CreateUserAsync(_accountA, "requeuer", role: "admin");
+        var accountAdmin = await fixture.AsUserAsync($"requeuer-{_unique}@example.test", Password);
+
+        var response = await accountAdmin.PostAsync($"/admin/v1/outbox/{id}/requeue", null);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.NotNull((await RowAsync(id)).ParkedAt);
+    }
+
+    /// <summary>A row as the dispatcher parks one (test arrangement: no broker here).</summary>
+    private async Task<long> ParkRowAsync(string region, string messageType, string payload)
+    {
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var row = new OutboxMessage
+        {
+            Region = region, MessageType = messageType, Payload = payload, AccountId = _accountA, CreatedAt = DateTimeOffset.UtcNow,
+            ParkedAt = DateTimeOffset.UtcNow, ParkedReason = ParkReasons.AttemptsExhausted, Attempts = 5, LastError = "TimeoutException: no confirmation",
+        };
+        db.Outbox.Add(row);
+        await db.SaveChangesAsync();
+        return row.Id;
+    }
+
+    private async Task<OutboxMessage> RowAsync(long id)
+    {
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Outbox.AsNoTracking().SingleAsync(m => m.Id == id);
+    }
+
+    [Fact]
     public async Task SyncApi_RegionClientPagesThroughItsUsers_OtherRegionRefused()
     {
         var created = new List<string>();
