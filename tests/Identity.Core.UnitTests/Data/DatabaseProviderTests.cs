@@ -1,7 +1,7 @@
 using Identity.Core.Data;
 using Npgsql;
 
-namespace Identity.Core.UnitTests;
+namespace Identity.Core.UnitTests.Data;
 
 public sealed class DatabaseProviderTests
 {

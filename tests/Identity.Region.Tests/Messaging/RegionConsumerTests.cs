@@ -12,7 +12,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using static Identity.Region.Tests.Infrastructure.Events;
 
-namespace Identity.Region.Tests;
+namespace Identity.Region.Tests.Messaging;
 
 /// <summary>The consumers on MassTransit's in-memory transport, on the region's endpoint as a host configures it.</summary>
 public sealed class RegionConsumerTests

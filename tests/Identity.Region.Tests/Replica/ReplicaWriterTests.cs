@@ -2,7 +2,7 @@ using Identity.Region.Replica;
 using Identity.Region.Tests.Infrastructure;
 using static Identity.Region.Tests.Infrastructure.Events;
 
-namespace Identity.Region.Tests;
+namespace Identity.Region.Tests.Replica;
 
 /// <summary>The replica's rules on a real SQLite file: only a newer version changes anything.</summary>
 public sealed class ReplicaWriterTests : IAsyncLifetime

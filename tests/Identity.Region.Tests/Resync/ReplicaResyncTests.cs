@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using static Identity.Region.Tests.Infrastructure.Events;
 
-namespace Identity.Region.Tests;
+namespace Identity.Region.Tests.Resync;
 
 /// <summary>The resync against a test double of Identity on a real socket.</summary>
 public sealed class ReplicaResyncTests : IAsyncLifetime

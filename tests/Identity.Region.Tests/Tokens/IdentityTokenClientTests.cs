@@ -5,7 +5,7 @@ using Identity.Region.Tokens;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
-namespace Identity.Region.Tests;
+namespace Identity.Region.Tests.Tokens;
 
 /// <summary>The regional token client against a token endpoint on a real socket.</summary>
 public sealed class IdentityTokenClientTests : IAsyncLifetime

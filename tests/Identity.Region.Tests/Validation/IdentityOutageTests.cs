@@ -5,7 +5,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.JsonWebTokens;
 using static Identity.Region.Tests.Infrastructure.ApiCalls;
 
-namespace Identity.Region.Tests;
+namespace Identity.Region.Tests.Validation;
 
 /// <summary>
 /// The regional API while Identity is away: the real Identity.Server as a process of its own, issuing certificate-bound

@@ -6,7 +6,7 @@ using static Identity.Region.Tests.Infrastructure.ApiCalls;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Identity.Region.Tests;
+namespace Identity.Region.Tests.Validation;
 
 /// <summary>
 /// A regional API protected by <c>AddIdentityTokenValidation</c> on Kestrel over TLS, its keys from an authority's

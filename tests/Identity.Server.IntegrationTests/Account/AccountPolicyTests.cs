@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Account;
 
 /// <summary>The account's policy, enforced at sign-in: required MFA forces enrolment before any code; the IP allow-list.</summary>
 public sealed class AccountPolicyTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>

@@ -4,7 +4,7 @@ using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.IdentityModel.Tokens;
 using OtpNet;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Account;
 
 /// <summary>TOTP enrollment and sign-in, single-use codes, recovery codes, and acr_values step-up; amr/acr in the ID token.</summary>
 public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>

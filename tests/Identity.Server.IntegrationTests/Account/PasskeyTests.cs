@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OtpNet;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Account;
 
 /// <summary>
 /// Passkeys over HTTP: the relying party from configuration (validated at start), the options each page hands the

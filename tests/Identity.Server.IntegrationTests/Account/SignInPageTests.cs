@@ -5,7 +5,7 @@ using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Account;
 
 /// <summary>The sign-in page: accessible markup, security headers, generic failures, no open redirect.</summary>
 public sealed class SignInPageTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>

@@ -10,7 +10,7 @@ using Microsoft.AspNetCore.TestHost;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Clients;
 
 /// <summary>
 /// A client's IP allow-list (token, introspection, revocation) and token rate limit, set through the admin API or

@@ -3,9 +3,10 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Identity.Server.Clients;
 using Identity.Server.Hosting;
+using Identity.Server.IntegrationTests.Connect;
 using Microsoft.Extensions.Options;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Clients;
 
 /// <summary>
 /// The reuse of a successful <c>tls_client_auth</c> validation (decision 0050): what it keeps, for how long, and that

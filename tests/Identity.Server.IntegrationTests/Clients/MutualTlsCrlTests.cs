@@ -2,9 +2,10 @@ using System.Net;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using static Identity.Server.IntegrationTests.MutualTlsTests.MutualTlsServer;
+using Identity.Server.IntegrationTests.Connect;
+using static Identity.Server.IntegrationTests.Connect.MutualTlsTests.MutualTlsServer;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Clients;
 
 /// <summary>
 /// <c>tls_client_auth</c> with CRLs (<c>Mtls:CrlFile</c>, decision 0046): the real server on Kestrel with its mTLS port,

@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 using OpenIddict.Abstractions;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Clients;
 
 /// <summary>
 /// Several server processes on one database behave as one authority: shared keys, shared clients, and

@@ -6,7 +6,7 @@ using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Connect;
 
 /// <summary>Authorization code + PKCE, SSO session, consent, refresh and logout, over HTTP.</summary>
 public sealed class AuthorizationCodeTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>

@@ -3,7 +3,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using Identity.Server.IntegrationTests.Infrastructure;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Connect;
 
 /// <summary>
 /// Malformed and hostile token requests get an RFC 6749 §5.2 JSON error with the right status, never a 500.

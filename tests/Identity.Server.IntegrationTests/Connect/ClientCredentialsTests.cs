@@ -4,7 +4,7 @@ using System.Text.Json;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.IdentityModel.JsonWebTokens;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Connect;
 
 /// <summary>Discovery, JWKS and machine-to-machine tokens, run once per database provider.</summary>
 public abstract class ClientCredentialsTests<TDatabase>(ServerFixture<TDatabase> fixture) : IClassFixture<ServerFixture<TDatabase>>

@@ -1,6 +1,6 @@
 using Identity.Server.IntegrationTests.Infrastructure;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Connect;
 
 /// <summary>Secrets and tokens never reach the logs, on success or failure, even at Debug level.</summary>
 public sealed class LoggingTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>

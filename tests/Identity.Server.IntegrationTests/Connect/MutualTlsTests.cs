@@ -12,7 +12,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Connect;
 
 /// <summary>
 /// Certificate client authentication (RFC 8705): the real server on Kestrel with its mTLS port, certificates made here

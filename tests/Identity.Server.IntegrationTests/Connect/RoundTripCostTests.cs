@@ -2,7 +2,7 @@ using System.Net;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Xunit.Abstractions;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Connect;
 
 /// <summary>
 /// The database work of the authorization-code round trip of a user who already has an SSO session, the flow of

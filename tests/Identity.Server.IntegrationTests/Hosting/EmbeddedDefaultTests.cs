@@ -8,7 +8,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using OpenIddict.EntityFrameworkCore.Models;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>The embedded default: nothing declared, SQLite, first run seeds demo clients and a demo user once.</summary>
 public sealed class EmbeddedDefaultTests

@@ -8,10 +8,10 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
-using static Identity.Server.IntegrationTests.MutualTlsTests;
-using Certificates = Identity.Server.IntegrationTests.MutualTlsTests.MutualTlsServer;
+using static Identity.Server.IntegrationTests.Connect.MutualTlsTests;
+using Certificates = Identity.Server.IntegrationTests.Connect.MutualTlsTests.MutualTlsServer;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
 /// Mutual TLS terminated by a proxy: a real nginx asks for the client certificate and forwards it URL-encoded

@@ -5,7 +5,7 @@ using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
 /// <c>X-Forwarded-For</c> from a client that is not a configured proxy changes nothing: the sign-in throttle, the

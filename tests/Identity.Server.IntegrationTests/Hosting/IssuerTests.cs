@@ -3,7 +3,7 @@ using Identity.Server.Hosting;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.IdentityModel.JsonWebTokens;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
 /// The issuer is published exactly as configured (OpenID Connect Discovery 1.0 §4.3, RFC 8414 §3.3, RFC 9207 §2.4:

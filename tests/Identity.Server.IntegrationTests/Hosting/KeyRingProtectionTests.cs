@@ -6,7 +6,7 @@ using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
 /// The data-protection key ring (which protects the token signing keys) encrypted at rest with a certificate: what a

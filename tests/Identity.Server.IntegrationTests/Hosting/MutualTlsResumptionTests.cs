@@ -4,9 +4,10 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Identity.Server.IntegrationTests.Connect;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
 /// TLS session resumption (RFC 8446 §2.2) and the mTLS port, seen from a client that shows whether it resumed:

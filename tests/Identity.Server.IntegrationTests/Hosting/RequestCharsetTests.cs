@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using Identity.Server.IntegrationTests.Infrastructure;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
 /// A body declared in a charset the runtime refuses to decode (UTF-7, disabled since .NET 5) is the client's mistake:

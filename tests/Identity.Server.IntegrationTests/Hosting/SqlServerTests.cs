@@ -3,7 +3,7 @@ using Identity.Server.Clients;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Testcontainers.MsSql;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>The production provider, on a real SQL Server in a container (skipped where no Docker engine answers).</summary>
 public sealed class SqlServerTests

@@ -9,7 +9,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
 /// The per-address throttle of sign-in and token requests (<see cref="RateLimitingExtensions"/>), on a minimal host

@@ -6,7 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Keys;
 
 /// <summary>What rotation looks like from outside: JWKS contents, the <c>kid</c> of new tokens, old tokens still (or no longer) accepted.</summary>
 internal static class KeyRotationProbe

@@ -12,7 +12,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Propagation;
 
 /// <summary>
 /// The transactional outbox without a broker (the embedded default): every change to a user or an account leaves its

@@ -14,7 +14,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.DependencyInjection;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Region;
 
 /// <summary>
 /// Two regional services calling each other (issue 16 item 5): two instances of the real sample (eu, us) on Kestrel,

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Identity.Region.Tokens;
+using Identity.Server.IntegrationTests.Connect;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -13,7 +14,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.Tokens;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Region;
 
 /// <summary>
 /// The regional token client over mutual TLS (RFC 8705) against the real server on Kestrel with its mTLS port: the
