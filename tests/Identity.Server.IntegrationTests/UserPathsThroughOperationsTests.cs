@@ -29,7 +29,7 @@ public sealed class UserPathsThroughOperationsTests(ServerFixture<SqliteTestData
             """{"name":"Net Co","regions":["eu"]}"""), HttpStatusCode.Created)).GetProperty("id").GetGuid();
         var etag = (await admin.GetAsync($"/admin/v1/accounts/{account}")).Headers.ETag!.Tag;
         await ResponseAssert.StatusAsync(await admin.SendJsonAsync(HttpMethod.Put, $"/admin/v1/accounts/{account}/settings",
-            """{"lockout":{"maxFailedAttempts":2,"duration":"00:10:00"}}""", etag), HttpStatusCode.OK);
+            """{"lockout":{"maxFailedAttempts":3,"duration":"00:10:00"}}""", etag), HttpStatusCode.OK);
         var users = $"/admin/v1/accounts/{account}/users";
 
         // Admin API: create, invite, change profile, disable, enable, reset MFA, revoke sessions, delete.
@@ -57,8 +57,8 @@ public sealed class UserPathsThroughOperationsTests(ServerFixture<SqliteTestData
             ["Input.ConfirmPassword"] = "Another-Horse-Battery-7",
         }), HttpStatusCode.OK);
 
-        // Lockout: the second wrong password locks the user out.
-        for (var attempt = 1; attempt <= 2; attempt++)
+        // Lockout: the third wrong password locks the user out.
+        for (var attempt = 1; attempt <= 3; attempt++)
         {
             var stranger = new BrowserSession(null, host.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true }));
             Assert.Equal(HttpStatusCode.OK, (await stranger.SignInAsync("/Account/Login", email, $"Wrong-password-{attempt}")).StatusCode);
