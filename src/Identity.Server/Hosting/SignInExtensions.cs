@@ -75,8 +75,6 @@ public static class SignInExtensions
         });
         builder.Services.AddScoped<UserPrincipalFactory>();
         builder.Services.AddScoped<AccountPolicies>();
-        builder.Services.AddSingleton<RequireUserGrant>();
-        builder.Services.AddSingleton<RequireStoredRefreshToken>();
         builder.Services.AddScoped<DemoUserSeeder>();
         builder.Services.AddScoped<Account.Mfa.SecondFactors>();
         builder.Services.AddRazorPages(pages => pages.RootDirectory = "/Account")
@@ -90,11 +88,8 @@ public static class SignInExtensions
 
         builder.Services.AddOpenIddict().AddServer(server =>
         {
-            server.AddEventHandler(UserTokenSignIn.Descriptor);
-
             // OpenIddict's leeway is one for all clients: set to the longest a client may have, and each client is held
-            // to its own (none by default) by RefreshTokenReuse, which runs first.
-            server.AddEventHandler(RefreshTokenReuse.Descriptor);
+            // to its own (none by default) by RefreshTokenReuse, which runs first (Connect/ProtocolPipeline).
             server.SetRefreshTokenReuseLeeway(RefreshTokenReuse.MaxLeeway);
             // Errors that cannot go back to the client (unknown client_id, unregistered redirect_uri) are rendered
             // by the status-code pages below, at Identity (RFC 6749 §4.1.2.1).
