@@ -1,15 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
-using Identity.Core.Data;
 using Identity.Server.Account;
 using Identity.Server.Connect;
-using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
-using Microsoft.EntityFrameworkCore;
-using OpenIddict.Abstractions;
-using OpenIddict.Server.AspNetCore;
-using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Identity.Server.Hosting;
 
@@ -121,41 +115,7 @@ public static class SignInExtensions
     {
         app.MapRazorPages();
 
-        // OpenID Connect Core §5.3: the claims the granted scopes allow, for the access token's subject.
-        app.MapMethods("/connect/userinfo", [HttpMethods.Get, HttpMethods.Post],
-            [Authorize(AuthenticationSchemes = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)]
-            async (HttpContext context, UserManager<ApplicationUser> users, AuthorityDbContext db) =>
-            {
-                var principal = context.User;
-                var user = principal.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
-                if (user is null)
-                {
-                    return Results.Challenge(authenticationSchemes: [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
-                }
-
-                var claims = new Dictionary<string, object?>(StringComparer.Ordinal) { [Claims.Subject] = user.Id };
-                if (principal.HasScope(Scopes.Profile))
-                {
-                    claims[Claims.Name] = user.DisplayName ?? user.Email;
-                    claims[Claims.PreferredUsername] = user.UserName;
-
-                    // The customer account the person belongs to and their role in it (platform admins have none).
-                    if (user.AccountId is { } accountId)
-                    {
-                        var name = await db.Accounts.AsNoTracking().Where(a => a.Id == accountId).Select(a => a.Name)
-                            .SingleOrDefaultAsync(context.RequestAborted);
-                        claims[DiscoveryMetadata.UserinfoAccountClaim] = new { id = accountId, name, role = user.Role };
-                    }
-                }
-
-                if (principal.HasScope(Scopes.Email))
-                {
-                    claims[Claims.Email] = user.Email;
-                    claims[Claims.EmailVerified] = user.EmailConfirmed;
-                }
-
-                return Results.Json(claims);
-            }).DisableAntiforgery();
+        app.MapUserinfo();
 
         return app;
     }
