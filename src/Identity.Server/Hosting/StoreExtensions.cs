@@ -28,7 +28,7 @@ public static class StoreExtensions
         builder.Services.AddSingleton<Core.Propagation.OutboxSignal>();
         builder.Services.AddSingleton(services => new Core.Operations.ChangesOutsideOperations(
             builder.Configuration.GetValue<Core.Operations.OutsideChangeMode?>(Core.Operations.ChangesOutsideOperations.SettingName)
-                ?? (builder.Environment.IsDevelopment() ? Core.Operations.OutsideChangeMode.Fail : Core.Operations.OutsideChangeMode.Log),
+                ?? Core.Operations.OutsideChangeMode.Log,
             services.GetRequiredService<ILogger<Core.Operations.ChangesOutsideOperations>>()));
         builder.Services.AddSingleton<Core.Propagation.OutboxInterceptor>();
         builder.Services.AddDbContextPool<AuthorityDbContext>((services, options) => options
