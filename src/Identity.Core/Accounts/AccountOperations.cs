@@ -29,37 +29,41 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
 
     /// <summary>A new, active account named <paramref name="name"/> (trimmed), living in the <paramref name="regions"/> named (each known).</summary>
     /// <returns>The outcome and, when done, the account as written.</returns>
+    /// <remarks>
+    /// The regions are checked before the run's transaction begins, as a region being enabled is: on SQLite a read inside
+    /// it would hold the database against the very deletion the foreign key is there to catch.
+    /// </remarks>
     public async Task<(OperationResult Result, Account? Account)> CreateAsync(string? name, IReadOnlyList<string?>? regions, Actor actor,
         CancellationToken cancellationToken)
     {
-        Account? account = null;
-        var result = await RegionLinkAsync(changes.RunAsync(actor, async change =>
+        var errors = new Dictionary<string, string[]>();
+        name = name?.Trim();
+        if (!IsName(name))
         {
-            var errors = new Dictionary<string, string[]>();
-            name = name?.Trim();
-            if (!IsName(name))
-            {
-                errors["name"] = [NameRule];
-            }
+            errors["name"] = [NameRule];
+        }
 
-            var requested = regions ?? [];
-            if (requested.Any(string.IsNullOrEmpty))
-            {
-                errors["regions"] = ["Each region must be a region code, not null or empty."];
-            }
+        var requested = regions ?? [];
+        if (requested.Any(string.IsNullOrEmpty))
+        {
+            errors["regions"] = ["Each region must be a region code, not null or empty."];
+        }
 
-            var codes = requested.OfType<string>().Where(r => r.Length > 0).Distinct(StringComparer.Ordinal).ToList();
-            var known = await db.Regions.Where(r => codes.Contains(r.Code)).Select(r => r.Code).ToListAsync(cancellationToken);
-            if (!errors.ContainsKey("regions") && codes.Except(known).FirstOrDefault() is { } unknown)
-            {
-                errors["regions"] = [$"Unknown region '{unknown}'."];
-            }
+        var codes = requested.OfType<string>().Where(r => r.Length > 0).Distinct(StringComparer.Ordinal).ToList();
+        var known = await db.Regions.Where(r => codes.Contains(r.Code)).Select(r => r.Code).ToListAsync(cancellationToken);
+        if (!errors.ContainsKey("regions") && codes.Except(known).FirstOrDefault() is { } unknown)
+        {
+            errors["regions"] = [$"Unknown region '{unknown}'."];
+        }
 
-            if (errors.Count > 0)
-            {
-                return OperationResult.Invalid(errors);
-            }
+        if (errors.Count > 0)
+        {
+            return (OperationResult.Invalid(errors), null);
+        }
 
+        Account? account = null;
+        var result = await RegionLinkAsync(SaveOnlyAsync(actor, change =>
+        {
             account = new Account
             {
                 Id = Guid.CreateVersion7(),
@@ -77,18 +81,18 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
 
     /// <summary>Renames the account when <paramref name="name"/> is given (trimmed); the account's version grows either way.</summary>
     public Task<OperationResult> UpdateAsync(Account account, string? name, Actor actor, CancellationToken cancellationToken) =>
-        changes.RunAsync(actor, change =>
+        SaveOnlyAsync(actor, change =>
         {
             name = name?.Trim();
             if (name is not null && !IsName(name))
             {
-                return Task.FromResult(OperationResult.Invalid("name", NameRule));
+                return OperationResult.Invalid("name", NameRule);
             }
 
             var before = account.Name;
             account.Name = name ?? account.Name;
             Changed(change, account, "account.updated", new { name = new { before, after = account.Name } });
-            return Task.FromResult(OperationResult.Done);
+            return OperationResult.Done;
         }, cancellationToken);
 
     /// <summary>
@@ -97,13 +101,12 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
     /// entry keeps the document before and after.
     /// </summary>
     public Task<OperationResult> ChangeSettingsAsync(Account account, string document, Actor actor, CancellationToken cancellationToken) =>
-        changes.RunAsync(actor, change =>
+        SaveOnlyAsync(actor, change =>
         {
             var policy = AccountPolicy.Parse(document, out var errors);
             if (policy is null)
             {
-                return Task.FromResult(OperationResult.Invalid(
-                    errors.ToDictionary(e => e.Key == "$" ? "settings" : "settings." + e.Key, e => e.Value)));
+                return OperationResult.Invalid(errors.ToDictionary(e => e.Key == "$" ? "settings" : "settings." + e.Key, e => e.Value));
             }
 
             var before = account.Settings;
@@ -115,7 +118,7 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
                 before = JsonDocument.Parse(before).RootElement,
                 after = JsonDocument.Parse(account.Settings).RootElement,
             });
-            return Task.FromResult(OperationResult.Done);
+            return OperationResult.Done;
         }, cancellationToken);
 
     /// <summary>The account's people can no longer sign in or administer; a suspended account is left as it is.</summary>
@@ -142,11 +145,11 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
             return OperationResult.Done;
         }
 
-        return await RegionLinkAsync(changes.RunAsync(actor, change =>
+        return await RegionLinkAsync(SaveOnlyAsync(actor, change =>
         {
             account.Regions.Add(new AccountRegion { AccountId = account.Id, RegionCode = region });
             Changed(change, account, "account.region_enabled", new { region });
-            return Task.FromResult(OperationResult.Done);
+            return OperationResult.Done;
         }, cancellationToken));
     }
 
@@ -159,11 +162,11 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
             return Task.FromResult(OperationResult.Done);
         }
 
-        return changes.RunAsync(actor, change =>
+        return SaveOnlyAsync(actor, change =>
         {
             account.Regions.Remove(link);
             Changed(change, account, "account.region_disabled", new { region });
-            return Task.FromResult(OperationResult.Done);
+            return OperationResult.Done;
         }, cancellationToken);
     }
 
@@ -188,12 +191,12 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
             return Task.FromResult(OperationResult.Done);
         }
 
-        return changes.RunAsync(actor, change =>
+        return SaveOnlyAsync(actor, change =>
         {
             var before = account.Status;
             account.Status = status;
             Changed(change, account, eventType, new { status = new { before, after = status } });
-            return Task.FromResult(OperationResult.Done);
+            return OperationResult.Done;
         }, cancellationToken);
     }
 
@@ -203,6 +206,13 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
         change.Changed(account);
         change.Audit(eventType, "account", account.Id.ToString(), account.Id, details);
     }
+
+    /// <summary>
+    /// A run whose body only changes tracked entities: SaveChanges' own transaction is its one transaction, so nothing is
+    /// locked while the rule is checked (on SQLite an earlier transaction would hold the database for the whole run).
+    /// </summary>
+    private Task<OperationResult> SaveOnlyAsync(Actor actor, Func<Change, OperationResult> body, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, change => Task.FromResult(body(change)), cancellationToken, saveOnly: true);
 
     private static bool IsName(string? name) => !string.IsNullOrEmpty(name) && name.Length <= NameMaxLength;
 
