@@ -4,6 +4,7 @@ using Identity.Core.Accounts;
 using Identity.Core.Data;
 using Identity.Core.Policies;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.ChangeTracking;
 
 namespace Identity.Core.Propagation;
 
@@ -71,19 +72,64 @@ public static class OutboxEvents
         }
     }
 
+    // The properties a region sees in UserChanged; a change to any other (password hash, security stamp, failed-attempt
+    // counter) is not an event.
+    private static readonly string[] UserSnapshotProperties =
+    [
+        nameof(ApplicationUser.Email), nameof(ApplicationUser.DisplayName), nameof(ApplicationUser.Role),
+        nameof(ApplicationUser.Status), nameof(ApplicationUser.TwoFactorEnabled), nameof(ApplicationUser.LockoutEnd),
+        nameof(ApplicationUser.AccountId),
+    ];
+
+    /// <summary>Whether a region sees this change to the user: new, deleted, or one of its snapshot's properties changed.</summary>
+    public static bool IsNews(EntityEntry user) =>
+        user.State is EntityState.Added or EntityState.Deleted
+        || (user.State == EntityState.Modified && Changed(user, UserSnapshotProperties));
+
+    /// <summary>
+    /// Adds what this change to the user (a tracked entry, with its version as it will be saved) means to its regions:
+    /// its snapshot, or its deletion; nothing when it is not news (<see cref="IsNews"/>) or the user lives in no region.
+    /// </summary>
+    public static async Task AddUserEventAsync(this AuthorityDbContext db, RegionRouting routing, EntityEntry entry, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var user = (ApplicationUser)entry.Entity;
+        var accountId = entry.State == EntityState.Deleted
+            ? entry.Property(nameof(ApplicationUser.AccountId)).OriginalValue as Guid?
+            : user.AccountId;
+        if (accountId is not { } id || !IsNews(entry))
+        {
+            return; // platform administrators live in no region
+        }
+
+        var regions = await routing.OfUserAsync(entry, id, cancellationToken);
+        if (entry.State == EntityState.Deleted)
+        {
+            // Newer than any snapshot of the user, so a late UserChanged cannot bring them back.
+            db.Add(regions, new UserDeleted { UserId = user.Id, AccountId = id, Version = user.Version + 1, DeletedAt = now }, id, user.Id, now);
+            return;
+        }
+
+        db.Add(regions, Snapshot(user, now), id, user.Id, now);
+    }
+
     /// <summary>
     /// Tells the user's regions that every session and token of the user was revoked. Call before SaveChanges in the
     /// transaction that revokes them.
     /// </summary>
-    public static async Task AddSessionsRevokedAsync(this AuthorityDbContext db, ApplicationUser user, string reason, DateTimeOffset now,
-        CancellationToken cancellationToken)
+    public static async Task AddSessionsRevokedAsync(this AuthorityDbContext db, RegionRouting routing, ApplicationUser user, string reason,
+        DateTimeOffset now, CancellationToken cancellationToken)
     {
         if (user.AccountId is not { } accountId)
         {
             return;
         }
 
-        var regions = await new RegionRouting(db).OfUserAsync(db.Entry(user), accountId, cancellationToken);
+        var regions = await routing.OfUserAsync(db.Entry(user), accountId, cancellationToken);
         db.Add(regions, new SessionsRevoked { UserId = user.Id, AccountId = accountId, Reason = reason, RevokedAt = now }, accountId, user.Id, now);
     }
+
+    /// <summary>Whether any of these properties of the entry differs from its value as loaded.</summary>
+    public static bool Changed(EntityEntry entry, string[] properties) =>
+        properties.Any(name => entry.Property(name) is var p && !Equals(p.OriginalValue, p.CurrentValue));
 }

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using Identity.Contracts;
 using Identity.Core.Accounts;
 using Identity.Core.Data;
+using Identity.Core.Operations;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Diagnostics;
@@ -20,16 +21,10 @@ namespace Identity.Core.Propagation;
 /// lives in. Enabling a region sends it the account and its users; disabling one sends it their deletion. Versions only grow,
 /// so regions can ignore anything older than what they hold (the contract's rule).
 /// </remarks>
-public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : SaveChangesInterceptor, IDbTransactionInterceptor
+public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, ChangesOutsideOperations? outside = null)
+    : SaveChangesInterceptor, IDbTransactionInterceptor
 {
-    // The properties a region sees in UserChanged; a change to any other (password hash, security stamp, failed-attempt
-    // counter) is not an event.
-    private static readonly string[] UserSnapshotProperties =
-    [
-        nameof(ApplicationUser.Email), nameof(ApplicationUser.DisplayName), nameof(ApplicationUser.Role),
-        nameof(ApplicationUser.Status), nameof(ApplicationUser.TwoFactorEnabled), nameof(ApplicationUser.LockoutEnd),
-        nameof(ApplicationUser.AccountId),
-    ];
+    private readonly ChangesOutsideOperations _outside = outside ?? ChangesOutsideOperations.Unwatched;
 
     private static readonly string[] AccountSnapshotProperties = [nameof(Account.Name), nameof(Account.Status), nameof(Account.Settings)];
 
@@ -172,10 +167,14 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
                 _detectionSkipped.AddOrUpdate(db, this);
             }
 
+            if (ChangeUnit.RunningOn(db) is not null && db.ChangeTracker.Entries<OutboxMessage>().Any(e => e.State == EntityState.Added))
+            {
+                _wroteRows.AddOrUpdate(db, this); // rows its operation added
+            }
+
             return;
         }
 
-        var before = db.ChangeTracker.Entries<OutboxMessage>().Count(e => e.State == EntityState.Added);
         var now = time.GetUtcNow();
         var routing = new RegionRouting(db);
         var handledUsers = new HashSet<string>(StringComparer.Ordinal);
@@ -185,37 +184,27 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
             routing.Moved(accountId, await WriteAccountEventsAsync(db, accountId, entries, handledUsers, now, cancellationToken));
         }
 
-        foreach (var entry in entries.Where(e => e.Entity is ApplicationUser).ToList())
+        // Users an operation named have their events from it (Operations.Change), in the order it decided.
+        var operation = ChangeUnit.RunningOn(db);
+        foreach (var entry in entries.Where(e => e.Entity is ApplicationUser user && !handledUsers.Contains(user.Id)
+                     && operation?.Names(user) != true).ToList())
         {
-            var user = (ApplicationUser)entry.Entity;
-            var accountId = entry.State == EntityState.Deleted
-                ? entry.Property(nameof(ApplicationUser.AccountId)).OriginalValue as Guid?
-                : user.AccountId;
-            if (accountId is not { } id || handledUsers.Contains(user.Id))
+            if (((ApplicationUser)entry.Entity).AccountId is not null && OutboxEvents.IsNews(entry))
             {
-                continue; // platform administrators live in no region; region moves already sent this user
+                _outside.Report("user", ((ApplicationUser)entry.Entity).Id);
             }
 
-            if (entry.State == EntityState.Modified && !Changed(entry, UserSnapshotProperties))
+            if (entry.State == EntityState.Modified && OutboxEvents.IsNews(entry))
             {
-                continue;
+                BumpVersion(entry);
             }
 
-            var regions = await routing.OfUserAsync(entry, id, cancellationToken);
-            if (entry.State == EntityState.Deleted)
-            {
-                // Newer than any snapshot of the user, so a late UserChanged cannot bring them back.
-                db.Add(regions, new UserDeleted { UserId = user.Id, AccountId = id, Version = user.Version + 1, DeletedAt = now }, id, user.Id, now);
-                continue;
-            }
-
-            BumpVersion(entry);
-            db.Add(regions, OutboxEvents.Snapshot(user, now), id, user.Id, now);
+            await db.AddUserEventAsync(routing, entry, now, cancellationToken);
         }
 
-        if (db.ChangeTracker.Entries<OutboxMessage>().Count(e => e.State == EntityState.Added) > before)
+        if (db.ChangeTracker.Entries<OutboxMessage>().Any(e => e.State == EntityState.Added))
         {
-            _wroteRows.AddOrUpdate(db, this);
+            _wroteRows.AddOrUpdate(db, this); // this SaveChanges' rows, or those its operation added before it
         }
     }
 
@@ -245,7 +234,7 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
         }
 
         var accountChanged = accountEntry?.State == EntityState.Added || added.Count > 0 || removed.Count > 0
-            || (accountEntry?.State == EntityState.Modified && Changed(accountEntry, AccountSnapshotProperties));
+            || (accountEntry?.State == EntityState.Modified && OutboxEvents.Changed(accountEntry, AccountSnapshotProperties));
         if (!accountChanged)
         {
             return current;
@@ -289,9 +278,6 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
             })
             .Where(id => id != Guid.Empty)
             .Distinct();
-
-    private static bool Changed(EntityEntry entry, string[] properties) =>
-        properties.Any(name => entry.Property(name) is var p && !Equals(p.OriginalValue, p.CurrentValue));
 
     /// <summary>Versions grow on every change a region can see; a caller that already bumped it is left alone.</summary>
     private static void BumpVersion(EntityEntry entry)

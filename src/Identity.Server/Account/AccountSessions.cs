@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using System.Globalization;
 using Identity.Core.Data;
 using Identity.Server.Audit;

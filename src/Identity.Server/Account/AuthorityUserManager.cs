@@ -1,4 +1,5 @@
 using Identity.Core.Data;
+using Identity.Core.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
@@ -23,6 +24,7 @@ public sealed class AuthorityUserManager(
     ILogger<UserManager<ApplicationUser>> logger,
     AccountPolicies policies,
     AuthorityDbContext db,
+    UserLockout lockouts,
     TimeProvider time)
     : UserManager<ApplicationUser>(store, optionsAccessor, passwordHasher, userValidators, passwordValidators, keyNormalizer, errors, services, logger)
 {
@@ -94,8 +96,8 @@ public sealed class AuthorityUserManager(
     /// Counts a failed attempt with one conditional statement on the stored row, so that concurrent failures each count
     /// (reading the user, adding one and saving lost all but one of them, and the losers' audit saves then failed on
     /// the user's concurrency token: 500). A failure while a lockout holds is not counted: the attempt was refused
-    /// anyway. When the count reaches the account's <c>lockout.maxFailedAttempts</c>, the user is locked out through
-    /// the store like any change to a user, so that the outbox tells the user's regions in the same transaction. The
+    /// anyway. When the count reaches the account's <c>lockout.maxFailedAttempts</c>, the user is locked out by its
+    /// user operation (<see cref="UserLockout"/>), which tells the user's regions in the same transaction. The
     /// user is read again: <see cref="IsLockedOutAsync"/> then answers for the row as it now stands.
     /// </summary>
     public override async Task<IdentityResult> AccessFailedAsync(ApplicationUser user)
@@ -121,14 +123,12 @@ public sealed class AuthorityUserManager(
             }
 
             Logger.LogInformation("User is locked out for {Duration} after {Count} failed attempts", lockout.Duration, user.AccessFailedCount);
-            var lockoutStore = (IUserLockoutStore<ApplicationUser>)Store;
-            await lockoutStore.SetLockoutEndDateAsync(user, now.Add(lockout.Duration), CancellationToken);
-            await lockoutStore.ResetAccessFailedCountAsync(user, CancellationToken);
-            result = await UpdateUserAsync(user);
-            if (result.Succeeded)
+            if ((await lockouts.LockOutAsync(user, now.Add(lockout.Duration), CancellationToken)).Succeeded)
             {
-                return result;
+                return IdentityResult.Success;
             }
+
+            result = IdentityResult.Failed(ErrorDescriber.ConcurrencyFailure());
 
             // Another change to the user came first (most likely a concurrent failure locking it out): read it again.
         }

@@ -29,7 +29,7 @@ public sealed class AuthorizeModel(
     Mfa.SecondFactors factors,
     AccountPolicies policies,
     ScopeCatalog catalog,
-    Identity.Server.Audit.IAuditTrail audit,
+    Identity.Core.Audit.IAuditTrail audit,
     AuthorityDbContext db,
     CodeIssuanceBatch codeIssuance,
     IDataProtectionProvider dataProtection,
@@ -116,7 +116,7 @@ public sealed class AuthorizeModel(
                 return Refuse(Errors.InteractionRequired, "The password has expired and must be changed.");
             }
 
-            audit.Record(new Identity.Server.Audit.Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
+            audit.Record(new Identity.Core.Audit.Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
                 "user.password_expired_forced_change", "user", user.Id, user.AccountId, new { client = request.ClientId });
             await db.SaveChangesAsync(HttpContext.RequestAborted);
             return RedirectToPage("/Password", new { ReturnUrl = ReturnUrl(marker: FreshSignInMarkerOfRequest()) });

@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Data;
 using Identity.Server.Connect;
@@ -17,7 +18,7 @@ public sealed class LoginModel(
     AuthoritySignInManager signIn,
     UserManager<ApplicationUser> users,
     TimeProvider time,
-    Identity.Server.Audit.IAuditTrail audit,
+    IAuditTrail audit,
     Mfa.SecondFactors factors,
     AccountPolicies policies,
     AuthorityDbContext db,
@@ -59,7 +60,7 @@ public sealed class LoginModel(
         {
             // The account's IP allow-list: the right password from the wrong network is still a refusal, and the
             // page says no more than for a wrong password.
-            await RecordAsync(new Identity.Server.Audit.Actor("anonymous", null, null, ip), "signin.ip_refused", "user", user.Id, user.AccountId);
+            await RecordAsync(new Actor("anonymous", null, null, ip), "signin.ip_refused", "user", user.Id, user.AccountId);
             Failed = true;
             Input.Password = "";
             return Page();
@@ -69,7 +70,7 @@ public sealed class LoginModel(
         {
             var reason = result.IsLockedOut ? "locked_out" : result.IsNotAllowed ? "not_allowed" : "bad_credentials";
             logger.LogInformation("Sign-in failed ({Reason})", reason);
-            await RecordAsync(new Identity.Server.Audit.Actor("anonymous", null, null, ip),
+            await RecordAsync(new Actor("anonymous", null, null, ip),
                 result.IsLockedOut ? "signin.locked_out" : "signin.failed", user is null ? null : "user", user?.Id, user?.AccountId, new { reason });
             Failed = true;
             Input.Password = "";
@@ -83,7 +84,7 @@ public sealed class LoginModel(
         }
 
         await signIn.SignInWithClaimsAsync(user, isPersistent: false, SessionClaims.ForNewSession(time.GetUtcNow(), "pwd"));
-        await RecordAsync(new Identity.Server.Audit.Actor("user", user.Id, null, ip), "signin.succeeded", "user", user.Id, user.AccountId,
+        await RecordAsync(new Actor("user", user.Id, null, ip), "signin.succeeded", "user", user.Id, user.AccountId,
             new { methods = new[] { "pwd" } });
         logger.LogInformation("User {UserId} signed in", user.Id);
         return LocalRedirect(Url.LocalOrNull(ReturnUrl) ?? "/");
@@ -95,7 +96,7 @@ public sealed class LoginModel(
     /// posts on PostgreSQL, cause not yet pinned down), the user as stored wins: the tracked changes are dropped, with
     /// anything the outbox interceptor added for them, and the audit entry alone is written. Never a 500 for a race.
     /// </summary>
-    private async Task RecordAsync(Identity.Server.Audit.Actor actor, string eventType, string? subjectType, string? subjectId, Guid? accountId,
+    private async Task RecordAsync(Actor actor, string eventType, string? subjectType, string? subjectId, Guid? accountId,
         object? details = null)
     {
         audit.Record(actor, eventType, subjectType, subjectId, accountId, details);

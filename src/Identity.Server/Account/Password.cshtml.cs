@@ -1,14 +1,14 @@
 using System.ComponentModel.DataAnnotations;
+using Identity.Core.Audit;
 using Identity.Core.Data;
-using Identity.Core.Propagation;
-using Identity.Server.Audit;
+using Identity.Core.Operations;
+using Identity.Core.Users;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
-using OpenIddict.Abstractions;
 
 namespace Identity.Server.Account;
 
@@ -17,18 +17,14 @@ namespace Identity.Server.Account;
 /// (<see cref="AuthorizeModel"/>). The current password is asked in both cases: a session cookie alone never changes a
 /// password. The account's rules apply (<see cref="PasswordPolicyValidator"/>); a change gets a new security stamp,
 /// which ends the user's other sessions, while this one continues with the same sign-in (auth_time, amr); and the
-/// tokens the user's apps hold (refresh tokens, authorizations) are revoked, so a password that leaked stops granting
-/// access at once (RFC 9700 §4.14.2: refresh tokens are revoked when the user's credentials change).
+/// tokens the user's apps hold are revoked (<see cref="UserOperations.ChangePasswordAsync"/>).
 /// </summary>
 [Authorize]
 public sealed class PasswordModel(
     UserManager<ApplicationUser> users,
     SignInManager<ApplicationUser> signIn,
     AccountPolicies policies,
-    IAuditTrail audit,
-    AuthorityDbContext db,
-    IOpenIddictTokenManager tokens,
-    IOpenIddictAuthorizationManager authorizations,
+    UserOperations operations,
     TimeProvider time) : PageModel
 {
     [BindProperty]
@@ -68,30 +64,28 @@ public sealed class PasswordModel(
             return Cleared();
         }
 
-        await using var transaction = await db.Database.BeginTransactionAsync(HttpContext.RequestAborted);
-        var result = await users.ChangePasswordAsync(user, Input.CurrentPassword, Input.NewPassword);
-        if (!result.Succeeded)
+        var result = await operations.ChangePasswordAsync(user, Input.CurrentPassword, Input.NewPassword,
+            new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()), new { expired = Expired }, HttpContext.RequestAborted);
+        if (result.Outcome == OperationOutcome.Invalid)
         {
-            foreach (var error in result.Errors)
+            foreach (var (field, messages) in result.Errors!)
             {
-                ModelState.AddModelError(error.Code == nameof(IdentityErrorDescriber.PasswordMismatch)
-                    ? $"{nameof(Input)}.{nameof(InputModel.CurrentPassword)}"
-                    : $"{nameof(Input)}.{nameof(InputModel.NewPassword)}",
-                    error.Code == nameof(IdentityErrorDescriber.PasswordMismatch) ? "The current password is not correct." : error.Description);
+                var current = field == "currentPassword";
+                foreach (var message in messages)
+                {
+                    ModelState.AddModelError($"{nameof(Input)}.{(current ? nameof(InputModel.CurrentPassword) : nameof(InputModel.NewPassword))}",
+                        current ? "The current password is not correct." : message);
+                }
             }
 
             return Cleared();
         }
 
-        // Other sessions end (new security stamp), the apps' refresh tokens and authorizations are revoked, and the
-        // user's regions drop their sessions too. The snapshot did not change. All in the change's transaction.
-        await tokens.RevokeBySubjectAsync(user.Id, HttpContext.RequestAborted);
-        await authorizations.RevokeBySubjectAsync(user.Id, HttpContext.RequestAborted);
-        await db.AddSessionsRevokedAsync(user, "password_changed", time.GetUtcNow(), HttpContext.RequestAborted);
-        audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
-            "user.password_changed", "user", user.Id, user.AccountId, new { expired = Expired });
-        await db.SaveChangesAsync(HttpContext.RequestAborted);
-        await transaction.CommitAsync(HttpContext.RequestAborted);
+        if (!result.Succeeded)
+        {
+            ModelState.AddModelError("", "The account changed meanwhile: try again.");
+            return Cleared();
+        }
 
         // The new security stamp ends every session at its next validation: this one is issued again with it.
         var session = await HttpContext.AuthenticateAsync(IdentityConstants.ApplicationScheme);

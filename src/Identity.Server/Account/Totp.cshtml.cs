@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Policies;
 using Identity.Server.Account.Mfa;

@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Server.Account.Mfa;
 using Identity.Server.Audit;

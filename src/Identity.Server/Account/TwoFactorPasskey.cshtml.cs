@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using System.Security.Claims;
 using Identity.Core.Data;
 using Identity.Server.Account.Mfa;

@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using System.Globalization;
 using System.Text.Json;
 using Identity.Core.Data;

@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Server.Audit;
 using Identity.Server.Keys;

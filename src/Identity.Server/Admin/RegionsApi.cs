@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using System.Text.RegularExpressions;
 using Identity.Core.Accounts;
 using Identity.Core.Data;

@@ -1,11 +1,10 @@
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Accounts;
+using Identity.Core.Audit;
 using Identity.Core.Data;
-using Identity.Core.Propagation;
-using Identity.Server.Audit;
-using Microsoft.AspNetCore.Identity;
+using Identity.Core.Operations;
+using Identity.Core.Users;
 using Microsoft.EntityFrameworkCore;
-using OpenIddict.Abstractions;
 
 namespace Identity.Server.Admin;
 
@@ -25,7 +24,8 @@ public sealed record CreatedUser(UserView User, string? InvitationToken);
 
 /// <summary>
 /// Users of one account. Every route names the account; an admin of another account gets 404 for all of them,
-/// as if the account did not exist. Every change bumps the user's version and is audited in the same transaction.
+/// as if the account did not exist. Each change is a user operation (<see cref="UserOperations"/>: rule, version, events,
+/// audit, one transaction); this file checks the admin's rights and translates HTTP.
 /// </summary>
 public static class UsersApi
 {
@@ -39,22 +39,14 @@ public static class UsersApi
         users.MapGet("/{userId:guid}", GetAsync);
         users.MapPatch("/{userId:guid}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
         users.MapDelete("/{userId:guid}", DeleteAsync);
-        users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
-            ChangeAsync(accountId, userId, c, m, db, a, "user.disabled", user => { user.Status = UserStatus.Disabled; return Task.CompletedTask; }, revokeSessions: true));
-        users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
-            ChangeAsync(accountId, userId, c, m, db, a, "user.enabled", user => { user.Status = UserStatus.Active; return Task.CompletedTask; }, revokeSessions: false));
-        users.MapPost("/{userId:guid}/reset-mfa", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
-            ChangeAsync(accountId, userId, c, m, db, a, "user.mfa_reset", async user =>
-            {
-                // Authenticator secret, recovery codes and passkeys: the person enrols again at the next sign-in.
-                await c.RequestServices.GetRequiredService<Account.Mfa.SecondFactors>().RemoveAllAsync(user);
-                foreach (var passkey in await m.GetPasskeysAsync(user))
-                {
-                    await m.RemovePasskeyAsync(user, passkey.CredentialId);
-                }
-            }, revokeSessions: true));
-        users.MapPost("/{userId:guid}/revoke-sessions", (Guid accountId, string userId, HttpContext c, UserManager<ApplicationUser> m, AuthorityDbContext db, IAuditTrail a) =>
-            ChangeAsync(accountId, userId, c, m, db, a, "user.sessions_revoked", _ => Task.CompletedTask, revokeSessions: true));
+        users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
+            OperateAsync(accountId, userId, c, db, o.DisableAsync));
+        users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
+            OperateAsync(accountId, userId, c, db, o.EnableAsync));
+        users.MapPost("/{userId:guid}/reset-mfa", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
+            OperateAsync(accountId, userId, c, db, o.ResetMfaAsync));
+        users.MapPost("/{userId:guid}/revoke-sessions", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
+            OperateAsync(accountId, userId, c, db, o.RevokeSessionsAsync));
         return admin;
     }
 
@@ -105,8 +97,7 @@ public static class UsersApi
         return TypedResults.Ok(new Page<UserView>(items, page.Count > take ? AdminHttp.EncodeCursor(items[^1].Id) : null));
     }
 
-    private static async Task<IResult> CreateAsync(Guid accountId, HttpContext context, UserManager<ApplicationUser> users,
-        AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
+    private static async Task<IResult> CreateAsync(Guid accountId, HttpContext context, AuthorityDbContext db, UserOperations operations)
     {
         var actor = context.Admin();
         if (!actor.CanSee(accountId) || !await db.Accounts.AnyAsync(a => a.Id == accountId, context.RequestAborted))
@@ -126,39 +117,19 @@ public static class UsersApi
         }
 
         var errors = Validate(body.Email, body.DisplayName, body.Role, requireAll: true);
-        if (errors.Count == 0 && await users.FindByEmailAsync(body.Email!.Trim()) is not null)
-        {
-            // One identity everywhere: an email belongs to one user across all accounts.
-            errors["email"] = ["This email is already in use."];
-        }
-
         if (errors.Count > 0)
         {
             return AdminHttp.Invalid(errors);
         }
 
-        var user = new ApplicationUser
+        var request = new NewUser(accountId, body.Email!, body.DisplayName, body.Role!);
+        var (result, user, invitation) = body.Password is null
+            ? await operations.InviteAsync(request, actor.Actor, context.RequestAborted)
+            : await operations.CreateAsync(request, body.Password, actor.Actor, context.RequestAborted);
+        if (!result.Succeeded)
         {
-            UserName = body.Email!.Trim(),
-            Email = body.Email.Trim(),
-            DisplayName = body.DisplayName?.Trim(),
-            AccountId = accountId,
-            Role = body.Role,
-            CreatedAt = time.GetUtcNow(),
-        };
-
-        await using var transaction = await db.Database.BeginTransactionAsync(context.RequestAborted);
-        var created = body.Password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, body.Password);
-        if (!created.Succeeded)
-        {
-            return AdminHttp.Invalid(IdentityErrors(created));
+            return Problem(result);
         }
-
-        var invitation = body.Password is null ? await users.GeneratePasswordResetTokenAsync(user) : null;
-        audit.Record(actor.Actor, "user.created", "user", user.Id, accountId,
-            new { email = user.Email, role = user.Role, invited = invitation is not null });
-        await db.SaveChangesAsync(context.RequestAborted);
-        await transaction.CommitAsync(context.RequestAborted);
 
         AdminHttp.SetETag(context.Response, user.Version);
         return TypedResults.Created($"/admin/v1/accounts/{accountId}/users/{user.Id}", new CreatedUser(UserView.From(user), invitation));
@@ -176,8 +147,8 @@ public static class UsersApi
         return TypedResults.Ok(UserView.From(user));
     }
 
-    private static async Task<IResult> UpdateAsync(Guid accountId, string userId, HttpContext context, UserManager<ApplicationUser> users,
-        AuthorityDbContext db, IAuditTrail audit)
+    private static async Task<IResult> UpdateAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db,
+        UserOperations operations)
     {
         var user = await FindAsync(accountId, userId, context, db);
         if (user is null)
@@ -202,37 +173,16 @@ public static class UsersApi
         }
 
         var errors = Validate(body.Email, body.DisplayName, body.Role, requireAll: false);
-        var email = body.Email?.Trim();
-        if (errors.Count == 0 && email is not null && !string.Equals(email, user.Email, StringComparison.OrdinalIgnoreCase)
-            && await users.FindByEmailAsync(email) is not null)
-        {
-            errors["email"] = ["This email is already in use."];
-        }
-
         if (errors.Count > 0)
         {
             return AdminHttp.Invalid(errors);
         }
 
-        var before = new { email = user.Email, displayName = user.DisplayName, role = user.Role };
-        return await ChangeAsync(user, context, users, db, audit, "user.updated", async u =>
-        {
-            if (email is not null && !string.Equals(email, u.Email, StringComparison.Ordinal))
-            {
-                u.Email = email;
-                u.UserName = email;
-                u.EmailConfirmed = false;
-                await users.UpdateNormalizedEmailAsync(u);
-                await users.UpdateNormalizedUserNameAsync(u);
-            }
-
-            u.DisplayName = body.DisplayName?.Trim() ?? u.DisplayName;
-            u.Role = body.Role ?? u.Role;
-        }, revokeSessions: false, detailsAfter: u => new { before, after = new { email = u.Email, displayName = u.DisplayName, role = u.Role } });
+        return Answer(await operations.ChangeProfileAsync(user, new ProfileChange(body.Email, body.DisplayName, body.Role), context.Admin().Actor,
+            context.RequestAborted), user, context.Response);
     }
 
-    private static async Task<IResult> DeleteAsync(Guid accountId, string userId, HttpContext context, UserManager<ApplicationUser> users,
-        AuthorityDbContext db, IAuditTrail audit, IOpenIddictTokenManager tokens, IOpenIddictAuthorizationManager authorizations)
+    private static async Task<IResult> DeleteAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db, UserOperations operations)
     {
         if (!context.Admin().CanSee(accountId))
         {
@@ -250,28 +200,13 @@ public static class UsersApi
             return OwnersOnly();
         }
 
-        await using var transaction = await db.Database.BeginTransactionAsync(context.RequestAborted);
-        if (IsActiveOwner(user) && await IsLastActiveOwnerAsync(db, user, context.RequestAborted))
-        {
-            return LastOwner();
-        }
-
-        await tokens.RevokeBySubjectAsync(user.Id, context.RequestAborted);
-        await authorizations.RevokeBySubjectAsync(user.Id, context.RequestAborted);
-        var deleted = await users.DeleteAsync(user);
-        if (!deleted.Succeeded)
-        {
-            return AdminHttp.Stale();
-        }
-
-        audit.Record(context.Admin().Actor, "user.deleted", "user", user.Id, accountId, new { email = user.Email });
-        await db.SaveChangesAsync(context.RequestAborted);
-        await transaction.CommitAsync(context.RequestAborted);
-        return TypedResults.NoContent();
+        var result = await operations.DeleteAsync(user, context.Admin().Actor, context.RequestAborted);
+        return result.Succeeded ? TypedResults.NoContent() : Problem(result);
     }
 
-    private static async Task<IResult> ChangeAsync(Guid accountId, string userId, HttpContext context, UserManager<ApplicationUser> users,
-        AuthorityDbContext db, IAuditTrail audit, string eventType, Func<ApplicationUser, Task> change, bool revokeSessions)
+    /// <summary>One user operation on the user the route names, by the request's admin: the operation's outcome as HTTP.</summary>
+    private static async Task<IResult> OperateAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db,
+        Func<ApplicationUser, Actor, CancellationToken, Task<OperationResult>> operation)
     {
         var user = await FindAsync(accountId, userId, context, db);
         if (user is null)
@@ -279,74 +214,36 @@ public static class UsersApi
             return AdminHttp.NotFound("user");
         }
 
-        return user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId)
-            ? OwnersOnly()
-            : await ChangeAsync(user, context, users, db, audit, eventType, change, revokeSessions, detailsAfter: null);
+        if (user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId))
+        {
+            return OwnersOnly();
+        }
+
+        return Answer(await operation(user, context.Admin().Actor, context.RequestAborted), user, context.Response);
     }
 
-    /// <summary>
-    /// One user change: applied, version bumped, sessions revoked when asked (new security stamp, tokens and
-    /// authorizations revoked), audited — all in one transaction, so a failure leaves nothing half-done.
-    /// </summary>
-    private static async Task<IResult> ChangeAsync(ApplicationUser user, HttpContext context, UserManager<ApplicationUser> users,
-        AuthorityDbContext db, IAuditTrail audit, string eventType, Func<ApplicationUser, Task> change, bool revokeSessions,
-        Func<ApplicationUser, object>? detailsAfter)
+    /// <summary>An operation's outcome as the admin API answers it: the user as it now stands, with its version, or a problem.</summary>
+    private static IResult Answer(OperationResult result, ApplicationUser user, HttpResponse response)
     {
-        var services = context.RequestServices;
-        var wasActiveOwner = IsActiveOwner(user);
-        await using var transaction = await db.Database.BeginTransactionAsync(context.RequestAborted);
-        await change(user);
-        if (wasActiveOwner && !IsActiveOwner(user) && await IsLastActiveOwnerAsync(db, user, context.RequestAborted))
+        if (!result.Succeeded)
         {
-            return LastOwner();
+            return Problem(result);
         }
 
-        user.Version++;
-        if (revokeSessions)
-        {
-            await users.UpdateSecurityStampAsync(user); // ends the SSO cookie at its next validation
-            await services.GetRequiredService<IOpenIddictTokenManager>().RevokeBySubjectAsync(user.Id, context.RequestAborted);
-            await services.GetRequiredService<IOpenIddictAuthorizationManager>().RevokeBySubjectAsync(user.Id, context.RequestAborted);
-            await db.AddSessionsRevokedAsync(user, eventType, services.GetRequiredService<TimeProvider>().GetUtcNow(), context.RequestAborted);
-        }
-
-        var updated = await users.UpdateAsync(user);
-        if (!updated.Succeeded)
-        {
-            return updated.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.ConcurrencyFailure))
-                ? AdminHttp.Stale()
-                : AdminHttp.Invalid(IdentityErrors(updated));
-        }
-
-        audit.Record(context.Admin().Actor, eventType, "user", user.Id, user.AccountId, detailsAfter?.Invoke(user));
-        await db.SaveChangesAsync(context.RequestAborted);
-        await transaction.CommitAsync(context.RequestAborted);
-
-        AdminHttp.SetETag(context.Response, user.Version);
+        AdminHttp.SetETag(response, user.Version);
         return TypedResults.Ok(UserView.From(user));
     }
 
-    private static bool IsActiveOwner(ApplicationUser user) => user.Role == AccountRoles.Owner && user.Status == UserStatus.Active;
-
-    /// <summary>
-    /// Whether the account has no active owner besides <paramref name="user"/>. Called in the transaction of the change
-    /// that would demote, disable or delete them, after a no-op update of the account's row: that row lock (SQLite
-    /// locks the whole database) makes such changes to one account run one after the other, so two owners demoting
-    /// each other at once cannot each count the other as the owner who remains.
-    /// </summary>
-    private static async Task<bool> IsLastActiveOwnerAsync(AuthorityDbContext db, ApplicationUser user, CancellationToken cancellationToken)
+    /// <summary>A refused operation as a problem: 400 with the fields, 409 for a rule about the current state, 412 when stale.</summary>
+    private static IResult Problem(OperationResult result) => result.Outcome switch
     {
-        var accountId = user.AccountId!.Value;
-        await db.Accounts.Where(a => a.Id == accountId).ExecuteUpdateAsync(a => a.SetProperty(x => x.Version, x => x.Version), cancellationToken);
-        return !await db.Users.AnyAsync(u => u.AccountId == accountId && u.Id != user.Id
-            && u.Role == AccountRoles.Owner && u.Status == UserStatus.Active, cancellationToken);
-    }
+        OperationOutcome.Invalid => AdminHttp.Invalid(result.Errors!.ToDictionary()),
+        OperationOutcome.Conflict => AdminHttp.Conflict(result.Detail!),
+        _ => AdminHttp.Stale(),
+    };
 
     private static IResult OwnersOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
         detail: "Only an owner of the account or a platform administrator may make, change or remove an owner.");
-
-    private static IResult LastOwner() =>
-        AdminHttp.Conflict("This is the account's last active owner: make another user owner first.");
 
     private static async Task<ApplicationUser?> FindAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db) =>
         context.Admin().CanSee(accountId)
@@ -373,9 +270,4 @@ public static class UsersApi
 
         return errors;
     }
-
-    private static Dictionary<string, string[]> IdentityErrors(IdentityResult result) =>
-        result.Errors.GroupBy(e => e.Code.Contains("Password", StringComparison.OrdinalIgnoreCase) ? "password"
-                : e.Code.Contains("Email", StringComparison.Ordinal) || e.Code.Contains("UserName", StringComparison.Ordinal) ? "email" : "user")
-            .ToDictionary(g => g.Key, g => g.Select(e => e.Description).ToArray());
 }

@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using System.Collections.Concurrent;
 using System.Diagnostics.Metrics;
 using Identity.Core.Data;

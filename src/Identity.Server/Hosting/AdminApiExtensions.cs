@@ -1,3 +1,4 @@
+using Identity.Core.Audit;
 using Identity.Server.Admin;
 using Identity.Server.Audit;
 using Identity.Server.Connect;

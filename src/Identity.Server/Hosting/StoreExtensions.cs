@@ -26,6 +26,10 @@ public static class StoreExtensions
 
         // Every SaveChanges writes the events of its user and account changes into the outbox, in its transaction.
         builder.Services.AddSingleton<Core.Propagation.OutboxSignal>();
+        builder.Services.AddSingleton(services => new Core.Operations.ChangesOutsideOperations(
+            builder.Configuration.GetValue<Core.Operations.OutsideChangeMode?>(Core.Operations.ChangesOutsideOperations.SettingName)
+                ?? (builder.Environment.IsDevelopment() ? Core.Operations.OutsideChangeMode.Fail : Core.Operations.OutsideChangeMode.Log),
+            services.GetRequiredService<ILogger<Core.Operations.ChangesOutsideOperations>>()));
         builder.Services.AddSingleton<Core.Propagation.OutboxInterceptor>();
         builder.Services.AddDbContextPool<AuthorityDbContext>((services, options) => options
             .UseAuthorityDatabase(database.Provider, connectionString)
@@ -44,12 +48,19 @@ public static class StoreExtensions
                 options.Password.RequiredUniqueChars = 1;
                 DesignTimeServices.ConfigureIdentityStore(options.Stores);
             })
+            .AddUserStore<AuthorityUserStore>() // saves only outside an operation (Core/Operations)
             .AddEntityFrameworkStores<AuthorityDbContext>()
             .AddUserManager<Account.AuthorityUserManager>()
             .AddSignInManager<Account.AuthoritySignInManager>()
             .AddPasswordValidator<Account.PasswordPolicyValidator>()
             .AddDefaultTokenProviders();
         builder.Services.AddSingleton<Account.DecoyPasswordHash>();
+
+        // Every change to a user or an account is one of these operations: rule, version, events, audit, one SaveChanges.
+        builder.Services.AddScoped<Core.Operations.ChangeUnit>();
+        builder.Services.AddScoped<Core.Users.UserOperations>();
+        builder.Services.AddScoped<Core.Users.UserLockout>();
+        builder.Services.AddScoped<Core.Users.IUserSecondFactors>(services => services.GetRequiredService<Account.Mfa.SecondFactors>());
 
         // Every replica reads the same data-protection key ring (cookies, antiforgery, protected signing keys).
         builder.Services.AddDataProtection()

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using Identity.Core.Data;
+using Identity.Core.Users;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
@@ -14,6 +15,7 @@ namespace Identity.Server.Account.Mfa;
 /// RFC 6238 §5.2), and the recovery codes as password hashes. Nothing here is ever logged.
 /// </summary>
 public sealed class SecondFactors(UserManager<ApplicationUser> users, IDataProtectionProvider protection, TimeProvider time, AccountPolicies policies)
+    : IUserSecondFactors
 {
     public const int RecoveryCodeCount = 10;
     private const string Provider = "[Identity.Mfa]";

@@ -1,13 +1,12 @@
 using System.Text.Json;
-using Identity.Core.Audit;
 using Identity.Core.Data;
 
-namespace Identity.Server.Audit;
+namespace Identity.Core.Audit;
 
 /// <summary>Who did something: a person (with the client they used) or a client acting for itself.</summary>
 public sealed record Actor(string Type, string? Id, string? ClientId, string? IpAddress)
 {
-    public static Actor Anonymous(HttpContext context) => new("anonymous", null, null, context.Connection.RemoteIpAddress?.ToString());
+    public static Actor Anonymous(string? ipAddress) => new("anonymous", null, null, ipAddress);
 }
 
 /// <summary>

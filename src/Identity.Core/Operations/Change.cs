@@ -1,0 +1,78 @@
+using Identity.Core.Audit;
+using Identity.Core.Data;
+using Identity.Core.Propagation;
+using Microsoft.EntityFrameworkCore;
+
+namespace Identity.Core.Operations;
+
+/// <summary>
+/// What one operation changed, as its body names it: the users whose change it owns (their version grows once, their
+/// regions get what the change means to them), the users whose sessions it ended, and the audit entries, recorded for
+/// the run's actor. <see cref="ChangeUnit"/> writes it all with one SaveChanges.
+/// </summary>
+public sealed class Change
+{
+    private readonly IAuditTrail _audit;
+    private readonly List<ApplicationUser> _users = [];
+    private readonly List<(ApplicationUser User, string Reason)> _sessionsRevoked = [];
+
+    internal Change(Actor actor, DateTimeOffset now, IAuditTrail audit)
+    {
+        Actor = actor;
+        Now = now;
+        _audit = audit;
+    }
+
+    /// <summary>Who makes the change: audit entries name them.</summary>
+    public Actor Actor { get; }
+
+    /// <summary>The one time of the change: audit entries, events and dates written by it carry it.</summary>
+    public DateTimeOffset Now { get; }
+
+    /// <summary>
+    /// The user was created, changed or deleted by this operation: its version grows (once per run; a new user starts at
+    /// its first), and its regions get its snapshot — or its deletion — when they see what changed.
+    /// </summary>
+    public void Changed(ApplicationUser user)
+    {
+        if (!_users.Contains(user))
+        {
+            _users.Add(user);
+        }
+    }
+
+    /// <summary>Every session of the user ended (<c>SessionsRevoked</c> to its regions, after the user's own event).</summary>
+    public void SessionsRevoked(ApplicationUser user, string reason) => _sessionsRevoked.Add((user, reason));
+
+    /// <summary>Records an audit entry about <paramref name="user"/>, written with the change.</summary>
+    public void Audit(string eventType, ApplicationUser user, object? details = null) =>
+        _audit.Record(Actor, eventType, "user", user.Id, user.AccountId, details);
+
+    /// <summary>Records an audit entry about any subject (an account, a region), written with the change.</summary>
+    public void Audit(string eventType, string subjectType, string? subjectId, Guid? accountId, object? details = null) =>
+        _audit.Record(Actor, eventType, subjectType, subjectId, accountId, details);
+
+    /// <summary>Whether this operation owns the events of this user's change (the outbox interceptor leaves them to it).</summary>
+    internal bool Names(ApplicationUser user) => _users.Contains(user);
+
+    /// <summary>Versions, then the events, routed by one <see cref="RegionRouting"/>: each user's own, then the sessions revoked.</summary>
+    internal async Task WriteAsync(AuthorityDbContext db, CancellationToken cancellationToken)
+    {
+        var routing = new RegionRouting(db);
+        foreach (var user in _users)
+        {
+            var entry = db.Entry(user);
+            if (entry.State is EntityState.Modified or EntityState.Unchanged)
+            {
+                user.Version++;
+            }
+
+            await db.AddUserEventAsync(routing, entry, Now, cancellationToken);
+        }
+
+        foreach (var (user, reason) in _sessionsRevoked)
+        {
+            await db.AddSessionsRevokedAsync(routing, user, reason, Now, cancellationToken);
+        }
+    }
+}

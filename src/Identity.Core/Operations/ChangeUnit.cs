@@ -1,0 +1,99 @@
+using System.Runtime.CompilerServices;
+using Identity.Core.Audit;
+using Identity.Core.Data;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace Identity.Core.Operations;
+
+/// <summary>
+/// The one way a user or an account changes: an operation's body applies its rule and its change to the tracked
+/// entities and names what changed (<see cref="Change"/>); then the versions grow, the events and the audit entries are
+/// added, and one <c>SaveChanges</c> writes it all in one transaction — both or nothing. A refusal, or a concurrent change
+/// (the version token), writes nothing and leaves the tracked entities as they were loaded.
+/// </summary>
+/// <remarks>
+/// Inside a run, ASP.NET Core Identity's user store only tracks (<see cref="AuthorityUserStore"/>), so a body may call
+/// <see cref="UserManager{TUser}"/> (password, security stamp, passkeys) without saving half the change. OpenIddict's
+/// token and authorization revocations are single statements on the same context, hence in the same transaction.
+/// A run inside another run joins it: the outer run saves.
+/// </remarks>
+public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
+{
+    // The contexts an operation is writing now: the outbox interceptor tells a change that escaped one from one that did not.
+    private static readonly ConditionalWeakTable<DbContext, Change> Open = [];
+
+    /// <summary>The operation running on this context, if any.</summary>
+    internal static Change? RunningOn(DbContext context) => Open.TryGetValue(context, out var change) ? change : null;
+
+    /// <summary>Runs one operation for <paramref name="actor"/>; see the type's summary.</summary>
+    public async Task<OperationResult> RunAsync(Actor actor, Func<Change, Task<OperationResult>> body, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(body);
+        if (Open.TryGetValue(db, out var outer))
+        {
+            return await body(outer);
+        }
+
+        var change = new Change(actor, time.GetUtcNow(), audit);
+        await using var transaction = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
+        Open.Add(db, change);
+        try
+        {
+            var result = await body(change);
+            if (!result.Succeeded)
+            {
+                RejectChanges();
+                return result;
+            }
+
+            await change.WriteAsync(db, cancellationToken);
+            try
+            {
+                await db.SaveChangesAsync(cancellationToken);
+            }
+            catch (DbUpdateConcurrencyException)
+            {
+                RejectChanges();
+                return OperationResult.Stale;
+            }
+
+            if (transaction is not null)
+            {
+                await transaction.CommitAsync(cancellationToken);
+            }
+
+            return result;
+        }
+        catch
+        {
+            RejectChanges();
+            throw;
+        }
+        finally
+        {
+            Open.Remove(db);
+        }
+    }
+
+    /// <summary>The tracked entities back as loaded: nothing of a refused or failed run is saved by a later SaveChanges.</summary>
+    private void RejectChanges()
+    {
+        foreach (var entry in db.ChangeTracker.Entries().ToList())
+        {
+            switch (entry.State)
+            {
+                case EntityState.Added:
+                    entry.State = EntityState.Detached;
+                    break;
+                case EntityState.Modified:
+                    entry.CurrentValues.SetValues(entry.OriginalValues);
+                    entry.State = EntityState.Unchanged;
+                    break;
+                case EntityState.Deleted:
+                    entry.State = EntityState.Unchanged;
+                    break;
+            }
+        }
+    }
+}

@@ -1,0 +1,261 @@
+using Identity.Core.Accounts;
+using Identity.Core.Audit;
+using Identity.Core.Data;
+using Identity.Core.Operations;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+using OpenIddict.Abstractions;
+
+namespace Identity.Core.Users;
+
+/// <summary>A new user: the person's email (one identity everywhere), name and role in the account.</summary>
+public sealed record NewUser(Guid AccountId, string Email, string? DisplayName, string Role);
+
+/// <summary>What a profile change sets; null leaves the field as it is.</summary>
+public sealed record ProfileChange(string? Email, string? DisplayName, string? Role);
+
+/// <summary>A created user, and the invitation token of a user created without a password (shown once, never stored).</summary>
+public sealed record Created(OperationResult Result, ApplicationUser User, string? InvitationToken);
+
+/// <summary>
+/// The named changes to a user, each the one home of its rule, its version, its session revocation, its events and its
+/// audit entry, written together by one <see cref="ChangeUnit"/> run. The admin API and the account pages call these
+/// and only translate HTTP; lockout has its own home (<see cref="UserLockout"/>), as ASP.NET Core Identity's user
+/// manager calls it.
+/// </summary>
+public sealed class UserOperations(
+    ChangeUnit changes,
+    AuthorityDbContext db,
+    UserManager<ApplicationUser> users,
+    IUserSecondFactors secondFactors,
+    IOpenIddictTokenManager tokens,
+    IOpenIddictAuthorizationManager authorizations,
+    TimeProvider time)
+{
+    public const string LastOwnerDetail = "This is the account's last active owner: make another user owner first.";
+    public const string EmailInUse = "This email is already in use.";
+
+    /// <summary>A user who signs in with this password (the account's password rules apply).</summary>
+    public Task<Created> CreateAsync(NewUser user, string password, Actor actor, CancellationToken cancellationToken) =>
+        CreateAsync(user, password, invite: false, actor, cancellationToken);
+
+    /// <summary>A user without a password, who sets one with the invitation token returned (shown once).</summary>
+    public Task<Created> InviteAsync(NewUser user, Actor actor, CancellationToken cancellationToken) =>
+        CreateAsync(user, null, invite: true, actor, cancellationToken);
+
+    private async Task<Created> CreateAsync(NewUser request, string? password, bool invite, Actor actor, CancellationToken cancellationToken)
+    {
+        var email = request.Email.Trim();
+        var user = new ApplicationUser
+        {
+            UserName = email,
+            Email = email,
+            DisplayName = request.DisplayName?.Trim(),
+            AccountId = request.AccountId,
+            Role = request.Role,
+            CreatedAt = time.GetUtcNow(),
+        };
+        string? invitation = null;
+        var result = await changes.RunAsync(actor, async change =>
+        {
+            if (await users.FindByEmailAsync(email) is not null)
+            {
+                return OperationResult.Invalid("email", EmailInUse); // one identity everywhere: an email is one user's
+            }
+
+            var created = password is null ? await users.CreateAsync(user) : await users.CreateAsync(user, password);
+            if (!created.Succeeded)
+            {
+                return Invalid(created);
+            }
+
+            invitation = invite ? await users.GeneratePasswordResetTokenAsync(user) : null;
+            change.Changed(user);
+            change.Audit("user.created", user, new { email = user.Email, role = user.Role, invited = invite });
+            return OperationResult.Done;
+        }, cancellationToken);
+        return new Created(result, user, result.Succeeded ? invitation : null);
+    }
+
+    /// <summary>
+    /// The user's email, name and role. A new email is unconfirmed and must be no other user's; demoting the last active
+    /// owner is refused. Audited with the fields before and after.
+    /// </summary>
+    public Task<OperationResult> ChangeProfileAsync(ApplicationUser user, ProfileChange profile, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            var before = new { email = user.Email, displayName = user.DisplayName, role = user.Role };
+            var wasActiveOwner = IsActiveOwner(user);
+            var email = profile.Email?.Trim();
+            if (email is not null && !string.Equals(email, user.Email, StringComparison.Ordinal))
+            {
+                if (!string.Equals(email, user.Email, StringComparison.OrdinalIgnoreCase) && await users.FindByEmailAsync(email) is not null)
+                {
+                    return OperationResult.Invalid("email", EmailInUse);
+                }
+
+                user.Email = email;
+                user.UserName = email;
+                user.EmailConfirmed = false;
+                await users.UpdateNormalizedEmailAsync(user);
+                await users.UpdateNormalizedUserNameAsync(user);
+            }
+
+            user.DisplayName = profile.DisplayName?.Trim() ?? user.DisplayName;
+            user.Role = profile.Role ?? user.Role;
+            if (wasActiveOwner && !IsActiveOwner(user) && await IsLastActiveOwnerAsync(user, cancellationToken))
+            {
+                return OperationResult.Conflict(LastOwnerDetail);
+            }
+
+            if (await users.UpdateAsync(user) is { Succeeded: false } updated)
+            {
+                return Invalid(updated);
+            }
+
+            change.Changed(user);
+            change.Audit("user.updated", user, new { before, after = new { email = user.Email, displayName = user.DisplayName, role = user.Role } });
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>
+    /// The user's own password change, the current one proven (errors under <c>currentPassword</c> or <c>newPassword</c>).
+    /// A password that leaked stops granting access at once: every session and token of the user ends (RFC 9700
+    /// §4.14.2: refresh tokens are revoked when the user's credentials change). No region sees a password: no snapshot.
+    /// </summary>
+    public Task<OperationResult> ChangePasswordAsync(ApplicationUser user, string currentPassword, string newPassword, Actor actor,
+        object? auditDetails, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            var changed = await users.ChangePasswordAsync(user, currentPassword, newPassword);
+            if (!changed.Succeeded)
+            {
+                return OperationResult.Invalid(changed.Errors
+                    .GroupBy(e => e.Code == nameof(IdentityErrorDescriber.PasswordMismatch) ? "currentPassword" : "newPassword")
+                    .ToDictionary(g => g.Key, g => g.Select(e => e.Description).ToArray()));
+            }
+
+            await RevokeSessionsAsync(change, user, "password_changed", cancellationToken);
+            change.Audit("user.password_changed", user, auditDetails);
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>The user can no longer sign in, and every session and token of theirs ends.</summary>
+    public Task<OperationResult> DisableAsync(ApplicationUser user, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            var wasActiveOwner = IsActiveOwner(user);
+            user.Status = UserStatus.Disabled;
+            if (wasActiveOwner && await IsLastActiveOwnerAsync(user, cancellationToken))
+            {
+                return OperationResult.Conflict(LastOwnerDetail);
+            }
+
+            change.Changed(user);
+            await RevokeSessionsAsync(change, user, "user.disabled", cancellationToken);
+            change.Audit("user.disabled", user);
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>The user may sign in again.</summary>
+    public Task<OperationResult> EnableAsync(ApplicationUser user, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, change =>
+        {
+            user.Status = UserStatus.Active;
+            change.Changed(user);
+            change.Audit("user.enabled", user);
+            return Task.FromResult(OperationResult.Done);
+        }, cancellationToken);
+
+    /// <summary>
+    /// Every second factor goes (authenticator secret, recovery codes, passkeys): the person enrols again at the next
+    /// sign-in; every session and token of theirs ends.
+    /// </summary>
+    public Task<OperationResult> ResetMfaAsync(ApplicationUser user, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            await secondFactors.RemoveAllAsync(user);
+            foreach (var passkey in await users.GetPasskeysAsync(user))
+            {
+                await users.RemovePasskeyAsync(user, passkey.CredentialId);
+            }
+
+            change.Changed(user);
+            await RevokeSessionsAsync(change, user, "user.mfa_reset", cancellationToken);
+            change.Audit("user.mfa_reset", user);
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>Every session and token of the user ends; the user stays as they are.</summary>
+    public Task<OperationResult> RevokeSessionsAsync(ApplicationUser user, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            change.Changed(user);
+            await RevokeSessionsAsync(change, user, "user.sessions_revoked", cancellationToken);
+            change.Audit("user.sessions_revoked", user);
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>The user is gone, with their tokens and authorizations; the last active owner cannot be deleted.</summary>
+    public Task<OperationResult> DeleteAsync(ApplicationUser user, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            if (IsActiveOwner(user) && await IsLastActiveOwnerAsync(user, cancellationToken))
+            {
+                return OperationResult.Conflict(LastOwnerDetail);
+            }
+
+            await RevokeTokensAsync(user, cancellationToken);
+            if (!(await users.DeleteAsync(user)).Succeeded)
+            {
+                return OperationResult.Stale;
+            }
+
+            change.Changed(user);
+            change.Audit("user.deleted", user, new { email = user.Email });
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>
+    /// The one place sessions end: a new security stamp (the SSO cookie ends at its next validation), the user's tokens
+    /// and authorizations revoked, and the user's regions told (<c>SessionsRevoked</c>, with the reason).
+    /// </summary>
+    private async Task RevokeSessionsAsync(Change change, ApplicationUser user, string reason, CancellationToken cancellationToken)
+    {
+        await users.UpdateSecurityStampAsync(user);
+        await RevokeTokensAsync(user, cancellationToken);
+        change.SessionsRevoked(user, reason);
+    }
+
+    /// <summary>The user's refresh tokens and authorizations, revoked by single statements in the run's transaction.</summary>
+    private async Task RevokeTokensAsync(ApplicationUser user, CancellationToken cancellationToken)
+    {
+        await tokens.RevokeBySubjectAsync(user.Id, cancellationToken);
+        await authorizations.RevokeBySubjectAsync(user.Id, cancellationToken);
+    }
+
+    private static bool IsActiveOwner(ApplicationUser user) => user.Role == AccountRoles.Owner && user.Status == UserStatus.Active;
+
+    /// <summary>
+    /// Whether the account has no active owner besides <paramref name="user"/>. Called in the transaction of the change
+    /// that would demote, disable or delete them, after a no-op update of the account's row: that row lock (SQLite
+    /// locks the whole database) makes such changes to one account run one after the other, so two owners demoting
+    /// each other at once cannot each count the other as the owner who remains.
+    /// </summary>
+    private async Task<bool> IsLastActiveOwnerAsync(ApplicationUser user, CancellationToken cancellationToken)
+    {
+        var accountId = user.AccountId!.Value;
+        await db.Accounts.Where(a => a.Id == accountId).ExecuteUpdateAsync(a => a.SetProperty(x => x.Version, x => x.Version), cancellationToken);
+        return !await db.Users.AnyAsync(u => u.AccountId == accountId && u.Id != user.Id
+            && u.Role == AccountRoles.Owner && u.Status == UserStatus.Active, cancellationToken);
+    }
+
+    /// <summary>ASP.NET Core Identity's refusals by field: password rules under <c>password</c>, email or name under <c>email</c>.</summary>
+    private static OperationResult Invalid(IdentityResult result) =>
+        result.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.ConcurrencyFailure))
+            ? OperationResult.Stale
+            : OperationResult.Invalid(result.Errors
+                .GroupBy(e => e.Code.Contains("Password", StringComparison.OrdinalIgnoreCase) ? "password"
+                    : e.Code.Contains("Email", StringComparison.Ordinal) || e.Code.Contains("UserName", StringComparison.Ordinal) ? "email" : "user")
+                .ToDictionary(g => g.Key, g => g.Select(e => e.Description).ToArray()));
+}
