@@ -73,6 +73,7 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
                 UpdatedAt = change.Now,
             };
             db.Accounts.Add(account);
+            change.Changed(account);
             change.Audit("account.created", "account", account.Id.ToString(), account.Id, new { name = account.Name, regions = codes });
             return OperationResult.Done;
         }, cancellationToken));
@@ -179,6 +180,7 @@ public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
         {
             await db.Users.Where(u => u.AccountId == account.Id).ExecuteDeleteAsync(cancellationToken);
             db.Accounts.Remove(account);
+            change.Changed(account);
             change.Audit("account.deleted", "account", account.Id.ToString(), account.Id, new { name = account.Name });
             return OperationResult.Done;
         }, cancellationToken);

@@ -1,4 +1,3 @@
-using Identity.Core.Audit;
 using System.Text.Json;
 using Identity.Core.Accounts;
 using Identity.Core.Data;

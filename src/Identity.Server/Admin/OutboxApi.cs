@@ -1,4 +1,5 @@
 using System.Globalization;
+using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Propagation;
 using Identity.Propagation;
