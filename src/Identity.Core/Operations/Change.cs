@@ -14,6 +14,7 @@ public sealed class Change
 {
     private readonly IAuditTrail _audit;
     private readonly List<ApplicationUser> _users = [];
+    private readonly List<Accounts.Account> _accounts = [];
     private readonly List<(ApplicationUser User, string Reason)> _sessionsRevoked = [];
 
     internal Change(Actor actor, DateTimeOffset now, IAuditTrail audit)
@@ -41,6 +42,18 @@ public sealed class Change
         }
     }
 
+    /// <summary>
+    /// The account was created, changed or deleted by this operation: a changed one's version (its ETag and concurrency
+    /// token) grows once per run and its <c>UpdatedAt</c> is the change's time; the writer sends what its regions see.
+    /// </summary>
+    public void Changed(Accounts.Account account)
+    {
+        if (!_accounts.Contains(account))
+        {
+            _accounts.Add(account);
+        }
+    }
+
     /// <summary>Every session of the user ended (<c>SessionsRevoked</c> to its regions, after the user's own event).</summary>
     public void SessionsRevoked(ApplicationUser user, string reason) => _sessionsRevoked.Add((user, reason));
 
@@ -55,9 +68,18 @@ public sealed class Change
     /// <summary>Whether this operation owns the events of this user's change (the outbox interceptor leaves them to it).</summary>
     internal bool Names(ApplicationUser user) => _users.Contains(user);
 
+    /// <summary>Whether this operation changed this account (the safety net reports an account change no operation made).</summary>
+    internal bool Names(Guid accountId) => _accounts.Any(a => a.Id == accountId);
+
     /// <summary>Versions, then the events, routed by one <see cref="RegionRouting"/>: each user's own, then the sessions revoked.</summary>
     internal async Task WriteAsync(AuthorityDbContext db, CancellationToken cancellationToken)
     {
+        foreach (var account in _accounts.Where(a => db.Entry(a).State is EntityState.Modified or EntityState.Unchanged))
+        {
+            account.Version++; // a new account starts at its first; a deleted one's last snapshot carries the version it had
+            account.UpdatedAt = Now;
+        }
+
         var routing = new RegionRouting(db);
         foreach (var user in _users)
         {

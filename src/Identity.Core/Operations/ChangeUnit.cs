@@ -27,7 +27,13 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
     internal static Change? RunningOn(DbContext context) => Open.TryGetValue(context, out var change) ? change : null;
 
     /// <summary>Runs one operation for <paramref name="actor"/>; see the type's summary.</summary>
-    public async Task<OperationResult> RunAsync(Actor actor, Func<Change, Task<OperationResult>> body, CancellationToken cancellationToken)
+    /// <param name="saveOnly">
+    /// The body only changes tracked entities (no statement of its own): SaveChanges' own transaction is the run's one
+    /// transaction, and nothing is held before it (on SQLite, a transaction begun first locks tables against every
+    /// concurrent writer for the whole run: decision 0101-e).
+    /// </param>
+    public async Task<OperationResult> RunAsync(Actor actor, Func<Change, Task<OperationResult>> body, CancellationToken cancellationToken,
+        bool saveOnly = false)
     {
         ArgumentNullException.ThrowIfNull(body);
         if (Open.TryGetValue(db, out var outer))
@@ -36,7 +42,7 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
         }
 
         var change = new Change(actor, time.GetUtcNow(), audit);
-        await using var transaction = db.Database.CurrentTransaction is null ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
+        await using var transaction = db.Database.CurrentTransaction is null && !saveOnly ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
         Open.Add(db, change);
         try
         {

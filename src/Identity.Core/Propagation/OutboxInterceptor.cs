@@ -181,6 +181,11 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
 
         foreach (var accountId in AccountsTouched(entries))
         {
+            if (ChangeUnit.RunningOn(db)?.Names(accountId) != true)
+            {
+                _outside.Report("account", accountId.ToString());
+            }
+
             routing.Moved(accountId, await WriteAccountEventsAsync(db, accountId, entries, handledUsers, now, cancellationToken));
         }
 

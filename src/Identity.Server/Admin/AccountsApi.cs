@@ -1,8 +1,8 @@
-using Identity.Core.Audit;
 using System.Text.Json;
 using Identity.Core.Accounts;
 using Identity.Core.Data;
-using Identity.Server.Audit;
+using Identity.Core.Audit;
+using Identity.Core.Operations;
 using Microsoft.EntityFrameworkCore;
 
 namespace Identity.Server.Admin;
@@ -31,14 +31,16 @@ public static class AccountsApi
         accounts.MapPost("/", CreateAsync).AcceptsJson<CreateAccountRequest>();
         accounts.MapGet("/{accountId:guid}", GetAsync);
         accounts.MapPatch("/{accountId:guid}", UpdateAsync).AcceptsJson<UpdateAccountRequest>();
-        accounts.MapPost("/{accountId:guid}/suspend", (Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit) =>
-            SetStatusAsync(accountId, AccountStatus.Suspended, context, db, audit));
-        accounts.MapPost("/{accountId:guid}/activate", (Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit) =>
-            SetStatusAsync(accountId, AccountStatus.Active, context, db, audit));
+        accounts.MapPost("/{accountId:guid}/suspend", (Guid accountId, HttpContext c, AuthorityDbContext db, AccountOperations o) =>
+            PlatformOperationAsync(accountId, c, db, o.SuspendAsync));
+        accounts.MapPost("/{accountId:guid}/activate", (Guid accountId, HttpContext c, AuthorityDbContext db, AccountOperations o) =>
+            PlatformOperationAsync(accountId, c, db, o.ActivateAsync));
         accounts.MapDelete("/{accountId:guid}", DeleteAsync);
         accounts.MapPut("/{accountId:guid}/settings", PutSettingsAsync).AcceptsJson<JsonElement>();
-        accounts.MapPut("/{accountId:guid}/regions/{region}", EnableRegionAsync);
-        accounts.MapDelete("/{accountId:guid}/regions/{region}", DisableRegionAsync);
+        accounts.MapPut("/{accountId:guid}/regions/{region}", (Guid accountId, string region, HttpContext c, AuthorityDbContext db, AccountOperations o) =>
+            PlatformOperationAsync(accountId, c, db, (a, actor, ct) => o.EnableRegionAsync(a, region, actor, ct)));
+        accounts.MapDelete("/{accountId:guid}/regions/{region}", (Guid accountId, string region, HttpContext c, AuthorityDbContext db, AccountOperations o) =>
+            PlatformOperationAsync(accountId, c, db, (a, actor, ct) => o.DisableRegionAsync(a, region, actor, ct)));
         return admin;
     }
 
@@ -68,7 +70,7 @@ public static class AccountsApi
         return TypedResults.Ok(new Page<AccountView>(items, page.Count > take ? AdminHttp.EncodeCursor(items[^1].Id.ToString()) : null));
     }
 
-    private static async Task<IResult> CreateAsync(HttpContext context, AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
+    private static async Task<IResult> CreateAsync(HttpContext context, AccountOperations operations)
     {
         var actor = context.Admin();
         if (!actor.IsPlatformAdmin)
@@ -82,52 +84,13 @@ public static class AccountsApi
             return problem;
         }
 
-        var errors = new Dictionary<string, string[]>();
-        var name = body!.Name?.Trim();
-        if (string.IsNullOrEmpty(name) || name.Length > 200)
+        var (result, account) = await operations.CreateAsync(body!.Name, body.Regions, actor.Actor, context.RequestAborted);
+        if (!result.Succeeded)
         {
-            errors["name"] = ["A name of 1 to 200 characters is required."];
+            return AdminHttp.Refused(result);
         }
 
-        var requested = body.Regions ?? [];
-        if (requested.Any(string.IsNullOrEmpty))
-        {
-            errors["regions"] = ["Each region must be a region code, not null or empty."];
-        }
-
-        var regions = requested.OfType<string>().Where(r => r.Length > 0).Distinct(StringComparer.Ordinal).ToList();
-        var known = await db.Regions.Where(r => regions.Contains(r.Code)).Select(r => r.Code).ToListAsync(context.RequestAborted);
-        if (!errors.ContainsKey("regions") && regions.Except(known).FirstOrDefault() is { } unknown)
-        {
-            errors["regions"] = [$"Unknown region '{unknown}'."];
-        }
-
-        if (errors.Count > 0)
-        {
-            return AdminHttp.Invalid(errors);
-        }
-
-        var now = time.GetUtcNow();
-        var account = new Account
-        {
-            Id = Guid.CreateVersion7(),
-            Name = name!,
-            Regions = [.. regions.Select(r => new AccountRegion { RegionCode = r })],
-            CreatedAt = now,
-            UpdatedAt = now,
-        };
-        db.Accounts.Add(account);
-        audit.Record(actor.Actor, "account.created", "account", account.Id.ToString(), account.Id, new { name = account.Name, regions });
-        try
-        {
-            await db.SaveChangesAsync(context.RequestAborted);
-        }
-        catch (DbUpdateException ex) when (ex.IsForeignKeyViolation())
-        {
-            return RegionGone();
-        }
-
-        AdminHttp.SetETag(context.Response, account.Version);
+        AdminHttp.SetETag(context.Response, account!.Version);
         return TypedResults.Created($"/admin/v1/accounts/{account.Id}", AccountView.From(account));
     }
 
@@ -143,7 +106,7 @@ public static class AccountsApi
         return TypedResults.Ok(AccountView.From(account));
     }
 
-    private static async Task<IResult> UpdateAsync(Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
+    private static async Task<IResult> UpdateAsync(Guid accountId, HttpContext context, AuthorityDbContext db, AccountOperations operations)
     {
         var account = await FindAsync(accountId, context, db, tracking: true);
         if (account is null)
@@ -162,24 +125,11 @@ public static class AccountsApi
             return problem;
         }
 
-        var name = body!.Name?.Trim();
-        if (name is not null && (name.Length == 0 || name.Length > 200))
-        {
-            return AdminHttp.Invalid("name", "A name of 1 to 200 characters is required.");
-        }
-
-        var before = account.Name;
-        account.Name = name ?? account.Name;
-        return await SaveAsync(account, context, db, time, () =>
-            audit.Record(context.Admin().Actor, "account.updated", "account", account.Id.ToString(), account.Id,
-                new { name = new { before, after = account.Name } }));
+        return Answer(await operations.UpdateAsync(account, body!.Name, context.Admin().Actor, context.RequestAborted), account, context.Response);
     }
 
-    /// <summary>
-    /// Replaces the account's settings document (policies arrive with the MFA/policy work; the document is stored
-    /// and versioned now). Account admins may change their own account's settings; the audit keeps before → after.
-    /// </summary>
-    private static async Task<IResult> PutSettingsAsync(Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
+    /// <summary>Replaces the account's settings document, its policy; account admins may change their own account's.</summary>
+    private static async Task<IResult> PutSettingsAsync(Guid accountId, HttpContext context, AuthorityDbContext db, AccountOperations operations)
     {
         var account = await FindAsync(accountId, context, db, tracking: true);
         if (account is null)
@@ -200,24 +150,14 @@ public static class AccountsApi
 
         using (body)
         {
-            // The settings document is the account's policy: parsed strictly, stored complete (every default written out).
-            var policy = Identity.Core.Policies.AccountPolicy.Parse(body!.RootElement.GetRawText(), out var errors);
-            if (policy is null)
-            {
-                return AdminHttp.Invalid(errors.ToDictionary(e => e.Key == "$" ? "settings" : "settings." + e.Key, e => e.Value));
-            }
-
-            var raw = policy.ToJson();
-            var before = account.Settings;
-            account.Settings = raw;
-            account.SettingsVersion++;
-            return await SaveAsync(account, context, db, time, () =>
-                audit.Record(context.Admin().Actor, "account.settings_changed", "account", account.Id.ToString(), account.Id,
-                    new { settingsVersion = account.SettingsVersion, before = JsonDocument.Parse(before).RootElement, after = JsonDocument.Parse(raw).RootElement }));
+            var result = await operations.ChangeSettingsAsync(account, body!.RootElement.GetRawText(), context.Admin().Actor, context.RequestAborted);
+            return Answer(result, account, context.Response);
         }
     }
 
-    private static async Task<IResult> SetStatusAsync(Guid accountId, AccountStatus status, HttpContext context, AuthorityDbContext db, IAuditTrail audit)
+    /// <summary>A platform administrator's operation on the account the route names.</summary>
+    private static async Task<IResult> PlatformOperationAsync(Guid accountId, HttpContext context, AuthorityDbContext db,
+        Func<Account, Actor, CancellationToken, Task<OperationResult>> operation)
     {
         var actor = context.Admin();
         var account = await FindAsync(accountId, context, db, tracking: true);
@@ -231,19 +171,10 @@ public static class AccountsApi
             return AdminActorExtensions.PlatformOnly();
         }
 
-        if (account.Status == status)
-        {
-            return TypedResults.Ok(AccountView.From(account));
-        }
-
-        var before = account.Status;
-        account.Status = status;
-        return await SaveAsync(account, context, db, context.RequestServices.GetRequiredService<TimeProvider>(), () =>
-            audit.Record(actor.Actor, status == AccountStatus.Suspended ? "account.suspended" : "account.activated", "account",
-                account.Id.ToString(), account.Id, new { status = new { before, after = status } }));
+        return Answer(await operation(account, actor.Actor, context.RequestAborted), account, context.Response);
     }
 
-    private static async Task<IResult> DeleteAsync(Guid accountId, HttpContext context, AuthorityDbContext db, IAuditTrail audit)
+    private static async Task<IResult> DeleteAsync(Guid accountId, HttpContext context, AuthorityDbContext db, AccountOperations operations)
     {
         var actor = context.Admin();
         if (!actor.IsPlatformAdmin)
@@ -257,94 +188,21 @@ public static class AccountsApi
             return TypedResults.NoContent(); // idempotent: already gone
         }
 
-        await using var transaction = await db.Database.BeginTransactionAsync(context.RequestAborted);
-        await db.Users.Where(u => u.AccountId == accountId).ExecuteDeleteAsync(context.RequestAborted);
-        db.Accounts.Remove(account);
-        audit.Record(actor.Actor, "account.deleted", "account", account.Id.ToString(), account.Id, new { name = account.Name });
-        await db.SaveChangesAsync(context.RequestAborted);
-        await transaction.CommitAsync(context.RequestAborted);
-        return TypedResults.NoContent();
+        var result = await operations.DeleteAsync(account, actor.Actor, context.RequestAborted);
+        return result.Succeeded ? TypedResults.NoContent() : AdminHttp.Refused(result);
     }
 
-    private static async Task<IResult> EnableRegionAsync(Guid accountId, string region, HttpContext context, AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
+    /// <summary>An operation's outcome as the API answers it: the account as it now stands, with its version, or a problem.</summary>
+    private static IResult Answer(OperationResult result, Account account, HttpResponse response)
     {
-        var actor = context.Admin();
-        var account = await FindAsync(accountId, context, db, tracking: true);
-        if (account is null)
+        if (!result.Succeeded)
         {
-            return AdminHttp.NotFound("account");
+            return AdminHttp.Refused(result);
         }
 
-        if (!actor.IsPlatformAdmin)
-        {
-            return AdminActorExtensions.PlatformOnly();
-        }
-
-        if (!await db.Regions.AnyAsync(r => r.Code == region, context.RequestAborted))
-        {
-            return AdminHttp.Invalid("region", $"Unknown region '{region}'.");
-        }
-
-        if (account.Regions.Any(r => r.RegionCode == region))
-        {
-            return TypedResults.Ok(AccountView.From(account));
-        }
-
-        account.Regions.Add(new AccountRegion { AccountId = account.Id, RegionCode = region });
-        return await SaveAsync(account, context, db, time, () =>
-            audit.Record(actor.Actor, "account.region_enabled", "account", account.Id.ToString(), account.Id, new { region }));
-    }
-
-    private static async Task<IResult> DisableRegionAsync(Guid accountId, string region, HttpContext context, AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
-    {
-        var actor = context.Admin();
-        var account = await FindAsync(accountId, context, db, tracking: true);
-        if (account is null)
-        {
-            return AdminHttp.NotFound("account");
-        }
-
-        if (!actor.IsPlatformAdmin)
-        {
-            return AdminActorExtensions.PlatformOnly();
-        }
-
-        var link = account.Regions.FirstOrDefault(r => r.RegionCode == region);
-        if (link is null)
-        {
-            return TypedResults.Ok(AccountView.From(account)); // idempotent
-        }
-
-        account.Regions.Remove(link);
-        return await SaveAsync(account, context, db, time, () =>
-            audit.Record(actor.Actor, "account.region_disabled", "account", account.Id.ToString(), account.Id, new { region }));
-    }
-
-    /// <summary>Bumps the version (the optimistic-concurrency token) and saves the change with its audit entry.</summary>
-    private static async Task<IResult> SaveAsync(Account account, HttpContext context, AuthorityDbContext db, TimeProvider time, Action recordAudit)
-    {
-        account.Version++;
-        account.UpdatedAt = time.GetUtcNow();
-        recordAudit();
-        try
-        {
-            await db.SaveChangesAsync(context.RequestAborted);
-        }
-        catch (DbUpdateConcurrencyException)
-        {
-            return AdminHttp.Stale();
-        }
-        catch (DbUpdateException ex) when (ex.IsForeignKeyViolation())
-        {
-            return RegionGone(); // the one write here with a foreign key of its own: a region link
-        }
-
-        AdminHttp.SetETag(context.Response, account.Version);
+        AdminHttp.SetETag(response, account.Version);
         return TypedResults.Ok(AccountView.From(account));
     }
-
-    /// <summary>A region checked a moment ago was deleted before the write: nothing was written (one transaction).</summary>
-    private static IResult RegionGone() => AdminHttp.Conflict("The region was deleted meanwhile: nothing was changed.");
 
     /// <summary>An account the caller may not see is reported as absent (404), never as forbidden.</summary>
     internal static async Task<Account?> FindAsync(Guid accountId, HttpContext context, AuthorityDbContext db, bool tracking)

@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Text;
 using System.Text.Json;
 using System.Text.Unicode;
+using Identity.Core.Operations;
 using Microsoft.Net.Http.Headers;
 
 namespace Identity.Server.Admin;
@@ -135,6 +136,17 @@ public static class AdminHttp
 
     public static IResult Stale() => TypedResults.Problem(statusCode: StatusCodes.Status412PreconditionFailed,
         title: "Precondition failed", detail: "The resource changed since it was read: read it again (new ETag) and retry.");
+
+    /// <summary>
+    /// A refused operation as a problem: input breaking a rule 400 naming the fields, a rule about the current state 409,
+    /// a concurrent change 412 (nothing was written in any case).
+    /// </summary>
+    public static IResult Refused(OperationResult result) => result.Outcome switch
+    {
+        OperationOutcome.Invalid => Invalid(result.Errors!.ToDictionary()),
+        OperationOutcome.Conflict => Conflict(result.Detail!),
+        _ => Stale(),
+    };
 
     public static string ETag(long version) => $"\"{version}\"";
 

@@ -46,6 +46,7 @@ public sealed class OperationHost : IAsyncDisposable
         services.AddScoped<IAuditTrail, AuditTrail>();
         services.AddScoped<ChangeUnit>();
         services.AddScoped<UserOperations>();
+        services.AddScoped<AccountOperations>();
         services.AddScoped<UserLockout>();
         services.AddScoped<IUserSecondFactors, NoSecondFactors>();
         _services = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
