@@ -1,5 +1,7 @@
+using Identity.Propagation;
 using Identity.Server.Connect;
 using Identity.Server.Hosting;
+using Identity.Server.Sync;
 
 var builder = WebApplication.CreateBuilder(args);
 
@@ -11,7 +13,8 @@ builder.AddSignInThrottling();
 builder.AddTrustedProxies();
 builder.AddPasskeys();
 builder.AddAdminApi();
-builder.AddMessaging();
+builder.AddPropagation(HealthExtensions.ReadyTag);
+builder.AddSyncApi();
 builder.AddHealth();
 
 var app = builder.Build();
@@ -37,7 +40,7 @@ app.UseAuthorization();
 app.MapHealth();
 app.MapSignIn();
 app.MapAdminApi();
-app.MapMessaging();
+app.MapSyncApi();
 app.MapStartupBanner();
 
 await app.RunAsync();

@@ -5,9 +5,9 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Identity.Contracts;
 using Identity.Core.Data;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Identity.Server.IntegrationTests.Infrastructure;
-using Identity.Server.Outbox;
+using Identity.Propagation;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
@@ -326,7 +326,7 @@ public sealed class PostgresOutboxTests(ServerFixture<PostgresTestDatabase> fixt
             await InsertAsync(30_000, sent: true);
             await InsertAsync(5, sent: false);
 
-            var query = OutboxDispatcher.OldestPending(db, 500).ToQueryString();
+            var query = OutboxQueries.OldestPending(db, 500).ToQueryString();
             var connection = db.Database.GetDbConnection();
             await db.Database.OpenConnectionAsync();
             await using var explain = connection.CreateCommand();

@@ -1,7 +1,7 @@
 using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Keys;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Microsoft.AspNetCore.DataProtection.EntityFrameworkCore;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Identity.EntityFrameworkCore;

@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Data;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
 using Microsoft.AspNetCore.Authentication;

@@ -1,5 +1,5 @@
 using Identity.Core.Data;
-using Identity.Server.Outbox;
+using Identity.Propagation;
 
 namespace Identity.Server.Admin;
 

@@ -1,7 +1,7 @@
 using System.ComponentModel.DataAnnotations;
 using Identity.Core.Accounts;
 using Identity.Core.Data;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Identity.Server.Audit;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;

@@ -9,9 +9,6 @@ public static class HealthExtensions
 {
     public const string ReadyTag = "ready";
 
-    /// <summary>MassTransit's bus check, when a broker is configured (<see cref="MessagingExtensions"/>).</summary>
-    public const string BrokerCheck = "broker";
-
     public static IHostApplicationBuilder AddHealth(this IHostApplicationBuilder builder)
     {
         builder.Services.AddHealthChecks()

@@ -25,11 +25,11 @@ public static class StoreExtensions
         var connectionString = database.ResolveConnectionString();
 
         // Every SaveChanges writes the events of its user and account changes into the outbox, in its transaction.
-        builder.Services.AddSingleton<Core.Outbox.OutboxSignal>();
-        builder.Services.AddSingleton<Core.Outbox.OutboxInterceptor>();
+        builder.Services.AddSingleton<Core.Propagation.OutboxSignal>();
+        builder.Services.AddSingleton<Core.Propagation.OutboxInterceptor>();
         builder.Services.AddDbContextPool<AuthorityDbContext>((services, options) => options
             .UseAuthorityDatabase(database.Provider, connectionString)
-            .AddInterceptors(services.GetRequiredService<Core.Outbox.OutboxInterceptor>()));
+            .AddInterceptors(services.GetRequiredService<Core.Propagation.OutboxInterceptor>()));
 
         builder.Services.AddIdentityCore<ApplicationUser>(options =>
             {

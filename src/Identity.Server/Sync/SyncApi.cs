@@ -1,6 +1,6 @@
 using Identity.Contracts;
 using Identity.Core.Data;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Identity.Server.Clients;
 using Microsoft.EntityFrameworkCore;
 using OpenIddict.Abstractions;

@@ -179,7 +179,7 @@ public sealed class PropagationTests(PropagationFixture fixture) : IClassFixture
             var expired = DateTimeOffset.UtcNow.AddDays(-30);
             await fixture.WithDatabaseAsync(async db =>
             {
-                db.Outbox.Add(new Core.Outbox.OutboxMessage
+                db.Outbox.Add(new Core.Propagation.OutboxMessage
                 {
                     Region = "p-eu", MessageType = "UserDeleted", Payload = "{}", CreatedAt = expired, SentAt = expired,
                 });

@@ -1,7 +1,7 @@
 using Identity.Core.Data;
 using Microsoft.EntityFrameworkCore;
 
-namespace Identity.Server.Outbox;
+namespace Identity.Propagation;
 
 public sealed record RegionBacklog(string Region, int Pending);
 
@@ -19,10 +19,10 @@ public sealed record OutboxStatus(
     public static async Task<OutboxStatus> ReadAsync(AuthorityDbContext db, TimeProvider time, CancellationToken cancellationToken,
         bool brokerConfigured = false, bool details = false)
     {
-        var pending = db.Outbox.AsNoTracking().Where(m => m.SentAt == null);
+        var pending = OutboxQueries.Pending(db);
         var count = await pending.CountAsync(cancellationToken);
         var oldest = count == 0 ? null
-            : await OutboxDispatcher.OldestPending(db, 1).Select(m => (DateTimeOffset?)m.CreatedAt).FirstOrDefaultAsync(cancellationToken);
+            : await OutboxQueries.OldestPending(db, 1).Select(m => (DateTimeOffset?)m.CreatedAt).FirstOrDefaultAsync(cancellationToken);
         var age = oldest is { } at ? Math.Max(0, (time.GetUtcNow() - at).TotalSeconds) : (double?)null;
         if (!details)
         {

@@ -1,4 +1,4 @@
-namespace Identity.Server.Outbox;
+namespace Identity.Propagation;
 
 /// <summary>Where the dispatcher hands events to: the message broker, when one is configured.</summary>
 public interface IOutboxTransport

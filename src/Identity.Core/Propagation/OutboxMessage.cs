@@ -1,4 +1,4 @@
-namespace Identity.Core.Outbox;
+namespace Identity.Core.Propagation;
 
 /// <summary>
 /// One event for one region, written in the same database transaction as the change it describes (transactional

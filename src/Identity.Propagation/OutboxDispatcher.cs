@@ -1,14 +1,17 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using Identity.Core.Data;
-using Identity.Core.Outbox;
+using Identity.Core.Propagation;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.CircuitBreaker;
 using Polly.Retry;
 
-namespace Identity.Server.Outbox;
+namespace Identity.Propagation;
 
 /// <summary>
 /// Publishes the outbox: pending rows in id order, handed to the broker, marked sent only after the broker confirmed
@@ -144,7 +147,7 @@ public sealed partial class OutboxDispatcher(
         var settings = options.Value;
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-        var rows = await OldestPending(db, settings.BatchSize).ToListAsync(cancellationToken);
+        var rows = await OutboxQueries.OldestPending(db, settings.BatchSize).ToListAsync(cancellationToken);
         if (rows.Count == 0)
         {
             return 0;
@@ -195,13 +198,6 @@ public sealed partial class OutboxDispatcher(
         metrics.Failed(failed.Count);
         throw failure;
     }
-
-    /// <summary>
-    /// The oldest pending rows, by id, as a round reads them and the status finds the oldest (the pending-rows index,
-    /// IX_Outbox_Pending).
-    /// </summary>
-    public static IQueryable<OutboxMessage> OldestPending(AuthorityDbContext db, int batchSize) =>
-        db.Outbox.AsNoTracking().Where(m => m.SentAt == null).OrderBy(m => m.Id).Take(batchSize);
 
     private Task SendAsync(OutboxMessage row, CancellationToken cancellationToken)
     {

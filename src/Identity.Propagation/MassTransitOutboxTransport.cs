@@ -1,7 +1,7 @@
 using Identity.Messaging;
 using MassTransit;
 
-namespace Identity.Server.Outbox;
+namespace Identity.Propagation;
 
 /// <summary>Sends each event to its region's exchange on the broker; the send completes when the broker confirmed it.</summary>
 public sealed class MassTransitOutboxTransport(IBus bus) : IOutboxTransport

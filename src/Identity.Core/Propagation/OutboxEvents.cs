@@ -5,7 +5,7 @@ using Identity.Core.Data;
 using Identity.Core.Policies;
 using Microsoft.EntityFrameworkCore;
 
-namespace Identity.Core.Outbox;
+namespace Identity.Core.Propagation;
 
 /// <summary>
 /// Turns users and accounts into the event contracts and adds them to the outbox, one row per region the account
@@ -71,14 +71,6 @@ public static class OutboxEvents
         }
     }
 
-    /// <summary>The regions an account lives in, as stored (before this SaveChanges' own changes to them).</summary>
-    public static async Task<List<string>> StoredRegionsAsync(this AuthorityDbContext db, Guid accountId, CancellationToken cancellationToken) =>
-        await db.Set<AccountRegion>().AsNoTracking()
-            .Where(r => r.AccountId == accountId)
-            .Select(r => r.RegionCode)
-            .OrderBy(r => r)
-            .ToListAsync(cancellationToken);
-
     /// <summary>
     /// Tells the user's regions that every session and token of the user was revoked. Call before SaveChanges in the
     /// transaction that revokes them.
@@ -91,7 +83,7 @@ public static class OutboxEvents
             return;
         }
 
-        var regions = await db.StoredRegionsAsync(accountId, cancellationToken);
+        var regions = await new RegionRouting(db).OfUserAsync(db.Entry(user), accountId, cancellationToken);
         db.Add(regions, new SessionsRevoked { UserId = user.Id, AccountId = accountId, Reason = reason, RevokedAt = now }, accountId, user.Id, now);
     }
 }

@@ -7,7 +7,7 @@ using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 
-namespace Identity.Core.Outbox;
+namespace Identity.Core.Propagation;
 
 /// <summary>
 /// The transactional outbox's writer: on every SaveChanges of the authority's context, the changes to users, accounts
@@ -16,8 +16,8 @@ namespace Identity.Core.Outbox;
 /// self-service, lockout — goes through here, so none can forget its event.
 /// </summary>
 /// <remarks>
-/// Routing is decided here, per region: an event about a user goes only to the regions the user's account lives in.
-/// Enabling a region sends it the account and its users; disabling one sends it their deletion. Versions only grow,
+/// Routing is decided by <see cref="RegionRouting"/>: an event about a user goes only to the regions the user's account
+/// lives in. Enabling a region sends it the account and its users; disabling one sends it their deletion. Versions only grow,
 /// so regions can ignore anything older than what they hold (the contract's rule).
 /// </remarks>
 public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : SaveChangesInterceptor, IDbTransactionInterceptor
@@ -177,13 +177,12 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
 
         var before = db.ChangeTracker.Entries<OutboxMessage>().Count(e => e.State == EntityState.Added);
         var now = time.GetUtcNow();
-        var regionsOf = new Dictionary<Guid, List<string>>(); // accounts whose regions this SaveChanges writes: as it leaves them
-        var regionsRead = new Dictionary<Guid, List<string>>(); // other accounts: as stored
+        var routing = new RegionRouting(db);
         var handledUsers = new HashSet<string>(StringComparer.Ordinal);
 
         foreach (var accountId in AccountsTouched(entries))
         {
-            regionsOf[accountId] = await WriteAccountEventsAsync(db, accountId, entries, handledUsers, now, cancellationToken);
+            routing.Moved(accountId, await WriteAccountEventsAsync(db, accountId, entries, handledUsers, now, cancellationToken));
         }
 
         foreach (var entry in entries.Where(e => e.Entity is ApplicationUser).ToList())
@@ -202,7 +201,7 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
                 continue;
             }
 
-            var regions = await RoutingOfAsync(db, entry, id, regionsOf, regionsRead, cancellationToken);
+            var regions = await routing.OfUserAsync(entry, id, cancellationToken);
             if (entry.State == EntityState.Deleted)
             {
                 // Newer than any snapshot of the user, so a late UserChanged cannot bring them back.
@@ -220,66 +219,12 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
         }
     }
 
-    /// <summary>
-    /// The regions a change to this user goes to. A user loaded with its <see cref="ApplicationUser.RegionCodes"/> carries
-    /// them, which saves a read of the account's regions per change (29 % of the bench writer's CPU per change, and a
-    /// statement in the database; perf, 2026-12-03). They are exact because moving an account rewrites its users' codes
-    /// and raises their versions, a concurrency token: a user loaded before a move cannot be saved after it, and a move
-    /// that loaded the user before this change cannot commit after it.
-    /// </summary>
-    /// <remarks>
-    /// Codes are written only where that guard holds: for the users of an account whose regions this SaveChanges writes
-    /// (its own transaction), and for users who already belonged to the account (the read here is made after they were
-    /// loaded, so a move committed since fails this save). A user new to the account — created, or moved from another
-    /// account — is not guarded: a move committing meanwhile does not see them. Their codes stay unknown (null), and the
-    /// next change reads the account's regions again.
-    /// </remarks>
-    private static async Task<List<string>> RoutingOfAsync(AuthorityDbContext db, EntityEntry entry, Guid accountId,
-        Dictionary<Guid, List<string>> written, Dictionary<Guid, List<string>> read, CancellationToken cancellationToken)
-    {
-        var codes = entry.Property(nameof(ApplicationUser.RegionCodes));
-        if (written.TryGetValue(accountId, out var regions))
-        {
-            if (entry.State != EntityState.Deleted)
-            {
-                codes.CurrentValue = RegionCodesOf(regions);
-            }
-
-            return regions;
-        }
-
-        var member = entry.State != EntityState.Added && Equals(entry.Property(nameof(ApplicationUser.AccountId)).OriginalValue, accountId);
-        if (member && codes.OriginalValue is string carried)
-        {
-            return carried.Length == 0 ? [] : [.. carried.Split(',')];
-        }
-
-        if (!read.TryGetValue(accountId, out regions))
-        {
-            regions = read[accountId] = await db.StoredRegionsAsync(accountId, cancellationToken);
-        }
-
-        if (entry.State != EntityState.Deleted)
-        {
-            codes.CurrentValue = member ? RegionCodesOf(regions) : null;
-        }
-
-        return regions;
-    }
-
-    /// <summary>What <see cref="ApplicationUser.RegionCodes"/> holds for these regions; null (unknown) if they do not fit.</summary>
-    private static string? RegionCodesOf(IEnumerable<string> regions)
-    {
-        var codes = string.Join(',', regions.Order(StringComparer.Ordinal));
-        return codes.Length <= ApplicationUser.RegionCodesMaxLength ? codes : null;
-    }
-
     /// <summary>Writes the account's own events and, when its regions change, its users' arrival or departure there.</summary>
     /// <returns>The regions the account lives in after this change.</returns>
     private static async Task<List<string>> WriteAccountEventsAsync(AuthorityDbContext db, Guid accountId, List<EntityEntry> entries,
         HashSet<string> handledUsers, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        var stored = await db.StoredRegionsAsync(accountId, cancellationToken);
+        var stored = await RegionRouting.StoredAsync(db, accountId, cancellationToken);
         var links = entries.Where(e => e.Entity is AccountRegion r && r.AccountId == accountId).ToList();
         var added = links.Where(e => e.State == EntityState.Added).Select(e => ((AccountRegion)e.Entity).RegionCode).Except(stored).ToList();
         var removed = links.Where(e => e.State == EntityState.Deleted).Select(e => ((AccountRegion)e.Entity).RegionCode).Intersect(stored).ToList();
@@ -322,7 +267,7 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal) : 
                 }
 
                 BumpVersion(userEntry);
-                user.RegionCodes = RegionCodesOf(current);
+                user.RegionCodes = RegionRouting.CodesOf(current);
                 handledUsers.Add(user.Id);
                 db.Add(current, OutboxEvents.Snapshot(user, now), accountId, user.Id, now);
                 db.Add(removed, new UserDeleted { UserId = user.Id, AccountId = accountId, Version = user.Version, DeletedAt = now },

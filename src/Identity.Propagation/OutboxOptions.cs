@@ -1,6 +1,6 @@
 using System.ComponentModel.DataAnnotations;
 
-namespace Identity.Server.Outbox;
+namespace Identity.Propagation;
 
 /// <summary>The outbox dispatcher's settings (section <c>Outbox</c>).</summary>
 public sealed class OutboxOptions

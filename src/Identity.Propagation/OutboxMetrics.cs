@@ -1,6 +1,6 @@
 using System.Diagnostics.Metrics;
 
-namespace Identity.Server.Outbox;
+namespace Identity.Propagation;
 
 /// <summary>
 /// Meter <c>Identity.Outbox</c>: <c>identity.outbox.pending</c> (rows), <c>identity.outbox.oldest_pending_age</c> (s),

@@ -1,4 +1,4 @@
-namespace Identity.Core.Outbox;
+namespace Identity.Core.Propagation;
 
 /// <summary>
 /// Wakes this replica's dispatcher when a transaction that wrote outbox rows committed, so an event leaves within

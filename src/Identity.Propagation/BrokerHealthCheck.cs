@@ -1,7 +1,7 @@
 using MassTransit;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
-namespace Identity.Server.Outbox;
+namespace Identity.Propagation;
 
 /// <summary>Whether the dispatcher's last attempt to publish reached the broker (set by <see cref="OutboxDispatcher"/>).</summary>
 public sealed class OutboxPublishState
@@ -24,6 +24,9 @@ public sealed class OutboxPublishState
 /// </summary>
 public sealed class BrokerHealthCheck(IBusControl bus, OutboxPublishState publishing) : IHealthCheck
 {
+    /// <summary>The check's name in <c>/health/ready</c>'s body.</summary>
+    public const string Name = "broker";
+
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         var busHealth = bus.CheckHealth();

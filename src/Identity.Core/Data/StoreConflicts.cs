@@ -3,7 +3,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
-namespace Identity.Server.Admin;
+namespace Identity.Core.Data;
 
 /// <summary>Failed writes that are conflicts with a concurrent change (409), not faults (500), on each provider.</summary>
 public static class StoreConflicts

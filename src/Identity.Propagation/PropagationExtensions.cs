@@ -1,21 +1,22 @@
 using Identity.Messaging;
-using Identity.Server.Outbox;
 using MassTransit;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
-using Identity.Server.Sync;
-using OpenIddict.Abstractions;
-using OpenIddict.Validation.AspNetCore;
 
-namespace Identity.Server.Hosting;
+namespace Identity.Propagation;
 
-public static class MessagingExtensions
+public static class PropagationExtensions
 {
     /// <summary>
-    /// Propagation to the regions: the outbox (always: every change is recorded), its dispatcher (only when a broker is
-    /// configured: without one, events wait in the outbox), its metrics, and the regions' sync API.
+    /// Propagation to the regions, sending side: the outbox's options and metrics (always: every change is recorded, and
+    /// <c>GET /admin/v1/outbox</c> shows the backlog), and, only when a broker is configured, the bus, the dispatcher and
+    /// the <c>broker</c> readiness check (without one, events wait in the outbox). The writing side is the store's
+    /// interceptor (<see cref="Core.Propagation.OutboxInterceptor"/>).
     /// </summary>
-    public static IHostApplicationBuilder AddMessaging(this IHostApplicationBuilder builder)
+    /// <param name="readyTag">The tag of the readiness checks the <c>broker</c> check joins.</param>
+    public static IHostApplicationBuilder AddPropagation(this IHostApplicationBuilder builder, string readyTag)
     {
         builder.Services.AddOptions<OutboxOptions>()
             .BindConfiguration(OutboxOptions.SectionName)
@@ -26,7 +27,7 @@ public static class MessagingExtensions
         builder.Services.AddSingleton<OutboxMetrics>();
 
         // A broker is configured by its host (section "Broker"); without one, events wait in the outbox (pending) and
-        // GET /admin/v1/outbox shows how many and how old. MassTransit adds its bus to the readiness checks.
+        // GET /admin/v1/outbox shows how many and how old.
         if (builder.Configuration.GetSection(BrokerOptions.SectionName)[nameof(BrokerOptions.Host)] is { Length: > 0 })
         {
             builder.Services.AddBrokerOptions();
@@ -41,22 +42,11 @@ public static class MessagingExtensions
             builder.Services.AddSingleton<OutboxPublishState>();
             // At worst "Degraded" (200): a broker that is down must not take every replica out of rotation, since
             // sign-ins and the admin API keep working and their events wait in the outbox.
-            builder.Services.AddHealthChecks().AddCheck<BrokerHealthCheck>(HealthExtensions.BrokerCheck, HealthStatus.Degraded, [HealthExtensions.ReadyTag]);
+            builder.Services.AddHealthChecks().AddCheck<BrokerHealthCheck>(BrokerHealthCheck.Name, HealthStatus.Degraded, [readyTag]);
             builder.Services.AddSingleton<IOutboxTransport, MassTransitOutboxTransport>();
             builder.Services.AddHostedService<OutboxDispatcher>();
         }
 
-        builder.Services.AddOpenIddict().AddValidation(validation => validation.AddAudiences(SyncApi.Audience));
-        builder.Services.AddAuthorizationBuilder().AddPolicy(SyncApi.Policy, policy => policy
-            .AddAuthenticationSchemes(OpenIddictValidationAspNetCoreDefaults.AuthenticationScheme)
-            .RequireAuthenticatedUser()
-            .RequireAssertion(context => context.User.HasScope(SyncApi.Scope)));
         return builder;
-    }
-
-    public static WebApplication MapMessaging(this WebApplication app)
-    {
-        app.MapSyncApi();
-        return app;
     }
 }
