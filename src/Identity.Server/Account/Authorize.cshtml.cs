@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Identity.Core.Data;
 using Identity.Core.Policies;
 using Identity.Server.Connect;
+using Identity.Server.Connect.Replacements;
 using Microsoft.AspNetCore;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;

@@ -18,7 +18,7 @@ namespace Identity.Server.Admin;
 /// Resolved afresh at every request, never from the token's claims alone nor from a cache: a person disabled, an
 /// account suspended, a client deleted or no longer platform admin loses access at the next request on every
 /// replica. Revoked tokens never get here: OpenIddict's validation checks their authorization entry first
-/// (<see cref="Connect.UnstoredTokenAuthorization"/>).
+/// (<see cref="Connect.Replacements.UnstoredTokenAuthorization"/>).
 /// </remarks>
 public sealed record AdminActor(Actor Actor, bool IsPlatformAdmin, Guid? AccountId, bool IsOwner = false)
 {

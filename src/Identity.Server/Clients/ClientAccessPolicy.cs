@@ -22,7 +22,7 @@ public sealed record AccessPolicyProblem(string Field, int? Index, string Messag
 /// Where a client may call from and how often it may get tokens (issue 16, item 4): an IP allow-list of CIDR ranges,
 /// IPv4 and IPv6, checked at the token, introspection and revocation endpoints, and a rate limit at the token
 /// endpoint. Stored in the OpenIddict application's properties (<see cref="Property"/>), so it travels with the
-/// cached client (<see cref="ClientApplicationManager"/>) and costs no query per request.
+/// cached client (<see cref="Connect.Replacements.ClientApplicationManager"/>) and costs no query per request.
 /// </summary>
 public sealed class ClientAccessPolicy
 {

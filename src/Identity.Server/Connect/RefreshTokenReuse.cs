@@ -17,7 +17,7 @@ namespace Identity.Server.Connect;
 /// <para>
 /// OpenIddict has one leeway for every client. It is set to <see cref="MaxLeeway"/>, and this handler, just before
 /// OpenIddict's own token-entry check, refuses every reuse outside the presenting client's leeway the way OpenIddict
-/// does (same error, same revocation through <see cref="TokenChainManager"/>); a reuse within it is left to OpenIddict,
+/// does (same error, same revocation through <see cref="Replacements.TokenChainManager"/>); a reuse within it is left to OpenIddict,
 /// which accepts it.
 /// </para>
 /// </summary>

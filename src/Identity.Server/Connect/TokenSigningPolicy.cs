@@ -19,7 +19,7 @@ namespace Identity.Server.Connect;
 /// <item>access and ID tokens issued from a user's code or refresh token are not stored either (two fewer writes per
 /// redemption): each carries the id of the code's ad-hoc authorization, and OpenIddict checks that entry whenever
 /// Identity validates them (introspection, userinfo, <c>id_token_hint</c>). A replayed code or a reused refresh token
-/// revokes that authorization (<see cref="TokenChainManager"/>), so those tokens stop being accepted with it
+/// revokes that authorization (<see cref="Replacements.TokenChainManager"/>), so those tokens stop being accepted with it
 /// (RFC 6749 §4.1.2, §10.5).</item>
 /// </list>
 /// Every other token (codes, refresh tokens) is signed with the active ES256 key and, when OpenIddict encrypts it, encrypted

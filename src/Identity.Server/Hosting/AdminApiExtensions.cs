@@ -1,6 +1,7 @@
 using Identity.Server.Admin;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
+using Identity.Server.Connect.Replacements;
 using OpenIddict.Abstractions;
 using OpenIddict.Validation.AspNetCore;
 using Scalar.AspNetCore;
@@ -30,7 +31,7 @@ public static class AdminApiExtensions
 
         builder.Services.AddOpenIddict().AddValidation(validation => validation
             .AddAudiences(Audience)
-            .EnableAuthorizationEntryValidation() // a revoked session ends admin access at once (see Connect/UnstoredTokenAuthorization)
+            .EnableAuthorizationEntryValidation() // a revoked session ends admin access at once (see Connect/Replacements/UnstoredTokenAuthorization)
             .AddEventHandler(UnstoredTokenAuthorization.ValidationDescriptor));
         builder.Services.AddSingleton<RequireErrorResponse>();
         builder.Services.AddOpenIddict().AddServer(server => server.AddEventHandler(TokenFailureAudit.Descriptor));

@@ -1,6 +1,7 @@
 using Identity.Core.Data;
 using Identity.Server.Clients;
 using Identity.Server.Connect;
+using Identity.Server.Connect.Replacements;
 using Identity.Server.Keys;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;

@@ -4,7 +4,7 @@ using Microsoft.Extensions.Options;
 using OpenIddict.EntityFrameworkCore;
 using OpenIddict.EntityFrameworkCore.Models;
 
-namespace Identity.Server.Connect;
+namespace Identity.Server.Connect.Replacements;
 
 /// <summary>
 /// One request's switch: while on, the authorization endpoint's writes — the code's ad-hoc authorization and the code's

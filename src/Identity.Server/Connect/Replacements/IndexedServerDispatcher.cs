@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 using OpenIddict.Server;
 using static OpenIddict.Server.OpenIddictServerEvents;
 
-namespace Identity.Server.Connect;
+namespace Identity.Server.Connect.Replacements;
 
 /// <summary>
 /// OpenIddict's event dispatcher, with the same handlers, filters, order and stop rules, but without scanning the whole

@@ -3,7 +3,7 @@ using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
 
-namespace Identity.Server.Connect;
+namespace Identity.Server.Connect.Replacements;
 
 /// <summary>
 /// Refuses a token request for a scope that is unknown or that the (authenticated) client may not use,

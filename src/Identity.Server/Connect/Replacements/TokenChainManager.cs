@@ -3,7 +3,7 @@ using OpenIddict.Abstractions;
 using OpenIddict.Core;
 using OpenIddict.EntityFrameworkCore.Models;
 
-namespace Identity.Server.Connect;
+namespace Identity.Server.Connect.Replacements;
 
 /// <summary>
 /// OpenIddict's token manager, except that revoking the tokens of an authorization revokes the authorization too.

@@ -3,7 +3,7 @@ using OpenIddict.Abstractions;
 using OpenIddict.Server;
 using OpenIddict.Validation;
 
-namespace Identity.Server.Connect;
+namespace Identity.Server.Connect.Replacements;
 
 /// <summary>
 /// Makes OpenIddict check the authorization entry of tokens that have no token entry of their own (access and ID

@@ -1,13 +1,13 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using Identity.Server.Connect;
+using Identity.Server.Clients;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using OpenIddict.Core;
 using OpenIddict.EntityFrameworkCore.Models;
 
-namespace Identity.Server.Clients;
+namespace Identity.Server.Connect.Replacements;
 
 /// <summary>
 /// OpenIddict's application manager with two changes measured on the token endpoint:
