@@ -69,7 +69,7 @@ if ! command -v ip >/dev/null 2>&1; then
 fi
 
 # nginx for the tests that put a real TLS-terminating proxy in front of the server (it forwards the client certificate:
-# tests/Identity.Server.IntegrationTests/ForwardedClientCertificateTests.cs); each test class starts its own from a
+# tests/Identity.Server.IntegrationTests/Hosting/ForwardedClientCertificateTests.cs); each test class starts its own from a
 # generated configuration and stops it by PID. Debian's nginx-light has the ssl module.
 if [ ! -x /usr/sbin/nginx ]; then
   echo "scripts/test.sh: /usr/sbin/nginx not found; installing nginx-light (apt)" >&2

@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Text.Json;
 using Identity.Core.Data;
 using Identity.Core.Propagation;
 using Microsoft.EntityFrameworkCore;
@@ -140,7 +139,12 @@ public sealed partial class OutboxDispatcher(
         await ReleaseLeaseAsync();
     }
 
-    /// <summary>One round: up to a batch of pending rows, sent concurrently, the confirmed ones marked sent.</summary>
+    /// <summary>
+    /// One round: up to a batch of pending rows, sent concurrently, the confirmed ones marked sent. A row that cannot be
+    /// read is parked at once; a row that fails while the broker confirms others counts an attempt of its own and is
+    /// parked after <see cref="OutboxOptions.MaxAttempts"/>; a round in which nothing gets through is the broker's failure
+    /// (retried, then the circuit breaker) and counts against no row.
+    /// </summary>
     /// <returns>How many rows the round read.</returns>
     private async Task<int> DispatchRoundAsync(CancellationToken cancellationToken)
     {
@@ -153,22 +157,62 @@ public sealed partial class OutboxDispatcher(
             return 0;
         }
 
-        var confirmed = new ConcurrentBag<long>();
+        var readable = new List<(OutboxMessage Row, object Message, Type Type)>(rows.Count);
+        foreach (var row in rows)
+        {
+            if (OutboxRowReader.TryRead(row, out var message, out var type, out var reason, out var error))
+            {
+                readable.Add((row, message, type));
+            }
+            else
+            {
+                // It would fail every round alike: set aside now, so that it holds back nothing.
+                await ParkAsync(db, row, reason, error, row.Attempts);
+            }
+        }
+
+        var confirmed = new ConcurrentDictionary<long, bool>();
+        var ownFailures = new ConcurrentDictionary<long, Exception>();
         Exception? failure = null;
         try
         {
             await _pipeline.ExecuteAsync(async token =>
             {
                 // Rows confirmed by an earlier attempt of this round are not sent again.
-                var remaining = rows.Where(r => !confirmed.Contains(r.Id)).ToList();
+                var remaining = readable.Where(r => !confirmed.ContainsKey(r.Row.Id)).ToList();
+                var failures = new ConcurrentDictionary<long, Exception>();
+                var confirmedBefore = confirmed.Count;
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
                 timeout.CancelAfter(settings.PublishTimeout);
-                var sends = remaining.Select(async row =>
+                await Task.WhenAll(remaining.Select(async r =>
                 {
-                    await SendAsync(row, timeout.Token);
-                    confirmed.Add(row.Id);
-                });
-                await Task.WhenAll(sends);
+                    try
+                    {
+                        await transport.SendAsync(r.Row.Region, r.Message, r.Type, timeout.Token);
+                        confirmed[r.Row.Id] = true;
+                    }
+                    catch (Exception e) when (!token.IsCancellationRequested)
+                    {
+                        failures[r.Row.Id] = e;
+                    }
+                }));
+                if (failures.IsEmpty)
+                {
+                    return;
+                }
+
+                if (confirmed.Count > confirmedBefore)
+                {
+                    // The broker took other rows just now: these fail on their own, and are not retried this round.
+                    foreach (var (id, e) in failures)
+                    {
+                        ownFailures[id] = e;
+                    }
+
+                    return;
+                }
+
+                throw failures.Values.First(); // nothing got through: the broker's failure, retried
             }, cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
@@ -177,7 +221,7 @@ public sealed partial class OutboxDispatcher(
         }
 
         var now = time.GetUtcNow();
-        var sent = confirmed.ToList();
+        var sent = confirmed.Keys.ToList();
         if (sent.Count > 0)
         {
             // Not the request's token: what the broker confirmed must be recorded even while shutting down.
@@ -185,31 +229,49 @@ public sealed partial class OutboxDispatcher(
             metrics.Published(sent.Count);
         }
 
+        foreach (var (id, e) in ownFailures)
+        {
+            var row = rows.First(r => r.Id == id);
+            var error = Describe(e);
+            if (row.Attempts + 1 >= settings.MaxAttempts)
+            {
+                await ParkAsync(db, row, ParkReasons.AttemptsExhausted, error, row.Attempts + 1);
+            }
+            else
+            {
+                await db.Outbox.Where(m => m.Id == id).ExecuteUpdateAsync(s => s
+                    .SetProperty(m => m.Attempts, m => m.Attempts + 1).SetProperty(m => m.LastError, error), CancellationToken.None);
+            }
+        }
+
+        metrics.Failed(ownFailures.Count);
         if (failure is null)
         {
             publishing.Succeeded();
             return rows.Count;
         }
 
-        var failed = rows.Select(r => r.Id).Except(sent).ToList();
-        var error = Truncate($"{failure.GetType().Name}: {failure.Message}", 1_000);
-        await db.Outbox.Where(m => failed.Contains(m.Id))
-            .ExecuteUpdateAsync(s => s.SetProperty(m => m.Attempts, m => m.Attempts + 1).SetProperty(m => m.LastError, error), CancellationToken.None);
+        var failed = readable.Select(r => r.Row.Id).Except(sent).Except(ownFailures.Keys).ToList();
+        if (failure is not BrokenCircuitException)
+        {
+            // The broker's failure: said on each row waiting for it, counted against none.
+            var error = Describe(failure);
+            await db.Outbox.Where(m => failed.Contains(m.Id))
+                .ExecuteUpdateAsync(s => s.SetProperty(m => m.LastError, error), CancellationToken.None);
+        }
+
         metrics.Failed(failed.Count);
         throw failure;
     }
 
-    private Task SendAsync(OutboxMessage row, CancellationToken cancellationToken)
+    private async Task ParkAsync(AuthorityDbContext db, OutboxMessage row, string reason, string error, int attempts)
     {
-        if (!OutboxEvents.Types.TryGetValue(row.MessageType, out var type))
-        {
-            throw new InvalidOperationException($"Outbox row {row.Id} has the unknown message type '{row.MessageType}'.");
-        }
-
-        var message = JsonSerializer.Deserialize(row.Payload, type, OutboxEvents.JsonOptions)
-                      ?? throw new InvalidOperationException($"Outbox row {row.Id} has an empty payload.");
-        return transport.SendAsync(row.Region, message, type, cancellationToken);
+        await OutboxParking.ParkAsync(db, row.Id, reason, error, attempts, time.GetUtcNow());
+        metrics.Parked(1);
+        LogParked(logger, row.Id, row.MessageType.Length <= 100 ? row.MessageType : row.MessageType[..100], row.Region, reason);
     }
+
+    private static string Describe(Exception e) => Truncate($"{e.GetType().Name}: {e.Message}", 1_000);
 
     /// <summary>Takes or renews the dispatch lease; renewal is written only when a third of it is used up.</summary>
     private async Task<bool> HoldLeaseAsync(CancellationToken cancellationToken)
@@ -301,7 +363,7 @@ public sealed partial class OutboxDispatcher(
         await using var scope = scopes.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
         var status = await OutboxStatus.ReadAsync(db, time, cancellationToken);
-        metrics.Observe(status.Pending, TimeSpan.FromSeconds(status.OldestPendingAgeSeconds ?? 0));
+        metrics.Observe(status.Pending, status.Parked, TimeSpan.FromSeconds(status.OldestPendingAgeSeconds ?? 0));
     }
 
     private static string Truncate(string value, int length) => value.Length <= length ? value : value[..length];
@@ -314,6 +376,10 @@ public sealed partial class OutboxDispatcher(
 
     [LoggerMessage(LogLevel.Warning, "Outbox publishing paused: the broker keeps failing (circuit open)")]
     private static partial void LogCircuitOpen(ILogger logger);
+
+    [LoggerMessage(LogLevel.Warning,
+        "Outbox row {RowId} ({MessageType} for region {Region}) parked ({Reason}); the rows behind it go on. GET /admin/v1/outbox lists it, POST /admin/v1/outbox/{RowId}/requeue sends it again")]
+    private static partial void LogParked(ILogger logger, long rowId, string messageType, string region, string reason);
 
     [LoggerMessage(LogLevel.Information, "Outbox retention: {Count} sent events deleted")]
     private static partial void LogCleanedUp(ILogger logger, int count);

@@ -41,6 +41,14 @@ public sealed class OutboxOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan PublishTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// A row whose publication failed this many times while the broker accepted other rows is parked (dead-lettered):
+    /// it waits for a platform administrator to re-queue it (<c>POST /admin/v1/outbox/{id}/requeue</c>) and no longer
+    /// slows the rows behind it. Failures while the broker is down count against no row.
+    /// </summary>
+    [Range(1, 1_000)]
+    public int MaxAttempts { get; set; } = 5;
+
     /// <summary>Sent rows are kept this long (to look into), then deleted.</summary>
     [Range(typeof(TimeSpan), "00:00:01", "365.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(3);

@@ -1,11 +1,34 @@
 using Identity.Core.Data;
+using Identity.Core.Propagation;
 using Microsoft.EntityFrameworkCore;
 
 namespace Identity.Propagation;
 
 public sealed record RegionBacklog(string Region, int Pending);
 
-/// <summary>What <c>GET /admin/v1/outbox</c> shows: the backlog, its age and the last failure.</summary>
+public sealed record RegionParked(string Region, int Parked);
+
+/// <summary>A parked row as the admin API shows it: what, for whom, why; never the payload.</summary>
+public sealed record ParkedRow(
+    long Id,
+    string Region,
+    string MessageType,
+    Guid? AccountId,
+    string? UserId,
+    DateTimeOffset CreatedAt,
+    DateTimeOffset ParkedAt,
+    string Reason,
+    int Attempts,
+    string? LastError)
+{
+    public static ParkedRow Of(OutboxMessage row) => new(row.Id, row.Region, row.MessageType, row.AccountId, row.UserId, row.CreatedAt,
+        row.ParkedAt ?? default, row.ParkedReason ?? "", row.Attempts, row.LastError);
+}
+
+/// <summary>
+/// What <c>GET /admin/v1/outbox</c> shows: the backlog, its age and the last failure; the parked rows, per region and
+/// the oldest <see cref="ParkedListed"/> of them.
+/// </summary>
 public sealed record OutboxStatus(
     int Pending,
     DateTimeOffset? OldestPendingAt,
@@ -14,8 +37,14 @@ public sealed record OutboxStatus(
     string? LastError,
     int SentRetained,
     bool BrokerConfigured,
-    IReadOnlyList<RegionBacklog> ByRegion)
+    IReadOnlyList<RegionBacklog> ByRegion,
+    int Parked,
+    IReadOnlyList<RegionParked> ParkedByRegion,
+    IReadOnlyList<ParkedRow> ParkedRows)
 {
+    /// <summary>How many parked rows the status lists (the oldest first); the count covers them all.</summary>
+    public const int ParkedListed = 100;
+
     public static async Task<OutboxStatus> ReadAsync(AuthorityDbContext db, TimeProvider time, CancellationToken cancellationToken,
         bool brokerConfigured = false, bool details = false)
     {
@@ -24,16 +53,27 @@ public sealed record OutboxStatus(
         var oldest = count == 0 ? null
             : await OutboxQueries.OldestPending(db, 1).Select(m => (DateTimeOffset?)m.CreatedAt).FirstOrDefaultAsync(cancellationToken);
         var age = oldest is { } at ? Math.Max(0, (time.GetUtcNow() - at).TotalSeconds) : (double?)null;
+        var parked = await OutboxQueries.Parked(db).CountAsync(cancellationToken);
         if (!details)
         {
-            return new OutboxStatus(count, oldest, age, 0, null, 0, brokerConfigured, []);
+            return new OutboxStatus(count, oldest, age, 0, null, 0, brokerConfigured, [], parked, [], []);
         }
 
-        var failing = await pending.CountAsync(m => m.Attempts > 0, cancellationToken);
+        var failing = await pending.CountAsync(m => m.LastError != null, cancellationToken);
         var lastError = await pending.Where(m => m.LastError != null).OrderByDescending(m => m.Id).Select(m => m.LastError).FirstOrDefaultAsync(cancellationToken);
         var sent = await db.Outbox.CountAsync(m => m.SentAt != null, cancellationToken);
         var byRegion = await pending.GroupBy(m => m.Region).Select(g => new RegionBacklog(g.Key, g.Count())).ToListAsync(cancellationToken);
+        List<RegionParked> parkedByRegion = [];
+        List<ParkedRow> parkedRows = [];
+        if (parked > 0)
+        {
+            parkedByRegion = await OutboxQueries.Parked(db).GroupBy(m => m.Region).Select(g => new RegionParked(g.Key, g.Count()))
+                .ToListAsync(cancellationToken);
+            parkedRows = [.. (await OutboxQueries.Parked(db).OrderBy(m => m.Id).Take(ParkedListed).ToListAsync(cancellationToken)).Select(ParkedRow.Of)];
+        }
+
         return new OutboxStatus(count, oldest, age, failing, lastError, sent, brokerConfigured,
-            [.. byRegion.OrderBy(r => r.Region, StringComparer.Ordinal)]);
+            [.. byRegion.OrderBy(r => r.Region, StringComparer.Ordinal)], parked,
+            [.. parkedByRegion.OrderBy(r => r.Region, StringComparer.Ordinal)], parkedRows);
     }
 }

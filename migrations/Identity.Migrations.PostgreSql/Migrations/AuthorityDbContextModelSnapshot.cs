@@ -316,7 +316,7 @@ namespace Identity.Migrations.PostgreSql.Migrations
                     b.ToTable("SigningKeys", (string)null);
                 });
 
-            modelBuilder.Entity("Identity.Core.Outbox.OutboxLease", b =>
+            modelBuilder.Entity("Identity.Core.Propagation.OutboxLease", b =>
                 {
                     b.Property<string>("Name")
                         .HasMaxLength(64)
@@ -334,7 +334,7 @@ namespace Identity.Migrations.PostgreSql.Migrations
                     b.ToTable("OutboxLeases", (string)null);
                 });
 
-            modelBuilder.Entity("Identity.Core.Outbox.OutboxMessage", b =>
+            modelBuilder.Entity("Identity.Core.Propagation.OutboxMessage", b =>
                 {
                     b.Property<long>("Id")
                         .ValueGeneratedOnAdd()
@@ -360,6 +360,13 @@ namespace Identity.Migrations.PostgreSql.Migrations
                         .HasMaxLength(100)
                         .HasColumnType("character varying(100)");
 
+                    b.Property<DateTimeOffset?>("ParkedAt")
+                        .HasColumnType("timestamp with time zone");
+
+                    b.Property<string>("ParkedReason")
+                        .HasMaxLength(32)
+                        .HasColumnType("character varying(32)");
+
                     b.Property<string>("Payload")
                         .IsRequired()
                         .HasMaxLength(64000)
@@ -381,8 +388,11 @@ namespace Identity.Migrations.PostgreSql.Migrations
 
                     b.HasIndex("SentAt", "Id");
 
+                    b.HasIndex(new[] { "Id" }, "IX_Outbox_Parked")
+                        .HasFilter("\"ParkedAt\" IS NOT NULL");
+
                     b.HasIndex(new[] { "Id" }, "IX_Outbox_Pending")
-                        .HasFilter("\"SentAt\" IS NULL");
+                        .HasFilter("\"SentAt\" IS NULL AND \"ParkedAt\" IS NULL");
 
                     b.ToTable("Outbox", (string)null);
                 });

@@ -317,7 +317,7 @@ namespace Identity.Migrations.SqlServer.Migrations
                     b.ToTable("SigningKeys", (string)null);
                 });
 
-            modelBuilder.Entity("Identity.Core.Outbox.OutboxLease", b =>
+            modelBuilder.Entity("Identity.Core.Propagation.OutboxLease", b =>
                 {
                     b.Property<string>("Name")
                         .HasMaxLength(64)
@@ -335,7 +335,7 @@ namespace Identity.Migrations.SqlServer.Migrations
                     b.ToTable("OutboxLeases", (string)null);
                 });
 
-            modelBuilder.Entity("Identity.Core.Outbox.OutboxMessage", b =>
+            modelBuilder.Entity("Identity.Core.Propagation.OutboxMessage", b =>
                 {
                     b.Property<long>("Id")
                         .ValueGeneratedOnAdd()
@@ -361,6 +361,13 @@ namespace Identity.Migrations.SqlServer.Migrations
                         .HasMaxLength(100)
                         .HasColumnType("nvarchar(100)");
 
+                    b.Property<DateTimeOffset?>("ParkedAt")
+                        .HasColumnType("datetimeoffset");
+
+                    b.Property<string>("ParkedReason")
+                        .HasMaxLength(32)
+                        .HasColumnType("nvarchar(32)");
+
                     b.Property<string>("Payload")
                         .IsRequired()
                         .HasMaxLength(64000)
@@ -382,8 +389,11 @@ namespace Identity.Migrations.SqlServer.Migrations
 
                     b.HasIndex("SentAt", "Id");
 
+                    b.HasIndex(new[] { "Id" }, "IX_Outbox_Parked")
+                        .HasFilter("[ParkedAt] IS NOT NULL");
+
                     b.HasIndex(new[] { "Id" }, "IX_Outbox_Pending")
-                        .HasFilter("[SentAt] IS NULL");
+                        .HasFilter("[SentAt] IS NULL AND [ParkedAt] IS NULL");
 
                     b.ToTable("Outbox", (string)null);
                 });

@@ -307,7 +307,7 @@ namespace Identity.Migrations.Sqlite.Migrations
                     b.ToTable("SigningKeys", (string)null);
                 });
 
-            modelBuilder.Entity("Identity.Core.Outbox.OutboxLease", b =>
+            modelBuilder.Entity("Identity.Core.Propagation.OutboxLease", b =>
                 {
                     b.Property<string>("Name")
                         .HasMaxLength(64)
@@ -325,7 +325,7 @@ namespace Identity.Migrations.Sqlite.Migrations
                     b.ToTable("OutboxLeases", (string)null);
                 });
 
-            modelBuilder.Entity("Identity.Core.Outbox.OutboxMessage", b =>
+            modelBuilder.Entity("Identity.Core.Propagation.OutboxMessage", b =>
                 {
                     b.Property<long>("Id")
                         .ValueGeneratedOnAdd()
@@ -349,6 +349,13 @@ namespace Identity.Migrations.Sqlite.Migrations
                         .HasMaxLength(100)
                         .HasColumnType("TEXT");
 
+                    b.Property<long?>("ParkedAt")
+                        .HasColumnType("INTEGER");
+
+                    b.Property<string>("ParkedReason")
+                        .HasMaxLength(32)
+                        .HasColumnType("TEXT");
+
                     b.Property<string>("Payload")
                         .IsRequired()
                         .HasMaxLength(64000)
@@ -370,8 +377,11 @@ namespace Identity.Migrations.Sqlite.Migrations
 
                     b.HasIndex("SentAt", "Id");
 
+                    b.HasIndex(new[] { "Id" }, "IX_Outbox_Parked")
+                        .HasFilter("\"ParkedAt\" IS NOT NULL");
+
                     b.HasIndex(new[] { "Id" }, "IX_Outbox_Pending")
-                        .HasFilter("\"SentAt\" IS NULL");
+                        .HasFilter("\"SentAt\" IS NULL AND \"ParkedAt\" IS NULL");
 
                     b.ToTable("Outbox", (string)null);
                 });

@@ -3,7 +3,8 @@ namespace Identity.Core.Propagation;
 /// <summary>
 /// One event for one region, written in the same database transaction as the change it describes (transactional
 /// outbox). The dispatcher publishes pending rows in <see cref="Id"/> order and sets <see cref="SentAt"/> only after
-/// the broker confirmed; sent rows are deleted after a retention period.
+/// the broker confirmed; sent rows are deleted after a retention period. A row that cannot be published is parked
+/// (<see cref="ParkedAt"/>) until a platform administrator re-queues it; the rows behind it go on.
 /// </summary>
 public sealed class OutboxMessage
 {
@@ -28,10 +29,33 @@ public sealed class OutboxMessage
 
     public DateTimeOffset? SentAt { get; set; }
 
+    /// <summary>
+    /// The row's own failed publications: rounds in which the broker confirmed other rows but not this one. A broker
+    /// that is down fails every row alike and counts against none (only <see cref="LastError"/> says it).
+    /// </summary>
     public int Attempts { get; set; }
 
     /// <summary>The last publish failure (exception type and message; never the payload).</summary>
     public string? LastError { get; set; }
+
+    /// <summary>When the row was parked (dead-lettered): the dispatcher no longer reads it; null while it is pending.</summary>
+    public DateTimeOffset? ParkedAt { get; set; }
+
+    /// <summary>Why it was parked: one of <see cref="ParkReasons"/>.</summary>
+    public string? ParkedReason { get; set; }
+}
+
+/// <summary>Why a row was parked.</summary>
+public static class ParkReasons
+{
+    /// <summary>No contract has the row's <see cref="OutboxMessage.MessageType"/> (e.g. written by a newer version).</summary>
+    public const string UnknownType = "unknown_type";
+
+    /// <summary>The payload is not a readable instance of its contract.</summary>
+    public const string UnreadablePayload = "unreadable_payload";
+
+    /// <summary>Its publication failed <c>Outbox:MaxAttempts</c> times while the broker accepted other rows.</summary>
+    public const string AttemptsExhausted = "attempts_exhausted";
 }
 
 /// <summary>

@@ -1,14 +1,25 @@
+using System.Globalization;
 using Identity.Core.Data;
+using Identity.Core.Propagation;
 using Identity.Propagation;
+using Identity.Server.Audit;
 
 namespace Identity.Server.Admin;
 
-/// <summary><c>GET /admin/v1/outbox</c>: how many events wait for the broker, how old the oldest is, the last failure.</summary>
+/// <summary>A re-queued row: pending again, its attempts from zero.</summary>
+public sealed record RequeuedRow(long Id, string Region, string MessageType, string State);
+
+/// <summary>
+/// <c>/admin/v1/outbox</c> (platform administrators): how many events wait for the broker, how old the oldest is, the
+/// last failure, the parked rows; and <c>POST /admin/v1/outbox/{id}/requeue</c> to send a parked row again.
+/// </summary>
 public static class OutboxApi
 {
     public static RouteGroupBuilder MapOutboxApi(this RouteGroupBuilder admin)
     {
-        admin.MapGet("/outbox", StatusAsync).WithTags("Outbox");
+        var outbox = admin.MapGroup("/outbox").WithTags("Outbox");
+        outbox.MapGet("/", StatusAsync);
+        outbox.MapPost("/{id}/requeue", RequeueAsync);
         return admin;
     }
 
@@ -21,5 +32,34 @@ public static class OutboxApi
 
         var broker = context.RequestServices.GetService<IOutboxTransport>() is not null;
         return TypedResults.Ok(await OutboxStatus.ReadAsync(db, time, context.RequestAborted, broker, details: true));
+    }
+
+    private static async Task<IResult> RequeueAsync(string id, HttpContext context, AuthorityDbContext db, IAuditTrail audit, OutboxSignal signal)
+    {
+        var actor = context.Admin();
+        if (!actor.IsPlatformAdmin)
+        {
+            return AdminActorExtensions.PlatformOnly();
+        }
+
+        if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var rowId) || rowId <= 0)
+        {
+            return AdminHttp.Invalid("id", "An outbox row's id is a positive whole number.");
+        }
+
+        var (outcome, was) = await OutboxParking.RequeueAsync(db, rowId, context.RequestAborted);
+        switch (outcome)
+        {
+            case RequeueOutcome.NotFound:
+                return AdminHttp.NotFound("outbox row");
+            case RequeueOutcome.NotParked:
+                return AdminHttp.Conflict("The row is not parked: it is pending or already sent.");
+        }
+
+        audit.Record(actor.Actor, "outbox.requeued", "outbox", rowId.ToString(CultureInfo.InvariantCulture), was!.AccountId,
+            new { region = was.Region, messageType = was.MessageType, reason = was.Reason, attempts = was.Attempts, lastError = was.LastError });
+        await db.SaveChangesAsync(context.RequestAborted);
+        signal.Notify(); // this replica's dispatcher looks at once; another finds it at its next poll
+        return TypedResults.Ok(new RequeuedRow(rowId, was.Region, was.MessageType, "pending"));
     }
 }

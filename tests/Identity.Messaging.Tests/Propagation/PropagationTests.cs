@@ -13,7 +13,7 @@ namespace Identity.Messaging.Tests.Propagation;
 /// → its replica. Each test makes its own account; regions p-eu and p-us consume their own queues.
 /// </summary>
 [Collection(BrokerSuite.Name)]
-public sealed class PropagationTests(PropagationFixture fixture) : IClassFixture<PropagationFixture>
+public sealed partial class PropagationTests(PropagationFixture fixture) : IClassFixture<PropagationFixture>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
     private readonly string _unique = Guid.NewGuid().ToString("n")[..8];
