@@ -33,7 +33,7 @@ public static class KeysApi
         context.Admin().IsPlatformAdmin ? TypedResults.Ok(Describe(ring)) : AdminActorExtensions.PlatformOnly();
 
     private static async Task<IResult> RotateAsync(
-        HttpContext context, AuthorityDbContext db, SigningKeyRing ring, IAuditTrail audit)
+        HttpContext context, AuthorityDbContext db, SigningKeyStore store, SigningKeyRing ring, IAuditTrail audit)
     {
         var actor = context.Admin();
         if (!actor.IsPlatformAdmin)
@@ -47,22 +47,23 @@ public static class KeysApi
             return problem;
         }
 
-        var algorithms = body!.Algorithms is { Count: > 0 } named ? named.Distinct(StringComparer.Ordinal).ToList() : [.. SigningKeyRing.Algorithms];
+        var algorithms = body!.Algorithms is { Count: > 0 } named ? named.Distinct(StringComparer.Ordinal).ToList() : [.. SigningKeyMaterial.Algorithms];
         // A null in the list ("algorithms":[null]) is as unknown as any other name.
-        if (algorithms.FindIndex(a => a is null || !SigningKeyRing.Algorithms.Contains(a)) is var index and >= 0)
+        if (algorithms.FindIndex(a => a is null || !SigningKeyMaterial.Algorithms.Contains(a)) is var index and >= 0)
         {
             return AdminHttp.Invalid("algorithms",
-                $"Unknown key algorithm '{algorithms[index]}': use {string.Join(", ", SigningKeyRing.Algorithms)}.");
+                $"Unknown key algorithm '{algorithms[index]}': use {string.Join(", ", SigningKeyMaterial.Algorithms)}.");
         }
 
         var replaced = ring.Stages.Where(s => algorithms.Contains(s.Key.Algorithm)).Select(s => s.Key.KeyId).ToList();
         audit.Record(actor.Actor, "keys.rotated", "keys", string.Join(",", algorithms), null,
             new { algorithms, revokePrevious = body.RevokePrevious, replaced });
-        if (!await ring.RotateNowAsync(db, algorithms, body.RevokePrevious, context.RequestAborted))
+        if (!await store.RotateNowAsync(db, algorithms, body.RevokePrevious, context.RequestAborted))
         {
             return AdminHttp.Conflict("Another replica replaced these keys at the same moment: read the keys again.");
         }
 
+        await ring.RefreshAsync(db, context.RequestAborted);
         return TypedResults.Ok(Describe(ring));
     }
 

@@ -29,6 +29,8 @@ public static class OidcServerExtensions
             .Validate(o => o.PublishAhead >= 2 * o.CheckInterval,
                 "Keys:PublishAhead must be at least twice Keys:CheckInterval, so that every replica loads a new key before it signs.")
             .ValidateOnStart();
+        builder.Services.AddSingleton<SigningKeyMaterial>();
+        builder.Services.AddSingleton<SigningKeyStore>();
         builder.Services.AddSingleton<SigningKeyRing>();
         builder.Services.AddHostedService<KeyRotationService>();
         builder.Services.AddSingleton<ClientApplicationCache>();

@@ -54,7 +54,8 @@ public static class StoreInitialization
             await db.Database.ExecuteSqlRawAsync("PRAGMA journal_mode=WAL;", cancellationToken);
         }
 
-        await services.GetRequiredService<SigningKeyRing>().InitializeAsync(db, cancellationToken);
+        await services.GetRequiredService<SigningKeyStore>().InitializeAsync(db, cancellationToken);
+        await services.GetRequiredService<SigningKeyRing>().RefreshAsync(db, cancellationToken);
         await services.GetRequiredService<ClientSeeder>().ApplyAsync(cancellationToken);
         await services.GetRequiredService<Account.DemoUserSeeder>().ApplyAsync();
     }

@@ -10,6 +10,7 @@ namespace Identity.Server.Keys;
 /// </summary>
 public sealed class KeyRotationService(
     IServiceScopeFactory scopes,
+    SigningKeyStore store,
     SigningKeyRing ring,
     IOptionsMonitor<KeyRotationOptions> options,
     ILogger<KeyRotationService> logger) : BackgroundService
@@ -22,7 +23,9 @@ public sealed class KeyRotationService(
             {
                 await Task.Delay(options.CurrentValue.CheckInterval, stoppingToken);
                 await using var scope = scopes.CreateAsyncScope();
-                await ring.MaintainAsync(scope.ServiceProvider.GetRequiredService<AuthorityDbContext>(), stoppingToken);
+                var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+                await store.MaintainAsync(db, stoppingToken);
+                await ring.RefreshAsync(db, stoppingToken);
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
             {
