@@ -10,7 +10,7 @@ namespace Identity.Server.Account;
 /// on the console (never logged, never stored in clear). Real user management arrives with the admin API.
 /// </summary>
 public sealed class DemoUserSeeder(UserManager<ApplicationUser> users, IOptions<DatabaseOptions> database,
-    IOptions<Connect.OidcOptions> oidc)
+    IOptions<Clients.ClientCatalogueOptions> oidc)
 {
     public const string DemoEmail = "demo@identity.local";
 

@@ -17,7 +17,8 @@ public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db, 
         OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyTokenResponseContext>()
             .AddFilter<RequireErrorResponse>()
             .UseScopedHandler<TokenFailureAudit>()
-            .SetOrder(int.MinValue + 20_000)
+            // After Identity's own error mappings (ClientAssertionErrors, ClientCertificateRefusals), before OpenIddict's.
+            .SetOrder(OpenIddictServerHandlers.Exchange.NormalizeErrorResponse.Descriptor.Order - 1_000)
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 

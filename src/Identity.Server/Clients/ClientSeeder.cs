@@ -1,6 +1,5 @@
 using System.Globalization;
 using Identity.Core.Data;
-using Identity.Server.Connect;
 using Microsoft.Extensions.Options;
 using OpenIddict.Abstractions;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -14,9 +13,10 @@ namespace Identity.Server.Clients;
 public sealed class ClientSeeder(
     IOpenIddictApplicationManager applications,
     IOpenIddictScopeManager scopes,
-    IOptions<OidcOptions> oidc,
+    IOptions<ClientCatalogueOptions> declaredClients,
+    IOptions<ScopeOptions> declaredScopes,
     IOptions<DatabaseOptions> database,
-    ScopeCatalog catalog,
+    Connect.ScopeCatalog catalog,
     ILogger<ClientSeeder> logger)
 {
     public const string DemoClientId = "demo-m2m";
@@ -32,7 +32,7 @@ public sealed class ClientSeeder(
 
     public async Task ApplyAsync(CancellationToken cancellationToken)
     {
-        var options = oidc.Value;
+        var options = declaredClients.Value;
         await ApplyScopeAsync(new ScopeDefinition
         {
             Name = Hosting.AdminApiExtensions.Scope,
@@ -45,7 +45,7 @@ public sealed class ClientSeeder(
             DisplayName = "Read a region's users (resync)",
             Resources = [Sync.SyncApi.Audience],
         }, cancellationToken);
-        foreach (var scope in options.Scopes)
+        foreach (var scope in declaredScopes.Value.Scopes)
         {
             await ApplyScopeAsync(scope, cancellationToken);
         }

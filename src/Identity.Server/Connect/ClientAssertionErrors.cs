@@ -14,7 +14,8 @@ public sealed class ClientAssertionErrors : IOpenIddictServerHandler<ApplyTokenR
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyTokenResponseContext>()
             .UseSingletonHandler<ClientAssertionErrors>()
-            .SetOrder(int.MinValue + 10_000)
+            // Before OpenIddict normalises the error: for a code or refresh grant it turns invalid_token into invalid_grant.
+            .SetOrder(OpenIddictServerHandlers.Exchange.NormalizeErrorResponse.Descriptor.Order - 2_000)
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 

@@ -91,7 +91,7 @@ public sealed class ClientCertificateRefusals(ClientCertificateVerdict verdict, 
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyTokenResponseContext>()
             .UseScopedHandler<ClientCertificateRefusals>()
-            .SetOrder(int.MinValue + 10_000)
+            .SetOrder(OpenIddictServerHandlers.Exchange.NormalizeErrorResponse.Descriptor.Order - 3_000)
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 

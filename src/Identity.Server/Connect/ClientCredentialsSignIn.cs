@@ -19,7 +19,8 @@ public sealed class ClientCredentialsSignIn(ScopeCatalog catalog) : IOpenIddictS
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<HandleTokenRequestContext>()
             .UseSingletonHandler<ClientCredentialsSignIn>()
-            .SetOrder(int.MaxValue - 100_000)
+            // After OpenIddict has attached the request's principal (none for this grant), as the other grant's UserTokenSignIn.
+            .SetOrder(OpenIddictServerHandlers.Exchange.AttachPrincipal.Descriptor.Order + 1_000)
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 

@@ -21,19 +21,15 @@ public sealed class DiscoveryMetadata : IOpenIddictServerHandler<HandleConfigura
             .Build();
 
     /// <summary>
-    /// The claims of <see cref="UserPrincipalFactory"/> (ID token) and of the userinfo endpoint (Hosting/SignInExtensions),
-    /// with the protocol claims OpenIddict adds to an ID token (Core §2, §3.1.3.6). OpenIddict lists iss, sub, aud, exp
+    /// The claims of <see cref="UserPrincipalFactory"/> (ID token and userinfo response), with the protocol claims OpenIddict adds to an ID token (Core §2, §3.1.3.6). OpenIddict lists iss, sub, aud, exp
     /// and iat itself.
     /// </summary>
     public static readonly IReadOnlyList<string> IssuedClaims =
     [
         Claims.AuthorizedParty, Claims.Nonce, Claims.AccessTokenHash,
         SessionClaims.SessionId, SessionClaims.AuthTime, SessionClaims.Methods, SessionClaims.ContextClass,
-        Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified, UserinfoAccountClaim,
+        Claims.Name, Claims.PreferredUsername, Claims.Email, Claims.EmailVerified, UserPrincipalFactory.AccountClaim,
     ];
-
-    /// <summary>The userinfo response's customer account of the person (id, name, role), with the profile scope.</summary>
-    public const string UserinfoAccountClaim = "account";
 
     private static readonly ImmutableArray<string?> AcrValues = [SessionClaims.AcrPassword, SessionClaims.AcrMultiFactor];
 

@@ -1,9 +1,12 @@
 using System.ComponentModel.DataAnnotations;
-using Identity.Server.Clients;
 
 namespace Identity.Server.Connect;
 
-/// <summary>The <c>Oidc</c> configuration section: issuer, token lifetimes, declared clients and scopes.</summary>
+/// <summary>
+/// The server's settings in the <c>Oidc</c> configuration section: issuer, transport, token lifetimes, the access
+/// token's algorithm and how long clients and scopes are cached. The same section declares clients
+/// (<see cref="Clients.ClientCatalogueOptions"/>) and scopes (<see cref="Clients.ScopeOptions"/>), read apart.
+/// </summary>
 public sealed class OidcOptions
 {
     public const string SectionName = "Oidc";
@@ -37,11 +40,4 @@ public sealed class OidcOptions
     /// <summary>Algorithm for access tokens: <c>ES256</c> (default, ~12x cheaper) or <c>RS256</c>. ID tokens are always RS256.</summary>
     [RegularExpression("^(ES256|RS256)$")]
     public string AccessTokenAlgorithm { get; set; } = "ES256";
-
-    /// <summary>On a first run of the embedded SQLite default with nothing declared, create a demo M2M client.</summary>
-    public bool SeedDemoClient { get; set; } = true;
-
-    public List<ClientDefinition> Clients { get; set; } = [];
-
-    public List<ScopeDefinition> Scopes { get; set; } = [];
 }

@@ -16,7 +16,8 @@ public sealed class RejectRepeatedResponseTypes : IOpenIddictServerHandler<Handl
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<HandleAuthorizationRequestContext>()
             .UseSingletonHandler<RejectRepeatedResponseTypes>()
-            .SetOrder(int.MinValue + 10_000)
+            // First: before OpenIddict attaches the id_token_hint's principal and passes the request through.
+            .SetOrder(OpenIddictServerHandlers.Authentication.AttachPrincipal.Descriptor.Order - 1_000)
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 

@@ -4,6 +4,7 @@ using System.Security.Claims;
 using System.Text.Json;
 using Identity.Core.Data;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.IdentityModel.JsonWebTokens;
 using OpenIddict.Abstractions;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -72,24 +73,19 @@ public static class SessionClaims
 }
 
 /// <summary>
-/// The one place that turns a user into the principal OpenIddict issues tokens from, and decides each claim's
-/// destinations (STYLE §6). Used by the authorization endpoint and by code and refresh-token redemption.
+/// The one place that turns a user into claims, and decides each claim's destinations (STYLE §6): the principal
+/// OpenIddict issues tokens from (the authorization endpoint, code and refresh-token redemption) and the userinfo
+/// response (<see cref="UserinfoEndpoint"/>), which carries the user's claims of the ID token the same scopes give.
 /// </summary>
-public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users)
+public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, AuthorityDbContext db)
 {
+    /// <summary>The customer account the person belongs to (id, name, their role in it), with the profile scope; platform admins have none.</summary>
+    public const string AccountClaim = "account";
+
     public async Task<ClaimsPrincipal> CreateAsync(ApplicationUser user, ClaimsPrincipal session,
         ImmutableArray<string> scopes, ImmutableArray<string> resources, string? authorizationId)
     {
-        var identity = new ClaimsIdentity(
-            authenticationType: Microsoft.IdentityModel.Tokens.TokenValidationParameters.DefaultAuthenticationType,
-            nameType: Claims.Name, roleType: Claims.Role);
-
-        // The subject is the stable user id, never the email (which can change).
-        identity.SetClaim(Claims.Subject, await users.GetUserIdAsync(user));
-        identity.SetClaim(Claims.Name, user.DisplayName ?? user.Email);
-        identity.SetClaim(Claims.PreferredUsername, await users.GetUserNameAsync(user));
-        identity.SetClaim(Claims.Email, await users.GetEmailAsync(user));
-        identity.SetClaim(Claims.EmailVerified, await users.IsEmailConfirmedAsync(user));
+        var identity = await UserIdentityAsync(user, scopes, CancellationToken.None);
 
         foreach (var type in new[] { SessionClaims.SessionId, SessionClaims.AuthTime, SessionClaims.ContextClass })
         {
@@ -109,7 +105,6 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users)
             identity.AddClaim(new Claim(SessionClaims.Methods, JsonSerializer.Serialize(methods), JsonClaimValueTypes.JsonArray));
         }
 
-        identity.SetScopes(scopes);
         identity.SetResources(resources);
         if (authorizationId is not null)
         {
@@ -118,6 +113,57 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users)
 
         identity.SetDestinations(claim => Destinations(claim, identity));
         return new ClaimsPrincipal(identity);
+    }
+
+    /// <summary>
+    /// The userinfo response (OpenID Connect Core §5.3.2): <c>sub</c> and every claim about the user the ID token carries
+    /// for <paramref name="scopes"/> (§5.4), with the same values: no claim the tokens never carry, none they carry left out.
+    /// The claims of the sign-in itself (sid, auth_time, amr, acr) describe the ID token's session, not the user.
+    /// </summary>
+    public async Task<Dictionary<string, object?>> UserinfoAsync(ApplicationUser user, ImmutableArray<string> scopes,
+        CancellationToken cancellationToken)
+    {
+        var identity = await UserIdentityAsync(user, scopes, cancellationToken);
+        var response = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var claim in identity.Claims)
+        {
+            if (claim.Type == Claims.Subject || Destinations(claim, identity).Contains(OpenIddictConstants.Destinations.IdentityToken))
+            {
+                response[claim.Type] = claim.ValueType switch
+                {
+                    ClaimValueTypes.Boolean => bool.Parse(claim.Value),
+                    JsonClaimValueTypes.Json or JsonClaimValueTypes.JsonArray => JsonSerializer.Deserialize<JsonElement>(claim.Value),
+                    _ => claim.Value,
+                };
+            }
+        }
+
+        return response;
+    }
+
+    /// <summary>The claims about the user (not the sign-in), with the scopes they are destined by.</summary>
+    private async Task<ClaimsIdentity> UserIdentityAsync(ApplicationUser user, ImmutableArray<string> scopes, CancellationToken cancellationToken)
+    {
+        var identity = new ClaimsIdentity(
+            authenticationType: Microsoft.IdentityModel.Tokens.TokenValidationParameters.DefaultAuthenticationType,
+            nameType: Claims.Name, roleType: Claims.Role);
+        identity.SetScopes(scopes);
+
+        // The subject is the stable user id, never the email (which can change).
+        identity.SetClaim(Claims.Subject, await users.GetUserIdAsync(user));
+        identity.SetClaim(Claims.Name, user.DisplayName ?? user.Email);
+        identity.SetClaim(Claims.PreferredUsername, await users.GetUserNameAsync(user));
+        if (user.AccountId is { } accountId && identity.HasScope(Scopes.Profile))
+        {
+            // Read only when the profile scope asks for it: one lookup by key.
+            var name = await db.Accounts.AsNoTracking().Where(a => a.Id == accountId).Select(a => a.Name).SingleOrDefaultAsync(cancellationToken);
+            identity.AddClaim(new Claim(AccountClaim, JsonSerializer.Serialize(new { id = accountId, name, role = user.Role }),
+                JsonClaimValueTypes.Json));
+        }
+
+        identity.SetClaim(Claims.Email, await users.GetEmailAsync(user));
+        identity.SetClaim(Claims.EmailVerified, await users.IsEmailConfirmedAsync(user));
+        return identity;
     }
 
     /// <summary>OpenID Connect Core §5.4: profile and email claims only with their scope; session claims in the ID token.</summary>
@@ -132,6 +178,11 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users)
                     yield return OpenIddictConstants.Destinations.IdentityToken;
                 }
 
+                yield break;
+
+            // Only ever added with the profile scope; for the relying party, not the APIs (decision 0101-c, userinfo).
+            case AccountClaim:
+                yield return OpenIddictConstants.Destinations.IdentityToken;
                 yield break;
 
             case Claims.Email or Claims.EmailVerified:

@@ -23,7 +23,8 @@ public sealed class UserTokenSignIn(
             // Filtered before resolution: resolving this scoped handler builds a UserManager and a SignInManager
             // (with their metrics) and rents a DbContext, ~4 % of the server's CPU per client-credentials token (perf).
             .AddFilter<RequireUserGrant>()
-            .SetOrder(int.MaxValue - 100_000)
+            // After OpenIddict has attached the redeemed code's or refresh token's principal, which this handler reads.
+            .SetOrder(OpenIddictServerHandlers.Exchange.AttachPrincipal.Descriptor.Order + 2_000)
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 

@@ -1,7 +1,6 @@
 using Identity.Server.Admin;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
-using Identity.Server.Connect.Replacements;
 using OpenIddict.Abstractions;
 using OpenIddict.Validation.AspNetCore;
 using Scalar.AspNetCore;
@@ -31,10 +30,9 @@ public static class AdminApiExtensions
 
         builder.Services.AddOpenIddict().AddValidation(validation => validation
             .AddAudiences(Audience)
-            .EnableAuthorizationEntryValidation() // a revoked session ends admin access at once (see Connect/Replacements/UnstoredTokenAuthorization)
-            .AddEventHandler(UnstoredTokenAuthorization.ValidationDescriptor));
-        builder.Services.AddSingleton<RequireErrorResponse>();
-        builder.Services.AddOpenIddict().AddServer(server => server.AddEventHandler(TokenFailureAudit.Descriptor));
+            // A revoked session ends admin access at once (with Connect/Replacements/UnstoredTokenAuthorization, registered
+            // with the other handlers in Connect/ProtocolPipeline, as the token endpoint's failure audit is).
+            .EnableAuthorizationEntryValidation());
         builder.Services.AddOptions<AuditOptions>().BindConfiguration(AuditOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddHostedService<AuditRetention>();
         builder.Services.AddAuthorizationBuilder().AddPolicy(Policy, policy => policy

@@ -119,7 +119,7 @@ public static class MutualTlsExtensions
             // RFC 8705 §4 (RFC 9700 §4.14.2): a public client's refresh token obtained over mTLS is bound to that
             // certificate (cnf in the token) and redeemed only with it; a confidential client's is bound by its authentication.
             server.UseClientCertificateBoundRefreshTokens();
-            server.AddEventHandler(MutualTlsClientErrors.Descriptor).AddEventHandler(ClientCertificateRefusals.Descriptor);
+            server.AddEventHandlers(ProtocolPipeline.MutualTls);
             server.Configure(o =>
             {
                 o.ClientAuthenticationMethods.Add(ClientAuthenticationMethods.SelfSignedTlsClientAuth);
@@ -222,7 +222,7 @@ public static class MutualTlsExtensions
         public ValidateOptionsResult Validate(string? name, MutualTlsOptions options)
         {
             var failures = new List<string>();
-            var declared = configuration.GetSection($"{OidcOptions.SectionName}:Clients").GetChildren()
+            var declared = configuration.GetSection($"{ClientCatalogueOptions.SectionName}:{nameof(ClientCatalogueOptions.Clients)}").GetChildren()
                 .Select(c => (Path: $"Oidc:Clients:{c.Key}", Method: c[nameof(ClientDefinition.TokenEndpointAuthMethod)]
                     ?? ((c["TlsClientAuthSubjectDn"] ?? c["TlsClientAuthSanDns"] ?? c["TlsClientAuthSanUri"]) is null ? null : ClientAuthenticationMethods.TlsClientAuth)))
                 .ToList();

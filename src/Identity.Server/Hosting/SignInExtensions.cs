@@ -1,15 +1,9 @@
 using System.Security.Cryptography;
 using System.Text;
-using Identity.Core.Data;
 using Identity.Server.Account;
 using Identity.Server.Connect;
-using Microsoft.AspNetCore.Authorization;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
-using Microsoft.EntityFrameworkCore;
-using OpenIddict.Abstractions;
-using OpenIddict.Server.AspNetCore;
-using static OpenIddict.Abstractions.OpenIddictConstants;
 
 namespace Identity.Server.Hosting;
 
@@ -75,8 +69,6 @@ public static class SignInExtensions
         });
         builder.Services.AddScoped<UserPrincipalFactory>();
         builder.Services.AddScoped<AccountPolicies>();
-        builder.Services.AddSingleton<RequireUserGrant>();
-        builder.Services.AddSingleton<RequireStoredRefreshToken>();
         builder.Services.AddScoped<DemoUserSeeder>();
         builder.Services.AddScoped<Account.Mfa.SecondFactors>();
         builder.Services.AddRazorPages(pages => pages.RootDirectory = "/Account")
@@ -90,11 +82,8 @@ public static class SignInExtensions
 
         builder.Services.AddOpenIddict().AddServer(server =>
         {
-            server.AddEventHandler(UserTokenSignIn.Descriptor);
-
             // OpenIddict's leeway is one for all clients: set to the longest a client may have, and each client is held
-            // to its own (none by default) by RefreshTokenReuse, which runs first.
-            server.AddEventHandler(RefreshTokenReuse.Descriptor);
+            // to its own (none by default) by RefreshTokenReuse, which runs first (Connect/ProtocolPipeline).
             server.SetRefreshTokenReuseLeeway(RefreshTokenReuse.MaxLeeway);
             // Errors that cannot go back to the client (unknown client_id, unregistered redirect_uri) are rendered
             // by the status-code pages below, at Identity (RFC 6749 §4.1.2.1).
@@ -126,41 +115,7 @@ public static class SignInExtensions
     {
         app.MapRazorPages();
 
-        // OpenID Connect Core §5.3: the claims the granted scopes allow, for the access token's subject.
-        app.MapMethods("/connect/userinfo", [HttpMethods.Get, HttpMethods.Post],
-            [Authorize(AuthenticationSchemes = OpenIddictServerAspNetCoreDefaults.AuthenticationScheme)]
-            async (HttpContext context, UserManager<ApplicationUser> users, AuthorityDbContext db) =>
-            {
-                var principal = context.User;
-                var user = principal.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
-                if (user is null)
-                {
-                    return Results.Challenge(authenticationSchemes: [OpenIddictServerAspNetCoreDefaults.AuthenticationScheme]);
-                }
-
-                var claims = new Dictionary<string, object?>(StringComparer.Ordinal) { [Claims.Subject] = user.Id };
-                if (principal.HasScope(Scopes.Profile))
-                {
-                    claims[Claims.Name] = user.DisplayName ?? user.Email;
-                    claims[Claims.PreferredUsername] = user.UserName;
-
-                    // The customer account the person belongs to and their role in it (platform admins have none).
-                    if (user.AccountId is { } accountId)
-                    {
-                        var name = await db.Accounts.AsNoTracking().Where(a => a.Id == accountId).Select(a => a.Name)
-                            .SingleOrDefaultAsync(context.RequestAborted);
-                        claims[DiscoveryMetadata.UserinfoAccountClaim] = new { id = accountId, name, role = user.Role };
-                    }
-                }
-
-                if (principal.HasScope(Scopes.Email))
-                {
-                    claims[Claims.Email] = user.Email;
-                    claims[Claims.EmailVerified] = user.EmailConfirmed;
-                }
-
-                return Results.Json(claims);
-            }).DisableAntiforgery();
+        app.MapUserinfo();
 
         return app;
     }
