@@ -75,10 +75,8 @@ port_free "$PORT"
 case " $TARGETS " in *" peer "*) port_free "$PEER_PORT" ;; esac
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-authcode-bench.XXXXXX")
 chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
-pg_install_if_missing
-pg_start "$BENCH_TMP/postgres"
-"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c 'create database identity_authcode_bench'
-DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=identity_authcode_bench}"
+bench_postgres
+bench_database identity_authcode_bench
 
 # --- 2. Publish the server and the bench app; start the server. ---
 log "dotnet publish src/Identity.Server and bench/AuthCodeBench (Release)"
@@ -87,30 +85,16 @@ BENCH_APP=(dotnet "$BENCH_TMP/AuthCodeBench/AuthCodeBench.dll")
 
 # Generated per run; only the server's environment holds it (the bench gets it as an argument).
 BENCH_WEB_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
-# The content root is the working folder: start from the publish folder so that its
-# appsettings.json is the one read.
-(
-  cd "$BENCH_TMP/Identity.Server"
-  exec env \
-    ASPNETCORE_ENVIRONMENT=Production \
-    DataProtection__AllowUnprotectedKeys=true \
-    Database__Provider=PostgreSql \
-    Database__ConnectionString="$DB_CONNECTION_STRING" \
-    Database__AutoMigrate=true \
-    Oidc__AllowInsecureHttp=true \
-    Throttling__ExemptLoopback=true \
-    Oidc__Issuer="$ISSUER" \
-    Logging__LogLevel__Default=Warning \
-    Oidc__Clients__0__ClientId="$CLIENT_ID" \
-    Oidc__Clients__0__GrantTypes__0=authorization_code \
-    Oidc__Clients__0__Scopes__0=openid \
-    Oidc__Clients__0__Scopes__1=profile \
-    Oidc__Clients__0__RedirectUris__0="$REDIRECT_URI" \
-    Oidc__Clients__0__SecretEnvironmentVariable=BENCH_WEB_SECRET \
-    BENCH_WEB_SECRET="$BENCH_WEB_SECRET" \
-    dotnet Identity.Server.dll --urls "$BASE_URL"
-) >"$BENCH_TMP/server.log" 2>&1 &
-SERVER_PID=$!
+start_server "$BASE_URL" \
+  Oidc__AllowInsecureHttp=true \
+  Throttling__ExemptLoopback=true \
+  Oidc__Clients__0__ClientId="$CLIENT_ID" \
+  Oidc__Clients__0__GrantTypes__0=authorization_code \
+  Oidc__Clients__0__Scopes__0=openid \
+  Oidc__Clients__0__Scopes__1=profile \
+  Oidc__Clients__0__RedirectUris__0="$REDIRECT_URI" \
+  Oidc__Clients__0__SecretEnvironmentVariable=BENCH_WEB_SECRET \
+  BENCH_WEB_SECRET="$BENCH_WEB_SECRET"
 log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
 
 # Ready = discovery answers 200 within 60 s (the database is migrated and the client declared

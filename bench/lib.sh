@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Helpers shared by the bench scripts (bench/authcode-bench.sh, bench/propagation-bench.sh). Source it; the
-# caller defines log() (its own "# name-bench:" prefix) before calling wait_quiet.
+# Helpers shared by the bench scripts (bench/token-bench.sh, authcode-bench.sh, propagation-bench.sh, mtls-bench.sh).
+# Source it after scripts/lib/postgres.sh; the caller defines log() (its own "# name-bench:" prefix) before calling
+# wait_quiet and the start/wait helpers.
 
 # port_free PORT: fail if something already listens on 127.0.0.1:PORT.
 port_free() {
@@ -48,6 +49,14 @@ machine_line() {
        "os=\"$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)\" dotnet=$(dotnet --version)"
 }
 
+# median VALUE...: the median of the numeric values (mean of the two middle ones for an even count, 2 decimals);
+# n/a without any.
+median() {
+  printf '%s\n' "$@" | grep -E '^[0-9]+([.][0-9]+)?$' | sort -g | awk '{ v[NR] = $1 } END {
+    if (NR == 0) { print "n/a"; exit }
+    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
 # git_rev: the short commit, "+dirty" when the worktree has changes.
 git_rev() {
   local rev
@@ -68,6 +77,42 @@ publish_projects() {
       exit 1
     fi
   done
+}
+
+# bench_postgres: a private PostgreSQL cluster in $BENCH_TMP/postgres (installed with apt when missing).
+bench_postgres() {
+  pg_install_if_missing
+  pg_start "$BENCH_TMP/postgres"
+}
+
+# bench_database NAME: creates the database NAME in bench_postgres's cluster; sets DB_CONNECTION_STRING to it.
+bench_database() {
+  "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c "create database $1"
+  DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=$1}"
+}
+
+# start_server URL [NAME=VALUE...]: starts the published server ($BENCH_TMP/Identity.Server, publish_projects) in the
+# background on URL, issuer URL/, as every bench runs it: Production, PostgreSQL ($DB_CONNECTION_STRING) with
+# auto-migration, unprotected data-protection keys, log level Warning; then the caller's settings and environment
+# variables. Output in $BENCH_TMP/server.log; sets SERVER_PID.
+start_server() {
+  local url=$1
+  shift
+  # The content root is the working folder: start from the publish folder so that its appsettings.json is read.
+  (
+    cd "$BENCH_TMP/Identity.Server"
+    exec env \
+      ASPNETCORE_ENVIRONMENT=Production \
+      DataProtection__AllowUnprotectedKeys=true \
+      Database__Provider=PostgreSql \
+      Database__ConnectionString="$DB_CONNECTION_STRING" \
+      Database__AutoMigrate=true \
+      Oidc__Issuer="$url/" \
+      Logging__LogLevel__Default=Warning \
+      "$@" \
+      dotnet Identity.Server.dll --urls "$url"
+  ) >"$BENCH_TMP/server.log" 2>&1 &
+  SERVER_PID=$!
 }
 
 # server_log_tail [N]: the last N (80) lines of the server's log ($BENCH_TMP/server.log), to stderr.

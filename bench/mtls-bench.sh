@@ -2,7 +2,8 @@
 # Benchmark (not a test): client-credentials tokens per second over mutual TLS (RFC 8705, tls_client_auth), with
 # connections kept alive, with TLS session resumption on a new connection per request, and with a full handshake per
 # request, beside plain client_secret_basic over HTTPS in the same run; the oidc-provider peer in its mTLS mode
-# (bench/peer-mtls) measured the same way, alternating A B A B (bench/MtlsBench is the closed-loop load generator).
+# (bench/peer-mtls) measured the same way, alternating A B A B (bench/MtlsBench is the closed-loop load generator;
+# bench/MtlsBench/resume-load.mjs, on Node, for `resume`: .NET's client never resumes a session with a client certificate).
 #
 #   bench/mtls-bench.sh
 #
@@ -11,11 +12,13 @@
 #                          plain     = client_secret_basic over HTTPS, connections kept alive (the baseline)
 #                          keepalive = tls_client_auth, connections kept alive (one handshake per connection)
 #                          resume    = tls_client_auth, a new connection per request resuming an earlier TLS session
+#                                      (Node's https.Agent; every request says whether it resumed: resumed_ratio)
 #                          handshake = tls_client_auth, a new connection and a full handshake per request
 #      TARGETS ("identity peer")  Identity.Server, and the peer (oidc-provider 9.13.3 in mTLS mode)
 #      WORKERS (32)        closed-loop workers (requests in flight)
 #      WARMUP_S (5), DURATION_S (15)   per measurement
 #      PEER_WORKERS (2)    node:cluster workers of the peer (as the shared token bench runs it)
+#      MIN_RESUMED (0.9)   resume: the share of measured requests that must have resumed, or the round has no figure
 #      QUIET_WAIT_S (120)  before each measurement, wait up to this long for the machine to be idle (then measure anyway,
 #                          and say so); the 1-minute load average before each measurement is in its line
 #
@@ -29,7 +32,7 @@
 #      cnf.x5t#S256 equal to the client certificate's SHA-256 thumbprint (none on plain); and whether each mTLS port
 #      lets a session resume (openssl s_client -sess_out / -sess_in)
 #   5. one unmeasured warm-up pass of every mode on every target (the JIT), then for each round, each mode, each
-#      target: MtlsBench; prints a summary with medians and ratios and appends it to
+#      target: MtlsBench (resume-load.mjs for resume); prints a summary with medians and ratios and appends it to
 #      bench/results/mtls-bench-DATE-HHMM.txt
 # Everything it starts is stopped by PID on exit.
 set -euo pipefail
@@ -44,6 +47,7 @@ WARMUP_S=${WARMUP_S:-5}
 DURATION_S=${DURATION_S:-15}
 PEER_WORKERS=${PEER_WORKERS:-2}
 QUIET_WAIT_S=${QUIET_WAIT_S:-120}
+MIN_RESUMED=${MIN_RESUMED:-0.9}
 PORT=7284
 MTLS_PORT=7285
 PEER_PORT=7286
@@ -83,6 +87,9 @@ case " $TARGETS " in *" peer "*)
   port_free "$PEER_PORT"
   command -v node >/dev/null || { log "node is needed for the peer (or TARGETS=identity)"; exit 2; } ;;
 esac
+case " $MODES " in *" resume "*)
+  command -v node >/dev/null || { log "node is needed for MODES=resume (bench/MtlsBench/resume-load.mjs)"; exit 2; } ;;
+esac
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-mtls-bench.XXXXXX")
 chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
 
@@ -114,44 +121,29 @@ BENCH_APP=(dotnet "$BENCH_TMP/MtlsBench/MtlsBench.dll")
 BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
 
 if [[ " $TARGETS " == *" identity "* ]]; then
-  pg_install_if_missing
-  pg_start "$BENCH_TMP/postgres"
-  "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c 'create database identity_mtls_bench'
-  DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=identity_mtls_bench}"
-  # The content root is the working folder: start from the publish folder so that its appsettings.json is read.
-  (
-    cd "$BENCH_TMP/Identity.Server"
-    exec env \
-      ASPNETCORE_ENVIRONMENT=Production \
-      DataProtection__AllowUnprotectedKeys=true \
-      Database__Provider=PostgreSql \
-      Database__ConnectionString="$DB_CONNECTION_STRING" \
-      Database__AutoMigrate=true \
-      Throttling__ExemptLoopback=true \
-      Oidc__Issuer="$ISSUER" \
-      Oidc__AccessTokenAlgorithm=ES256 \
-      Logging__LogLevel__Default=Warning \
-      Kestrel__Certificates__Default__Path="$CERTS/server.pem" \
-      Kestrel__Certificates__Default__KeyPath="$CERTS/server.key" \
-      Mtls__Port="$MTLS_PORT" \
-      Mtls__CertificateFile="$CERTS/server.pem" \
-      Mtls__CertificateKeyFile="$CERTS/server.key" \
-      Mtls__TrustedCaFile="$CERTS/ca.pem" \
-      Mtls__BaseUri="https://127.0.0.1:$MTLS_PORT/" \
-      Oidc__Clients__0__ClientId="$CLIENT_ID" \
-      Oidc__Clients__0__GrantTypes__0=client_credentials \
-      Oidc__Clients__0__Scopes__0="$SCOPE" \
-      Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET \
-      Oidc__Clients__1__ClientId="$MTLS_CLIENT_ID" \
-      Oidc__Clients__1__GrantTypes__0=client_credentials \
-      Oidc__Clients__1__Scopes__0="$SCOPE" \
-      Oidc__Clients__1__TlsClientAuthSubjectDn="CN=$MTLS_CLIENT_ID" \
-      BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" \
-      Oidc__Scopes__0__Name="$SCOPE" \
-      Oidc__Scopes__0__Resources__0="$RESOURCE" \
-      dotnet Identity.Server.dll --urls "$BASE_URL"
-  ) >"$BENCH_TMP/server.log" 2>&1 &
-  SERVER_PID=$!
+  bench_postgres
+  bench_database identity_mtls_bench
+  start_server "$BASE_URL" \
+    Throttling__ExemptLoopback=true \
+    Oidc__AccessTokenAlgorithm=ES256 \
+    Kestrel__Certificates__Default__Path="$CERTS/server.pem" \
+    Kestrel__Certificates__Default__KeyPath="$CERTS/server.key" \
+    Mtls__Port="$MTLS_PORT" \
+    Mtls__CertificateFile="$CERTS/server.pem" \
+    Mtls__CertificateKeyFile="$CERTS/server.key" \
+    Mtls__TrustedCaFile="$CERTS/ca.pem" \
+    Mtls__BaseUri="https://127.0.0.1:$MTLS_PORT/" \
+    Oidc__Clients__0__ClientId="$CLIENT_ID" \
+    Oidc__Clients__0__GrantTypes__0=client_credentials \
+    Oidc__Clients__0__Scopes__0="$SCOPE" \
+    Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET \
+    Oidc__Clients__1__ClientId="$MTLS_CLIENT_ID" \
+    Oidc__Clients__1__GrantTypes__0=client_credentials \
+    Oidc__Clients__1__Scopes__0="$SCOPE" \
+    Oidc__Clients__1__TlsClientAuthSubjectDn="CN=$MTLS_CLIENT_ID" \
+    BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" \
+    Oidc__Scopes__0__Name="$SCOPE" \
+    Oidc__Scopes__0__Resources__0="$RESOURCE"
   log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
   wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit 1
 fi
@@ -196,6 +188,34 @@ target_args() {
   fi
 }
 
+# load TARGET MODE ARG...: one measurement's result line. MtlsBench, but for `resume` bench/MtlsBench/resume-load.mjs:
+# .NET's HttpClient on Linux never resumes a TLS session when it presents a client certificate, Node's https.Agent does;
+# resume-load.mjs counts the resumed connections (resumed_ratio) and reports no figure (exit 1) when too few resumed.
+load() {
+  local target=$1 mode=$2 args
+  shift 2
+  mapfile -t args < <(target_args "$target" "$mode")
+  if [ "$mode" = resume ]; then
+    local pid=$SERVER_PID
+    [ "$target" = peer ] && pid=$PEER_PID
+    node "$REPO_ROOT/bench/MtlsBench/resume-load.mjs" --token-url "$(arg_of --token-url "${args[@]}")" \
+      --client-id "$MTLS_CLIENT_ID" --cert "$CERTS/client.pem" --key "$CERTS/client.key" --server-cert "$CERTS/server.pem" \
+      --scope "$SCOPE" --server-pid "$pid" --min-resumed "$MIN_RESUMED" "$@"
+  else
+    "${BENCH_APP[@]}" "${args[@]}" "$@"
+  fi
+}
+
+# arg_of NAME ARG...: the value after NAME in ARG...
+arg_of() {
+  local name=$1
+  shift
+  while [ $# -gt 1 ]; do
+    [ "$1" = "$name" ] && { echo "$2"; return; }
+    shift
+  done
+}
+
 # resumes HOST:PORT: "yes" when a second connection presenting the client certificate resumes the first's session.
 resumes() {
   local sess="$BENCH_TMP/session.pem" out
@@ -233,8 +253,7 @@ for target in $TARGETS; do log "$target: a TLS session on the mTLS port resumes:
 # measures its JIT (seen: Identity's first mode at less than half its later figure).
 for target in $TARGETS; do
   for mode in $MODES; do
-    mapfile -t args < <(target_args "$target" "$mode")
-    "${BENCH_APP[@]}" "${args[@]}" --workers "$WORKERS" --warmup-s 0 --seconds "$WARMUP_S" >/dev/null || true
+    load "$target" "$mode" --workers "$WORKERS" --warmup-s 0 --seconds "$WARMUP_S" >/dev/null || true
   done
 done
 log "warm-up pass done (every mode on every target, ${WARMUP_S} s each, not measured)"
@@ -246,11 +265,10 @@ for (( round = 1; round <= ROUNDS; round++ )); do
       log "round $round/$ROUNDS: $target, $mode ($(uptime | sed 's/.*load average/load average/'))"
       wait_quiet "$QUIET_WAIT_S"
       load=$(sed 's/ .*//' /proc/loadavg)
-      mapfile -t args < <(target_args "$target" "$mode")
       rc=0
-      line=$("${BENCH_APP[@]}" "${args[@]}" --workers "$WORKERS" --warmup-s "$WARMUP_S" --seconds "$DURATION_S") || rc=$?
+      line=$(load "$target" "$mode" --workers "$WORKERS" --warmup-s "$WARMUP_S" --seconds "$DURATION_S") || rc=$?
       if [ -z "$line" ]; then
-        log "MtlsBench failed (exit $rc) without a result line"
+        log "the load generator failed (exit $rc) without a result line"
         [ "$target" = identity ] && server_log_tail 60
         [ "$target" = peer ] && tail -n 40 "$BENCH_TMP/peer.log" >&2
         exit 1
@@ -263,12 +281,6 @@ for (( round = 1; round <= ROUNDS; round++ )); do
 done
 
 # --- 6. Summary (stdout and bench/results/). ---
-# median VALUE...: the median (mean of the two middle values for an even count).
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "n/a"; exit }
-    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.1f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
 # med TARGET MODE KEY: the median of KEY over that target's and mode's rounds.
 med() {
   local l vals=()
@@ -300,7 +312,13 @@ summary=$(
         "$(med "$target" "$mode" server_cpu_us_per_token)" "$n"
     done
   done
-  echo "(medians over the rounds; errors summed)"
+  echo "(medians over the rounds; errors summed; n/a: no round gave a figure)"
+  if [[ " $MODES " == *" resume "* ]]; then
+    for target in $TARGETS; do
+      echo "resume $target: resumed_ratio median $(med "$target" resume resumed_ratio), full handshakes in the measured windows" \
+           "$(med "$target" resume full_handshakes) (median; a round below MIN_RESUMED=$MIN_RESUMED reports no figure)"
+    done
+  fi
   if [[ " $TARGETS " == *" identity "* ]]; then
     id_plain=$(med identity plain tokens_per_s)
     for mode in keepalive resume handshake; do

@@ -71,8 +71,7 @@ bench_cleanup_traps
 port_free "$PORT"
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-propagation-bench.XXXXXX")
 chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
-pg_install_if_missing
-pg_start "$BENCH_TMP/postgres"
+bench_postgres
 rmq_install_if_missing
 RMQ_REGIONS=$REGIONS rmq_start "$BENCH_TMP/rabbitmq"
 
@@ -84,11 +83,10 @@ publish_projects src/Identity.Server bench/PropagationBench
 # bench's arguments.
 REGION_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
 
-# start_server DATABASE POLL_INTERVAL: the published server on a fresh database, until /health/ready = 200.
-start_server() {
+# start_identity DATABASE POLL_INTERVAL: the published server on a fresh database, until /health/ready = 200.
+start_identity() {
   local db=$1 poll=$2 extra=() n=0 region
-  "$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c "create database $db"
-  DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=$db}"
+  bench_database "$db"
   [ "$poll" = default ] || extra+=("Outbox__PollInterval=$poll")
   [ "$BUSY_POLL_INTERVAL" = default ] || extra+=("Outbox__BusyPollInterval=$BUSY_POLL_INTERVAL")
   for region in $REGIONS; do
@@ -97,28 +95,15 @@ start_server() {
             "Oidc__Clients__${n}__SecretEnvironmentVariable=BENCH_REGION_SECRET")
     n=$(( n + 1 ))
   done
-  # The content root is the working folder: start from the publish folder so that its appsettings.json is read.
-  (
-    cd "$BENCH_TMP/Identity.Server"
-    exec env \
-      ASPNETCORE_ENVIRONMENT=Production \
-      DataProtection__AllowUnprotectedKeys=true \
-      Database__Provider=PostgreSql \
-      Database__ConnectionString="$DB_CONNECTION_STRING" \
-      Database__AutoMigrate=true \
-      Oidc__AllowInsecureHttp=true \
-      Oidc__Issuer="$BASE_URL/" \
-      Logging__LogLevel__Default=Warning \
-      Broker__Host=127.0.0.1 \
-      Broker__Port="$RMQ_PORT" \
-      Broker__ServerName=localhost \
-      Broker__CaCertificatePath="$RMQ_CERTS/ca.pem" \
-      Broker__ClientCertificatePath="$RMQ_CERTS/identity.pfx" \
-      BENCH_REGION_SECRET="$REGION_SECRET" \
-      "${extra[@]}" \
-      dotnet Identity.Server.dll --urls "$BASE_URL"
-  ) >"$BENCH_TMP/server.log" 2>&1 &
-  SERVER_PID=$!
+  start_server "$BASE_URL" \
+    Oidc__AllowInsecureHttp=true \
+    Broker__Host=127.0.0.1 \
+    Broker__Port="$RMQ_PORT" \
+    Broker__ServerName=localhost \
+    Broker__CaCertificatePath="$RMQ_CERTS/ca.pem" \
+    Broker__ClientCertificatePath="$RMQ_CERTS/identity.pfx" \
+    BENCH_REGION_SECRET="$REGION_SECRET" \
+    "${extra[@]}"
   log "Identity.Server started (pid $SERVER_PID, Outbox:PollInterval $poll); waiting for /health/ready"
   # "Healthy", not only 200: a broker not yet connected is "Degraded" (200 too).
   wait_http_200 "$SERVER_PID" "$BASE_URL/health/ready" '"status":"Healthy"'
@@ -130,7 +115,7 @@ overall_rc=0
 run=0
 for poll in $POLL_INTERVALS; do
   run=$(( run + 1 ))
-  start_server "identity_propagation_bench_$run" "$poll" || exit 1
+  start_identity "identity_propagation_bench_$run" "$poll" || exit 1
   effective_poll=$poll
   [ "$poll" != default ] || effective_poll="$DEFAULT_POLL_INTERVAL (default)"
   wait_quiet "${QUIET_MAX_S:-120}"

@@ -41,48 +41,16 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 # shellcheck source=scripts/lib/postgres.sh
 . "$REPO_ROOT/scripts/lib/postgres.sh"
-# The shared harness' helpers: port_free, stop_pid, wait_quiet, kv.
-# shellcheck source=/dev/null
-. "$PEER_BENCH_DIR/lib.sh"
+# shellcheck source=bench/lib.sh
+. "$REPO_ROOT/bench/lib.sh"
 for f in token-load.sh run-peer.sh; do
   [ -x "$PEER_BENCH_DIR/$f" ] || { echo "$PEER_BENCH_DIR/$f not found (set PEER_BENCH_DIR)" >&2; exit 2; }
 done
 
 log() { echo "# token-bench: $*" >&2; }
 
-# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder. ---
-BENCH_TMP=
-SERVER_PID=
-# shellcheck disable=SC2317  # only ever invoked through the trap
-cleanup() {
-  local rc=$?
-  trap - EXIT INT TERM
-  if [ -n "$SERVER_PID" ]; then
-    stop_pid "$SERVER_PID"
-  fi
-  pg_stop || true
-  if [ -n "$BENCH_TMP" ]; then
-    rm -rf "$BENCH_TMP"
-  fi
-  exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# server_log_tail [N]: the end of the server's log, to stderr.
-server_log_tail() {
-  echo "----- $BENCH_TMP/server.log (last ${1:-80} lines) -----" >&2
-  tail -n "${1:-80}" "$BENCH_TMP/server.log" >&2 || true
-  echo "-----" >&2
-}
-
-# median VALUE...: the median (mean of the two middle values for an even count).
-median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
-    if (NR == 0) { print "n/a"; exit }
-    if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
-}
+# --- cleanup: stop the server and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
+bench_cleanup_traps
 
 # pg_ticks: CPU ticks used so far by the PostgreSQL cluster: the postmaster, its reaped
 # children (cutime/cstime) and its live children (the backends serving the server).
@@ -125,66 +93,29 @@ port_free "$PORT"
 
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-bench.XXXXXX")
 chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
-pg_install_if_missing
-pg_start "$BENCH_TMP/postgres"
-"$PG_BIN/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -q -c 'create database identity_bench'
-DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=identity_bench}"
+bench_postgres
+bench_database identity_bench
 
 # --- 2. Publish and start Identity.Server. ---
 log "dotnet publish src/Identity.Server (Release)"
-if ! dotnet publish src/Identity.Server -c Release -o "$BENCH_TMP/server" >"$BENCH_TMP/publish.log" 2>&1; then
-  tail -n 60 "$BENCH_TMP/publish.log" >&2
-  echo "dotnet publish failed" >&2
-  exit 1
-fi
+publish_projects src/Identity.Server
 
 # Only the server gets this variable: the peer (server.js) reads the same name for its own
 # client secret, so it must not be exported to run-peer.sh.
 BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
-# The content root is the working folder: start from the publish folder so that its
-# appsettings.json is the one read.
-(
-  cd "$BENCH_TMP/server"
-  exec env \
-    ASPNETCORE_ENVIRONMENT=Production \
-    DataProtection__AllowUnprotectedKeys=true \
-    Database__Provider=PostgreSql \
-    Database__ConnectionString="$DB_CONNECTION_STRING" \
-    Database__AutoMigrate=true \
-    Oidc__AllowInsecureHttp=true \
-    Throttling__ExemptLoopback=true \
-    Oidc__Issuer="$ISSUER" \
-    Oidc__AccessTokenAlgorithm=ES256 \
-    Logging__LogLevel__Default=Warning \
-    Oidc__Clients__0__ClientId="$CLIENT_ID" \
-    Oidc__Clients__0__GrantTypes__0=client_credentials \
-    Oidc__Clients__0__Scopes__0="$SCOPE" \
-    Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET \
-    BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" \
-    Oidc__Scopes__0__Name="$SCOPE" \
-    Oidc__Scopes__0__Resources__0="$RESOURCE" \
-    dotnet Identity.Server.dll --urls "$BASE_URL"
-) >"$BENCH_TMP/server.log" 2>&1 &
-SERVER_PID=$!
+start_server "$BASE_URL" \
+  Oidc__AllowInsecureHttp=true \
+  Throttling__ExemptLoopback=true \
+  Oidc__AccessTokenAlgorithm=ES256 \
+  Oidc__Clients__0__ClientId="$CLIENT_ID" \
+  Oidc__Clients__0__GrantTypes__0=client_credentials \
+  Oidc__Clients__0__Scopes__0="$SCOPE" \
+  Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET \
+  BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" \
+  Oidc__Scopes__0__Name="$SCOPE" \
+  Oidc__Scopes__0__Resources__0="$RESOURCE"
 log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
-
-# Ready = discovery answers 200 within 60 s, while the process stays alive.
-ready=
-for (( i = 0; i < 600; i++ )); do
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    log "Identity.Server (pid $SERVER_PID) exited during start-up"
-    break
-  fi
-  status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE_URL/.well-known/openid-configuration" || true)
-  if [ "$status" = 200 ]; then ready=1; break; fi
-  sleep 0.1
-done
-if [ -z "$ready" ]; then
-  [ "$i" -lt 600 ] || log "discovery did not answer 200 within 60 s"
-  server_log_tail 200
-  exit 1
-fi
-log "Identity.Server ready after $(( i / 10 )).$(( i % 10 )) s"
+wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit 1
 
 # --- 3. Identity's access token must be a real signed JWT, like the peer's. ---
 # Node 20's crypto only (no npm package): discovery, one token, the JWS header, the
@@ -290,15 +221,11 @@ peer_tps=$(median_of tokens_per_s "${peer_lines[@]}")
 peer_p50=$(median_of p50_ms "${peer_lines[@]}")
 peer_p99=$(median_of p99_ms "${peer_lines[@]}")
 ratio=$(awk -v a="$id_tps" -v b="$peer_tps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }')
-git_rev=$(git rev-parse --short HEAD 2>/dev/null || echo none)
-[ -z "$(git status --porcelain 2>/dev/null | head -n 1)" ] || git_rev+="+dirty"
+git_rev=$(git_rev)
 
 summary=$(
   echo "== token-bench $(date '+%F %T %Z') =="
-  echo "machine: nproc=$(nproc) cpu=\"$(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1)\"" \
-       "mem=$(awk '/MemTotal/ { printf "%.0fGiB", $2 / 1048576 }' /proc/meminfo)" \
-       "os=\"$(sed -n 's/^PRETTY_NAME="\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' /etc/os-release)\" dotnet=$(dotnet --version) node=$(node -v)" \
-       "postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')"
+  echo "$(machine_line) node=$(node -v) postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')"
   echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, client_credentials, $identity_jwt"
   echo "peer: $(kv "${peer_lines[0]}" peer) node=$(kv "${peer_lines[0]}" node) alg=ES256 workers=$PEER_WORKERS"
   echo "load: wrk conns=$(kv "${identity_lines[0]}" conns) threads=$(kv "${identity_lines[0]}" threads)" \

@@ -1,6 +1,6 @@
 using System.Net;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Identity.Shared;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -27,9 +27,14 @@ internal sealed class ForwardedCertificateFilter(IOptions<IdentityTokenValidatio
             if (!string.IsNullOrEmpty(header) && context.Request.Headers.TryGetValue(header, out var forwarded))
             {
                 context.Request.Headers.Remove(header);
-                if (context.Connection.ClientCertificate is null && proxies.Contains(context.Connection.RemoteIpAddress))
+                if (context.Connection.ClientCertificate is null && proxies.Contains(context.Connection.RemoteIpAddress)
+                    && Read(forwarded.ToString()) is { } certificate)
                 {
-                    context.Connection.ClientCertificate = Read(forwarded.ToString());
+                    context.Connection.ClientCertificate = certificate;
+                    // A client certificate travels only in TLS: the proxy ended the caller's https connection. Without
+                    // this the Certificate handler, which reads https requests only, never sees it (unless the host
+                    // also runs UseForwardedHeaders with the proxy's X-Forwarded-Proto).
+                    context.Request.Scheme = Uri.UriSchemeHttps;
                 }
                 else if (context.Connection.ClientCertificate is null)
                 {
@@ -42,19 +47,17 @@ internal sealed class ForwardedCertificateFilter(IOptions<IdentityTokenValidatio
         next(app);
     };
 
-    /// <summary>A PEM certificate, URL-encoded (nginx's <c>$ssl_client_escaped_cert</c>) or not, or base64 DER; null if neither.</summary>
+    /// <summary>The certificate in the forms <see cref="ForwardedCertificateHeader"/> reads (the authority's parser); null if none.</summary>
     internal X509Certificate2? Read(string value)
     {
         try
         {
-            var text = value.Contains('%', StringComparison.Ordinal) ? Uri.UnescapeDataString(value) : value;
-            return text.Contains("-----BEGIN", StringComparison.Ordinal)
-                ? X509Certificate2.CreateFromPem(text)
-                : X509CertificateLoader.LoadCertificate(Convert.FromBase64String(text));
+            return ForwardedCertificateHeader.Parse(value);
         }
-        catch (Exception e) when (e is CryptographicException or FormatException or ArgumentException)
+        catch (FormatException e)
         {
-            logger.LogInformation("A trusted proxy forwarded a certificate header that is not a certificate: ignored.");
+            // The parser's message says what is wrong, never the header's content.
+            logger.LogInformation("A trusted proxy forwarded a certificate header that was ignored: {Reason}", e.Message);
             return null;
         }
     }

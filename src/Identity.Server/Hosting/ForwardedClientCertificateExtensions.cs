@@ -1,4 +1,5 @@
 using System.Net;
+using Identity.Shared;
 using Microsoft.AspNetCore.HttpOverrides;
 using Microsoft.Extensions.Options;
 

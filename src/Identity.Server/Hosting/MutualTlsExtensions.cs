@@ -14,7 +14,7 @@ namespace Identity.Server.Hosting;
 /// <summary>
 /// The mutual-TLS endpoint (<c>Mtls</c>): a port of its own where Kestrel asks for a client certificate, so that
 /// services authenticate with certificates (RFC 8705) while browsers on the main port are never prompted; or a host of
-/// its own on a TLS-terminating proxy that forwards the certificate (<see cref="ForwardedCertificateHeader"/>). Off
+/// its own on a TLS-terminating proxy that forwards the certificate (<see cref="Identity.Shared.ForwardedCertificateHeader"/>). Off
 /// unless one of <c>Mtls:Port</c> and <c>Mtls:ForwardedCertificateHeader</c> is set.
 /// </summary>
 public sealed class MutualTlsOptions

@@ -18,23 +18,28 @@ public static class TestCertificates
         return request.CreateSelfSigned(now.AddDays(-60), now.AddYears(1));
     }
 
-    /// <summary>A client certificate (clientAuth) issued by <paramref name="issuer"/>, valid from yesterday for a month unless told.</summary>
-    public static X509Certificate2 Client(X509Certificate2 issuer, string subject, DateTimeOffset? notAfter = null)
+    /// <summary>
+    /// A client certificate (clientAuth) issued by <paramref name="issuer"/>, with <paramref name="san"/> if given, valid
+    /// from two days ago for a month unless told.
+    /// </summary>
+    public static X509Certificate2 Client(
+        X509Certificate2 issuer, string subject, DateTimeOffset? notAfter = null, DateTimeOffset? notBefore = null, SubjectAlternativeNameBuilder? san = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = ClientRequest(subject, key);
+        var request = ClientRequest(subject, key, san);
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
         var now = DateTimeOffset.UtcNow;
-        using var issued = request.Create(issuer, now.AddDays(-2), notAfter ?? now.AddDays(30), RandomNumberGenerator.GetBytes(16));
+        using var issued = request.Create(issuer, notBefore ?? now.AddDays(-2), notAfter ?? now.AddDays(30), RandomNumberGenerator.GetBytes(16));
         using var withKey = issued.CopyWithPrivateKey(key);
         return Reload(withKey);
     }
 
-    public static X509Certificate2 SelfSignedClient(string subject)
+    /// <summary>A self-signed client certificate (clientAuth), valid from yesterday for a month unless told.</summary>
+    public static X509Certificate2 SelfSignedClient(string subject, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var now = DateTimeOffset.UtcNow;
-        using var certificate = ClientRequest(subject, key).CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
+        using var certificate = ClientRequest(subject, key, null).CreateSelfSigned(notBefore ?? now.AddDays(-1), notAfter ?? now.AddDays(30));
         return Reload(certificate);
     }
 
@@ -55,12 +60,17 @@ public static class TestCertificates
     /// <summary>RFC 8705 §3.1: base64url of the SHA-256 of the DER certificate, computed here independently.</summary>
     public static string Thumbprint(X509Certificate2 certificate) => Base64UrlEncoder.Encode(SHA256.HashData(certificate.RawData));
 
-    private static CertificateRequest ClientRequest(string subject, ECDsa key)
+    private static CertificateRequest ClientRequest(string subject, ECDsa key, SubjectAlternativeNameBuilder? san)
     {
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
         request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false)); // clientAuth
+        if (san is not null)
+        {
+            request.CertificateExtensions.Add(san.Build());
+        }
+
         return request;
     }
 

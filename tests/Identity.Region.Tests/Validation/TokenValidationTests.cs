@@ -155,6 +155,69 @@ public sealed class TokenValidationTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await lenientCaller.GetOrdersAsync(token)).StatusCode);
     }
 
+    public static TheoryData<string> ForwardedForms => ["escaped-pem", "xfcc", "base64-der"];
+
+    [Theory]
+    [MemberData(nameof(ForwardedForms))]
+    public async Task Get_BoundTokenWithItsCertificateForwardedByATrustedProxy_Accepted(string form)
+    {
+        // Arrange: the proxy (127.0.0.1) ended TLS and forwards the caller's certificate on plain HTTP, in one of the
+        // forms the authority's parser reads (nginx, Envoy, base64 DER).
+        var api = await ApiAsync(TrustedProxy("127.0.0.1"), requireBinding: true);
+        using var proxy = new HttpClient { BaseAddress = api.PlainAddress };
+        proxy.DefaultRequestHeaders.Add("X-Client-Cert", Forwarded(_orders, form));
+
+        var response = await proxy.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task Get_CertificateForwardedFromAnAddressNotATrustedProxy_IgnoredSoTheBoundTokenIsRefused()
+    {
+        var api = await ApiAsync(TrustedProxy("10.0.0.5"), requireBinding: true);
+        using var notTheProxy = new HttpClient { BaseAddress = api.PlainAddress };
+        notTheProxy.DefaultRequestHeaders.Add("X-Client-Cert", Forwarded(_orders, "escaped-pem"));
+
+        var response = await notTheProxy.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
+
+        AssertInvalidToken(response);
+    }
+
+    [Fact]
+    public async Task Get_ForwardedXfccWhoseHashIsNotItsCert_IgnoredSoTheBoundTokenIsRefused()
+    {
+        // Arrange: an XFCC element whose Hash is another certificate's (the authority's rule: Hash must be Cert's).
+        var api = await ApiAsync(TrustedProxy("127.0.0.1"), requireBinding: true);
+        using var proxy = new HttpClient { BaseAddress = api.PlainAddress };
+        var header = $"Hash={Convert.ToHexStringLower(SHA256.HashData(_billing.RawData))};Cert=\"{EscapedPem(_orders)}\"";
+        proxy.DefaultRequestHeaders.Add("X-Client-Cert", header);
+
+        var response = await proxy.GetOrdersAsync(_identity.Token(boundTo: _orders, now: _clock.GetUtcNow()));
+
+        // Assert: refused, and the log says why without the header's content.
+        AssertInvalidToken(response);
+        Assert.Contains(api.Log.Lines, l => l.Message.Contains("XFCC Hash that is not the SHA-256 of its Cert", StringComparison.Ordinal));
+        Assert.DoesNotContain(api.Log.Lines, l => l.Message.Contains(Convert.ToBase64String(_orders.RawData)[..40], StringComparison.Ordinal));
+    }
+
+    private static Action<Dictionary<string, string?>> TrustedProxy(string address) => settings =>
+    {
+        settings["IdentityTokenValidation:TrustedProxies:0"] = address;
+        settings["IdentityTokenValidation:ForwardedCertificateHeader"] = "X-Client-Cert";
+    };
+
+    private static string EscapedPem(X509Certificate2 certificate) => Uri.EscapeDataString(certificate.ExportCertificatePem() + "\n");
+
+    private static string Forwarded(X509Certificate2 certificate, string form) => form switch
+    {
+        "escaped-pem" => EscapedPem(certificate),
+        "xfcc" => $"By=spiffe://example.test/orders-api;Hash={Convert.ToHexStringLower(SHA256.HashData(certificate.RawData))};"
+            + $"Cert=\"{EscapedPem(certificate)}\";Subject=\"CN=orders.us,O=Example\";URI=",
+        "base64-der" => Convert.ToBase64String(certificate.RawData),
+        _ => throw new ArgumentOutOfRangeException(nameof(form)),
+    };
+
     public static TheoryData<string> WrongTokens => ["audience", "issuer", "typ", "expired", "signature", "unknown-key", "hs256"];
 
     [Theory]

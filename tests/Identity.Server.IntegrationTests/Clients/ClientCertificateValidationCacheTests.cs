@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Identity.Region.Tests.Infrastructure;
 using Identity.Server.Clients;
 using Identity.Server.Hosting;
 using Identity.Server.IntegrationTests.Connect;
@@ -80,12 +81,7 @@ public sealed class ClientCertificateValidationCacheTests(MutualTlsTests.MutualT
     private static ClientCertificateValidationCache Cache(TimeProvider clock, TimeSpan duration) =>
         new(new Monitor(new MutualTlsOptions { ValidationCacheDuration = duration }), clock);
 
-    private static X509Certificate2 Certificate(DateTimeOffset notAfter)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        return new CertificateRequest("CN=orders.eu, O=Example", key, HashAlgorithmName.SHA256)
-            .CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), notAfter);
-    }
+    private static X509Certificate2 Certificate(DateTimeOffset notAfter) => TestCertificates.SelfSignedClient("CN=orders.eu, O=Example", notAfter: notAfter);
 
     private sealed class Clock : TimeProvider
     {

@@ -2,8 +2,8 @@ using System.Net;
 using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using Identity.Region.Tests.Infrastructure;
 using Identity.Server.IntegrationTests.Connect;
-using static Identity.Server.IntegrationTests.Connect.MutualTlsTests.MutualTlsServer;
 
 namespace Identity.Server.IntegrationTests.Clients;
 
@@ -20,7 +20,7 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
         var (status, body) = await server.Mtls.TokenAsync(server.Mtls.Mtls, "svc-pki", server.Good);
 
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(MutualTlsTests.Thumbprint(server.Good), MutualTlsTests.Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(server.Good), MutualTlsTests.Confirmation(body));
     }
 
     [Fact]
@@ -145,13 +145,13 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
         public async Task InitializeAsync()
         {
             var now = DateTimeOffset.UtcNow;
-            _liveCa = Authority("CN=Identity CRL Live CA");
-            _staleCa = Authority("CN=Identity CRL Stale CA");
-            _reloadCa = Authority("CN=Identity CRL Reload CA");
-            Good = Issue(_liveCa, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
-            Revoked = Issue(_liveCa, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
-            OfStaleCa = Issue(_staleCa, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
-            OfReloadCa = Issue(_reloadCa, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
+            _liveCa = TestCertificates.Authority("CN=Identity CRL Live CA");
+            _staleCa = TestCertificates.Authority("CN=Identity CRL Stale CA");
+            _reloadCa = TestCertificates.Authority("CN=Identity CRL Reload CA");
+            Good = TestCertificates.Client(_liveCa, "CN=orders.eu, O=Example");
+            Revoked = TestCertificates.Client(_liveCa, "CN=orders.eu, O=Example");
+            OfStaleCa = TestCertificates.Client(_staleCa, "CN=orders.eu, O=Example");
+            OfReloadCa = TestCertificates.Client(_reloadCa, "CN=orders.eu, O=Example");
 
             var caFile = Path.Combine(_directory, "ca.pem");
             await File.WriteAllTextAsync(caFile, string.Concat(new[] { _liveCa, _staleCa, _reloadCa }.Select(c => c.ExportCertificatePem() + "\n")));
@@ -161,7 +161,7 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
             var staleCrl = Path.Combine(_directory, "stale.crl"); // DER
             await File.WriteAllBytesAsync(staleCrl, CrlDer(_staleCa, now.AddDays(-8), now.AddDays(-1)));
             WriteReloadCrl(revoke: false);
-            using (var forger = Authority("CN=Identity CRL Live CA"))
+            using (var forger = TestCertificates.Authority("CN=Identity CRL Live CA"))
             {
                 await File.WriteAllTextAsync(ForgedCrlFile, Crl(forger, now.AddDays(-1), now.AddDays(7), Good));
             }

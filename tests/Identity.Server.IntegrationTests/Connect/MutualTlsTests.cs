@@ -6,6 +6,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Identity.Core.Data;
+using Identity.Region.Tests.Infrastructure;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.EntityFrameworkCore;
@@ -28,7 +29,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
 
         // Assert
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), Confirmation(body));
     }
 
     [Fact]
@@ -37,7 +38,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         var (status, body) = await server.TokenAsync(server.Mtls, "svc-pki-san", server.SanClient);
 
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(Thumbprint(server.SanClient), Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(server.SanClient), Confirmation(body));
     }
 
     [Fact]
@@ -46,7 +47,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         var (status, body) = await server.TokenAsync(server.Mtls, "svc-pki-uri", server.Certificate("uri")!);
 
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(Thumbprint(server.Certificate("uri")!), Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(server.Certificate("uri")!), Confirmation(body));
     }
 
     [Fact]
@@ -62,7 +63,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         // Assert: the certificate reached the server both times, so both tokens are bound to it.
         Assert.True(first.Status == HttpStatusCode.OK, first.Body.ToString());
         Assert.True(second.Status == HttpStatusCode.OK, second.Body.ToString());
-        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(second.Body));
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), Confirmation(second.Body));
     }
 
     [Fact]
@@ -71,7 +72,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         var (status, body) = await server.TokenAsync(server.Mtls, "svc-self", server.SelfSigned);
 
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(Thumbprint(server.SelfSigned), Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(server.SelfSigned), Confirmation(body));
     }
 
     public static TheoryData<string, string, string> Refusals => new()
@@ -173,8 +174,8 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         var refreshed = await ResponseAssert.StatusAsync(await server.RefreshAsync(client, "web-pki", tokens), HttpStatusCode.OK);
 
         // Assert: RFC 8705 §3.1, for the code flow and the refresh flow alike.
-        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(tokens));
-        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(refreshed));
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), Confirmation(tokens));
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), Confirmation(refreshed));
     }
 
     [Fact]
@@ -193,11 +194,11 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         using var same = await server.RefreshAsync(holder, "spa-public", tokens);
 
         // Assert: RFC 8705 §4: the token is bound to the certificate it was issued over (RFC 6749 §5.2 invalid_grant).
-        Assert.Equal(Thumbprint(server.SelfSigned), Confirmation(tokens));
+        Assert.Equal(TestCertificates.Thumbprint(server.SelfSigned), Confirmation(tokens));
         Assert.Equal("invalid_grant", (await ResponseAssert.StatusAsync(bare, HttpStatusCode.BadRequest)).GetProperty("error").GetString());
         Assert.Equal("invalid_grant", (await ResponseAssert.StatusAsync(other, HttpStatusCode.BadRequest)).GetProperty("error").GetString());
         var refreshed = await ResponseAssert.StatusAsync(same, HttpStatusCode.OK);
-        Assert.Equal(Thumbprint(server.SelfSigned), Confirmation(refreshed));
+        Assert.Equal(TestCertificates.Thumbprint(server.SelfSigned), Confirmation(refreshed));
     }
 
     [Fact]
@@ -236,7 +237,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         Assert.Equal("tls_client_auth", created.GetProperty("client").GetProperty("authenticationMethod").GetString());
         Assert.Equal("reports.eu.example", created.GetProperty("client").GetProperty("tlsClientAuthSanDns").GetString());
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(Thumbprint(server.Certificate("api-registered")!), Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(server.Certificate("api-registered")!), Confirmation(body));
     }
 
     [Fact]
@@ -256,7 +257,7 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         // Assert
         Assert.Equal("self_signed_tls_client_auth", created.GetProperty("client").GetProperty("authenticationMethod").GetString());
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(Thumbprint(certificate), Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(certificate), Confirmation(body));
     }
 
     public static TheoryData<string, string> BadRegistrations => new()
@@ -318,9 +319,6 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         Assert.Contains(message, error!.GetBaseException().Message, StringComparison.Ordinal);
     }
 
-    internal static string Thumbprint(X509Certificate2 certificate) =>
-        Base64UrlEncoder.Encode(SHA256.HashData(certificate.RawData));
-
     internal static string? Confirmation(JsonElement tokenResponse)
     {
         var jwt = tokenResponse.GetProperty("access_token").GetString()!;
@@ -362,23 +360,23 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         {
             await _fixture.InitializeAsync();
             var now = DateTimeOffset.UtcNow;
-            using var ca = Authority("CN=Identity Test Services CA");
-            using var otherCa = Authority("CN=Another CA");
-            _certificates["pki"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
-            _certificates["pki-renewed"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(60));
-            _certificates["expired"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-30), now.AddDays(-1));
-            _certificates["not-yet-valid"] = Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(1), now.AddDays(30));
-            _certificates["other-ca"] = Issue(otherCa, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
-            _certificates["wrong-subject"] = Issue(ca, "CN=billing.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
-            _certificates["other-client"] = Issue(ca, "CN=inventory, O=Example", Dns("inventory.eu.example"), now.AddDays(-1), now.AddDays(30));
-            _certificates["uri"] = Issue(ca, "CN=shipping, O=Example", UriName("spiffe://example.test/shipping"), now.AddDays(-1), now.AddDays(30));
-            _certificates["api-registered"] = Issue(ca, "CN=reports, O=Example", Dns("reports.eu.example"), now.AddDays(-1), now.AddDays(30));
-            _certificates["api-self-signed"] = SelfSignedClient("CN=api self-signed service");
-            _certificates["self-signed"] = SelfSignedClient("CN=self-signed service");
-            _certificates["other-self-signed"] = SelfSignedClient("CN=self-signed service");
-            _certificates["unregistered-self-signed"] = SelfSignedClient("CN=orders.eu, O=Example");
-            _certificates["self-signed-expired"] = SelfSignedClient("CN=self-signed service", now.AddDays(-30), now.AddDays(-1));
-            _serverCertificate = ServerCertificate();
+            using var ca = TestCertificates.Authority("CN=Identity Test Services CA");
+            using var otherCa = TestCertificates.Authority("CN=Another CA");
+            _certificates["pki"] = TestCertificates.Client(ca, "CN=orders.eu, O=Example");
+            _certificates["pki-renewed"] = TestCertificates.Client(ca, "CN=orders.eu, O=Example", notAfter: now.AddDays(60));
+            _certificates["expired"] = TestCertificates.Client(ca, "CN=orders.eu, O=Example", notAfter: now.AddDays(-1), notBefore: now.AddDays(-30));
+            _certificates["not-yet-valid"] = TestCertificates.Client(ca, "CN=orders.eu, O=Example", notBefore: now.AddDays(1));
+            _certificates["other-ca"] = TestCertificates.Client(otherCa, "CN=orders.eu, O=Example");
+            _certificates["wrong-subject"] = TestCertificates.Client(ca, "CN=billing.eu, O=Example");
+            _certificates["other-client"] = TestCertificates.Client(ca, "CN=inventory, O=Example", san: Dns("inventory.eu.example"));
+            _certificates["uri"] = TestCertificates.Client(ca, "CN=shipping, O=Example", san: UriName("spiffe://example.test/shipping"));
+            _certificates["api-registered"] = TestCertificates.Client(ca, "CN=reports, O=Example", san: Dns("reports.eu.example"));
+            _certificates["api-self-signed"] = TestCertificates.SelfSignedClient("CN=api self-signed service");
+            _certificates["self-signed"] = TestCertificates.SelfSignedClient("CN=self-signed service");
+            _certificates["other-self-signed"] = TestCertificates.SelfSignedClient("CN=self-signed service");
+            _certificates["unregistered-self-signed"] = TestCertificates.SelfSignedClient("CN=orders.eu, O=Example");
+            _certificates["self-signed-expired"] = TestCertificates.SelfSignedClient("CN=self-signed service", now.AddDays(-30), now.AddDays(-1));
+            _serverCertificate = TestCertificates.Server();
 
             var caFile = Path.Combine(_directory, "ca.pem");
             await File.WriteAllTextAsync(caFile, ca.ExportCertificatePem());
@@ -562,17 +560,6 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             return ((IPEndPoint)listener.LocalEndpoint).Port;
         }
 
-        internal static X509Certificate2 Authority(string subject)
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-            var now = DateTimeOffset.UtcNow;
-            return request.CreateSelfSigned(now.AddDays(-60), now.AddYears(1));
-        }
-
         private static SubjectAlternativeNameBuilder Dns(string name)
         {
             var san = new SubjectAlternativeNameBuilder();
@@ -586,56 +573,6 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             san.AddUri(new Uri(uri));
             return san;
         }
-
-        private static CertificateRequest ClientRequest(string subject, ECDsa key, SubjectAlternativeNameBuilder? san)
-        {
-            var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
-            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false)); // clientAuth
-            if (san is not null)
-            {
-                request.CertificateExtensions.Add(san.Build());
-            }
-
-            return request;
-        }
-
-        internal static X509Certificate2 Issue(
-            X509Certificate2 issuer, string subject, SubjectAlternativeNameBuilder? san, DateTimeOffset notBefore, DateTimeOffset notAfter)
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var request = ClientRequest(subject, key, san);
-            request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
-            using var issued = request.Create(issuer, notBefore, notAfter, RandomNumberGenerator.GetBytes(16));
-            using var withKey = issued.CopyWithPrivateKey(key);
-            return Reload(withKey);
-        }
-
-        internal static X509Certificate2 SelfSignedClient(string subject, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var now = DateTimeOffset.UtcNow;
-            using var certificate = ClientRequest(subject, key, null).CreateSelfSigned(notBefore ?? now.AddDays(-1), notAfter ?? now.AddDays(30));
-            return Reload(certificate);
-        }
-
-        internal static X509Certificate2 ServerCertificate()
-        {
-            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-            var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
-            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false)); // serverAuth
-            var san = new SubjectAlternativeNameBuilder();
-            san.AddDnsName("localhost");
-            request.CertificateExtensions.Add(san.Build());
-            var now = DateTimeOffset.UtcNow;
-            using var certificate = request.CreateSelfSigned(now.AddDays(-1), now.AddDays(30));
-            return Reload(certificate);
-        }
-
-        /// <summary>Through PKCS#12, so that SslStream can use the private key on every platform.</summary>
-        private static X509Certificate2 Reload(X509Certificate2 certificate) =>
-            X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
 
         /// <summary>RFC 8705 §2.2: the client's JWKS carries its self-signed certificate in x5c.</summary>
         public static string Jwks(params X509Certificate2[] certificates) => JsonSerializer.Serialize(new

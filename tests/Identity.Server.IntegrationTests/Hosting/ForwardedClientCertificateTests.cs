@@ -6,6 +6,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Identity.Region.Tests.Infrastructure;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Hosting;
 using static Identity.Server.IntegrationTests.Connect.MutualTlsTests;
@@ -39,7 +40,7 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
 
         // Assert: the thumbprint of the certificate the client holds, computed here (RFC 8705 §3.1).
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(Thumbprint(presented), Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(presented), Confirmation(body));
     }
 
     [Fact]
@@ -101,7 +102,7 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
         // Assert: only on the mTLS host does the certificate authenticate the client.
         Assert.False(browserHost.Body.TryGetProperty("access_token", out _), browserHost.Body.ToString());
         Assert.True(mtlsHost.Status == HttpStatusCode.OK, mtlsHost.Body.ToString());
-        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(mtlsHost.Body));
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), Confirmation(mtlsHost.Body));
     }
 
     [Fact]
@@ -134,7 +135,7 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
 
         // Assert
         Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(Thumbprint(certificate), Confirmation(body));
+        Assert.Equal(TestCertificates.Thumbprint(certificate), Confirmation(body));
     }
 
     public static TheoryData<string, string> Malformed => new()
@@ -274,11 +275,10 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
         {
             await _fixture.InitializeAsync();
             await _network.InitializeAsync();
-            var now = DateTimeOffset.UtcNow;
-            using var ca = Certificates.Authority("CN=Identity Test Services CA");
-            PkiClient = Certificates.Issue(ca, "CN=orders.eu, O=Example", null, now.AddDays(-1), now.AddDays(30));
-            SelfSigned = Certificates.SelfSignedClient("CN=self-signed service");
-            _nginxCertificate = Certificates.ServerCertificate();
+            using var ca = TestCertificates.Authority("CN=Identity Test Services CA");
+            PkiClient = TestCertificates.Client(ca, "CN=orders.eu, O=Example");
+            SelfSigned = TestCertificates.SelfSignedClient("CN=self-signed service");
+            _nginxCertificate = TestCertificates.Server();
             _caFile = Path.Combine(_directory, "ca.pem");
             await File.WriteAllTextAsync(_caFile, ca.ExportCertificatePem());
             await File.WriteAllTextAsync(Path.Combine(_directory, "server.pem"), _nginxCertificate.ExportCertificatePem());

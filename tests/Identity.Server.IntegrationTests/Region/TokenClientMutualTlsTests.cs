@@ -3,6 +3,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using Identity.Region.Tests.Infrastructure;
 using Identity.Region.Tokens;
 using Identity.Server.IntegrationTests.Connect;
 using Identity.Server.IntegrationTests.Infrastructure;
@@ -48,7 +49,7 @@ public sealed class TokenClientMutualTlsTests(MutualTlsTests.MutualTlsServer ser
         var token = await client.GetTokenAsync();
 
         // Assert: RFC 8705 §3.1, the thumbprint computed here from the certificate's DER bytes.
-        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(token));
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), Confirmation(token));
     }
 
     [Fact]
@@ -68,7 +69,7 @@ public sealed class TokenClientMutualTlsTests(MutualTlsTests.MutualTlsServer ser
         var token = await client.GetTokenAsync();
 
         // Assert
-        Assert.Equal(Thumbprint(server.SelfSigned), Confirmation(token));
+        Assert.Equal(TestCertificates.Thumbprint(server.SelfSigned), Confirmation(token));
     }
 
     [Fact]
@@ -88,7 +89,7 @@ public sealed class TokenClientMutualTlsTests(MutualTlsTests.MutualTlsServer ser
         // Assert: the cached token until the files are looked at again (10 s), then a new one bound to the new certificate.
         Assert.Equal(first, beforeTheInterval);
         Assert.NotEqual(first, after);
-        Assert.Equal(Thumbprint(server.Certificate("pki-renewed")!), Confirmation(after));
+        Assert.Equal(TestCertificates.Thumbprint(server.Certificate("pki-renewed")!), Confirmation(after));
     }
 
     [Fact]
@@ -107,7 +108,7 @@ public sealed class TokenClientMutualTlsTests(MutualTlsTests.MutualTlsServer ser
 
         // Assert: nothing is torn down; the token bound to the certificate still in use is served.
         Assert.Equal(first, during);
-        Assert.Equal(Thumbprint(server.PkiClient), Confirmation(during));
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), Confirmation(during));
     }
 
     [Fact]
@@ -125,10 +126,10 @@ public sealed class TokenClientMutualTlsTests(MutualTlsTests.MutualTlsServer ser
         var after = await http.GetFromJsonAsync<JsonElement>("/echo");
 
         // Assert: each call presented the certificate its token is bound to, the renewed one after the rotation.
-        Assert.Equal(Thumbprint(server.PkiClient), before.GetProperty("presented").GetString());
-        Assert.Equal(Thumbprint(server.PkiClient), before.GetProperty("bound").GetString());
-        Assert.Equal(Thumbprint(server.Certificate("pki-renewed")!), after.GetProperty("presented").GetString());
-        Assert.Equal(Thumbprint(server.Certificate("pki-renewed")!), after.GetProperty("bound").GetString());
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), before.GetProperty("presented").GetString());
+        Assert.Equal(TestCertificates.Thumbprint(server.PkiClient), before.GetProperty("bound").GetString());
+        Assert.Equal(TestCertificates.Thumbprint(server.Certificate("pki-renewed")!), after.GetProperty("presented").GetString());
+        Assert.Equal(TestCertificates.Thumbprint(server.Certificate("pki-renewed")!), after.GetProperty("bound").GetString());
     }
 
     [Fact]
@@ -145,8 +146,6 @@ public sealed class TokenClientMutualTlsTests(MutualTlsTests.MutualTlsServer ser
         // Assert
         Assert.Contains("could not be reached", error.Message);
     }
-
-    private static string Thumbprint(X509Certificate2 certificate) => Base64UrlEncoder.Encode(SHA256.HashData(certificate.RawData));
 
     private static string? Confirmation(string jwt) =>
         JsonDocument.Parse(Base64UrlEncoder.Decode(jwt.Split('.')[1])).RootElement.GetProperty("cnf").GetProperty("x5t#S256").GetString();
@@ -220,7 +219,7 @@ public sealed class TokenClientMutualTlsTests(MutualTlsTests.MutualTlsServer ser
                 var token = context.Request.Headers.Authorization.ToString()["Bearer ".Length..];
                 return Results.Json(new
                 {
-                    presented = Thumbprint(context.Connection.ClientCertificate!),
+                    presented = TestCertificates.Thumbprint(context.Connection.ClientCertificate!),
                     bound = Confirmation(token),
                 });
             });

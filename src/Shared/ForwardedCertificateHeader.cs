@@ -2,19 +2,23 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 
-namespace Identity.Server.Hosting;
+namespace Identity.Shared;
 
 /// <summary>
-/// Reads the client certificate a TLS-terminating proxy forwards in a header, in either of the two forms proxies write:
+/// Reads the client certificate a TLS-terminating proxy forwards in a header, in the forms proxies write:
 /// <list type="bullet">
 /// <item>a URL-encoded PEM certificate: nginx's <c>$ssl_client_escaped_cert</c>, and ingress-nginx's <c>ssl-client-cert</c>
-/// (<c>auth-tls-pass-certificate-to-upstream</c>), which is the same variable;</item>
+/// (<c>auth-tls-pass-certificate-to-upstream</c>), which is the same variable (a PEM left unescaped is read too);</item>
 /// <item>Envoy's <c>x-forwarded-client-cert</c> (XFCC): <c>key=value</c> pairs separated by <c>;</c>, values with <c>,;=</c>
-/// double-quoted, one element per proxy separated by <c>,</c>; the certificate is the URL-encoded PEM of <c>Cert</c>.</item>
+/// double-quoted, one element per proxy separated by <c>,</c>; the certificate is the URL-encoded PEM of <c>Cert</c>;</item>
+/// <item>the base64 DER certificate (Azure's <c>X-ARR-ClientCert</c>, ASP.NET Core's certificate forwarding default).</item>
 /// </list>
 /// Anything else is refused with a <see cref="FormatException"/> that never repeats the header's content.
+/// One parser for the authority (<c>Mtls:ForwardedCertificateHeader</c>) and the regional library
+/// (<c>IdentityTokenValidation:ForwardedCertificateHeader</c>): each project compiles this file as an internal type,
+/// because the regional library may reference neither the server nor Core (decision 0101-f-one-forwarded-certificate-parser).
 /// </summary>
-public static class ForwardedCertificateHeader
+internal static class ForwardedCertificateHeader
 {
     /// <summary>A PEM certificate is a few KB; Kestrel's own header limit (32 KB for all of them) bounds it anyway.</summary>
     private const int MaxLength = 16 * 1024;
@@ -27,9 +31,16 @@ public static class ForwardedCertificateHeader
             throw Malformed("is empty or longer than 16 KB");
         }
 
-        // An escaped PEM begins with its "-----BEGIN" line (dashes are not escaped, or "%2D" if they are); an XFCC
-        // element begins with a key (By, Hash, Cert, Chain, Subject, URI, DNS).
-        return text[0] is '-' or '%' ? LoadPem(Uri.UnescapeDataString(text)) : FromXfcc(text);
+        // An escaped PEM begins with its "-----BEGIN" line (dashes are not escaped, or "%2D" if they are); base64 has
+        // no '=' but at its end, no ';' and no '"'; an XFCC element begins with a key (By, Hash, Cert, Chain, Subject,
+        // URI, DNS) and its '='.
+        if (text[0] is '-' or '%')
+        {
+            return LoadPem(Uri.UnescapeDataString(text));
+        }
+
+        var der = new byte[text.Length * 3 / 4];
+        return Convert.TryFromBase64String(text, der, out var written) ? LoadDer(der.AsSpan(0, written)) : FromXfcc(text);
     }
 
     private static X509Certificate2 FromXfcc(string header)
@@ -147,9 +158,14 @@ public static class ForwardedCertificateHeader
             throw Malformed("is not one PEM certificate");
         }
 
+        return LoadDer(der.AsSpan(0, written));
+    }
+
+    private static X509Certificate2 LoadDer(ReadOnlySpan<byte> der)
+    {
         try
         {
-            return X509CertificateLoader.LoadCertificate(der.AsSpan(0, written));
+            return X509CertificateLoader.LoadCertificate(der);
         }
         catch (CryptographicException)
         {
