@@ -16,7 +16,7 @@ namespace Identity.Shared;
 /// Anything else is refused with a <see cref="FormatException"/> that never repeats the header's content.
 /// One parser for the authority (<c>Mtls:ForwardedCertificateHeader</c>) and the regional library
 /// (<c>IdentityTokenValidation:ForwardedCertificateHeader</c>): each project compiles this file as an internal type,
-/// because the regional library may reference neither the server nor Core (decision 0101-f-one-forwarded-certificate-parser).
+/// because the regional library may reference neither the server nor Core (decision 0059-one-forwarded-certificate-parser).
 /// </summary>
 internal static class ForwardedCertificateHeader
 {

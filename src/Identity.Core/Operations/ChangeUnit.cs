@@ -30,7 +30,7 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
     /// <param name="saveOnly">
     /// The body only changes tracked entities (no statement of its own): SaveChanges' own transaction is the run's one
     /// transaction, and nothing is held before it (on SQLite, a transaction begun first locks tables against every
-    /// concurrent writer for the whole run: decision 0101-e).
+    /// concurrent writer for the whole run: decision 0053).
     /// </param>
     public async Task<OperationResult> RunAsync(Actor actor, Func<Change, Task<OperationResult>> body, CancellationToken cancellationToken,
         bool saveOnly = false)

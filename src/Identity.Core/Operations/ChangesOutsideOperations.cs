@@ -17,7 +17,7 @@ public enum OutsideChangeMode
 /// The safety net under the operations (<see cref="ChangeUnit"/>): a change to a user that a region would see (new,
 /// deleted, or a snapshot field changed, for a user of an account) which reaches SaveChanges outside any operation escaped
 /// the rule, version and audit of its operation. <see cref="OutsideChangeMode.Fail"/> in development, and in the test that
-/// drives every user path with it; <see cref="OutsideChangeMode.Log"/> in production (decision 0101-a).
+/// drives every user path with it; <see cref="OutsideChangeMode.Log"/> in production (decision 0052).
 /// </summary>
 public sealed class ChangesOutsideOperations(OutsideChangeMode mode, ILogger<ChangesOutsideOperations> logger)
 {

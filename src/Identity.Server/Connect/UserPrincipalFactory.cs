@@ -180,7 +180,7 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, Aut
 
                 yield break;
 
-            // Only ever added with the profile scope; for the relying party, not the APIs (decision 0101-c, userinfo).
+            // Only ever added with the profile scope; for the relying party, not the APIs (decision 0057, userinfo).
             case AccountClaim:
                 yield return OpenIddictConstants.Destinations.IdentityToken;
                 yield break;
