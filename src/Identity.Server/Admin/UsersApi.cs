@@ -128,7 +128,7 @@ public static class UsersApi
             : await operations.CreateAsync(request, body.Password, actor.Actor, context.RequestAborted);
         if (!result.Succeeded)
         {
-            return Problem(result);
+            return AdminHttp.Refused(result);
         }
 
         AdminHttp.SetETag(context.Response, user.Version);
@@ -201,7 +201,7 @@ public static class UsersApi
         }
 
         var result = await operations.DeleteAsync(user, context.Admin().Actor, context.RequestAborted);
-        return result.Succeeded ? TypedResults.NoContent() : Problem(result);
+        return result.Succeeded ? TypedResults.NoContent() : AdminHttp.Refused(result);
     }
 
     /// <summary>One user operation on the user the route names, by the request's admin: the operation's outcome as HTTP.</summary>
@@ -227,20 +227,12 @@ public static class UsersApi
     {
         if (!result.Succeeded)
         {
-            return Problem(result);
+            return AdminHttp.Refused(result);
         }
 
         AdminHttp.SetETag(response, user.Version);
         return TypedResults.Ok(UserView.From(user));
     }
-
-    /// <summary>A refused operation as a problem: 400 with the fields, 409 for a rule about the current state, 412 when stale.</summary>
-    private static IResult Problem(OperationResult result) => result.Outcome switch
-    {
-        OperationOutcome.Invalid => AdminHttp.Invalid(result.Errors!.ToDictionary()),
-        OperationOutcome.Conflict => AdminHttp.Conflict(result.Detail!),
-        _ => AdminHttp.Stale(),
-    };
 
     private static IResult OwnersOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
         detail: "Only an owner of the account or a platform administrator may make, change or remove an owner.");
