@@ -8,8 +8,12 @@ using OpenIddict.Abstractions;
 
 namespace Identity.Core.Users;
 
-/// <summary>A new user: the person's email (one identity everywhere), name and role in the account.</summary>
-public sealed record NewUser(Guid AccountId, string Email, string? DisplayName, string Role);
+/// <summary>
+/// A new user: the person's email (one identity everywhere), name and role in the account; without an account (and
+/// role), a user of the platform itself, whom no region sees. <paramref name="EmailConfirmed"/>: the email is known to
+/// be the person's (the embedded default's demo user).
+/// </summary>
+public sealed record NewUser(Guid? AccountId, string Email, string? DisplayName, string? Role, bool EmailConfirmed = false);
 
 /// <summary>What a profile change sets; null leaves the field as it is.</summary>
 public sealed record ProfileChange(string? Email, string? DisplayName, string? Role);
@@ -53,6 +57,7 @@ public sealed class UserOperations(
             DisplayName = request.DisplayName?.Trim(),
             AccountId = request.AccountId,
             Role = request.Role,
+            EmailConfirmed = request.EmailConfirmed,
             CreatedAt = time.GetUtcNow(),
         };
         string? invitation = null;

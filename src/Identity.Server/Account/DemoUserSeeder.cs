@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Identity.Core.Data;
+using Identity.Core.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.Options;
 
@@ -9,7 +10,7 @@ namespace Identity.Server.Account;
 /// The embedded default's demo user: created on a first run with no users, with a generated password shown once
 /// on the console (never logged, never stored in clear). Real user management arrives with the admin API.
 /// </summary>
-public sealed class DemoUserSeeder(UserManager<ApplicationUser> users, IOptions<DatabaseOptions> database,
+public sealed class DemoUserSeeder(UserManager<ApplicationUser> users, UserOperations operations, IOptions<DatabaseOptions> database,
     IOptions<Clients.ClientCatalogueOptions> oidc)
 {
     public const string DemoEmail = "demo@identity.local";
@@ -26,12 +27,14 @@ public sealed class DemoUserSeeder(UserManager<ApplicationUser> users, IOptions<
             return;
         }
 
+        // A user of no account (no region sees it), created by the authority itself: audited as user.created by system.
         var password = NewPassword();
-        var user = new ApplicationUser { UserName = DemoEmail, Email = DemoEmail, EmailConfirmed = true, DisplayName = "Demo User" };
-        var result = await users.CreateAsync(user, password);
-        if (!result.Succeeded)
+        var created = await operations.CreateAsync(new NewUser(null, DemoEmail, "Demo User", null, EmailConfirmed: true), password,
+            UserLockout.System, CancellationToken.None);
+        if (!created.Result.Succeeded)
         {
-            throw new InvalidOperationException("Could not create the demo user: " + string.Join("; ", result.Errors.Select(e => e.Description)));
+            throw new InvalidOperationException("Could not create the demo user: "
+                + string.Join("; ", created.Result.Errors?.SelectMany(e => e.Value) ?? [created.Result.Outcome.ToString()]));
         }
 
         Console.WriteLine($"""

@@ -3,6 +3,7 @@ using System.Buffers.Text;
 using System.Text.Json;
 using Identity.Core.Data;
 using Identity.Core.Policies;
+using Identity.Core.Users;
 using Identity.Server.Account.Mfa;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
@@ -26,11 +27,9 @@ namespace Identity.Server.Account;
 public sealed class PasskeysModel(
     UserManager<ApplicationUser> users,
     SignInManager<ApplicationUser> signIn,
-    SecondFactors factors,
+    SecondFactorEnrolment enrolment,
     IOptions<PasskeyOptions> options,
     AccountPolicies policies,
-    IAuditTrail audit,
-    AuthorityDbContext db,
     ILogger<PasskeysModel> logger) : PageModel
 {
     public const int NameMaxLength = 64;
@@ -123,20 +122,13 @@ public sealed class PasskeysModel(
 
         var passkey = attestation.Passkey;
         passkey.Name = name;
-        if (!(await users.AddOrUpdatePasskeyAsync(user, passkey)).Succeeded)
+        var stamp = user.SecurityStamp;
+        if (!(await enrolment.AddPasskeyAsync(user, passkey, Me(user), HttpContext.RequestAborted)).Succeeded)
         {
             return await ShowErrorAsync(user, "The passkey could not be added. Try again.");
         }
 
-        if (!await users.GetTwoFactorEnabledAsync(user))
-        {
-            await users.SetTwoFactorEnabledAsync(user, true);
-            await KeepSessionAsync(user);
-        }
-
-        audit.Record(Me(user), "mfa.passkey_added", "user", user.Id, user.AccountId,
-            new { name, synced = passkey.IsBackupEligible });
-        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        await KeepSessionIfRenewedAsync(user, stamp);
         TempData["PasskeyNotice"] = $"Passkey \u201c{name}\u201d added.";
         return RedirectToPage();
     }
@@ -150,22 +142,20 @@ public sealed class PasskeysModel(
         }
 
         var credentialId = Decode(id);
-        var passkey = credentialId is null ? null : await users.GetPasskeyAsync(user, credentialId);
-        if (passkey is null)
+        if (credentialId is null)
         {
             return RedirectToPage();
         }
 
-        await users.RemovePasskeyAsync(user, passkey.CredentialId);
-        if (await users.GetTwoFactorEnabledAsync(user) && !await factors.HasAnyFactorAsync(user))
+        var stamp = user.SecurityStamp;
+        var (result, name) = await enrolment.RemovePasskeyAsync(user, credentialId, Me(user), HttpContext.RequestAborted);
+        if (!result.Succeeded || name is null)
         {
-            await users.SetTwoFactorEnabledAsync(user, false);
-            await KeepSessionAsync(user);
+            return RedirectToPage(); // not the user's passkey (or changed meanwhile): the list shows what is there
         }
 
-        audit.Record(Me(user), "mfa.passkey_removed", "user", user.Id, user.AccountId, new { name = passkey.Name });
-        await db.SaveChangesAsync(HttpContext.RequestAborted);
-        TempData["PasskeyNotice"] = $"Passkey \u201c{passkey.Name}\u201d removed.";
+        await KeepSessionIfRenewedAsync(user, stamp);
+        TempData["PasskeyNotice"] = $"Passkey \u201c{name}\u201d removed.";
         return RedirectToPage();
     }
 
@@ -190,8 +180,13 @@ public sealed class PasskeysModel(
     /// Turning two-factor sign-in on or off renews the security stamp, which ends every session at its next
     /// validation; the person who made the change keeps this one (same sid, auth_time, amr and acr).
     /// </summary>
-    private async Task KeepSessionAsync(ApplicationUser user)
+    private async Task KeepSessionIfRenewedAsync(ApplicationUser user, string? stampBefore)
     {
+        if (string.Equals(user.SecurityStamp, stampBefore, StringComparison.Ordinal))
+        {
+            return;
+        }
+
         var session = await HttpContext.AuthenticateAsync(IdentityConstants.ApplicationScheme);
         await signIn.SignInWithClaimsAsync(user, session.Properties ?? new AuthenticationProperties(), SessionClaims.Of(session.Principal).ToList());
     }

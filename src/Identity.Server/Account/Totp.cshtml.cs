@@ -1,6 +1,7 @@
 using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Policies;
+using Identity.Core.Users;
 using Identity.Server.Account.Mfa;
 using Identity.Server.Audit;
 using Microsoft.AspNetCore.Authorization;
@@ -18,7 +19,7 @@ namespace Identity.Server.Account;
 /// </summary>
 [Authorize]
 public sealed class TotpModel(
-    UserManager<ApplicationUser> users, SecondFactors factors, AccountPolicies policies, IAuditTrail audit, AuthorityDbContext db) : PageModel
+    UserManager<ApplicationUser> users, SecondFactors factors, SecondFactorEnrolment enrolment, AccountPolicies policies) : PageModel
 {
     public const string NotAllowedMessage = "Your organisation does not use authenticator apps.";
 
@@ -68,7 +69,7 @@ public sealed class TotpModel(
             return Page();
         }
 
-        RecoveryCodes = code is null ? null : await factors.ConfirmEnrollmentAsync(user, code);
+        RecoveryCodes = code is null ? null : (await enrolment.EnrolTotpAsync(user, code, Me(user), HttpContext.RequestAborted)).RecoveryCodes;
         if (RecoveryCodes is null)
         {
             Failed = true;
@@ -76,9 +77,6 @@ public sealed class TotpModel(
             return Page();
         }
 
-        audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
-            "mfa.totp_enrolled", "user", user.Id, user.AccountId);
-        await db.SaveChangesAsync(HttpContext.RequestAborted);
         ReturnUrl = Url.LocalOrNull(ReturnUrl);
         return Page();
     }
@@ -91,12 +89,11 @@ public sealed class TotpModel(
             return Challenge();
         }
 
-        RecoveryCodes = await factors.RegenerateRecoveryCodesAsync(user);
-        audit.Record(new Actor("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString()),
-            "mfa.recovery_codes_regenerated", "user", user.Id, user.AccountId);
-        await db.SaveChangesAsync(HttpContext.RequestAborted);
+        RecoveryCodes = (await enrolment.RegenerateRecoveryCodesAsync(user, Me(user), HttpContext.RequestAborted)).RecoveryCodes;
         return Page();
     }
+
+    private Actor Me(ApplicationUser user) => new("user", user.Id, null, HttpContext.Connection.RemoteIpAddress?.ToString());
 
     private async Task<bool> AllowedAsync(ApplicationUser user)
     {

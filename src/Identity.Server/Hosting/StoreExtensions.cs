@@ -61,6 +61,7 @@ public static class StoreExtensions
         builder.Services.AddScoped<Core.Users.UserOperations>();
         builder.Services.AddScoped<Core.Accounts.AccountOperations>();
         builder.Services.AddScoped<Core.Users.UserLockout>();
+        builder.Services.AddScoped<Core.Users.SecondFactorEnrolment>();
         builder.Services.AddScoped<Core.Users.IUserSecondFactors>(services => services.GetRequiredService<Account.Mfa.SecondFactors>());
 
         // Every replica reads the same data-protection key ring (cookies, antiforgery, protected signing keys).

@@ -48,7 +48,8 @@ public sealed class OperationHost : IAsyncDisposable
         services.AddScoped<UserOperations>();
         services.AddScoped<AccountOperations>();
         services.AddScoped<UserLockout>();
-        services.AddScoped<IUserSecondFactors, NoSecondFactors>();
+        services.AddScoped<SecondFactorEnrolment>();
+        services.AddScoped<IUserSecondFactors, TestSecondFactors>();
         _services = services.BuildServiceProvider(new ServiceProviderOptions { ValidateScopes = true, ValidateOnBuild = true });
         using var scope = _services.CreateScope();
         scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Database.EnsureCreated();
@@ -147,12 +148,40 @@ public sealed class WriteCounter : SaveChangesInterceptor, IDbTransactionInterce
     }
 }
 
-/// <summary>The server keeps authenticator secrets; here there are none to remove but the two-factor flag.</summary>
-internal sealed class NoSecondFactors : IUserSecondFactors
+/// <summary>
+/// The server keeps authenticator secrets protected by its ring; here an authenticator is a plain user token, confirmed
+/// by <see cref="ValidCode"/>, written through the user manager as the server's are (so the operation saves them).
+/// </summary>
+internal sealed class TestSecondFactors(UserManager<ApplicationUser> users) : IUserSecondFactors
 {
-    public Task RemoveAllAsync(ApplicationUser user)
+    public const string ValidCode = "123456";
+    private const string Provider = "[Test]";
+
+    public async Task<IReadOnlyList<string>?> ConfirmEnrollmentAsync(ApplicationUser user, string code)
     {
-        user.TwoFactorEnabled = false;
-        return Task.CompletedTask;
+        if (code != ValidCode)
+        {
+            return null;
+        }
+
+        await users.SetAuthenticationTokenAsync(user, Provider, "TotpSecret", "secret");
+        await users.SetTwoFactorEnabledAsync(user, true);
+        return await RegenerateRecoveryCodesAsync(user);
+    }
+
+    public async Task<IReadOnlyList<string>> RegenerateRecoveryCodesAsync(ApplicationUser user)
+    {
+        string[] codes = [Guid.NewGuid().ToString("n")[..10], Guid.NewGuid().ToString("n")[..10]];
+        await users.SetAuthenticationTokenAsync(user, Provider, "RecoveryCodes", string.Join(',', codes));
+        return codes;
+    }
+
+    public async Task<bool> HasTotpAsync(ApplicationUser user) => await users.GetAuthenticationTokenAsync(user, Provider, "TotpSecret") is not null;
+
+    public async Task RemoveAllAsync(ApplicationUser user)
+    {
+        await users.RemoveAuthenticationTokenAsync(user, Provider, "TotpSecret");
+        await users.RemoveAuthenticationTokenAsync(user, Provider, "RecoveryCodes");
+        await users.SetTwoFactorEnabledAsync(user, false);
     }
 }

@@ -151,6 +151,26 @@ public sealed class UserOperationsTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task Create_UserOfNoAccountBySystem_ConfirmedAuditedNoRegionToldInOneWrite()
+    {
+        await _host.AccountAsync("eu"); // a region exists, and hears nothing of a user of no account
+        await using var scope = _host.Scope();
+        _host.Writes.Reset();
+
+        var (result, user, _) = await scope.ServiceProvider.GetRequiredService<UserOperations>()
+            .CreateAsync(new NewUser(null, "demo@example.test", "Demo", null, EmailConfirmed: true), "Correct-Horse-Battery-9", UserLockout.System, default);
+
+        Assert.Equal(OperationResult.Done, result);
+        Assert.Equal((1, 1), (_host.Writes.SaveChanges, _host.Writes.Transactions));
+        await using var db = _host.PlainContext();
+        var stored = await db.Users.SingleAsync(u => u.Id == user.Id);
+        Assert.Equal(((Guid?)null, (string?)null, true, 1L), (stored.AccountId, stored.Role, stored.EmailConfirmed, stored.Version));
+        Assert.False(await db.Outbox.AnyAsync());
+        var audit = await db.AuditEntries.SingleAsync(a => a.SubjectId == user.Id);
+        Assert.Equal(("user.created", "system", (Guid?)null), (audit.EventType, audit.ActorType, audit.AccountId));
+    }
+
+    [Fact]
     public async Task Invite_EmailOfAnotherUser_InvalidAndNothingWritten()
     {
         var account = await _host.AccountAsync("eu");
