@@ -19,6 +19,9 @@
 #      GENERATOR (c)       c: bench/MtlsBench/mtls-load.c for every mode and target (gcc and libssl-dev installed with
 #                          apt when missing); dotnet: bench/MtlsBench, and resume-load.mjs (Node) for resume
 #      WORKERS (32)        closed-loop workers (requests in flight)
+#      IDENTITY_OPENSSL_CONF  a file (path relative to the repository) given to Identity.Server as OPENSSL_CONF, e.g.
+#                          deploy/openssl/stateful-tls-tickets.cnf (TLS 1.3 tickets kept by the server: no session
+#                          decoded from the ticket per resumed connection, decision 0101-b); unset: none
 #      WARMUP_S (5), DURATION_S (15)   per measurement
 #      PEER_WORKERS (2)    node:cluster workers of the peer (as the shared token bench runs it)
 #      MIN_RESUMED (0.9)   resume: the share of measured requests that must have resumed, or the round has no figure
@@ -53,6 +56,13 @@ PEER_WORKERS=${PEER_WORKERS:-2}
 QUIET_WAIT_S=${QUIET_WAIT_S:-120}
 MIN_RESUMED=${MIN_RESUMED:-0.9}
 GENERATOR=${GENERATOR:-c}
+IDENTITY_OPENSSL_CONF=${IDENTITY_OPENSSL_CONF:-}
+IDENTITY_ENV=()
+if [ -n "$IDENTITY_OPENSSL_CONF" ]; then
+  IDENTITY_OPENSSL_CONF=$(realpath "$IDENTITY_OPENSSL_CONF")   # relative to the repository
+  [ -f "$IDENTITY_OPENSSL_CONF" ] || { echo "IDENTITY_OPENSSL_CONF: no file $IDENTITY_OPENSSL_CONF" >&2; exit 2; }
+  IDENTITY_ENV=(OPENSSL_CONF="$IDENTITY_OPENSSL_CONF")
+fi
 PORT=7284
 MTLS_PORT=7285
 PEER_PORT=7286
@@ -159,7 +169,8 @@ if [[ " $TARGETS " == *" identity "* ]]; then
     Oidc__Clients__1__TlsClientAuthSubjectDn="CN=$MTLS_CLIENT_ID" \
     BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" \
     Oidc__Scopes__0__Name="$SCOPE" \
-    Oidc__Scopes__0__Resources__0="$RESOURCE"
+    Oidc__Scopes__0__Resources__0="$RESOURCE" \
+    "${IDENTITY_ENV[@]}"
   log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
   wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit 1
 fi
@@ -326,7 +337,8 @@ summary=$(
   machine_line
   echo "node=$(node -v 2>/dev/null || echo none) openssl=\"$(openssl version)\" load_before=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
   echo "identity: Identity.Server@$(git_rev), Production, PostgreSQL, main port https $PORT, mTLS port $MTLS_PORT (Mtls:*)," \
-       "tls_client_auth subject CN=$MTLS_CLIENT_ID; resumption on the mTLS port: ${RESUMES[identity]:-n/a}"
+       "tls_client_auth subject CN=$MTLS_CLIENT_ID; resumption on the mTLS port: ${RESUMES[identity]:-n/a};" \
+       "OPENSSL_CONF=${IDENTITY_OPENSSL_CONF:-none}"
   echo "peer: oidc-provider ${PEER_VERSION:-n/a} (bench/peer-mtls) on node, https with requestCert, workers=$PEER_WORKERS;" \
        "resumption: ${RESUMES[peer]:-n/a}"
   echo "load: $([ "$GENERATOR" = c ] && echo "mtls-load (C, $(openssl version | cut -d' ' -f1-2))" || echo "MtlsBench (.NET), resume-load.mjs (node) for resume")" \

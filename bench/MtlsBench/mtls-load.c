@@ -205,14 +205,6 @@ static struct cpu cpu_now(void) {
 }
 
 // --- TLS and HTTP. ---
-static int new_session(SSL *ssl, SSL_SESSION *session) {
-    struct worker *w = SSL_get_app_data(ssl);
-    if (!w || !SSL_SESSION_is_resumable(session)) return 0;
-    if (w->session) SSL_SESSION_free(w->session);
-    w->session = session; // keeps the reference OpenSSL handed over (return 1)
-    return 1;
-}
-
 // application/x-www-form-urlencoded (as the other generators send it): unreserved characters as they are, others %XX.
 static const char *form_encode(const char *v, char *out, size_t size) {
     size_t at = 0;
@@ -239,9 +231,10 @@ static void setup(void) {
             die("cannot load --cert/--key");
         }
     }
-    // Tickets go to new_session (per worker), not to OpenSSL's internal client cache.
-    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
-    SSL_CTX_sess_set_new_cb(ctx, new_session);
+    // No client session cache: each worker keeps the last session of its connections itself (conn_close). With the
+    // cache on, OpenSSL makes a TLS 1.3 session single-use (removed once resumed), so a server that sends no new ticket
+    // on a resumed connection (Node's) would resume only every other connection.
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 
     FILE *f = fopen(o.server_cert, "r");
     if (!f || !(pinned = PEM_read_X509(f, NULL, NULL, NULL))) die("cannot read --server-cert");
@@ -275,10 +268,20 @@ static void setup(void) {
 
 struct conn { int fd; SSL *ssl; };
 
-// clean: the exchange ended well. Without a shutdown mark, SSL_free marks the connection's session (in TLS 1.3 the
-// last ticket's, the one kept for the next connection) not resumable; the mark sends nothing (the server closes).
-static void conn_close(struct conn *c, int clean) {
-    if (c->ssl && clean) SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+// clean: the exchange ended well. Then, in resume mode, the connection's session (in TLS 1.3 that of the last ticket
+// the server sent, else the one resumed) is the one the worker offers next. Without a shutdown mark, SSL_free would
+// mark that session not resumable; the mark sends nothing (the server closes).
+static void conn_close(struct worker *w, struct conn *c, int clean) {
+    if (c->ssl && clean) {
+        SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_SESSION *session = o.mode == RESUME ? SSL_get1_session(c->ssl) : NULL;
+        if (session && SSL_SESSION_is_resumable(session) && session != w->session) {
+            if (w->session) SSL_SESSION_free(w->session);
+            w->session = session;
+        } else if (session) {
+            SSL_SESSION_free(session);
+        }
+    }
     if (c->ssl) SSL_free(c->ssl);
     if (c->fd >= 0) close(c->fd);
     c->ssl = NULL;
@@ -297,7 +300,6 @@ static int conn_open(struct worker *w, struct conn *c, int *resumed) {
     if (connect(c->fd, (struct sockaddr *)&server_addr, sizeof server_addr) != 0) return E_CONNECT;
     c->ssl = SSL_new(ctx);
     SSL_set_fd(c->ssl, c->fd);
-    SSL_set_app_data(c->ssl, w);
     if (o.mode == RESUME && w->session) SSL_set_session(c->ssl, w->session);
     if (SSL_connect(c->ssl) != 1) {
         ERR_clear_error();
@@ -387,10 +389,10 @@ static void *work(void *arg) {
         if (error < 0 && server_closes) drain(&c);
         double t1 = now_s();
         record(w, t0, t1, error, new_conn, resumed);
-        if (error >= 0 || server_closes) conn_close(&c, error < 0);
+        if (error >= 0 || server_closes) conn_close(w, &c, error < 0);
         if (error == E_CONNECT || error == E_TLS) usleep(10000); // do not spin on a refusing server
     }
-    conn_close(&c, 0);
+    conn_close(w, &c, 0);
     return NULL;
 }
 
