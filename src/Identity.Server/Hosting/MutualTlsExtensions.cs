@@ -87,7 +87,6 @@ public static class MutualTlsExtensions
         builder.Services.AddSingleton<ClientCertificateValidationCache>();
         builder.Services.AddSingleton<ClientCertificateRevocation>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ClientCertificateRevocation>());
-        builder.Services.AddSingleton<MutualTlsMetrics>();
 
         var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
         if (options is not { Enabled: true })
