@@ -26,6 +26,12 @@ public static class CertificateRefusal
     /// <summary>The certificate is the one registered for a different client.</summary>
     public const string AnotherClient = "another_client";
 
+    /// <summary>
+    /// A certificate client that sent a client secret or a client assertion: it authenticates with its registered method
+    /// only (RFC 8705 §2, RFC 7591 §2 <c>token_endpoint_auth_method</c>).
+    /// </summary>
+    public const string MethodNotRegistered = "method_not_registered";
+
     /// <summary>Behind a proxy: the forwarded certificate header could not be read (decision 0047).</summary>
     public const string ForwardedUnreadable = "forwarded_unreadable";
 
@@ -43,6 +49,7 @@ public static class CertificateRefusal
         [NameMismatch] = "The client certificate does not carry the client's registered name.",
         [NotRegistered] = "The client certificate is not one registered for this client.",
         [AnotherClient] = "The client certificate is registered for another client.",
+        [MethodNotRegistered] = "This client authenticates with its certificate (RFC 8705), the method it registered: a client secret or assertion is not accepted.",
         [ForwardedUnreadable] = "The client certificate forwarded by the proxy could not be read.",
         [ForwardedNotHttps] = "The proxy forwarded a client certificate on a request it did not mark https (X-Forwarded-Proto: https).",
     };

@@ -51,7 +51,8 @@ public sealed class MutualTlsClientErrors(IOptions<MutualTlsOptions> mtls, IOpen
             return;
         }
 
-        if (!string.IsNullOrEmpty(context.Request.ClientId)
+        // A certificate client that sent another credential is refused for that (RegisteredCertificateMethod), not here.
+        if (!string.IsNullOrEmpty(context.Request.ClientId) && !CarriesOtherCredential(context.Request)
             && await applications.FindByClientIdAsync(context.Request.ClientId, context.CancellationToken) is { } application
             && CertificateRefusal.IsCertificateClient(await applications.GetPropertiesAsync(application, context.CancellationToken)))
         {
@@ -67,4 +68,8 @@ public sealed class MutualTlsClientErrors(IOptions<MutualTlsOptions> mtls, IOpen
             context.Reject(Errors.InvalidClient, "A client certificate is required on this endpoint (RFC 8705).");
         }
     }
+
+    /// <summary>A client secret or a client assertion: a credential of a method other than a certificate.</summary>
+    internal static bool CarriesOtherCredential(OpenIddictRequest request) =>
+        !string.IsNullOrEmpty(request.ClientSecret) || !string.IsNullOrEmpty(request.ClientAssertion);
 }

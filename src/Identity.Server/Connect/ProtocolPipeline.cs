@@ -38,11 +38,13 @@ public static class ProtocolPipeline
     /// </summary>
     public static IReadOnlyList<OpenIddictServerHandlerDescriptor> ClientEndpoints { get; } = [.. ClientAccessEnforcement.Descriptors];
 
-    /// <summary>The token endpoint on the mTLS endpoint (RFC 8705), registered only when that endpoint is on.</summary>
+    /// <summary>Certificate client authentication (RFC 8705), registered only when the mTLS endpoint is on.</summary>
     public static IReadOnlyList<OpenIddictServerHandlerDescriptor> MutualTls { get; } =
     [
         // Validate: before OpenIddict's check that client credentials were sent (the certificate may be missing).
         MutualTlsClientErrors.Descriptor,
+        // Authenticate (token, introspection, revocation): once OpenIddict knows the client, before it checks a secret.
+        RegisteredCertificateMethod.Descriptor,
         // Apply (errors): before ClientAssertionErrors (Token), OpenIddict's normalisation of the error and the audit.
         ClientCertificateRefusals.Descriptor,
     ];

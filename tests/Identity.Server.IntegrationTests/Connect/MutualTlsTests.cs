@@ -129,15 +129,59 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
     }
 
     [Fact]
-    public async Task MainPort_CertificateClientWithItsSecretOnly_InvalidClientNoCertificate()
+    public async Task MainPort_CertificateClientWithASecretOnly_InvalidClientMethodNotRegistered()
     {
         // A client registered for self_signed_tls_client_auth authenticates with its certificate or not at all.
+        var before = await server.FailuresAsync("svc-self", "method_not_registered");
         using var client = server.Client(server.Main, null);
         using var response = await client.PostFormAsync("/connect/token",
             [new("grant_type", "client_credentials"), new("scope", "api.read")], ("svc-self", "a-secret-it-never-had-0123456789"));
 
         var body = await ResponseAssert.StatusAsync(response, HttpStatusCode.Unauthorized);
         Assert.Equal("invalid_client", body.GetProperty("error").GetString());
+        Assert.Equal(before + 1, await server.FailuresAsync("svc-self", "method_not_registered"));
+    }
+
+    public static TheoryData<string, string, string, string> OtherMethods => new()
+    {
+        // The key of svc-self's JWKS is its self-signed certificate's, so an assertion signed with it (no kid: the JWKS
+        // names none) is one private_key_jwt would accept; svc-self registered self_signed_tls_client_auth.
+        { "svc-self", "mtls", "self-signed", "assertion" },
+        { "svc-self", "main", "none", "assertion" },
+        { "svc-self", "mtls", "self-signed", "secret" },
+        { "svc-pki", "mtls", "pki", "secret" },
+        { "svc-pki", "main", "none", "secret" },
+    };
+
+    [Theory]
+    [MemberData(nameof(OtherMethods))]
+    public async Task ClientCredentials_CertificateClientAuthenticatingAnotherWay_InvalidClientMethodNotRegistered(
+        string clientId, string port, string certificate, string credential)
+    {
+        // Arrange
+        var before = await server.FailuresAsync(clientId, "method_not_registered");
+        using var refusals = server.CountRefusals();
+        using var client = server.Client(port == "mtls" ? server.Mtls : server.Main, server.Certificate(certificate));
+        List<KeyValuePair<string, string>> form = [new("grant_type", "client_credentials"), new("client_id", clientId), new("scope", "api.read")];
+        form.AddRange(credential == "assertion"
+            ?
+            [
+                new("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+                new("client_assertion", TokenClient.CreateUntypedClientAssertion(clientId, server.SelfSigned.GetECDsaPrivateKey()!,
+                    ServerFixture<SqliteTestDatabase>.Issuer, kid: null)),
+            ]
+            : [new("client_secret", "a-secret-it-never-had-0123456789")]);
+
+        // Act
+        using var response = await client.PostFormAsync("/connect/token", form);
+
+        // Assert: RFC 8705 §2 and RFC 7591 §2 (token_endpoint_auth_method): the server authenticates a client with the
+        // method it registered and no other, so a secret or an assertion is refused whatever else came with it,
+        // as RFC 6749 §5.2 invalid_client, audited and counted with the reason.
+        var body = await ResponseAssert.StatusAsync(response, HttpStatusCode.Unauthorized);
+        Assert.Equal("invalid_client", body.GetProperty("error").GetString());
+        Assert.Equal(before + 1, await server.FailuresAsync(clientId, "method_not_registered"));
+        Assert.True(refusals.Of("method_not_registered") >= 1, refusals.ToString());
     }
 
     [Fact]

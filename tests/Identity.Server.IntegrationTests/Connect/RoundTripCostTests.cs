@@ -5,64 +5,119 @@ using Xunit.Abstractions;
 namespace Identity.Server.IntegrationTests.Connect;
 
 /// <summary>
-/// The database work of the authorization-code round trip of a user who already has an SSO session, the flow of
-/// bench/authcode-bench.sh: on the benchmark machine each SQL statement cost ~1.4 ms of server CPU (perf, EF Core and
-/// Npgsql), so a new one per request should be a decision, not an accident.
+/// The database work of the two round trips an authority makes most (issue 18, bench/authcode-bench.sh): a signed-in
+/// user's authorization-code round trip (GET /connect/authorize → code → POST /connect/token, PKCE, no offline_access)
+/// and a refresh-token round trip with rotation. Every SQL statement the server executes counts, the caches' own
+/// refreshes included when they fall due: the caches here are given a window longer than the test, so what is counted
+/// is the steady state of a busy replica. On the benchmark machine each statement cost ~1.4 ms of server CPU (perf,
+/// EF Core and Npgsql), so a new one per round trip should be a decision, not an accident.
 /// </summary>
-public sealed class RoundTripCostTests(ServerFixture<SqliteTestDatabase> fixture, ITestOutputHelper output)
-    : IClassFixture<ServerFixture<SqliteTestDatabase>>
+public abstract class RoundTripCostTests<TDatabase>(ServerFixture<TDatabase> fixture, ITestOutputHelper output)
+    : IClassFixture<ServerFixture<TDatabase>> where TDatabase : TestDatabase, new()
 {
-    private const string Redirect = ServerFixture<SqliteTestDatabase>.EuApp + "/signin-oidc";
+    private const string Redirect = ServerFixture<TDatabase>.EuApp + "/signin-oidc";
+
+    /// <summary>
+    /// The statements of the SSO round trip, today (the baseline, 2026-12-04: 12 on PostgreSQL, 13 on SQLite, where the code's
+    /// authorization and token entry are two inserts); issue 18 asks for at most three.
+    /// </summary>
+    public const int RoundTripBudget = 13;
+
+    /// <summary>The statements of a refresh with rotation, today (the baseline: 6); issue 18 asks for at most three.</summary>
+    public const int RefreshBudget = 6;
 
     [Fact]
-    public async Task SignedInRoundTrip_AuthorizeAndToken_WithinTheirStatementBudgets()
+    public async Task SignedInRoundTrip_AuthorizeAndToken_WithinStatementBudget()
     {
-        var logs = new CapturedLogs();
-        var settings = fixture.Settings();
-        settings[$"Logging:{typeof(CapturedLogs).FullName}:LogLevel:Microsoft.EntityFrameworkCore.Database.Command"] = "Information";
-        await using var host = new IdentityServerHost(settings, logs);
-        var client = host.Start();
-        var browser = new BrowserSession(host);
-        await RoundTripAsync(browser, client, signIn: true);
+        var (logs, client, browser) = await StartAsync();
+        await RoundTripAsync(logs, browser, client, "openid profile", signIn: true);
+        await RoundTripAsync(logs, browser, client, "openid profile", signIn: false); // caches filled
 
         for (var i = 0; i < 3; i++)
         {
-            var (authorize, token) = await RoundTripAsync(browser, client, signIn: false);
-
-            // Authorize: the session's user; then the ad-hoc authorization and the code's entry with its payload, written
-            // together (CodeIssuanceBatch: no read of the client's row, no separate payload update). Token: the code; the
-            // user (still allowed to sign in?); the redemption. Access and ID tokens have no entry (TokenSigningPolicy).
-            output.WriteLine($"authorize: {authorize.Count} statements\n  {string.Join("\n  ", authorize)}");
-            output.WriteLine($"token: {token.Count} statements\n  {string.Join("\n  ", token)}");
-            Assert.InRange(authorize.Count, 1, 3);
-            Assert.InRange(token.Count, 1, 3);
-        }
-
-        async Task<(List<string> Authorize, List<string> Token)> RoundTripAsync(BrowserSession browser, HttpClient client, bool signIn)
-        {
-            var (verifier, challenge) = BrowserSession.Pkce();
-            var url = BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge, ("scope", "openid profile"));
-            var before = Statements(logs).Count;
-            var callback = signIn
-                ? await browser.AuthorizeAsync(url, ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword)
-                : BrowserSession.Location(await browser.GetAsync(url));
-            var afterAuthorize = Statements(logs).Count;
-            var response = await client.RedeemCodeAsync(callback, verifier, Redirect, ("web-eu", fixture.WebSecret));
-            await ResponseAssert.StatusAsync(response, HttpStatusCode.OK);
-            var all = Statements(logs);
-            return (all[before..afterAuthorize], all[afterAuthorize..]);
+            var (authorize, token, _) = await RoundTripAsync(logs, browser, client, "openid profile", signIn: false);
+            Print("authorize", authorize);
+            Print("token", token);
+            Assert.InRange(authorize.Count + token.Count, 1, RoundTripBudget);
         }
     }
 
+    [Fact]
+    public async Task RefreshRoundTrip_WithRotation_WithinStatementBudget()
+    {
+        var (logs, client, browser) = await StartAsync();
+        var (_, _, tokens) = await RoundTripAsync(logs, browser, client, "openid profile offline_access", signIn: true);
+        var refreshToken = tokens.GetProperty("refresh_token").GetString()!;
+
+        for (var i = 0; i < 4; i++)
+        {
+            var before = Statements(logs).Count;
+            var response = await client.PostFormAsync("/connect/token",
+                [new("grant_type", "refresh_token"), new("refresh_token", refreshToken)], ("web-eu", fixture.WebSecret));
+            var body = await ResponseAssert.StatusAsync(response, HttpStatusCode.OK);
+            var rotated = body.GetProperty("refresh_token").GetString()!;
+            Assert.NotEqual(refreshToken, rotated); // rotation (RFC 9700 §4.14.2)
+            refreshToken = rotated;
+            var refresh = Statements(logs)[before..];
+            if (i > 0)
+            {
+                Print("refresh", refresh);
+                Assert.InRange(refresh.Count, 1, RefreshBudget);
+            }
+        }
+    }
+
+    private const string Password = "Round-Trip-Cost-7";
+
+    private string _email = "";
+
     /// <summary>
-    /// The SQL of every command executed so far, except the periodic refreshes of the process-wide caches: the scope
-    /// catalogue (ScopeCatalog) and the clients by client_id (ClientApplicationManager).
+    /// A server counting its statements, and a member of an account with a policy (what a real user is: the account's
+    /// status, policy and name are read on the way).
     /// </summary>
+    private async Task<(CapturedLogs Logs, HttpClient Client, BrowserSession Browser)> StartAsync()
+    {
+        _email = await fixture.UserInAccountWithPolicyAsync("""{"session":{"idleTimeout":"01:00:00"},"password":{"minimumLength":8}}""", Password);
+        var logs = new CapturedLogs();
+        var host = fixture.StartServer(settings =>
+        {
+            settings[$"Logging:{typeof(CapturedLogs).FullName}:LogLevel:Microsoft.EntityFrameworkCore.Database.Command"] = "Information";
+            // The caches' windows outlast the test: their periodic refreshes are not per round trip.
+            settings["Oidc:ApplicationCacheDuration"] = "00:01:00";
+        }, logs);
+        var client = host.Start();
+        return (logs, client, new BrowserSession(host));
+    }
+
+    private async Task<(List<string> Authorize, List<string> Token, System.Text.Json.JsonElement Tokens)> RoundTripAsync(
+        CapturedLogs logs, BrowserSession browser, HttpClient client, string scope, bool signIn)
+    {
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var url = BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge, ("scope", scope));
+        var before = Statements(logs).Count;
+        var callback = signIn
+            ? await browser.AuthorizeAsync(url, _email, Password)
+            : BrowserSession.Location(await browser.GetAsync(url));
+        var afterAuthorize = Statements(logs).Count;
+        var response = await client.RedeemCodeAsync(callback, verifier, Redirect, ("web-eu", fixture.WebSecret));
+        var tokens = await ResponseAssert.StatusAsync(response, HttpStatusCode.OK);
+        var all = Statements(logs);
+        return (all[before..afterAuthorize], all[afterAuthorize..], tokens);
+    }
+
+    private void Print(string step, List<string> statements) =>
+        output.WriteLine($"{typeof(TDatabase).Name} {step}: {statements.Count} statements\n  {string.Join("\n  ", statements)}");
+
+    /// <summary>The SQL of every command the server executed so far, shortened.</summary>
     private static List<string> Statements(CapturedLogs logs) =>
         logs.Lines.Where(l => l.Contains("Microsoft.EntityFrameworkCore.Database.Command: Executed DbCommand", StringComparison.Ordinal))
             .Select(l => l[(l.IndexOf(']', l.IndexOf("CommandTimeout=", StringComparison.Ordinal)) + 1)..].ReplaceLineEndings(" ").Trim())
-            .Where(sql => !sql.Contains("FROM \"OpenIddictScopes\"", StringComparison.Ordinal)
-                && !sql.Contains("\"ClientId\" = @", StringComparison.Ordinal))
-            .Select(sql => sql[..Math.Min(sql.Length, 90)])
+            .Select(sql => sql[..Math.Min(sql.Length, 140)])
             .ToList();
 }
+
+public sealed class SqliteRoundTripCostTests(ServerFixture<SqliteTestDatabase> fixture, ITestOutputHelper output)
+    : RoundTripCostTests<SqliteTestDatabase>(fixture, output);
+
+public sealed class PostgresRoundTripCostTests(ServerFixture<PostgresTestDatabase> fixture, ITestOutputHelper output)
+    : RoundTripCostTests<PostgresTestDatabase>(fixture, output);

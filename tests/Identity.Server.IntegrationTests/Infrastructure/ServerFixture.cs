@@ -149,11 +149,11 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
     }
 
     /// <summary>Another server process on the same database (a replica, or the same server after a restart).</summary>
-    public IdentityServerHost StartServer(Action<Dictionary<string, string?>>? change = null)
+    public IdentityServerHost StartServer(Action<Dictionary<string, string?>>? change = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {
         var settings = Settings();
         change?.Invoke(settings);
-        var host = new IdentityServerHost(settings);
+        var host = new IdentityServerHost(settings, logs);
         lock (_hosts)
         {
             _hosts.Add(host);

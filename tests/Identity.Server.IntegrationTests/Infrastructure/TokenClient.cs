@@ -65,12 +65,13 @@ public static class TokenClient
 
     /// <summary>
     /// A client assertion without a <c>typ</c> header, as openid-client and most libraries send it (RFC 7523 §3 requires
-    /// none): built by hand, since IdentityModel always writes one.
+    /// none): built by hand, since IdentityModel always writes one. Without <paramref name="kid"/> the header names no key,
+    /// as a client whose JWKS has one key may send it.
     /// </summary>
-    public static string CreateUntypedClientAssertion(string clientId, ECDsa key, string audience)
+    public static string CreateUntypedClientAssertion(string clientId, ECDsa key, string audience, string? kid = "svc-jwt-1")
     {
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
-        var header = Base64UrlEncoder.Encode("""{"alg":"ES256","kid":"svc-jwt-1"}""");
+        var header = Base64UrlEncoder.Encode(kid is null ? """{"alg":"ES256"}""" : $$"""{"alg":"ES256","kid":"{{kid}}"}""");
         var payload = Base64UrlEncoder.Encode(JsonSerializer.Serialize(new Dictionary<string, object>
         {
             ["iss"] = clientId, ["sub"] = clientId, ["aud"] = audience, ["jti"] = Guid.NewGuid().ToString(),
