@@ -2,8 +2,9 @@
 # Benchmark (not a test): client-credentials tokens per second over mutual TLS (RFC 8705, tls_client_auth), with
 # connections kept alive, with TLS session resumption on a new connection per request, and with a full handshake per
 # request, beside plain client_secret_basic over HTTPS in the same run; the oidc-provider peer in its mTLS mode
-# (bench/peer-mtls) measured the same way, alternating A B A B (bench/MtlsBench is the closed-loop load generator;
-# bench/MtlsBench/resume-load.mjs, on Node, for `resume`: .NET's client never resumes a session with a client certificate).
+# (bench/peer-mtls) measured the same way, alternating A B A B. The closed-loop load generator is bench/MtlsBench/mtls-load.c
+# (C on OpenSSL, compiled here; GENERATOR=dotnet: bench/MtlsBench, and bench/MtlsBench/resume-load.mjs on Node for
+# `resume`, the generators before it, which cost more CPU per connection than the servers they measure).
 #
 #   bench/mtls-bench.sh
 #
@@ -11,10 +12,12 @@
 #      MODES ("plain keepalive resume handshake")
 #                          plain     = client_secret_basic over HTTPS, connections kept alive (the baseline)
 #                          keepalive = tls_client_auth, connections kept alive (one handshake per connection)
-#                          resume    = tls_client_auth, a new connection per request resuming an earlier TLS session
-#                                      (Node's https.Agent; every request says whether it resumed: resumed_ratio)
+#                          resume    = tls_client_auth, a new connection per request resuming the worker's last TLS
+#                                      session (every connection says whether it resumed: resumed_ratio)
 #                          handshake = tls_client_auth, a new connection and a full handshake per request
 #      TARGETS ("identity peer")  Identity.Server, and the peer (oidc-provider 9.13.3 in mTLS mode)
+#      GENERATOR (c)       c: bench/MtlsBench/mtls-load.c for every mode and target (gcc and libssl-dev installed with
+#                          apt when missing); dotnet: bench/MtlsBench, and resume-load.mjs (Node) for resume
 #      WORKERS (32)        closed-loop workers (requests in flight)
 #      WARMUP_S (5), DURATION_S (15)   per measurement
 #      PEER_WORKERS (2)    node:cluster workers of the peer (as the shared token bench runs it)
@@ -24,7 +27,8 @@
 #
 # What it does:
 #   1. makes a CA, a server certificate (127.0.0.1) and the client certificate (CN=bench-mtls, clientAuth) with openssl
-#   2. starts a private PostgreSQL (scripts/lib/postgres.sh); dotnet publish src/Identity.Server and bench/MtlsBench;
+#   2. starts a private PostgreSQL (scripts/lib/postgres.sh); dotnet publish src/Identity.Server and bench/MtlsBench
+#      (the token check, and GENERATOR=dotnet's load); gcc bench/MtlsBench/mtls-load.c (GENERATOR=c);
 #      starts the server with its main port https://127.0.0.1:7284 and its mTLS port 7285 (Mtls:*), two clients
 #      declared in configuration: bench-client (secret) and bench-mtls (tls_client_auth, subject CN=bench-mtls)
 #   3. starts the peer on https://127.0.0.1:7286 (npm ci in bench/peer-mtls when needed), the same two clients
@@ -32,7 +36,7 @@
 #      cnf.x5t#S256 equal to the client certificate's SHA-256 thumbprint (none on plain); and whether each mTLS port
 #      lets a session resume (openssl s_client -sess_out / -sess_in)
 #   5. one unmeasured warm-up pass of every mode on every target (the JIT), then for each round, each mode, each
-#      target: MtlsBench (resume-load.mjs for resume); prints a summary with medians and ratios and appends it to
+#      target: the load generator; prints a summary with medians and ratios and appends it to
 #      bench/results/mtls-bench-DATE-HHMM.txt
 # Everything it starts is stopped by PID on exit.
 set -euo pipefail
@@ -48,6 +52,7 @@ DURATION_S=${DURATION_S:-15}
 PEER_WORKERS=${PEER_WORKERS:-2}
 QUIET_WAIT_S=${QUIET_WAIT_S:-120}
 MIN_RESUMED=${MIN_RESUMED:-0.9}
+GENERATOR=${GENERATOR:-c}
 PORT=7284
 MTLS_PORT=7285
 PEER_PORT=7286
@@ -76,6 +81,7 @@ done
 for target in $TARGETS; do
   case $target in identity | peer) ;; *) log "unknown target $target (identity or peer)"; exit 2 ;; esac
 done
+case $GENERATOR in c | dotnet) ;; *) log "unknown GENERATOR $GENERATOR (c or dotnet)"; exit 2 ;; esac
 
 # --- cleanup: stop the server, the peer and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
 # shellcheck disable=SC2317  # invoked by _bench_cleanup
@@ -87,9 +93,15 @@ case " $TARGETS " in *" peer "*)
   port_free "$PEER_PORT"
   command -v node >/dev/null || { log "node is needed for the peer (or TARGETS=identity)"; exit 2; } ;;
 esac
-case " $MODES " in *" resume "*)
-  command -v node >/dev/null || { log "node is needed for MODES=resume (bench/MtlsBench/resume-load.mjs)"; exit 2; } ;;
-esac
+if [ "$GENERATOR" = dotnet ]; then
+  case " $MODES " in *" resume "*)
+    command -v node >/dev/null || { log "node is needed for GENERATOR=dotnet MODES=resume (resume-load.mjs)"; exit 2; } ;;
+  esac
+elif ! command -v gcc >/dev/null || [ ! -f /usr/include/openssl/ssl.h ]; then
+  log "installing gcc and libssl-dev (apt-get) for bench/MtlsBench/mtls-load.c"
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev libssl-dev; } >&2 \
+    || { log "could not install gcc/libssl-dev (run as root, or GENERATOR=dotnet)"; exit 2; }
+fi
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-mtls-bench.XXXXXX")
 chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
 
@@ -117,6 +129,10 @@ export CURL_CA_BUNDLE="$CERTS/ca.pem"   # wait_http_200's curl trusts the bench 
 log "dotnet publish src/Identity.Server and bench/MtlsBench (Release)"
 publish_projects src/Identity.Server bench/MtlsBench
 BENCH_APP=(dotnet "$BENCH_TMP/MtlsBench/MtlsBench.dll")
+if [ "$GENERATOR" = c ]; then
+  log "gcc bench/MtlsBench/mtls-load.c"
+  gcc -O2 -Wall -Wextra -o "$BENCH_TMP/mtls-load" "$REPO_ROOT/bench/MtlsBench/mtls-load.c" -lssl -lcrypto -lpthread
+fi
 # Generated per run; only the servers' environments hold it (the bench gets it as an argument).
 BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
 
@@ -188,14 +204,29 @@ target_args() {
   fi
 }
 
-# load TARGET MODE ARG...: one measurement's result line. MtlsBench, but for `resume` bench/MtlsBench/resume-load.mjs:
-# .NET's HttpClient on Linux never resumes a TLS session when it presents a client certificate, Node's https.Agent does;
-# resume-load.mjs counts the resumed connections (resumed_ratio) and reports no figure (exit 1) when too few resumed.
+# load TARGET MODE ARG...: one measurement's result line. GENERATOR=c: mtls-load (every mode; in resume it counts the
+# resumed connections, resumed_ratio, and reports no figure, exit 1, when too few resumed). GENERATOR=dotnet:
+# MtlsBench, but for `resume` bench/MtlsBench/resume-load.mjs: .NET's HttpClient on Linux never resumes a TLS session
+# when it presents a client certificate, Node's https.Agent does (and counts them the same way).
 load() {
   local target=$1 mode=$2 args
   shift 2
   mapfile -t args < <(target_args "$target" "$mode")
-  if [ "$mode" = resume ]; then
+  if [ "$GENERATOR" = c ]; then
+    local url pid=$SERVER_PID hostport
+    url=$(arg_of --token-url "${args[@]}")
+    [ "$target" = peer ] && pid=$PEER_PID
+    hostport=${url#https://}
+    hostport=${hostport%%/*}
+    local c_args=(--mode "$mode" --host "${hostport%:*}" --port "${hostport##*:}" --path "/${url#https://*/}"
+      --server-cert "$CERTS/server.pem" --scope "$SCOPE" --server-pid "$pid" --min-resumed "$MIN_RESUMED")
+    if [ "$mode" = plain ]; then
+      c_args+=(--client-id "$CLIENT_ID" --secret "$BENCH_CLIENT_SECRET")
+    else
+      c_args+=(--client-id "$MTLS_CLIENT_ID" --cert "$CERTS/client.pem" --key "$CERTS/client.key")
+    fi
+    "$BENCH_TMP/mtls-load" "${c_args[@]}" "$@"
+  elif [ "$mode" = resume ]; then
     local pid=$SERVER_PID
     [ "$target" = peer ] && pid=$PEER_PID
     node "$REPO_ROOT/bench/MtlsBench/resume-load.mjs" --token-url "$(arg_of --token-url "${args[@]}")" \
@@ -298,18 +329,19 @@ summary=$(
        "tls_client_auth subject CN=$MTLS_CLIENT_ID; resumption on the mTLS port: ${RESUMES[identity]:-n/a}"
   echo "peer: oidc-provider ${PEER_VERSION:-n/a} (bench/peer-mtls) on node, https with requestCert, workers=$PEER_WORKERS;" \
        "resumption: ${RESUMES[peer]:-n/a}"
-  echo "load: MtlsBench closed loop, workers=$WORKERS warmup_s=$WARMUP_S duration_s=$DURATION_S rounds=$ROUNDS" \
+  echo "load: $([ "$GENERATOR" = c ] && echo "mtls-load (C, $(openssl version | cut -d' ' -f1-2))" || echo "MtlsBench (.NET), resume-load.mjs (node) for resume")" \
+       "closed loop, workers=$WORKERS warmup_s=$WARMUP_S duration_s=$DURATION_S rounds=$ROUNDS" \
        "(the load generator shares the cores with the server; server CPU per token excludes PostgreSQL)"
   echo "checks: $(for t in $TARGETS; do for m in $MODES; do printf '%s.%s:%s ' "$t" "$m" "$(kv "${CHECKS[$t.$m]}" jwt_verified)/cnf=$(kv "${CHECKS[$t.$m]}" cnf_x5t_s256)"; done; done)"
-  printf '%-10s %-9s %12s %8s %8s %7s %14s %7s\n' mode target tokens_per_s p50_ms p99_ms errors cpu_us_per_token rounds
+  printf '%-10s %-9s %12s %8s %8s %7s %14s %14s %7s\n' mode target tokens_per_s p50_ms p99_ms errors cpu_us_per_token bench_us_per_req rounds
   for mode in $MODES; do
     for target in $TARGETS; do
       n=$(grep -c . <<<"${LINES[$target.$mode]:-}" || true)
       errs=0
       while IFS= read -r l; do [ -n "$l" ] && errs=$(( errs + $(kv "$l" errors) )); done <<<"${LINES[$target.$mode]:-}"
-      printf '%-10s %-9s %12s %8s %8s %7s %14s %7s\n' "$mode" "$target" "$(med "$target" "$mode" tokens_per_s)" \
+      printf '%-10s %-9s %12s %8s %8s %7s %14s %14s %7s\n' "$mode" "$target" "$(med "$target" "$mode" tokens_per_s)" \
         "$(med "$target" "$mode" p50_ms)" "$(med "$target" "$mode" p99_ms)" "$errs" \
-        "$(med "$target" "$mode" server_cpu_us_per_token)" "$n"
+        "$(med "$target" "$mode" server_cpu_us_per_token)" "$(med "$target" "$mode" bench_cpu_us_per_request)" "$n"
     done
   done
   echo "(medians over the rounds; errors summed; n/a: no round gave a figure)"

@@ -318,6 +318,7 @@ namespace MtlsBench
                 $"server_cpu_pct={Share(cpu0.Server, cpu1.Server)} bench_cpu_pct={Share(cpu0.Self, cpu1.Self)}",
                 $"other_cpu_pct={(other * 100 / elapsed).ToString("F0", CultureInfo.InvariantCulture)}",
                 $"server_cpu_us_per_token={(ok == 0 ? "n/a" : (server * 1e6 / ok).ToString("F0", CultureInfo.InvariantCulture))}",
+                $"bench_cpu_us_per_request={(ok + errors == 0 ? "n/a" : (self * 1e6 / (ok + errors)).ToString("F0", CultureInfo.InvariantCulture))}",
                 $"error_kinds={(errors == 0 ? "none" : string.Join(',', recorders.SelectMany(r => r.Kinds).GroupBy(k => k).Select(g => $"{g.Key}:{g.Count()}")))}");
             Console.WriteLine(line);
             return errors == 0 && ok > 0 ? 0 : 1;

@@ -216,6 +216,7 @@ const fields = [
   `server_cpu_pct=${share(cpu0.server, cpu1.server)} bench_cpu_pct=${share(cpu0.self, cpu1.self)}`,
   `other_cpu_pct=${((other * 100) / elapsed).toFixed(0)}`,
   `server_cpu_us_per_token=${ok === 0 ? 'n/a' : ((server * 1e6) / ok).toFixed(0)}`,
+  `bench_cpu_us_per_request=${ok + errors === 0 ? 'n/a' : ((self * 1e6) / (ok + errors)).toFixed(0)}`,
   `error_kinds=${errors === 0 ? 'none' : [...kinds].map(([k, n]) => `${k}:${n}`).join(',')}`,
   `resumed_ratio=${ratio.toFixed(3)} full_handshakes=${full} unpinned_server=${unpinned} resumption=${resumptionOk ? 'ok' : 'FAILED'}`,
   `load_generator=node node=${process.version}`,

@@ -9,9 +9,10 @@ namespace Identity.Server.Audit;
 
 /// <summary>
 /// Records every refused token request (which client, which error, from where) in the audit trail. Only
-/// failures reach this handler (<see cref="RequireErrorResponse"/>), so issuing tokens costs no extra write.
+/// failures reach this handler (<see cref="RequireErrorResponse"/>), so issuing tokens costs no extra write; a refusal
+/// of the client's authentication or access policy has its row from <see cref="Connect.ClientRefusals"/> instead.
 /// </summary>
-public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db, Connect.ClientCertificateVerdict certificate)
+public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db)
     : IOpenIddictServerHandler<ApplyTokenResponseContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
@@ -28,10 +29,7 @@ public sealed class TokenFailureAudit(IAuditTrail audit, AuthorityDbContext db, 
         var http = context.Transaction.GetHttpRequest()?.HttpContext;
         var clientId = context.Request?.ClientId;
         audit.Record(new Actor("client", clientId, clientId, http?.Connection.RemoteIpAddress?.ToString()), "token.failed",
-            clientId is null ? null : "client", clientId, null,
-            certificate.Refusal is { } reason
-                ? (object)new { error = context.Response.Error, grantType = context.Request?.GrantType, certificateRefused = reason }
-                : new { error = context.Response.Error, grantType = context.Request?.GrantType });
+            clientId is null ? null : "client", clientId, null, new { error = context.Response.Error, grantType = context.Request?.GrantType });
         await db.SaveChangesAsync(context.CancellationToken);
     }
 }
@@ -40,6 +38,6 @@ public sealed class RequireErrorResponse : IOpenIddictServerHandlerFilter<ApplyT
 {
     public ValueTask<bool> IsActiveAsync(ApplyTokenResponseContext context) =>
         ValueTask.FromResult(!string.IsNullOrEmpty(context.Response.Error)
-            // Refused by the client's access policy, which audited it already (client.access_refused, rate limits sampled).
-            && !context.Transaction.Properties.ContainsKey(Connect.ClientAccessEnforcement.RefusedProperty));
+            // A client refusal (certificate, method, access policy) that ClientRefusals audited already.
+            && !context.Transaction.Properties.ContainsKey(Connect.ClientRefusals.RecordedProperty));
 }

@@ -1,6 +1,6 @@
-using System.Diagnostics.Metrics;
 using System.Text.Json;
 using Identity.Server.Clients;
+using Microsoft.AspNetCore;
 using OpenIddict.Server;
 using static OpenIddict.Abstractions.OpenIddictConstants;
 using static OpenIddict.Server.OpenIddictServerEvents;
@@ -71,28 +71,11 @@ public sealed class ClientCertificateVerdict
     public void Refuse(string reason) => Refusal ??= reason;
 }
 
-/// <summary>Meter <c>Identity.Server</c>: <c>identity.mtls.client_auth.refusals</c>, refused client certificates tagged <c>reason</c>.</summary>
-public sealed class MutualTlsMetrics
-{
-    public const string MeterName = "Identity.Server";
-    public const string RefusalsCounter = "identity.mtls.client_auth.refusals";
-
-    private readonly Counter<long> _refusals;
-
-    public MutualTlsMetrics(IMeterFactory meters)
-    {
-        var meter = meters.Create(MeterName);
-        _refusals = meter.CreateCounter<long>(RefusalsCounter, "{refusal}", "Token requests refused for their client certificate (RFC 8705).");
-    }
-
-    public void Refused(string reason) => _refusals.Add(1, new KeyValuePair<string, object?>("reason", reason));
-}
-
 /// <summary>
 /// A token request refused for its client certificate is <c>invalid_client</c> (RFC 6749 §5.2, 401) whose description
-/// says why, and is counted; the audit row (<see cref="Audit.TokenFailureAudit"/>) carries the same reason.
+/// says why; <see cref="ClientRefusals"/> counts it and writes its audit row (<c>token.failed</c> with the reason).
 /// </summary>
-public sealed class ClientCertificateRefusals(ClientCertificateVerdict verdict, MutualTlsMetrics metrics)
+public sealed class ClientCertificateRefusals(ClientCertificateVerdict verdict, ClientRefusals refusals)
     : IOpenIddictServerHandler<ApplyTokenResponseContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
@@ -102,15 +85,14 @@ public sealed class ClientCertificateRefusals(ClientCertificateVerdict verdict, 
             .SetType(OpenIddictServerHandlerType.Custom)
             .Build();
 
-    public ValueTask HandleAsync(ApplyTokenResponseContext context)
+    public async ValueTask HandleAsync(ApplyTokenResponseContext context)
     {
         if (verdict.Refusal is { } reason && context.Response.Error == Errors.InvalidClient)
         {
             context.Response.ErrorDescription = CertificateRefusal.Describe(reason);
             context.Response.ErrorUri = null;
-            metrics.Refused(reason);
+            await refusals.CertificateRefusedAsync(context.Transaction, context.Transaction.GetHttpRequest()?.HttpContext,
+                context.Request?.ClientId, reason, context.Response.Error, context.Request?.GrantType);
         }
-
-        return ValueTask.CompletedTask;
     }
 }

@@ -12,9 +12,6 @@ namespace Identity.Server.Connect;
 /// <summary>The handlers that enforce client access policies, and what they leave on a refused transaction.</summary>
 public static class ClientAccessEnforcement
 {
-    /// <summary>Set on a transaction refused here: its refusal is already audited (<see cref="Audit.TokenFailureAudit"/> skips it).</summary>
-    public const string RefusedProperty = ".identity_client_access_refused";
-
     /// <summary>Set on a transaction refused for its rate: the Retry-After seconds (<see cref="RateLimitedStatus"/> answers 429).</summary>
     public const string RetryAfterProperty = ".identity_client_rate_limited";
 
@@ -55,10 +52,10 @@ public sealed class RequireClientEndpoint : IOpenIddictServerHandlerFilter<Proce
 /// (decision 0049).</item>
 /// </list>
 /// The policy comes from the cached client (no query per request); refusals are counted and audited
-/// (<see cref="ClientAccessRefusals"/>).
+/// (<see cref="ClientRefusals"/>).
 /// </summary>
 public sealed class EnforceClientAccessPolicy(
-    IOpenIddictApplicationManager applications, ClientTokenRateLimiter limiter, ClientAccessRefusals refusals)
+    IOpenIddictApplicationManager applications, ClientTokenRateLimiter limiter, ClientRefusals refusals)
     : IOpenIddictServerHandler<ProcessAuthenticationContext>
 {
     public async ValueTask HandleAsync(ProcessAuthenticationContext context)
@@ -83,8 +80,7 @@ public sealed class EnforceClientAccessPolicy(
             // Exactly OpenIddict's wrong-secret refusal (ValidateClientSecret): nothing here may differ from it.
             context.Reject(Errors.InvalidClient, OpenIddictResources.GetResourceString(OpenIddictResources.ID2055),
                 OpenIddictResources.FormatID8000(OpenIddictResources.ID2055));
-            context.Transaction.Properties[ClientAccessEnforcement.RefusedProperty] = true;
-            await refusals.RecordAsync(http, clientId, ClientAccessRefusals.AddressNotAllowed, endpoint);
+            await refusals.AccessRefusedAsync(context.Transaction, http, clientId, ClientRefusals.AddressNotAllowed, endpoint);
             return;
         }
 
@@ -98,9 +94,8 @@ public sealed class EnforceClientAccessPolicy(
         var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
         context.Reject(Errors.TemporarilyUnavailable,
             string.Create(CultureInfo.InvariantCulture, $"Too many token requests for this client: retry in {seconds} s."));
-        context.Transaction.Properties[ClientAccessEnforcement.RefusedProperty] = true;
         context.Transaction.Properties[ClientAccessEnforcement.RetryAfterProperty] = seconds;
-        await refusals.RecordAsync(http, clientId, ClientAccessRefusals.RateLimited, endpoint,
+        await refusals.AccessRefusedAsync(context.Transaction, http, clientId, ClientRefusals.RateLimited, endpoint,
             new { limit.Permits, window = limit.Window.ToString("c", CultureInfo.InvariantCulture) });
     }
 }

@@ -87,7 +87,6 @@ public static class MutualTlsExtensions
         builder.Services.AddSingleton<ClientCertificateValidationCache>();
         builder.Services.AddSingleton<ClientCertificateRevocation>();
         builder.Services.AddHostedService(services => services.GetRequiredService<ClientCertificateRevocation>());
-        builder.Services.AddSingleton<MutualTlsMetrics>();
 
         var options = builder.Configuration.GetSection(MutualTlsOptions.SectionName).Get<MutualTlsOptions>();
         if (options is not { Enabled: true })
@@ -104,14 +103,20 @@ public static class MutualTlsExtensions
                 .SetMtlsIntrospectionEndpointAliasUri(new Uri(aliasBase, IntrospectionPath))
                 .SetMtlsRevocationEndpointAliasUri(new Uri(aliasBase, RevocationPath));
 
+            // Nothing is downloaded while a client certificate is checked (decision 0101-b): a certificate's AIA and CRL
+            // URLs are the client's to choose, so fetching them would let anyone make the server call addresses of its
+            // choosing. Issuers come from Mtls:TrustedCaFile (roots and intermediates), revocation from Mtls:CrlFile.
             // self_signed_tls_client_auth (RFC 8705 §2.2): the certificate must be one in the client's JWKS (x5c).
-            server.EnableSelfSignedTlsClientAuthentication();
+            server.EnableSelfSignedTlsClientAuthentication(policy => policy.DisableCertificateDownloads = true);
             if (trusted is not null)
             {
                 // tls_client_auth (RFC 8705 §2.1). Revocation lists are never fetched: those of Mtls:CrlFile are
                 // checked by ClientApplicationManager (ClientCertificateRevocation).
-                server.EnablePublicKeyInfrastructureTlsClientAuthentication(trusted,
-                    policy => policy.RevocationMode = X509RevocationMode.NoCheck);
+                server.EnablePublicKeyInfrastructureTlsClientAuthentication(trusted, policy =>
+                {
+                    policy.RevocationMode = X509RevocationMode.NoCheck;
+                    policy.DisableCertificateDownloads = true;
+                });
             }
 
             // RFC 8705 §3: access tokens issued over mTLS carry cnf.x5t#S256, the certificate's SHA-256 thumbprint.
@@ -159,13 +164,32 @@ public static class MutualTlsExtensions
                 // expired, untrusted or unregistered one is an RFC 6749 invalid_client that is audited and counted.
                 https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
                 https.AllowAnyClientCertificate();
+                https.CheckCertificateRevocation = false;
                 // This port resumes sessions: a resumed connection is the client of the handshake that made the session
-                // (RFC 8446 §2.2), with that handshake's certificate, which is the one its token is bound to.
-                https.OnAuthenticate = null;
+                // (RFC 8446 §2.2), with that handshake's certificate, which is the one its token is bound to. (Resumption
+                // stays on: this handler replaces the defaults' one, which turns it off.)
+                https.OnAuthenticate = (_, ssl) => ssl.CertificateChainPolicy = TlsLayerChainPolicy();
             }));
         });
         return builder;
     }
+
+    /// <summary>
+    /// The chain policy of the TLS layer on the mTLS port (decision 0101-b). SslStream builds a chain for every client
+    /// certificate on every connection, a resumed one included, before any callback, and the verdict is never used
+    /// here: <c>AllowAnyClientCertificate</c> lets every certificate through and the authorization server validates it
+    /// per client (chain to <c>Mtls:TrustedCaFile</c>, CRL, registered name, cached per certificate: decision 0050). So
+    /// the TLS layer trusts nothing (an empty custom root store: no system roots to load into an OpenSSL store and sort
+    /// per connection), checks no revocation and downloads nothing: with Kestrel's defaults a client could make the
+    /// server fetch the issuer (AIA) and CRL URLs written in its certificate during every handshake. A new policy per
+    /// connection: SslStream adds the certificates the client sent to the policy's <c>ExtraStore</c>.
+    /// </summary>
+    private static X509ChainPolicy TlsLayerChainPolicy() => new()
+    {
+        TrustMode = X509ChainTrustMode.CustomRootTrust,
+        RevocationMode = X509RevocationMode.NoCheck,
+        DisableCertificateDownloads = true,
+    };
 
     private static void ListenOn(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, BindingAddress address)
     {

@@ -39,7 +39,7 @@ public static class OidcServerExtensions
         builder.Services.AddSingleton<ClientApplicationCache>();
         builder.Services.AddSingleton<ScopeCatalog>();
         builder.Services.AddSingleton<ClientTokenRateLimiter>();
-        builder.Services.AddSingleton<ClientAccessRefusals>();
+        builder.Services.AddSingleton<ClientRefusals>();
         builder.Services.AddScoped<ClientSeeder>();
         builder.Services.AddAuthorization();
         builder.Services.AddSingleton<IConfigureOptions<OpenIddictServerOptions>, ServerOptionsSetup>();
