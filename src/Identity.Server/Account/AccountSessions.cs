@@ -30,7 +30,8 @@ public static class AccountSessions
         }
 
         var services = context.HttpContext.RequestServices;
-        var user = await services.GetRequiredService<UserManager<ApplicationUser>>().GetUserAsync(principal);
+        var user = await services.GetRequiredService<DirectoryCache>().UserAsync(services.GetRequiredService<AuthorityDbContext>(),
+            services.GetRequiredService<UserManager<ApplicationUser>>().GetUserId(principal), context.HttpContext.RequestAborted);
         if (user is null)
         {
             return; // not a session of a known user: the security stamp validation ends it

@@ -2,7 +2,6 @@ using Identity.Core.Accounts;
 using Identity.Core.Data;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Options;
 
 namespace Identity.Server.Account;
@@ -21,6 +20,7 @@ public sealed class AuthoritySignInManager(
     IAuthenticationSchemeProvider schemes,
     IUserConfirmation<ApplicationUser> confirmation,
     AuthorityDbContext db,
+    DirectoryCache directory,
     DecoyPasswordHash decoy)
     : SignInManager<ApplicationUser>(userManager, contextAccessor, claimsFactory, optionsAccessor, logger, schemes, confirmation)
 {
@@ -31,8 +31,10 @@ public sealed class AuthoritySignInManager(
             return false;
         }
 
+        // The account as this replica last read it (DirectoryCache: at most Oidc:UserCacheDuration old); a user whose
+        // account no longer exists is being deleted with it.
         if (user.AccountId is { } accountId
-            && await db.Accounts.AsNoTracking().AnyAsync(a => a.Id == accountId && a.Status != AccountStatus.Active))
+            && await directory.AccountAsync(db, accountId, CancellationToken.None) is not { Status: AccountStatus.Active })
         {
             return false;
         }

@@ -31,6 +31,7 @@ public sealed class AuthorizeModel(
     ScopeCatalog catalog,
     Identity.Core.Audit.IAuditTrail audit,
     AuthorityDbContext db,
+    DirectoryCache directory,
     CodeIssuanceBatch codeIssuance,
     IDataProtectionProvider dataProtection,
     TimeProvider time) : PageModel
@@ -59,7 +60,8 @@ public sealed class AuthorizeModel(
             ?? throw new InvalidOperationException("The OpenID Connect request cannot be retrieved.");
 
         var session = await HttpContext.AuthenticateAsync(IdentityConstants.ApplicationScheme);
-        var user = session.Succeeded ? await users.GetUserAsync(session.Principal) : null;
+        // The session's user as this replica last read it (DirectoryCache), like its account below.
+        var user = session.Succeeded ? await directory.UserAsync(db, users.GetUserId(session.Principal), HttpContext.RequestAborted) : null;
         if (user is not null && !await signIn.CanSignInAsync(user))
         {
             // Disabled since the session began (or the account was suspended): the session ends here.

@@ -37,6 +37,14 @@ public sealed class OidcOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
     public TimeSpan ApplicationCacheDuration { get; set; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// How long a replica trusts its cached copy of a user and of an account (status, policy, name) on the sign-in path
+    /// (<see cref="Account.DirectoryCache"/>): a user disabled, an account suspended or a policy changed at another replica
+    /// is honoured here after at most this long; at the replica that made the change, at once. 0: no copy is kept.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:10")]
+    public TimeSpan UserCacheDuration { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Algorithm for access tokens: <c>ES256</c> (default, ~12x cheaper) or <c>RS256</c>. ID tokens are always RS256.</summary>
     [RegularExpression("^(ES256|RS256)$")]
     public string AccessTokenAlgorithm { get; set; } = "ES256";

@@ -4,7 +4,6 @@ using System.Security.Claims;
 using System.Text.Json;
 using Identity.Core.Data;
 using Microsoft.AspNetCore.Identity;
-using Microsoft.EntityFrameworkCore;
 using Microsoft.IdentityModel.JsonWebTokens;
 using OpenIddict.Abstractions;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -77,7 +76,7 @@ public static class SessionClaims
 /// OpenIddict issues tokens from (the authorization endpoint, code and refresh-token redemption) and the userinfo
 /// response (<see cref="UserinfoEndpoint"/>), which carries the user's claims of the ID token the same scopes give.
 /// </summary>
-public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, AuthorityDbContext db)
+public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, AuthorityDbContext db, Account.DirectoryCache directory)
 {
     /// <summary>The customer account the person belongs to (id, name, their role in it), with the profile scope; platform admins have none.</summary>
     public const string AccountClaim = "account";
@@ -155,8 +154,8 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, Aut
         identity.SetClaim(Claims.PreferredUsername, await users.GetUserNameAsync(user));
         if (user.AccountId is { } accountId && identity.HasScope(Scopes.Profile))
         {
-            // Read only when the profile scope asks for it: one lookup by key.
-            var name = await db.Accounts.AsNoTracking().Where(a => a.Id == accountId).Select(a => a.Name).SingleOrDefaultAsync(cancellationToken);
+            // Only with the profile scope; the name as this replica last read it, with the account's status (DirectoryCache).
+            var name = (await directory.AccountAsync(db, accountId, cancellationToken))?.Name;
             identity.AddClaim(new Claim(AccountClaim, JsonSerializer.Serialize(new { id = accountId, name, role = user.Role }),
                 JsonClaimValueTypes.Json));
         }

@@ -15,7 +15,9 @@ namespace Identity.Server.Connect;
 public sealed class UserTokenSignIn(
     UserManager<ApplicationUser> users,
     SignInManager<ApplicationUser> signIn,
-    UserPrincipalFactory principals) : IOpenIddictServerHandler<HandleTokenRequestContext>
+    UserPrincipalFactory principals,
+    Account.DirectoryCache directory,
+    AuthorityDbContext db) : IOpenIddictServerHandler<HandleTokenRequestContext>
 {
     public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
         OpenIddictServerHandlerDescriptor.CreateBuilder<HandleTokenRequestContext>()
@@ -36,7 +38,8 @@ public sealed class UserTokenSignIn(
         }
 
         var principal = context.Principal ?? throw new InvalidOperationException("The redeemed token has no principal.");
-        var user = principal.GetClaim(Claims.Subject) is { } subject ? await users.FindByIdAsync(subject) : null;
+        // The user and their account as this replica last read them (DirectoryCache, at most Oidc:UserCacheDuration old).
+        var user = await directory.UserAsync(db, principal.GetClaim(Claims.Subject), context.CancellationToken);
         if (user is null || !await signIn.CanSignInAsync(user) || await users.IsLockedOutAsync(user))
         {
             context.Reject(error: Errors.InvalidGrant, description: "The user is no longer allowed to sign in.");

@@ -31,9 +31,13 @@ public static class StoreExtensions
                 ?? Core.Operations.OutsideChangeMode.Log,
             services.GetRequiredService<ILogger<Core.Operations.ChangesOutsideOperations>>()));
         builder.Services.AddSingleton<Core.Propagation.OutboxInterceptor>();
+        // The sign-in path's copies of users and accounts, evicted by this replica's own changes (Account/DirectoryCache).
+        builder.Services.AddSingleton<Account.DirectoryCache>();
+        builder.Services.AddSingleton<Account.DirectoryCacheEviction>();
         builder.Services.AddDbContextPool<AuthorityDbContext>((services, options) => options
             .UseAuthorityDatabase(database.Provider, connectionString)
-            .AddInterceptors(services.GetRequiredService<Core.Propagation.OutboxInterceptor>()));
+            .AddInterceptors(services.GetRequiredService<Core.Propagation.OutboxInterceptor>(),
+                services.GetRequiredService<Account.DirectoryCacheEviction>()));
 
         builder.Services.AddIdentityCore<ApplicationUser>(options =>
             {

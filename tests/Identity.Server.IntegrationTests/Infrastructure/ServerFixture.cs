@@ -70,6 +70,9 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
             ["Oidc:Issuer"] = Issuer,
             ["Oidc:AllowInsecureHttp"] = "true",
             ["Oidc:ApplicationCacheDuration"] = "00:00:01",
+            // Tests change users and accounts through one server and sign in at another (or at the same database with a
+            // test clock) and expect the change at once: no copies, as with the caches off (a test that needs them sets it).
+            ["Oidc:UserCacheDuration"] = "00:00:00",
             ["Oidc:Scopes:0:Name"] = "api.read",
             ["Oidc:Scopes:0:Resources:0"] = Api,
             ["Oidc:Scopes:1:Name"] = "api.write",
