@@ -11,11 +11,32 @@ public static class TestCertificates
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        AddAuthorityExtensions(request, pathLength: null);
         var now = DateTimeOffset.UtcNow;
         return request.CreateSelfSigned(now.AddDays(-60), now.AddYears(1));
+    }
+
+    /// <summary>A root CA with an RSA 2048 key: what it issues, and its CRLs, are signed RSA PKCS#1 v1.5 with SHA-256.</summary>
+    public static X509Certificate2 RsaAuthority(string subject)
+    {
+        using var key = RSA.Create(2048);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        AddAuthorityExtensions(request, pathLength: null);
+        var now = DateTimeOffset.UtcNow;
+        return request.CreateSelfSigned(now.AddDays(-60), now.AddYears(1));
+    }
+
+    /// <summary>An intermediate CA (P-256, path length 0) issued by <paramref name="issuer"/> (an RSA or EC CA).</summary>
+    public static X509Certificate2 IntermediateAuthority(X509Certificate2 issuer, string subject)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        AddAuthorityExtensions(request, pathLength: 0);
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        var now = DateTimeOffset.UtcNow;
+        using var issued = Issue(request, issuer, now.AddDays(-30), now.AddMonths(6));
+        using var withKey = issued.CopyWithPrivateKey(key);
+        return Reload(withKey);
     }
 
     /// <summary>
@@ -29,7 +50,7 @@ public static class TestCertificates
         var request = ClientRequest(subject, key, san);
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
         var now = DateTimeOffset.UtcNow;
-        using var issued = request.Create(issuer, notBefore ?? now.AddDays(-2), notAfter ?? now.AddDays(30), RandomNumberGenerator.GetBytes(16));
+        using var issued = Issue(request, issuer, notBefore ?? now.AddDays(-2), notAfter ?? now.AddDays(30));
         using var withKey = issued.CopyWithPrivateKey(key);
         return Reload(withKey);
     }
@@ -72,6 +93,23 @@ public static class TestCertificates
         }
 
         return request;
+    }
+
+    private static void AddAuthorityExtensions(CertificateRequest request, int? pathLength)
+    {
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, pathLength is not null, pathLength ?? 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+    }
+
+    /// <summary>Signed with <paramref name="issuer"/>'s key: ECDSA, or RSA with PKCS#1 v1.5 padding.</summary>
+    private static X509Certificate2 Issue(CertificateRequest request, X509Certificate2 issuer, DateTimeOffset notBefore, DateTimeOffset notAfter)
+    {
+        var serial = RandomNumberGenerator.GetBytes(16);
+        using var rsa = issuer.GetRSAPrivateKey();
+        return rsa is null
+            ? request.Create(issuer, notBefore, notAfter, serial)
+            : request.Create(issuer.SubjectName, X509SignatureGenerator.CreateForRSA(rsa, RSASignaturePadding.Pkcs1), notBefore, notAfter, serial);
     }
 
     /// <summary>Through PKCS#12, so that SslStream can use the private key.</summary>

@@ -10,17 +10,15 @@ namespace Identity.Server.IntegrationTests.Clients;
 /// <summary>
 /// <c>tls_client_auth</c> with CRLs (<c>Mtls:CrlFile</c>, decision 0046): the real server on Kestrel with its mTLS port,
 /// three test CAs each with its CRL file made by <see cref="CertificateRevocationListBuilder"/>: one current, one past
-/// its nextUpdate, one replaced while the server runs.
+/// its nextUpdate, one replaced while the server runs; and an RSA root with two intermediates, whose RSA-signed CRL
+/// revokes one of them and a client certificate the root issued itself.
 /// </summary>
 public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : IClassFixture<MutualTlsCrlTests.CrlServer>
 {
     [Fact]
     public async Task ClientCredentials_CertificateNotInTheCrl_TokenBoundToThatCertificate()
     {
-        var (status, body) = await server.Mtls.TokenAsync(server.Mtls.Mtls, "svc-pki", server.Good);
-
-        Assert.True(status == HttpStatusCode.OK, body.ToString());
-        Assert.Equal(TestCertificates.Thumbprint(server.Good), MutualTlsTests.Confirmation(body));
+        await AssertAcceptedAsync(server.Good);
     }
 
     [Fact]
@@ -68,6 +66,32 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
     }
 
     [Fact]
+    public async Task ClientCredentials_CertificateOfAnIntermediateCaNotRevoked_TokenBoundToThatCertificate()
+    {
+        // The chain root (RSA) → intermediate (EC) → client, under the root's CRL that revokes another intermediate.
+        await AssertAcceptedAsync(server.OfIntermediate);
+    }
+
+    [Fact]
+    public async Task ClientCredentials_CertificateOfAnIntermediateCaTheRootsCrlRevokes_InvalidClient401AuditedRevoked()
+    {
+        // The client certificate itself is in no CRL; the intermediate CA that issued it is in its root's (RFC 5280 §6.3).
+        await AssertRefusedAsync(server.OfRevokedIntermediate, "revoked");
+    }
+
+    [Fact]
+    public async Task ClientCredentials_CertificateRevokedByAnRsaSignedCrl_InvalidClient401AuditedRevoked()
+    {
+        await AssertRefusedAsync(server.RevokedOfRsaCa, "revoked");
+    }
+
+    [Fact]
+    public async Task ClientCredentials_CertificateOfAnRsaCaNotInItsCrl_TokenBoundToThatCertificate()
+    {
+        await AssertAcceptedAsync(server.OfRsaCa);
+    }
+
+    [Fact]
     public async Task Start_CrlFileNotACrl_RefusesToStartNamingTheKey()
     {
         var file = Path.Combine(Path.GetTempPath(), $"not-a-crl-{Guid.NewGuid():N}.pem");
@@ -99,6 +123,14 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
         Assert.Contains("not signed by a CA of Mtls:TrustedCaFile", error.GetBaseException().Message, StringComparison.Ordinal);
     }
 
+    private async Task AssertAcceptedAsync(X509Certificate2 certificate)
+    {
+        var (status, body) = await server.Mtls.TokenAsync(server.Mtls.Mtls, "svc-pki", certificate);
+
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+        Assert.Equal(TestCertificates.Thumbprint(certificate), MutualTlsTests.Confirmation(body));
+    }
+
     private async Task AssertRefusedAsync(X509Certificate2 certificate, string reason)
     {
         var before = await server.Mtls.FailuresAsync("svc-pki", reason);
@@ -116,7 +148,7 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
     public sealed class CrlServer : IAsyncLifetime
     {
         private readonly string _directory = Directory.CreateTempSubdirectory("mtls-crl-").FullName;
-        private X509Certificate2 _liveCa = null!, _staleCa = null!, _reloadCa = null!;
+        private X509Certificate2 _liveCa = null!, _staleCa = null!, _reloadCa = null!, _rsaRoot = null!, _intermediate = null!, _revokedIntermediate = null!;
         private string _liveCrl = "";
 
         public MutualTlsTests.MutualTlsServer Mtls { get; } = new();
@@ -128,6 +160,18 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
         public X509Certificate2 OfStaleCa { get; private set; } = null!;
 
         public X509Certificate2 OfReloadCa { get; private set; } = null!;
+
+        /// <summary>Issued by an intermediate CA of the RSA root.</summary>
+        public X509Certificate2 OfIntermediate { get; private set; } = null!;
+
+        /// <summary>Issued by the intermediate CA that the RSA root's CRL revokes.</summary>
+        public X509Certificate2 OfRevokedIntermediate { get; private set; } = null!;
+
+        /// <summary>Issued by the RSA root itself.</summary>
+        public X509Certificate2 OfRsaCa { get; private set; } = null!;
+
+        /// <summary>Issued by the RSA root itself, and in its CRL.</summary>
+        public X509Certificate2 RevokedOfRsaCa { get; private set; } = null!;
 
         public string ForgedCrlFile => Path.Combine(_directory, "forged.crl.pem");
 
@@ -152,15 +196,26 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
             Revoked = TestCertificates.Client(_liveCa, "CN=orders.eu, O=Example");
             OfStaleCa = TestCertificates.Client(_staleCa, "CN=orders.eu, O=Example");
             OfReloadCa = TestCertificates.Client(_reloadCa, "CN=orders.eu, O=Example");
+            _rsaRoot = TestCertificates.RsaAuthority("CN=Identity CRL RSA Root");
+            _intermediate = TestCertificates.IntermediateAuthority(_rsaRoot, "CN=Identity CRL Intermediate");
+            _revokedIntermediate = TestCertificates.IntermediateAuthority(_rsaRoot, "CN=Identity CRL Revoked Intermediate");
+            OfIntermediate = TestCertificates.Client(_intermediate, "CN=orders.eu, O=Example");
+            OfRevokedIntermediate = TestCertificates.Client(_revokedIntermediate, "CN=orders.eu, O=Example");
+            OfRsaCa = TestCertificates.Client(_rsaRoot, "CN=orders.eu, O=Example");
+            RevokedOfRsaCa = TestCertificates.Client(_rsaRoot, "CN=orders.eu, O=Example");
 
+            // The intermediates are in the bundle: the server completes the chain from it (a client sends its leaf).
             var caFile = Path.Combine(_directory, "ca.pem");
-            await File.WriteAllTextAsync(caFile, string.Concat(new[] { _liveCa, _staleCa, _reloadCa }.Select(c => c.ExportCertificatePem() + "\n")));
+            await File.WriteAllTextAsync(caFile, string.Concat(new[] { _liveCa, _staleCa, _reloadCa, _rsaRoot, _intermediate, _revokedIntermediate }
+                .Select(c => c.ExportCertificatePem() + "\n")));
             var liveCrl = LiveCrlFile;
             _liveCrl = Crl(_liveCa, now.AddDays(-1), now.AddDays(7), Revoked);
             await File.WriteAllTextAsync(liveCrl, _liveCrl);
             var staleCrl = Path.Combine(_directory, "stale.crl"); // DER
             await File.WriteAllBytesAsync(staleCrl, CrlDer(_staleCa, now.AddDays(-8), now.AddDays(-1)));
             WriteReloadCrl(revoke: false);
+            var rsaCrl = Path.Combine(_directory, "rsa-root.crl.pem");
+            await File.WriteAllTextAsync(rsaCrl, Crl(_rsaRoot, now.AddDays(-1), now.AddDays(7), _revokedIntermediate, RevokedOfRsaCa));
             using (var forger = TestCertificates.Authority("CN=Identity CRL Live CA"))
             {
                 await File.WriteAllTextAsync(ForgedCrlFile, Crl(forger, now.AddDays(-1), now.AddDays(7), Good));
@@ -169,7 +224,7 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
             Mtls.Extra = settings =>
             {
                 settings["Mtls:TrustedCaFile"] = caFile;
-                settings["Mtls:CrlFile"] = $"{liveCrl};{staleCrl}; {ReloadCrlFile}";
+                settings["Mtls:CrlFile"] = $"{liveCrl};{staleCrl}; {ReloadCrlFile};{rsaCrl}";
                 settings["Mtls:CrlCheckInterval"] = "00:00:00";
             };
             await Mtls.InitializeAsync();
@@ -194,13 +249,16 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
                 builder.AddEntry(certificate, thisUpdate);
             }
 
-            return builder.Build(ca, BigInteger.One, nextUpdate, HashAlgorithmName.SHA256, thisUpdate: thisUpdate);
+            // An RSA CA signs its CRL with PKCS#1 v1.5 (RFC 4055 §5's sha256WithRSAEncryption), an EC one with ECDSA.
+            var padding = ca.PublicKey.Oid.Value == "1.2.840.113549.1.1.1" ? RSASignaturePadding.Pkcs1 : null; // rsaEncryption
+            return builder.Build(ca, BigInteger.One, nextUpdate, HashAlgorithmName.SHA256, padding, thisUpdate);
         }
 
         public async Task DisposeAsync()
         {
             await Mtls.DisposeAsync();
-            foreach (var certificate in new[] { _liveCa, _staleCa, _reloadCa, Good, Revoked, OfStaleCa, OfReloadCa })
+            foreach (var certificate in new[] { _liveCa, _staleCa, _reloadCa, Good, Revoked, OfStaleCa, OfReloadCa,
+                _rsaRoot, _intermediate, _revokedIntermediate, OfIntermediate, OfRevokedIntermediate, OfRsaCa, RevokedOfRsaCa })
             {
                 certificate.Dispose();
             }
