@@ -19,9 +19,22 @@ using ValidationBench;
 // IdentityTokenHandler (issuer, audience, typ, lifetime, signature with Identity's keys) and the binding check
 // (cnf.x5t#S256 against the caller's certificate). The caller's chain validation is left out: the Certificate
 // handler caches it per certificate, so a steady caller pays it once.
+// `--cpu`: process CPU time per call instead (no BenchmarkDotNet), a figure that survives a loaded machine.
+// `--floor`: also ValidationCost, the raw signature verification and the token read the validation is built on.
+if (args.Contains("--cpu"))
+{
+    CpuPerCall.Run();
+    return;
+}
+
 var config = ManualConfig.Create(DefaultConfig.Instance)
     .AddJob(Job.Default.WithToolchain(InProcessEmitToolchain.Instance).WithWarmupCount(3).WithIterationCount(args.Contains("--quick") ? 5 : 15))
     .WithOptions(ConfigOptions.DisableOptimizationsValidator);
+if (args.Contains("--floor"))
+{
+    BenchmarkRunner.Run<ValidationCost>(config);
+}
+
 var summary = BenchmarkRunner.Run<BoundTokenValidation>(config);
 
 Console.WriteLine();

@@ -17,10 +17,11 @@ namespace Identity.Propagation;
 /// them. At-least-once: a row whose confirmation was lost (crash, broker restart) is sent again, and regions ignore what
 /// is not newer than what they hold. One replica dispatches at a time (a lease row in the database), so rows are not
 /// published twice by two replicas under normal operation; when the lease holder dies, another takes over after
-/// <see cref="OutboxOptions.LeaseDuration"/>.
+/// <see cref="OutboxOptions.LeaseDuration"/> (<see cref="DispatchLease"/>).
 /// </summary>
 public sealed partial class OutboxDispatcher(
     IServiceScopeFactory scopes,
+    DispatchLease lease,
     IOutboxTransport transport,
     OutboxSignal signal,
     OutboxMetrics metrics,
@@ -29,7 +30,6 @@ public sealed partial class OutboxDispatcher(
     TimeProvider time,
     ILogger<OutboxDispatcher> logger) : BackgroundService
 {
-    private const string LeaseName = "outbox-dispatcher";
     private static readonly TimeSpan CleanupInterval = TimeSpan.FromMinutes(5);
 
     // The metrics' backlog figures are read at most this often, not on every round (rounds run every poll interval).
@@ -39,9 +39,7 @@ public sealed partial class OutboxDispatcher(
     // own pace, and a stream slower than the busy interval leaves empty rounds between its rows.
     private static readonly TimeSpan BusyWindow = TimeSpan.FromSeconds(1);
 
-    private readonly string _owner = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
     private readonly ResiliencePipeline _pipeline = BuildPipeline(publishing);
-    private DateTimeOffset _leaseUntil = DateTimeOffset.MinValue;
     private DateTimeOffset _nextCleanup = DateTimeOffset.MinValue;
     private DateTimeOffset _nextObserve = DateTimeOffset.MinValue;
 
@@ -85,7 +83,7 @@ public sealed partial class OutboxDispatcher(
             var leader = false;
             try
             {
-                leader = await HoldLeaseAsync(stoppingToken);
+                leader = await lease.HoldAsync(stoppingToken);
                 if (leader)
                 {
                     int read;
@@ -136,7 +134,7 @@ public sealed partial class OutboxDispatcher(
             }
         }
 
-        await ReleaseLeaseAsync();
+        await lease.ReleaseAsync();
     }
 
     /// <summary>
@@ -273,65 +271,6 @@ public sealed partial class OutboxDispatcher(
 
     private static string Describe(Exception e) => Truncate($"{e.GetType().Name}: {e.Message}", 1_000);
 
-    /// <summary>Takes or renews the dispatch lease; renewal is written only when a third of it is used up.</summary>
-    private async Task<bool> HoldLeaseAsync(CancellationToken cancellationToken)
-    {
-        var now = time.GetUtcNow();
-        var duration = options.Value.LeaseDuration;
-        if (_leaseUntil - now > duration * 2 / 3)
-        {
-            return true;
-        }
-
-        var until = now + duration;
-        await using var scope = scopes.CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-        var taken = await db.OutboxLeases
-            .Where(l => l.Name == LeaseName && (l.Owner == _owner || l.ExpiresAt < now))
-            .ExecuteUpdateAsync(s => s.SetProperty(l => l.Owner, _owner).SetProperty(l => l.ExpiresAt, until), cancellationToken);
-        if (taken == 0 && !await db.OutboxLeases.AnyAsync(l => l.Name == LeaseName, cancellationToken))
-        {
-            db.OutboxLeases.Add(new OutboxLease { Name = LeaseName, Owner = _owner, ExpiresAt = until });
-            try
-            {
-                taken = await db.SaveChangesAsync(cancellationToken);
-            }
-            catch (DbUpdateException)
-            {
-                taken = 0; // another replica created it first
-            }
-        }
-
-        if (taken > 0 && _leaseUntil < now)
-        {
-            LogLeaseTaken(logger, _owner);
-        }
-
-        _leaseUntil = taken > 0 ? until : DateTimeOffset.MinValue;
-        return taken > 0;
-    }
-
-    private async Task ReleaseLeaseAsync()
-    {
-        if (_leaseUntil < time.GetUtcNow())
-        {
-            return;
-        }
-
-        try
-        {
-            await using var scope = scopes.CreateAsyncScope();
-            var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-            var past = time.GetUtcNow().AddSeconds(-1);
-            await db.OutboxLeases.Where(l => l.Name == LeaseName && l.Owner == _owner)
-                .ExecuteUpdateAsync(s => s.SetProperty(l => l.ExpiresAt, past), CancellationToken.None);
-        }
-        catch (Exception e) when (e is DbUpdateException or InvalidOperationException or System.Data.Common.DbException)
-        {
-            LogRoundFailed(logger, e.GetType().Name, e.Message); // the lease then simply expires
-        }
-    }
-
     private async Task CleanUpAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
@@ -367,9 +306,6 @@ public sealed partial class OutboxDispatcher(
     }
 
     private static string Truncate(string value, int length) => value.Length <= length ? value : value[..length];
-
-    [LoggerMessage(LogLevel.Information, "Outbox dispatcher {Owner} holds the lease and publishes")]
-    private static partial void LogLeaseTaken(ILogger logger, string owner);
 
     [LoggerMessage(LogLevel.Warning, "Outbox round failed ({ErrorType}: {ErrorMessage}); pending events stay pending and are retried")]
     private static partial void LogRoundFailed(ILogger logger, string errorType, string errorMessage);

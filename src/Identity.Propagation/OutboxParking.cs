@@ -53,4 +53,26 @@ public static class OutboxParking
         row.LastError = null;
         return (RequeueOutcome.Requeued, was);
     }
+
+    /// <summary>
+    /// Makes every parked row of <paramref name="region"/> pending again (attempts from zero), in one statement inside
+    /// the caller's transaction, which writes the caller's audit entry too.
+    /// </summary>
+    /// <returns>The rows re-queued, by id, as they were parked.</returns>
+    public static async Task<IReadOnlyList<ParkedRow>> RequeueRegionAsync(AuthorityDbContext db, string region, CancellationToken cancellationToken)
+    {
+        var parked = (await db.Outbox.AsNoTracking().Where(m => m.Region == region && m.ParkedAt != null)
+            .OrderBy(m => m.Id).ToListAsync(cancellationToken)).Select(ParkedRow.Of).ToList();
+        var ids = parked.Select(r => r.Id).ToList();
+        if (ids.Count > 0)
+        {
+            await db.Outbox.Where(m => ids.Contains(m.Id) && m.ParkedAt != null).ExecuteUpdateAsync(s => s
+                .SetProperty(m => m.ParkedAt, (DateTimeOffset?)null)
+                .SetProperty(m => m.ParkedReason, (string?)null)
+                .SetProperty(m => m.Attempts, 0)
+                .SetProperty(m => m.LastError, (string?)null), cancellationToken);
+        }
+
+        return parked;
+    }
 }

@@ -44,6 +44,7 @@ public static class PropagationExtensions
             // sign-ins and the admin API keep working and their events wait in the outbox.
             builder.Services.AddHealthChecks().AddCheck<BrokerHealthCheck>(BrokerHealthCheck.Name, HealthStatus.Degraded, [readyTag]);
             builder.Services.AddSingleton<IOutboxTransport, MassTransitOutboxTransport>();
+            builder.Services.AddSingleton<DispatchLease>();
             builder.Services.AddHostedService<OutboxDispatcher>();
         }
 

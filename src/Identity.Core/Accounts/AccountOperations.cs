@@ -15,8 +15,8 @@ namespace Identity.Core.Accounts;
 /// <remarks>
 /// No account operation ends sessions: a suspended account's people are refused at their next sign-in and at the admin
 /// API (decisions 0036, 0039), their tokens stay until they expire, as before. The events (the account's snapshot to
-/// the regions it lives in and left; its users' snapshots or deletions when its regions change) are written by the
-/// outbox writer from what the run changed, routed by the one routing function.
+/// the regions it lives in and left; its users' snapshots or deletions when its regions change) are added by the run
+/// (<see cref="Change"/>) from what it changed, routed by the one routing function.
 /// </remarks>
 public sealed class AccountOperations(ChangeUnit changes, AuthorityDbContext db)
 {

@@ -68,10 +68,13 @@ public sealed class Change
     /// <summary>Whether this operation owns the events of this user's change (the outbox interceptor leaves them to it).</summary>
     internal bool Names(ApplicationUser user) => _users.Contains(user);
 
-    /// <summary>Whether this operation changed this account (the safety net reports an account change no operation made).</summary>
+    /// <summary>Whether this operation owns the events of this account's change (the outbox interceptor leaves them to it).</summary>
     internal bool Names(Guid accountId) => _accounts.Any(a => a.Id == accountId);
 
-    /// <summary>Versions, then the events, routed by one <see cref="RegionRouting"/>: each user's own, then the sessions revoked.</summary>
+    /// <summary>
+    /// Versions, then the events, routed by one <see cref="RegionRouting"/>: each account's own (with its users' arrival in
+    /// or departure from the regions it moved to or left), each user's own, then the sessions revoked.
+    /// </summary>
     internal async Task WriteAsync(AuthorityDbContext db, CancellationToken cancellationToken)
     {
         foreach (var account in _accounts.Where(a => db.Entry(a).State is EntityState.Modified or EntityState.Unchanged))
@@ -81,6 +84,19 @@ public sealed class Change
         }
 
         var routing = new RegionRouting(db);
+        if (_accounts.Count > 0)
+        {
+            // After the versions: an account whose only change is its regions is now modified too.
+            var entries = db.ChangeTracker.Entries()
+                .Where(e => e.State is EntityState.Added or EntityState.Modified or EntityState.Deleted && e.Entity is Accounts.Account or Accounts.AccountRegion)
+                .ToList();
+            var moved = new HashSet<string>(StringComparer.Ordinal); // users whose arrival or departure a region move wrote
+            foreach (var account in _accounts)
+            {
+                await db.AddAccountEventsAsync(routing, account.Id, entries, moved, Now, cancellationToken);
+            }
+        }
+
         foreach (var user in _users)
         {
             var entry = db.Entry(user);

@@ -72,6 +72,8 @@ public static class OutboxEvents
         }
     }
 
+    private static readonly string[] AccountSnapshotProperties = [nameof(Account.Name), nameof(Account.Status), nameof(Account.Settings)];
+
     // The properties a region sees in UserChanged; a change to any other (password hash, security stamp, failed-attempt
     // counter) is not an event.
     private static readonly string[] UserSnapshotProperties =
@@ -127,6 +129,90 @@ public static class OutboxEvents
 
         var regions = await routing.OfUserAsync(db.Entry(user), accountId, cancellationToken);
         db.Add(regions, new SessionsRevoked { UserId = user.Id, AccountId = accountId, Reason = reason, RevokedAt = now }, accountId, user.Id, now);
+    }
+
+    /// <summary>
+    /// Adds the account's own events (<paramref name="entries"/>: this SaveChanges' changed entries) and, when its regions
+    /// change, its users' arrival or departure there (their versions grow; they are added to
+    /// <paramref name="handledUsers"/>); tells <paramref name="routing"/> the regions the account lives in after it.
+    /// </summary>
+    public static async Task AddAccountEventsAsync(this AuthorityDbContext db, RegionRouting routing, Guid accountId,
+        IReadOnlyList<EntityEntry> entries, ISet<string> handledUsers, DateTimeOffset now, CancellationToken cancellationToken) =>
+        routing.Moved(accountId, await WriteAccountEventsAsync(db, accountId, entries, handledUsers, now, cancellationToken));
+
+    /// <returns>The regions the account lives in after this change.</returns>
+    private static async Task<List<string>> WriteAccountEventsAsync(AuthorityDbContext db, Guid accountId, IReadOnlyList<EntityEntry> entries,
+        ISet<string> handledUsers, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var stored = await RegionRouting.StoredAsync(db, accountId, cancellationToken);
+        var links = entries.Where(e => e.Entity is AccountRegion r && r.AccountId == accountId).ToList();
+        var added = links.Where(e => e.State == EntityState.Added).Select(e => ((AccountRegion)e.Entity).RegionCode).Except(stored).ToList();
+        var removed = links.Where(e => e.State == EntityState.Deleted).Select(e => ((AccountRegion)e.Entity).RegionCode).Intersect(stored).ToList();
+        var current = stored.Except(removed).Union(added).Order(StringComparer.Ordinal).ToList();
+
+        var accountEntry = entries.FirstOrDefault(e => e.Entity is Account a && a.Id == accountId);
+        var account = accountEntry?.Entity as Account ?? await db.Accounts.FindAsync([accountId], cancellationToken);
+        if (account is null)
+        {
+            return current;
+        }
+
+        if (accountEntry?.State == EntityState.Deleted)
+        {
+            // The account is gone: every region it lived in forgets it and its users (AccountChanged without the region).
+            db.Add(stored, Snapshot(account, [], "deleted", now), accountId, null, now);
+            return [];
+        }
+
+        var accountChanged = accountEntry?.State == EntityState.Added || added.Count > 0 || removed.Count > 0
+            || (accountEntry?.State == EntityState.Modified && Changed(accountEntry, AccountSnapshotProperties));
+        if (!accountChanged)
+        {
+            return current;
+        }
+
+        BumpVersion(db.Entry(account));
+
+        if (added.Count > 0 || removed.Count > 0)
+        {
+            // Each user's version grows, so that what a region receives now supersedes what it held before (a region
+            // that left and comes back must accept the snapshots again; one that leaves must accept the deletion).
+            var users = await db.Users.Where(u => u.AccountId == accountId).ToListAsync(cancellationToken);
+            foreach (var user in users)
+            {
+                var userEntry = db.Entry(user);
+                if (userEntry.State == EntityState.Deleted)
+                {
+                    continue;
+                }
+
+                BumpVersion(userEntry);
+                user.RegionCodes = RegionRouting.CodesOf(current);
+                handledUsers.Add(user.Id);
+                db.Add(current, Snapshot(user, now), accountId, user.Id, now);
+                db.Add(removed, new UserDeleted { UserId = user.Id, AccountId = accountId, Version = user.Version, DeletedAt = now },
+                    accountId, user.Id, now);
+            }
+        }
+
+        // The account snapshot goes to the regions it left too: without their code in Regions, they forget it.
+        db.Add(current.Union(removed), Snapshot(account, current, null, now), accountId, null, now);
+        return current;
+    }
+
+    /// <summary>Versions grow on every change a region can see; a caller that already bumped it is left alone.</summary>
+    public static void BumpVersion(EntityEntry entry)
+    {
+        if (entry.State == EntityState.Added)
+        {
+            return; // a new row starts at its first version
+        }
+
+        var version = entry.Property(nameof(ApplicationUser.Version));
+        if (Equals(version.OriginalValue, version.CurrentValue))
+        {
+            version.CurrentValue = (long)version.CurrentValue! + 1;
+        }
     }
 
     /// <summary>Whether any of these properties of the entry differs from its value as loaded.</summary>

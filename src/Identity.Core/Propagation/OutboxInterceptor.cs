@@ -1,6 +1,5 @@
 using System.Data.Common;
 using System.Runtime.CompilerServices;
-using Identity.Contracts;
 using Identity.Core.Accounts;
 using Identity.Core.Data;
 using Identity.Core.Operations;
@@ -11,10 +10,11 @@ using Microsoft.EntityFrameworkCore.Diagnostics;
 namespace Identity.Core.Propagation;
 
 /// <summary>
-/// The transactional outbox's writer: on every SaveChanges of the authority's context, the changes to users, accounts
-/// and account regions become event rows added to the same SaveChanges, hence the same database transaction (a failed
-/// write leaves no row; a committed one always has its rows). Every code path that changes a user — admin API,
-/// self-service, lockout — goes through here, so none can forget its event.
+/// The transactional outbox's safety net: the operations (<see cref="ChangeUnit"/>) add the events of what they change
+/// themselves; on every SaveChanges of the authority's context, a change to a user, an account or an account's regions
+/// that no operation named is reported (<see cref="ChangesOutsideOperations"/>) and, unless that fails the SaveChanges,
+/// its events are added to the same SaveChanges, hence the same database transaction (a failed write leaves no row; a
+/// committed one always has its rows). It also wakes the dispatcher when a transaction holding rows commits.
 /// </summary>
 /// <remarks>
 /// Routing is decided by <see cref="RegionRouting"/>: an event about a user goes only to the regions the user's account
@@ -25,8 +25,6 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
     : SaveChangesInterceptor, IDbTransactionInterceptor
 {
     private readonly ChangesOutsideOperations _outside = outside ?? ChangesOutsideOperations.Unwatched;
-
-    private static readonly string[] AccountSnapshotProperties = [nameof(Account.Name), nameof(Account.Status), nameof(Account.Settings)];
 
     // Contexts whose pending transaction holds outbox rows: the dispatcher is woken when it commits.
     private readonly ConditionalWeakTable<DbContext, object> _wroteRows = [];
@@ -179,18 +177,14 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
         var routing = new RegionRouting(db);
         var handledUsers = new HashSet<string>(StringComparer.Ordinal);
 
-        foreach (var accountId in AccountsTouched(entries))
+        // Accounts and users an operation named have their events from it (Operations.Change), in the order it decided.
+        var operation = ChangeUnit.RunningOn(db);
+        foreach (var accountId in AccountsTouched(entries).Where(id => operation?.Names(id) != true))
         {
-            if (ChangeUnit.RunningOn(db)?.Names(accountId) != true)
-            {
-                _outside.Report("account", accountId.ToString());
-            }
-
-            routing.Moved(accountId, await WriteAccountEventsAsync(db, accountId, entries, handledUsers, now, cancellationToken));
+            _outside.Report("account", accountId.ToString());
+            await db.AddAccountEventsAsync(routing, accountId, entries, handledUsers, now, cancellationToken);
         }
 
-        // Users an operation named have their events from it (Operations.Change), in the order it decided.
-        var operation = ChangeUnit.RunningOn(db);
         foreach (var entry in entries.Where(e => e.Entity is ApplicationUser user && !handledUsers.Contains(user.Id)
                      && operation?.Names(user) != true).ToList())
         {
@@ -201,7 +195,7 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
 
             if (entry.State == EntityState.Modified && OutboxEvents.IsNews(entry))
             {
-                BumpVersion(entry);
+                OutboxEvents.BumpVersion(entry);
             }
 
             await db.AddUserEventAsync(routing, entry, now, cancellationToken);
@@ -211,67 +205,6 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
         {
             _wroteRows.AddOrUpdate(db, this); // this SaveChanges' rows, or those its operation added before it
         }
-    }
-
-    /// <summary>Writes the account's own events and, when its regions change, its users' arrival or departure there.</summary>
-    /// <returns>The regions the account lives in after this change.</returns>
-    private static async Task<List<string>> WriteAccountEventsAsync(AuthorityDbContext db, Guid accountId, List<EntityEntry> entries,
-        HashSet<string> handledUsers, DateTimeOffset now, CancellationToken cancellationToken)
-    {
-        var stored = await RegionRouting.StoredAsync(db, accountId, cancellationToken);
-        var links = entries.Where(e => e.Entity is AccountRegion r && r.AccountId == accountId).ToList();
-        var added = links.Where(e => e.State == EntityState.Added).Select(e => ((AccountRegion)e.Entity).RegionCode).Except(stored).ToList();
-        var removed = links.Where(e => e.State == EntityState.Deleted).Select(e => ((AccountRegion)e.Entity).RegionCode).Intersect(stored).ToList();
-        var current = stored.Except(removed).Union(added).Order(StringComparer.Ordinal).ToList();
-
-        var accountEntry = entries.FirstOrDefault(e => e.Entity is Account a && a.Id == accountId);
-        var account = accountEntry?.Entity as Account ?? await db.Accounts.FindAsync([accountId], cancellationToken);
-        if (account is null)
-        {
-            return current;
-        }
-
-        if (accountEntry?.State == EntityState.Deleted)
-        {
-            // The account is gone: every region it lived in forgets it and its users (AccountChanged without the region).
-            db.Add(stored, OutboxEvents.Snapshot(account, [], "deleted", now), accountId, null, now);
-            return [];
-        }
-
-        var accountChanged = accountEntry?.State == EntityState.Added || added.Count > 0 || removed.Count > 0
-            || (accountEntry?.State == EntityState.Modified && OutboxEvents.Changed(accountEntry, AccountSnapshotProperties));
-        if (!accountChanged)
-        {
-            return current;
-        }
-
-        BumpVersion(db.Entry(account));
-
-        if (added.Count > 0 || removed.Count > 0)
-        {
-            // Each user's version grows, so that what a region receives now supersedes what it held before (a region
-            // that left and comes back must accept the snapshots again; one that leaves must accept the deletion).
-            var users = await db.Users.Where(u => u.AccountId == accountId).ToListAsync(cancellationToken);
-            foreach (var user in users)
-            {
-                var userEntry = db.Entry(user);
-                if (userEntry.State == EntityState.Deleted)
-                {
-                    continue;
-                }
-
-                BumpVersion(userEntry);
-                user.RegionCodes = RegionRouting.CodesOf(current);
-                handledUsers.Add(user.Id);
-                db.Add(current, OutboxEvents.Snapshot(user, now), accountId, user.Id, now);
-                db.Add(removed, new UserDeleted { UserId = user.Id, AccountId = accountId, Version = user.Version, DeletedAt = now },
-                    accountId, user.Id, now);
-            }
-        }
-
-        // The account snapshot goes to the regions it left too: without their code in Regions, they forget it.
-        db.Add(current.Union(removed), OutboxEvents.Snapshot(account, current, null, now), accountId, null, now);
-        return current;
     }
 
     private static IEnumerable<Guid> AccountsTouched(List<EntityEntry> entries) =>
@@ -284,18 +217,4 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
             .Where(id => id != Guid.Empty)
             .Distinct();
 
-    /// <summary>Versions grow on every change a region can see; a caller that already bumped it is left alone.</summary>
-    private static void BumpVersion(EntityEntry entry)
-    {
-        if (entry.State == EntityState.Added)
-        {
-            return; // a new row starts at its first version
-        }
-
-        var version = entry.Property(nameof(ApplicationUser.Version));
-        if (Equals(version.OriginalValue, version.CurrentValue))
-        {
-            version.CurrentValue = (long)version.CurrentValue! + 1;
-        }
-    }
 }

@@ -44,6 +44,44 @@ public sealed class ChangesOutsideOperationsTests
     }
 
     [Fact]
+    public async Task SaveChanges_AccountSuspendedOutsideAnOperation_FailModeThrowsAndWritesNothing()
+    {
+        await using var host = new OperationHost(OutsideChangeMode.Fail);
+        var accountId = await host.AccountAsync("eu");
+        await using var scope = host.Scope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        (await db.Accounts.SingleAsync(a => a.Id == accountId)).Status = AccountStatus.Suspended;
+
+        var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => db.SaveChangesAsync());
+
+        Assert.Contains(accountId.ToString(), failure.Message, StringComparison.Ordinal);
+        await using var read = host.PlainContext();
+        Assert.Equal((AccountStatus.Active, 1L), await read.Accounts.Where(a => a.Id == accountId).Select(a => ValueTuple.Create(a.Status, a.Version)).SingleAsync());
+        Assert.False(await read.Outbox.AnyAsync());
+    }
+
+    [Fact]
+    public async Task SaveChanges_AccountRegionAddedOutsideAnOperation_LogModeStillWritesItsEvents()
+    {
+        await using var host = new OperationHost(OutsideChangeMode.Log);
+        var accountId = await host.AccountAsync("eu");
+        var userId = await host.UserAsync(accountId, AccountRoles.Member);
+        await host.AccountAsync("us"); // the region exists
+        await using var scope = host.Scope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        db.Add(new AccountRegion { AccountId = accountId, RegionCode = "us" });
+
+        await db.SaveChangesAsync();
+
+        await using var read = host.PlainContext();
+        Assert.Equal(2L, await read.Accounts.Where(a => a.Id == accountId).Select(a => a.Version).SingleAsync());
+        Assert.Equal([("AccountChanged", "eu"), ("AccountChanged", "us"), ("UserChanged", "eu"), ("UserChanged", "us")],
+            (await read.Outbox.ToListAsync()).Select(m => (m.MessageType, m.Region)).Order());
+        Assert.Equal(("eu,us", 2L), await read.Users.Where(u => u.Id == userId).Select(u => ValueTuple.Create(u.RegionCodes, u.Version)).SingleAsync());
+        Assert.False(await read.AuditEntries.AnyAsync()); // what an escape loses
+    }
+
+    [Fact]
     public async Task SaveChanges_OnlyTheFailedAttemptCountOutsideAnOperation_NoRegionSeesItSoNotCaught()
     {
         await using var host = new OperationHost(OutsideChangeMode.Fail);

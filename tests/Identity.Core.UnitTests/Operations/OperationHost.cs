@@ -25,7 +25,7 @@ public sealed class OperationHost : IAsyncDisposable
     private readonly SqliteConnection _connection = new("Data Source=:memory:");
     private readonly ServiceProvider _services;
 
-    public OperationHost(OutsideChangeMode outside = OutsideChangeMode.Log)
+    public OperationHost(OutsideChangeMode outside = OutsideChangeMode.Fail)
     {
         _connection.Open();
         var services = new ServiceCollection();

@@ -17,7 +17,7 @@ namespace Identity.Core.UnitTests.Users;
 /// </summary>
 public sealed class SecondFactorEnrolmentTests : IAsyncDisposable
 {
-    private readonly OperationHost _host = new(OutsideChangeMode.Fail);
+    private readonly OperationHost _host = new();
 
     public ValueTask DisposeAsync() => _host.DisposeAsync();
 

@@ -299,6 +299,69 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
         Assert.NotNull((await RowAsync(id)).ParkedAt);
     }
 
+    [Fact]
+    public async Task RequeueRegion_ParkedRowsInTwoRegions_ThatRegionsPendingAgainInOneAuditEntry()
+    {
+        var region = "pk" + _unique;
+        var first = await ParkRowAsync(region, "UserChanged", "{}");
+        var second = await ParkRowAsync(region, "Unheard", "{}");
+        var elsewhere = await ParkRowAsync("po" + _unique, "UserChanged", "{}");
+
+        var body = await ResponseAssert.StatusAsync(await _platform.PostAsync($"/admin/v1/outbox/requeue?region={region}", null), HttpStatusCode.OK);
+
+        Assert.Equal((region, 2), (body.GetProperty("region").GetString(), body.GetProperty("requeued").GetInt32()));
+        Assert.Equal([first, second], body.GetProperty("ids").EnumerateArray().Select(i => i.GetInt64()));
+        foreach (var id in new[] { first, second })
+        {
+            var row = await RowAsync(id);
+            Assert.Equal(((DateTimeOffset?)null, (string?)null, 0, (string?)null), (row.ParkedAt, row.ParkedReason, row.Attempts, row.LastError));
+        }
+
+        Assert.NotNull((await RowAsync(elsewhere)).ParkedAt); // another region's parked row stays parked
+        var status = await ResponseAssert.StatusAsync(await _platform.GetAsync("/admin/v1/outbox"), HttpStatusCode.OK);
+        Assert.Equal(2, Assert.Single(status.GetProperty("byRegion").EnumerateArray(), r => r.GetProperty("region").GetString() == region)
+            .GetProperty("pending").GetInt32());
+        await using (var scope = fixture.Server.Services.CreateAsyncScope())
+        {
+            var audit = await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().AuditEntries.AsNoTracking()
+                .SingleAsync(e => e.EventType == "outbox.requeued_region" && e.SubjectId == region);
+            var details = JsonDocument.Parse(audit.Details!).RootElement;
+            Assert.Equal(2, details.GetProperty("rows").GetInt32());
+            Assert.Equal(2, details.GetProperty("reasons").GetProperty(ParkReasons.AttemptsExhausted).GetInt32());
+        }
+
+        var again = await ResponseAssert.StatusAsync(await _platform.PostAsync($"/admin/v1/outbox/requeue?region={region}", null), HttpStatusCode.OK);
+        Assert.Equal(0, again.GetProperty("requeued").GetInt32()); // nothing parked there any more: nothing done, nothing audited
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("?region=")]
+    [InlineData("?region=%20")]
+    [InlineData("?region=a-region-code-too-long")]
+    public async Task RequeueRegion_NoOrMalformedRegion_ProblemDetails(string query)
+    {
+        var response = await _platform.PostAsync($"/admin/v1/outbox/requeue{query}", null);
+
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task RequeueRegion_AccountAdmin_ForbiddenAndTheRowsStayParked()
+    {
+        var region = "pk" + _unique;
+        var id = await ParkRowAsync(region, "Unheard", "{}");
+        await CreateUserAsync(_accountA, "bulk", role: "admin");
+        var accountAdmin = await fixture.AsUserAsync($"bulk-{_unique}@example.test", Password);
+
+        var response = await accountAdmin.PostAsync($"/admin/v1/outbox/requeue?region={region}", null);
+
+        Assert.Equal(HttpStatusCode.Forbidden, response.StatusCode);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.NotNull((await RowAsync(id)).ParkedAt);
+    }
+
     /// <summary>A row as the dispatcher parks one (test arrangement: no broker here).</summary>
     private async Task<long> ParkRowAsync(string region, string messageType, string payload)
     {

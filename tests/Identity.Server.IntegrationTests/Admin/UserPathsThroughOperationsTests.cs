@@ -4,7 +4,7 @@ using Identity.Core.Operations;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
 
-namespace Identity.Server.IntegrationTests;
+namespace Identity.Server.IntegrationTests.Admin;
 
 /// <summary>
 /// The safety net under the user operations: a server whose outbox interceptor fails any SaveChanges carrying a user
