@@ -21,7 +21,7 @@
 #      WORKERS (32)        closed-loop workers (requests in flight)
 #      IDENTITY_OPENSSL_CONF  a file (path relative to the repository) given to Identity.Server as OPENSSL_CONF, e.g.
 #                          deploy/openssl/stateful-tls-tickets.cnf (TLS 1.3 tickets kept by the server: no session
-#                          decoded from the ticket per resumed connection, decision 0101-b); unset: none
+#                          decoded from the ticket per resumed connection, decision 0062); unset: none
 #      WARMUP_S (5), DURATION_S (15)   per measurement
 #      PEER_WORKERS (2)    node:cluster workers of the peer (as the shared token bench runs it)
 #      MIN_RESUMED (0.9)   resume: the share of measured requests that must have resumed, or the round has no figure

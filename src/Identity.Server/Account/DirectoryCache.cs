@@ -14,7 +14,7 @@ namespace Identity.Server.Account;
 /// <summary>
 /// This replica's copies of the users and accounts the sign-in path reads on every round trip (the session's user, the
 /// account's status, policy and name): the SSO round trip and the refresh read them from here instead of the database
-/// (issue 18: about ten statements per round trip before, decision 0101-d).
+/// (issue 18: about ten statements per round trip before, decision 0066).
 /// <para>
 /// A copy is trusted for <see cref="OidcOptions.UserCacheDuration"/> at most, on every replica: a user disabled, an
 /// account suspended or a policy changed at another replica is honoured here within that window. A change made through

@@ -103,7 +103,7 @@ public static class MutualTlsExtensions
                 .SetMtlsIntrospectionEndpointAliasUri(new Uri(aliasBase, IntrospectionPath))
                 .SetMtlsRevocationEndpointAliasUri(new Uri(aliasBase, RevocationPath));
 
-            // Nothing is downloaded while a client certificate is checked (decision 0101-b): a certificate's AIA and CRL
+            // Nothing is downloaded while a client certificate is checked (decision 0062): a certificate's AIA and CRL
             // URLs are the client's to choose, so fetching them would let anyone make the server call addresses of its
             // choosing. Issuers come from Mtls:TrustedCaFile (roots and intermediates), revocation from Mtls:CrlFile.
             // self_signed_tls_client_auth (RFC 8705 §2.2): the certificate must be one in the client's JWKS (x5c).
@@ -175,7 +175,7 @@ public static class MutualTlsExtensions
     }
 
     /// <summary>
-    /// The chain policy of the TLS layer on the mTLS port (decision 0101-b). SslStream builds a chain for every client
+    /// The chain policy of the TLS layer on the mTLS port (decision 0062). SslStream builds a chain for every client
     /// certificate on every connection, a resumed one included, before any callback, and the verdict is never used
     /// here: <c>AllowAnyClientCertificate</c> lets every certificate through and the authorization server validates it
     /// per client (chain to <c>Mtls:TrustedCaFile</c>, CRL, registered name, cached per certificate: decision 0050). So

@@ -9,7 +9,7 @@ using Identity.Server.IntegrationTests.Connect;
 namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
-/// What the mTLS port's TLS layer does with a client certificate on each connection (decision 0101-b): it lets every
+/// What the mTLS port's TLS layer does with a client certificate on each connection (decision 0062): it lets every
 /// certificate through to the authorization server, which validates it per client, and does no work of its own that a
 /// client could steer.
 /// </summary>
