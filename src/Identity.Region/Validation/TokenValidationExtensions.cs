@@ -87,12 +87,27 @@ public static class TokenValidationExtensions
     /// Kestrel asks TLS clients for a certificate and lets the connection through with or without one: the binding
     /// check decides per request, and the Certificate handler validates the chain against
     /// <c>IdentityTokenValidation:TrustedCaFile</c> (so the handshake accepts any certificate).
+    /// <para>
+    /// The TLS layer's own chain build (SslStream builds one for every client certificate, whatever the callback says)
+    /// trusts nothing, checks no revocation and downloads nothing: its verdict is never used, and with Kestrel's
+    /// defaults any caller could make the service fetch the issuer, OCSP and CRL addresses written in its certificate
+    /// during the handshake (the authority's mTLS port does the same, its decision 0062). This replaces
+    /// <see cref="HttpsConnectionAdapterOptions.OnAuthenticate"/>.
+    /// </para>
     /// </summary>
     public static HttpsConnectionAdapterOptions AskForClientCertificate(this HttpsConnectionAdapterOptions https)
     {
         ArgumentNullException.ThrowIfNull(https);
         https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.AllowCertificate;
         https.ClientCertificateValidation = static (_, _, _) => true;
+        https.CheckCertificateRevocation = false;
+        // A new policy per connection: SslStream adds the certificates the client sent to the policy's ExtraStore.
+        https.OnAuthenticate = static (_, ssl) => ssl.CertificateChainPolicy = new X509ChainPolicy
+        {
+            TrustMode = X509ChainTrustMode.CustomRootTrust,
+            RevocationMode = X509RevocationMode.NoCheck,
+            DisableCertificateDownloads = true,
+        };
         return https;
     }
 }

@@ -75,6 +75,25 @@ public sealed class RegionApiHost : IAsyncDisposable
         return new HttpClient(handler) { BaseAddress = BaseAddress };
     }
 
+    /// <summary>
+    /// A caller presenting <paramref name="certificate"/> without looking for its issuer (SslStream's client otherwise
+    /// builds the certificate's chain to send its intermediates, fetching the AIA issuer itself).
+    /// </summary>
+    public HttpClient OfflineCaller(X509Certificate2 certificate)
+    {
+        var serverCertificate = _serverCertificate;
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, presented, _, _) =>
+                    presented is not null && presented.GetCertHashString() == serverCertificate.GetCertHashString(),
+                ClientCertificateContext = SslStreamCertificateContext.Create(certificate, null, offline: true),
+            },
+        };
+        return new HttpClient(handler) { BaseAddress = BaseAddress };
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();

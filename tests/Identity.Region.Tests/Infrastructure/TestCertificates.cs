@@ -115,4 +115,24 @@ public static class TestCertificates
     /// <summary>Through PKCS#12, so that SslStream can use the private key.</summary>
     private static X509Certificate2 Reload(X509Certificate2 certificate) =>
         X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+
+    /// <summary>
+    /// A client certificate issued by <paramref name="issuer"/> whose issuer (AIA caIssuers), OCSP responder and CRL
+    /// (CDP) all point at <paramref name="url"/> (RFC 5280 §4.2.2.1, §4.2.1.13): what a server must never fetch.
+    /// </summary>
+    public static X509Certificate2 ClientPointingAt(X509Certificate2 issuer, string url)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=orders.eu, O=Example", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false)); // clientAuth
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        request.CertificateExtensions.Add(new X509AuthorityInformationAccessExtension([$"{url}ocsp"], [$"{url}issuer.cer"]));
+        request.CertificateExtensions.Add(CertificateRevocationListBuilder.BuildCrlDistributionPointExtension([$"{url}issuer.crl"]));
+        var now = DateTimeOffset.UtcNow;
+        using var issued = request.Create(issuer, now.AddDays(-1), now.AddDays(30), RandomNumberGenerator.GetBytes(16));
+        using var withKey = issued.CopyWithPrivateKey(key);
+        return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
+    }
 }

@@ -362,6 +362,26 @@ public sealed class TokenValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Handshake_CertificateNamingIssuerAndRevocationUrls_ApiFetchesNoneAndRefusesTheCall()
+    {
+        // Arrange: a certificate of a CA the API does not trust whose issuer, OCSP and CRL addresses are a local web
+        // server: any caller can present one during the TLS handshake, before any token is looked at.
+        using var web = new CountingWebServer();
+        using var unknownCa = TestCertificates.Authority("CN=Unknown CA");
+        using var certificate = TestCertificates.ClientPointingAt(unknownCa, web.Url);
+        var api = await ApiAsync();
+        using var caller = api.OfflineCaller(certificate);
+
+        // Act
+        using var response = await caller.GetAsync("orders");
+
+        // Assert: no token, 401; and the API never called the addresses the caller wrote into its certificate
+        // (Kestrel's defaults build a chain at the TLS layer with online revocation and downloads).
+        Assert.Equal(HttpStatusCode.Unauthorized, response.StatusCode);
+        Assert.Empty(web.Requests);
+    }
+
+    [Fact]
     public async Task Start_NoAudience_RefusesToStartNamingTheKey()
     {
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
