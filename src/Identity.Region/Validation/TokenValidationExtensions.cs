@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using Identity.Shared;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -101,13 +102,7 @@ public static class TokenValidationExtensions
         https.ClientCertificateMode = Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.AllowCertificate;
         https.ClientCertificateValidation = static (_, _, _) => true;
         https.CheckCertificateRevocation = false;
-        // A new policy per connection: SslStream adds the certificates the client sent to the policy's ExtraStore.
-        https.OnAuthenticate = static (_, ssl) => ssl.CertificateChainPolicy = new X509ChainPolicy
-        {
-            TrustMode = X509ChainTrustMode.CustomRootTrust,
-            RevocationMode = X509RevocationMode.NoCheck,
-            DisableCertificateDownloads = true,
-        };
+        https.OnAuthenticate = static (_, ssl) => ssl.CertificateChainPolicy = TlsLayerChainPolicy.ForOneConnection();
         return https;
     }
 }

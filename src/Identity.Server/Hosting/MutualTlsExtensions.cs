@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Identity.Server.Clients;
 using Identity.Server.Connect;
+using Identity.Shared;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
 using OpenIddict.Server;
@@ -168,28 +169,11 @@ public static class MutualTlsExtensions
                 // This port resumes sessions: a resumed connection is the client of the handshake that made the session
                 // (RFC 8446 §2.2), with that handshake's certificate, which is the one its token is bound to. (Resumption
                 // stays on: this handler replaces the defaults' one, which turns it off.)
-                https.OnAuthenticate = (_, ssl) => ssl.CertificateChainPolicy = TlsLayerChainPolicy();
+                https.OnAuthenticate = (_, ssl) => ssl.CertificateChainPolicy = TlsLayerChainPolicy.ForOneConnection();
             }));
         });
         return builder;
     }
-
-    /// <summary>
-    /// The chain policy of the TLS layer on the mTLS port (decision 0062). SslStream builds a chain for every client
-    /// certificate on every connection, a resumed one included, before any callback, and the verdict is never used
-    /// here: <c>AllowAnyClientCertificate</c> lets every certificate through and the authorization server validates it
-    /// per client (chain to <c>Mtls:TrustedCaFile</c>, CRL, registered name, cached per certificate: decision 0050). So
-    /// the TLS layer trusts nothing (an empty custom root store: no system roots to load into an OpenSSL store and sort
-    /// per connection), checks no revocation and downloads nothing: with Kestrel's defaults a client could make the
-    /// server fetch the issuer (AIA) and CRL URLs written in its certificate during every handshake. A new policy per
-    /// connection: SslStream adds the certificates the client sent to the policy's <c>ExtraStore</c>.
-    /// </summary>
-    private static X509ChainPolicy TlsLayerChainPolicy() => new()
-    {
-        TrustMode = X509ChainTrustMode.CustomRootTrust,
-        RevocationMode = X509RevocationMode.NoCheck,
-        DisableCertificateDownloads = true,
-    };
 
     private static void ListenOn(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, BindingAddress address)
     {
