@@ -12,7 +12,7 @@ namespace Identity.Server.Telemetry;
 /// <item><c>identity.tokens.issued</c> (<c>grant_type</c>, <c>client_id</c>), <c>identity.token.errors</c> (<c>error</c>).</item>
 /// <item><c>identity.sign_ins</c> (<c>result</c>: succeeded, failed, locked_out), <c>identity.lockouts</c>,
 /// <c>identity.mfa.challenges</c> (<c>factor</c>: totp, recovery_code, passkey; <c>result</c>).</item>
-/// <item><c>identity.throttled</c> (<c>endpoint</c>: sign_in, token): requests refused by the per-address limits.</item>
+/// <item><c>identity.throttled</c> (<c>endpoint</c>: sign_in, token, password_reset): requests refused by the per-address limits.</item>
 /// <item><c>identity.keys.active_age</c> and <c>identity.keys.next_rotation</c> (s, <c>algorithm</c>): how long the signing
 /// key has signed, and how long until the next one takes over (negative: overdue).</item>
 /// </list>
@@ -65,6 +65,7 @@ public sealed class AuthorityMetrics
         _lockouts.Add(0);
         _throttled.Add(0, new KeyValuePair<string, object?>("endpoint", "sign_in"));
         _throttled.Add(0, new KeyValuePair<string, object?>("endpoint", "token"));
+        _throttled.Add(0, new KeyValuePair<string, object?>("endpoint", "password_reset"));
         _tokenErrors.Add(0, new KeyValuePair<string, object?>("error", "invalid_grant"));
         _tokenErrors.Add(0, new KeyValuePair<string, object?>("error", "invalid_client"));
     }
