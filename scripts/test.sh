@@ -85,9 +85,10 @@ pg_start "$TEST_TMP/postgres"
 export IDENTITY_TEST_POSTGRES="$PG_CONNECTION_STRING"
 
 # The broker is TLS-only with client certificates (deploy/rabbitmq); its certificates are made here.
-# Regions eu/us/au serve the broker's own tests; p-eu/p-us the end-to-end propagation tests (their own queues,
-# so the two suites never consume each other's messages). Exported: a test that restarts the broker keeps them.
-export RMQ_REGIONS="eu us au p-eu p-us"
+# Regions eu/us/au serve the broker's own tests; p-eu/p-us the end-to-end propagation tests; rep the two-process
+# replica test's count at the broker (their own queues, so the suites never consume each other's messages). Exported: a
+# test that restarts the broker keeps them.
+export RMQ_REGIONS="eu us au p-eu p-us rep"
 rmq_start "$TEST_TMP/rabbitmq"
 export IDENTITY_TEST_RABBITMQ_PORT="$RMQ_PORT" IDENTITY_TEST_RABBITMQ_CERTS="$RMQ_CERTS" \
   IDENTITY_TEST_RABBITMQ_STATE="$RMQ_DIR" IDENTITY_TEST_RABBITMQ_CTL="$REPO_ROOT/scripts/rabbitmq.sh"

@@ -47,6 +47,8 @@ public static class BrokerCertificates
         chain.ChainPolicy.CustomTrustStore.Add(ca);
         // A private CA publishes no revocation list; a compromised broker key means a new CA.
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        // The broker's chain is what it sent and the CA: never the issuer address its certificate names (0067).
+        chain.ChainPolicy.DisableCertificateDownloads = true;
         chain.ChainPolicy.ApplicationPolicy.Add(ServerAuthentication);
         if (presented is not null)
         {

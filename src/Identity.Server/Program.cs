@@ -12,6 +12,7 @@ builder.AddSignIn();
 builder.AddSignInThrottling();
 builder.AddTrustedProxies();
 builder.AddPasskeys();
+builder.AddEmail();
 builder.AddAdminApi();
 builder.AddPropagation(HealthExtensions.ReadyTag);
 builder.AddSyncApi();

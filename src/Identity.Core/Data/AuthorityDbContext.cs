@@ -32,6 +32,10 @@ public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> opti
 
     public DbSet<OutboxLease> OutboxLeases => Set<OutboxLease>();
 
+    public DbSet<Email.EmailMessage> EmailMessages => Set<Email.EmailMessage>();
+
+    public DbSet<Users.UserLink> UserLinks => Set<Users.UserLink>();
+
     protected override void OnModelCreating(ModelBuilder builder)
     {
         base.OnModelCreating(builder);
@@ -132,6 +136,31 @@ public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> opti
             lease.HasKey(l => l.Name);
             lease.Property(l => l.Name).HasMaxLength(64);
             lease.Property(l => l.Owner).HasMaxLength(200);
+        });
+
+        builder.Entity<Email.EmailMessage>(message =>
+        {
+            message.ToTable("EmailMessages");
+            message.Property(m => m.To).HasMaxLength(256);
+            message.Property(m => m.Subject).HasMaxLength(200);
+            message.Property(m => m.ProtectedBody).HasMaxLength(64_000);
+            message.Property(m => m.Kind).HasMaxLength(32);
+            message.Property(m => m.UserId).HasMaxLength(450);
+            message.Property(m => m.LastError).HasMaxLength(1_000);
+            // The worker's query: the due rows (sent and given-up rows have none) in order.
+            message.HasIndex(m => new { m.NextAttemptAt, m.Id });
+        });
+
+        builder.Entity<Users.UserLink>(link =>
+        {
+            link.ToTable("UserLinks");
+            link.Property(l => l.UserId).HasMaxLength(450);
+            link.Property(l => l.Purpose).HasMaxLength(32);
+            link.Property(l => l.TokenHash).HasMaxLength(64);
+            link.Property(l => l.Email).HasMaxLength(256);
+            link.HasIndex(l => l.TokenHash).IsUnique();
+            link.HasIndex(l => new { l.UserId, l.Purpose });
+            link.HasOne<ApplicationUser>().WithMany().HasForeignKey(l => l.UserId).OnDelete(DeleteBehavior.Cascade);
         });
 
         if (Database.IsSqlite())

@@ -92,9 +92,8 @@ public sealed class ClientCertificate : IDisposable
                 return false;
             }
 
-            using var chain = new X509Chain();
+            using var chain = new X509Chain { ChainPolicy = ServerChainPolicy() };
             chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
             foreach (var ca in trusted)
             {
                 (ca.SubjectName.RawData.AsSpan().SequenceEqual(ca.IssuerName.RawData) ? chain.ChainPolicy.CustomTrustStore : chain.ChainPolicy.ExtraStore).Add(ca);
@@ -107,6 +106,18 @@ public sealed class ClientCertificate : IDisposable
 
             return chain.Build(server);
         };
+
+    /// <summary>
+    /// The chain policy of the token client's connections to Identity (SslStream's own build, then
+    /// <see cref="ServerValidation"/>'s): no revocation, as HttpClient's default, and no downloads. A server's
+    /// chain is what it sends (TLS 1.3 §4.4.2) plus the trusted bundle; on Linux .NET would otherwise fetch the
+    /// issuer address written in the server's certificate, one that whoever answers the connection chose (0067).
+    /// </summary>
+    internal static X509ChainPolicy ServerChainPolicy() => new()
+    {
+        RevocationMode = X509RevocationMode.NoCheck,
+        DisableCertificateDownloads = true,
+    };
 
     private static bool IsPkcs12(string file) =>
         file.EndsWith(".pfx", StringComparison.OrdinalIgnoreCase) || file.EndsWith(".p12", StringComparison.OrdinalIgnoreCase);

@@ -46,6 +46,7 @@ internal sealed class ClientCertificateHandler(ClientCertificateSource certifica
             // No resumption: a resumed session shows the server the certificate of the handshake that made it (seen
             // on Linux across pools), which after a rotation is no longer the one the token is bound to.
             AllowTlsResume = false,
+            CertificateChainPolicy = ClientCertificate.ServerChainPolicy(),
             RemoteCertificateValidationCallback = trustedServerCas is null ? null : ClientCertificate.ServerValidation(trustedServerCas),
         },
     };

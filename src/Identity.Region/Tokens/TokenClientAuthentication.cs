@@ -26,11 +26,12 @@ public abstract class TokenClientAuthentication
 
     /// <summary>
     /// The token client's own connections: by default the standard handler, trusting
-    /// <see cref="IdentityTokenClientOptions.TrustedServerCaFile"/> as well when it is set.
+    /// <see cref="IdentityTokenClientOptions.TrustedServerCaFile"/> as well when it is set, downloading no
+    /// certificate (<see cref="ClientCertificate.ServerChainPolicy"/>).
     /// </summary>
     public virtual HttpMessageHandler CreatePrimaryHandler(IdentityTokenClientOptions options)
     {
-        var handler = new SocketsHttpHandler();
+        var handler = new SocketsHttpHandler { SslOptions = { CertificateChainPolicy = ClientCertificate.ServerChainPolicy() } };
         if (options.TrustedServerCaFile is { Length: > 0 } file && ClientCertificate.LoadBundle(file) is { } trusted)
         {
             handler.SslOptions.RemoteCertificateValidationCallback = ClientCertificate.ServerValidation(trusted);

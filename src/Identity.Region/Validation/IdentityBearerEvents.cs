@@ -10,7 +10,8 @@ namespace Identity.Region.Validation;
 /// certificate (RFC 8705 §3), whose chain the Certificate handler validated. A refusal is a 401 with
 /// <c>WWW-Authenticate: Bearer error="invalid_token"</c> (RFC 6750 §3.1; RFC 8705 §3 names that error).
 /// </summary>
-public class IdentityBearerEvents(IOptions<IdentityTokenValidationOptions> options, ILogger<IdentityBearerEvents> logger) : JwtBearerEvents
+public class IdentityBearerEvents(
+    IOptions<IdentityTokenValidationOptions> options, CallerCertificateChain chains, ILogger<IdentityBearerEvents> logger) : JwtBearerEvents
 {
     public override async Task TokenValidated(TokenValidatedContext context)
     {
@@ -25,6 +26,13 @@ public class IdentityBearerEvents(IOptions<IdentityTokenValidationOptions> optio
 
         if (verdict == BindingVerdict.Bound)
         {
+            // Never a chain the handler would complete from the network (decision 0067).
+            if (!chains.IsCompleteLocally(certificate!))
+            {
+                Refuse(context, "the caller's certificate is not trusted: its issuer is not one this service holds");
+                return;
+            }
+
             // The certificate matches the token; it must also still be one this service trusts: unexpired, for client
             // authentication, its chain ending in TrustedCaFile (validated once per certificate, then cached).
             var chain = await http.AuthenticateAsync(IdentityBearerDefaults.CertificateScheme);

@@ -25,7 +25,8 @@ public static class TokenValidationExtensions
     /// The <c>Bearer</c> scheme (JwtBearer) for Identity's access tokens, options from <c>IdentityTokenValidation</c>
     /// validated at start: issuer, audience, <c>typ: at+jwt</c>, lifetime and signature with Identity's keys
     /// (<see cref="IdentitySigningKeys"/>), then the certificate binding (RFC 8705 §3) with the caller's chain
-    /// validated by the Certificate handler. Callers' certificates come from this service's TLS connection (see
+    /// validated by the Certificate handler, once <see cref="CallerCertificateChain"/> found it complete without
+    /// downloading anything. Callers' certificates come from this service's TLS connection (see
     /// <see cref="AskForClientCertificate"/>) or from a trusted proxy's header.
     /// </summary>
     public static AuthenticationBuilder AddIdentityBearer(this AuthenticationBuilder builder, Action<IdentityTokenValidationOptions>? configure = null)
@@ -48,6 +49,9 @@ public static class TokenValidationExtensions
             provider.GetRequiredService<IdentitySigningKeys>(), provider.GetRequiredService<TimeProvider>(),
             provider.GetRequiredService<IOptions<IdentityTokenValidationOptions>>().Value));
         services.TryAddScoped<IdentityBearerEvents>();
+        services.TryAddSingleton(provider => new CallerCertificateChain(
+            provider.GetRequiredService<IOptionsMonitor<CertificateAuthenticationOptions>>(), provider.GetRequiredService<TimeProvider>()));
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CertificateAuthenticationOptions>, CertificateOptionsValidator>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IStartupFilter, ForwardedCertificateFilter>());
 
         builder.AddJwtBearer(IdentityBearerDefaults.AuthenticationScheme, _ => { });
@@ -72,13 +76,15 @@ public static class TokenValidationExtensions
                 certificate.ValidateCertificateUse = true;
                 certificate.ValidateValidityPeriod = true;
                 // Identity checked revocation when it issued the token (its CRL); the token's lifetime bounds the rest.
+                // Online would fetch the addresses callers write into their certificates (refused at start, 0067).
                 certificate.RevocationMode = X509RevocationMode.NoCheck;
                 if (!string.IsNullOrEmpty(settings.TrustedCaFile))
                 {
                     certificate.ChainTrustValidationMode = X509ChainTrustMode.CustomRootTrust;
                     certificate.CustomTrustStore.ImportFromPemFile(settings.TrustedCaFile);
                 }
-            });
+            })
+            .ValidateOnStart();
         // One chain validation per certificate, not per request.
         builder.AddCertificateCache(cache => cache.CacheEntryExpiration = TimeSpan.FromMinutes(5));
         return builder;

@@ -124,7 +124,8 @@ public sealed class PropagationFixture : IAsyncLifetime
         return await db.Outbox.CountAsync(m => m.SentAt == null);
     }
 
-    private Dictionary<string, string?> Settings(bool broker)
+    /// <summary>The settings of a server on this fixture's database, publishing to the broker when <paramref name="broker"/>.</summary>
+    public Dictionary<string, string?> Settings(bool broker)
     {
         var secretFile = Path.Combine(_folder, "secret");
         var settings = new Dictionary<string, string?>

@@ -33,7 +33,8 @@ public sealed class RegionApiHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    public static async Task<RegionApiHost> StartAsync(TimeProvider clock, IDictionary<string, string?> settings, X509Certificate2 serverCertificate)
+    public static async Task<RegionApiHost> StartAsync(
+        TimeProvider clock, IDictionary<string, string?> settings, X509Certificate2 serverCertificate, Action<IServiceCollection>? configure = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         var log = new CapturedLog();
@@ -51,6 +52,7 @@ public sealed class RegionApiHost : IAsyncDisposable
         builder.Services.AddSingleton(clock);
         builder.Services.AddIdentityTokenValidation();
         builder.Services.AddAuthorization();
+        configure?.Invoke(builder.Services);
         var app = builder.Build();
         app.UseAuthentication();
         app.UseAuthorization();

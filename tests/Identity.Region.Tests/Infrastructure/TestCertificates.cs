@@ -119,14 +119,34 @@ public static class TestCertificates
     /// <summary>
     /// A client certificate issued by <paramref name="issuer"/> whose issuer (AIA caIssuers), OCSP responder and CRL
     /// (CDP) all point at <paramref name="url"/> (RFC 5280 §4.2.2.1, §4.2.1.13): what a server must never fetch.
+    /// With <paramref name="subject"/> equal to the issuer's name, the certificate looks self-signed by its names
+    /// while another key signed it (its key identifiers tell the two apart).
     /// </summary>
-    public static X509Certificate2 ClientPointingAt(X509Certificate2 issuer, string url)
+    public static X509Certificate2 ClientPointingAt(X509Certificate2 issuer, string url, string subject = "CN=orders.eu, O=Example") =>
+        PointingAt(issuer, url, subject, "1.3.6.1.5.5.7.3.2", san: null); // clientAuth
+
+    /// <summary>A TLS server certificate for localhost / 127.0.0.1 like <see cref="ClientPointingAt"/>.</summary>
+    public static X509Certificate2 ServerPointingAt(X509Certificate2 issuer, string url)
+    {
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName("localhost");
+        san.AddIpAddress(System.Net.IPAddress.Loopback);
+        return PointingAt(issuer, url, "CN=localhost", "1.3.6.1.5.5.7.3.1", san); // serverAuth
+    }
+
+    private static X509Certificate2 PointingAt(X509Certificate2 issuer, string url, string subject, string usage, SubjectAlternativeNameBuilder? san)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=orders.eu, O=Example", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false)); // clientAuth
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(usage)], false));
+        if (san is not null)
+        {
+            request.CertificateExtensions.Add(san.Build());
+        }
+
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
         request.CertificateExtensions.Add(new X509AuthorityInformationAccessExtension([$"{url}ocsp"], [$"{url}issuer.cer"]));
         request.CertificateExtensions.Add(CertificateRevocationListBuilder.BuildCrlDistributionPointExtension([$"{url}issuer.crl"]));

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Identity.Region.Tests.Infrastructure;
 using static Identity.Region.Tests.Infrastructure.ApiCalls;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.IdentityModel.Tokens;
 
@@ -382,6 +383,88 @@ public sealed class TokenValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Get_TokenBoundToACertificateOfAnUnknownIssuerNamingUrls_CertificateCheckFetchesNoneAndRefuses()
+    {
+        // Arrange: a token bound to a certificate whose issuer the API does not know and whose issuer, OCSP and CRL
+        // addresses are a local web server (the thumbprint matches, so the chain check runs).
+        using var web = new CountingWebServer();
+        using var unknownCa = TestCertificates.Authority("CN=Unknown CA");
+        using var certificate = TestCertificates.ClientPointingAt(unknownCa, web.Url);
+        var api = await ApiAsync();
+        using var caller = api.OfflineCaller(certificate);
+
+        // Act
+        var response = await caller.GetOrdersAsync(_identity.Token(boundTo: certificate, now: _clock.GetUtcNow()));
+
+        // Assert: refused, and the chain check looked for the issuer only in what the API holds.
+        AssertInvalidToken(response);
+        Assert.Empty(web.Requests);
+    }
+
+    [Fact]
+    public async Task Get_ForwardedCertificateOfAnUnknownIssuerNamingUrls_CertificateCheckFetchesNoneAndRefuses()
+    {
+        using var web = new CountingWebServer();
+        using var unknownCa = TestCertificates.Authority("CN=Unknown CA");
+        using var certificate = TestCertificates.ClientPointingAt(unknownCa, web.Url);
+        var api = await ApiAsync(TrustedProxy("127.0.0.1"), requireBinding: true);
+        using var proxy = new HttpClient { BaseAddress = api.PlainAddress };
+        proxy.DefaultRequestHeaders.Add("X-Client-Cert", Forwarded(certificate, "escaped-pem"));
+
+        var response = await proxy.GetOrdersAsync(_identity.Token(boundTo: certificate, now: _clock.GetUtcNow()));
+
+        AssertInvalidToken(response);
+        Assert.Empty(web.Requests);
+    }
+
+    [Fact]
+    public async Task Get_CertificateNamedAsItsOwnIssuerButSignedByAnother_RefusedWhereSelfSignedAllowedAndNothingFetched()
+    {
+        // Arrange: subject = issuer name, so the certificate passes for self-signed by its names, but another key
+        // signed it: its issuer is missing, not itself. Self-signed callers are allowed.
+        using var web = new CountingWebServer();
+        using var sameName = TestCertificates.Authority("CN=orders.eu, O=Example");
+        using var certificate = TestCertificates.ClientPointingAt(sameName, web.Url, subject: "CN=orders.eu, O=Example");
+        var api = await ApiAsync(settings => settings["IdentityTokenValidation:AllowSelfSignedCertificates"] = "true");
+        using var caller = api.OfflineCaller(certificate);
+
+        var response = await caller.GetOrdersAsync(_identity.Token(boundTo: certificate, now: _clock.GetUtcNow()));
+
+        // Assert: a chain that cannot be completed from what the API holds is no self-signed certificate.
+        AssertInvalidToken(response);
+        Assert.Empty(web.Requests);
+    }
+
+    [Fact]
+    public async Task Get_CertificateOfAnIntermediateInTheTrustedBundleNamingUrls_AcceptedWithoutFetching()
+    {
+        // Arrange: TrustedCaFile holds the root and its intermediate; the caller's certificate, issued by the
+        // intermediate, names addresses that must not be needed.
+        using var web = new CountingWebServer();
+        using var intermediate = TestCertificates.IntermediateAuthority(_ca, "CN=Region Services Issuing CA");
+        await File.WriteAllTextAsync(CaFile, _ca.ExportCertificatePem() + "\n" + intermediate.ExportCertificatePem());
+        using var certificate = TestCertificates.ClientPointingAt(intermediate, web.Url);
+        var api = await ApiAsync(requireBinding: true);
+        using var caller = api.OfflineCaller(certificate);
+
+        var response = await caller.GetOrdersAsync(_identity.Token(boundTo: certificate, now: _clock.GetUtcNow()));
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Empty(web.Requests);
+    }
+
+    [Fact]
+    public async Task Start_CallerCertificateRevocationCheckedOnline_RefusesToStart()
+    {
+        // Online revocation would fetch the CRL and OCSP addresses callers write into their certificates (0067).
+        var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => ApiAsync(configure: services =>
+            services.PostConfigure<Microsoft.AspNetCore.Authentication.Certificate.CertificateAuthenticationOptions>(
+                Identity.Region.Validation.IdentityBearerDefaults.CertificateScheme, o => o.RevocationMode = X509RevocationMode.Online)));
+
+        Assert.Contains("RevocationMode must not be Online", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Start_NoAudience_RefusesToStartNamingTheKey()
     {
         var error = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() =>
@@ -390,7 +473,8 @@ public sealed class TokenValidationTests : IAsyncLifetime
         Assert.Contains("IdentityTokenValidation:Audiences", error.Message, StringComparison.Ordinal);
     }
 
-    private async Task<RegionApiHost> ApiAsync(Action<Dictionary<string, string?>>? change = null, bool requireBinding = false)
+    private async Task<RegionApiHost> ApiAsync(
+        Action<Dictionary<string, string?>>? change = null, bool requireBinding = false, Action<IServiceCollection>? configure = null)
     {
         var settings = new Dictionary<string, string?>
         {
@@ -400,7 +484,7 @@ public sealed class TokenValidationTests : IAsyncLifetime
             ["IdentityTokenValidation:RequireCertificateBinding"] = requireBinding ? "true" : "false",
         };
         change?.Invoke(settings);
-        _api = await RegionApiHost.StartAsync(_clock, settings, _serverCertificate);
+        _api = await RegionApiHost.StartAsync(_clock, settings, _serverCertificate, configure);
         return _api;
     }
 }

@@ -1,0 +1,134 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using MimeKit;
+using SmtpServer;
+using SmtpServer.Authentication;
+using SmtpServer.Protocol;
+using SmtpServer.Storage;
+
+namespace Identity.Server.IntegrationTests.Infrastructure;
+
+/// <summary>
+/// A real SMTP server (the SmtpServer package) on a loopback port of its own, in the test's process: the authority
+/// sends to it over TCP with MailKit, exactly as to a production relay, and the test reads what arrived. It can be
+/// stopped and started again on the same port (the mail server down, then back), and can require a login.
+/// </summary>
+public sealed class TestSmtpServer : IAsyncDisposable
+{
+    private readonly ConcurrentQueue<MimeMessage> _received = new();
+    private readonly SemaphoreSlim _arrived = new(0);
+    private readonly (string User, string Password)? _login;
+    private SmtpServer.SmtpServer? _server;
+    private Task? _running;
+
+    public TestSmtpServer((string User, string Password)? login = null)
+    {
+        _login = login;
+        using var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+    }
+
+    public int Port { get; }
+
+    public IReadOnlyCollection<MimeMessage> Received => _received.ToArray();
+
+    /// <summary>The settings that point the authority at this server.</summary>
+    public Dictionary<string, string?> Settings(string? passwordVariable = null) => new()
+    {
+        ["Email:Host"] = "127.0.0.1",
+        ["Email:Port"] = Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["Email:Security"] = "None",
+        ["Email:From"] = "Identity <no-reply@identity.test>",
+        ["Email:ProductName"] = "Contoso Cloud",
+        ["Email:PollInterval"] = "00:00:00.100",
+        ["Email:RetryDelay"] = "00:00:00.200",
+        ["Email:MaxRetryDelay"] = "00:00:00.500",
+        ["Email:UserName"] = _login?.User,
+        ["Email:PasswordEnvironmentVariable"] = _login is null ? null : passwordVariable,
+    };
+
+    public TestSmtpServer Start()
+    {
+        var options = new SmtpServerOptionsBuilder().ServerName("localhost")
+            .Endpoint(e => e.Endpoint(new IPEndPoint(IPAddress.Loopback, Port))
+                .AuthenticationRequired(_login is not null).AllowUnsecureAuthentication(_login is not null))
+            .Build();
+        var services = new SmtpServer.ComponentModel.ServiceProvider();
+        services.Add(new Store(this));
+        if (_login is { } login)
+        {
+            services.Add(new Login(login.User, login.Password));
+        }
+
+        _server = new SmtpServer.SmtpServer(options, services);
+        _running = _server.StartAsync(CancellationToken.None);
+        return this;
+    }
+
+    /// <summary>Stops listening: connections are refused, as by a mail server that is down.</summary>
+    public async Task StopAsync()
+    {
+        if (_server is null)
+        {
+            return;
+        }
+
+        _server.Shutdown();
+        await _server.ShutdownTask.WaitAsync(TimeSpan.FromSeconds(10));
+        await _running!;
+        _server = null;
+    }
+
+    /// <summary>The first message to <paramref name="to"/> that arrives (or arrived), within <paramref name="timeout"/>.</summary>
+    public async Task<MimeMessage> WaitForAsync(string to, TimeSpan? timeout = null, Func<MimeMessage, bool>? where = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
+        while (true)
+        {
+            var found = _received.FirstOrDefault(m => m.To.Mailboxes.Any(b => string.Equals(b.Address, to, StringComparison.OrdinalIgnoreCase))
+                && (where is null || where(m)));
+            if (found is not null)
+            {
+                return found;
+            }
+
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero || !await _arrived.WaitAsync(left))
+            {
+                throw new TimeoutException($"No email to {to} arrived; received: {_received.Count}.");
+            }
+        }
+    }
+
+    /// <summary>The link in a message's plain-text body that leads to <paramref name="path"/>.</summary>
+    public static Uri LinkIn(MimeMessage message, string path) =>
+        new((message.TextBody ?? "").Split(' ', '\n', '\r').Single(w => w.StartsWith("http", StringComparison.Ordinal) && w.Contains(path, StringComparison.Ordinal)));
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
+        _arrived.Dispose();
+    }
+
+    private sealed class Store(TestSmtpServer owner) : MessageStore
+    {
+        public override async Task<SmtpResponse> SaveAsync(ISessionContext context, IMessageTransaction transaction,
+            ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
+        {
+            using var stream = new MemoryStream(buffer.ToArray());
+            owner._received.Enqueue(await MimeMessage.LoadAsync(stream, cancellationToken));
+            owner._arrived.Release();
+            return SmtpResponse.Ok;
+        }
+    }
+
+    private sealed class Login(string user, string password) : UserAuthenticator
+    {
+        public override Task<bool> AuthenticateAsync(ISessionContext context, string user1, string password1, CancellationToken cancellationToken) =>
+            Task.FromResult(user1 == user && password1 == password);
+    }
+}
