@@ -72,27 +72,49 @@ public sealed class ClientCertificateVerdict
 }
 
 /// <summary>
-/// A token request refused for its client certificate is <c>invalid_client</c> (RFC 6749 §5.2, 401) whose description
-/// says why; <see cref="ClientRefusals"/> counts it and writes its audit row (<c>token.failed</c> with the reason).
+/// A request to the token endpoint, or to the introspection or revocation endpoint (RFC 7662 §2.1 and RFC 7009 §2.1
+/// authenticate the client as the token endpoint does; RFC 8705 §5 gives them mTLS aliases), refused for its client
+/// certificate is <c>invalid_client</c> (RFC 6749 §5.2, 401) whose description says why; <see cref="ClientRefusals"/>
+/// counts it and writes its audit row (<c>token.failed</c> with the reason and the endpoint, decision 0068).
 /// </summary>
 public sealed class ClientCertificateRefusals(ClientCertificateVerdict verdict, ClientRefusals refusals)
-    : IOpenIddictServerHandler<ApplyTokenResponseContext>
+    : IOpenIddictServerHandler<ApplyTokenResponseContext>, IOpenIddictServerHandler<ApplyIntrospectionResponseContext>,
+      IOpenIddictServerHandler<ApplyRevocationResponseContext>
 {
-    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+    /// <summary>Each before OpenIddict normalises its endpoint's error.</summary>
+    public static IReadOnlyList<OpenIddictServerHandlerDescriptor> Descriptors { get; } =
+    [
         OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyTokenResponseContext>()
             .UseScopedHandler<ClientCertificateRefusals>()
             .SetOrder(OpenIddictServerHandlers.Exchange.NormalizeErrorResponse.Descriptor.Order - 3_000)
             .SetType(OpenIddictServerHandlerType.Custom)
-            .Build();
+            .Build(),
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyIntrospectionResponseContext>()
+            .UseScopedHandler<ClientCertificateRefusals>()
+            .SetOrder(OpenIddictServerHandlers.Introspection.NormalizeErrorResponse.Descriptor.Order - 3_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build(),
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ApplyRevocationResponseContext>()
+            .UseScopedHandler<ClientCertificateRefusals>()
+            .SetOrder(OpenIddictServerHandlers.Revocation.NormalizeErrorResponse.Descriptor.Order - 3_000)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build(),
+    ];
 
-    public async ValueTask HandleAsync(ApplyTokenResponseContext context)
+    public ValueTask HandleAsync(ApplyTokenResponseContext context) => RecordAsync(context, context.Request?.GrantType);
+
+    public ValueTask HandleAsync(ApplyIntrospectionResponseContext context) => RecordAsync(context, grantType: null);
+
+    public ValueTask HandleAsync(ApplyRevocationResponseContext context) => RecordAsync(context, grantType: null);
+
+    private async ValueTask RecordAsync(BaseRequestContext context, string? grantType)
     {
-        if (verdict.Refusal is { } reason && context.Response.Error == Errors.InvalidClient)
+        if (verdict.Refusal is { } reason && context.Transaction.Response is { Error: Errors.InvalidClient } response)
         {
-            context.Response.ErrorDescription = CertificateRefusal.Describe(reason);
-            context.Response.ErrorUri = null;
+            response.ErrorDescription = CertificateRefusal.Describe(reason);
+            response.ErrorUri = null;
             await refusals.CertificateRefusedAsync(context.Transaction, context.Transaction.GetHttpRequest()?.HttpContext,
-                context.Request?.ClientId, reason, context.Response.Error, context.Request?.GrantType);
+                context.Transaction.Request?.ClientId, reason, response.Error, grantType, ClientRefusals.EndpointName(context.EndpointType));
         }
     }
 }

@@ -16,8 +16,9 @@ namespace Identity.Server.Connect;
 /// floods (a client retrying in a loop), so they get at most one row per client per minute on each replica, carrying
 /// how many were refused since the previous row.</item>
 /// <item>Its certificate authentication (RFC 8705, <see cref="CertificateRefusal"/> names the reasons, decision 0046):
-/// meter <c>Identity.Server</c>, <c>identity.mtls.client_auth.refusals</c> tagged <c>reason</c>; audited as the
-/// <c>token.failed</c> row every refused token request gets, with <c>certificateRefused</c>.</item>
+/// meter <c>Identity.Server</c>, <c>identity.mtls.client_auth.refusals</c> tagged <c>reason</c> and <c>endpoint</c>;
+/// audited as the <c>token.failed</c> row every refused token request gets, with <c>certificateRefused</c> and
+/// <c>endpoint</c>, at introspection and revocation too (decision 0068).</item>
 /// </list>
 /// A recorded refusal marks its transaction (<see cref="RecordedProperty"/>) so that
 /// <see cref="Audit.TokenFailureAudit"/> does not write a second row for it.
@@ -67,14 +68,26 @@ public sealed class ClientRefusals
         await WriteAsync(http, clientId, "client.access_refused", new { reason, endpoint, refused, details });
     }
 
-    /// <summary>A token request refused for its client certificate or its authentication method (<see cref="CertificateRefusal"/>).</summary>
+    /// <summary>
+    /// A request to the token, introspection or revocation endpoint (<paramref name="endpoint"/>, <see cref="EndpointName"/>)
+    /// refused for its client certificate or its authentication method (<see cref="CertificateRefusal"/>).
+    /// </summary>
     public async Task CertificateRefusedAsync(OpenIddictServerTransaction transaction, HttpContext? http, string? clientId, string reason,
-        string? error, string? grantType)
+        string? error, string? grantType, string endpoint)
     {
         transaction.Properties[RecordedProperty] = true;
-        _certificateRefusals.Add(1, new KeyValuePair<string, object?>("reason", reason));
-        await WriteAsync(http, clientId, "token.failed", new { error, grantType, certificateRefused = reason });
+        _certificateRefusals.Add(1, new KeyValuePair<string, object?>("reason", reason), new KeyValuePair<string, object?>("endpoint", endpoint));
+        await WriteAsync(http, clientId, "token.failed", new { error, grantType, certificateRefused = reason, endpoint });
     }
+
+    /// <summary>The <c>endpoint</c> of the counters' tags and the audit rows: token, introspection, revocation.</summary>
+    public static string EndpointName(OpenIddictServerEndpointType endpoint) => endpoint switch
+    {
+        OpenIddictServerEndpointType.Token => "token",
+        OpenIddictServerEndpointType.Introspection => "introspection",
+        OpenIddictServerEndpointType.Revocation => "revocation",
+        _ => endpoint.ToString().ToLowerInvariant(),
+    };
 
     private static async Task WriteAsync(HttpContext? http, string? clientId, string eventType, object details)
     {

@@ -67,13 +67,7 @@ public sealed class EnforceClientAccessPolicy(
         }
 
         var policy = ClientAccessPolicy.Of(application);
-        var endpoint = context.EndpointType switch
-        {
-            OpenIddictServerEndpointType.Token => "token",
-            OpenIddictServerEndpointType.Introspection => "introspection",
-            OpenIddictServerEndpointType.Revocation => "revocation",
-            _ => context.EndpointType.ToString().ToLowerInvariant(),
-        };
+        var endpoint = ClientRefusals.EndpointName(context.EndpointType);
 
         if (!policy.Allows(http.Connection.RemoteIpAddress))
         {

@@ -9,12 +9,13 @@ using static OpenIddict.Server.OpenIddictServerEvents;
 namespace Identity.Server.Connect;
 
 /// <summary>
-/// Token requests that came without a client certificate and needed one are refused as <c>invalid_client</c> (401),
+/// Token, introspection and revocation requests that came without a client certificate and needed one are refused as
+/// <c>invalid_client</c> (401),
 /// "no client authentication included" (RFC 6749 §5.2):
 /// <list type="bullet">
 /// <item>a client registered with a certificate method (RFC 8705 §2), on any port and whatever else it sent: it
 /// authenticates with its certificate or not at all;</item>
-/// <item>a client-credentials request on the mTLS endpoint (its port, or its host through a known proxy,
+/// <item>at the token endpoint, a client-credentials request on the mTLS endpoint (its port, or its host through a known proxy,
 /// <see cref="ProxiedMutualTlsRequest"/>) with no credential at all (OpenIddict answers <c>invalid_request</c>), e.g. a
 /// certificate lost by a proxy in front;</item>
 /// <item>behind a proxy, whatever the client and grant: a forwarded certificate header that cannot be read, or one on a
@@ -22,17 +23,42 @@ namespace Identity.Server.Connect;
 /// </list>
 /// </summary>
 public sealed class MutualTlsClientErrors(IOptions<MutualTlsOptions> mtls, IOpenIddictApplicationManager applications, ClientCertificateVerdict verdict)
-    : IOpenIddictServerHandler<ValidateTokenRequestContext>
+    : IOpenIddictServerHandler<ValidateTokenRequestContext>, IOpenIddictServerHandler<ValidateIntrospectionRequestContext>,
+      IOpenIddictServerHandler<ValidateRevocationRequestContext>
 {
-    public static OpenIddictServerHandlerDescriptor Descriptor { get; } =
+    /// <summary>Token, introspection and revocation (decision 0068): each before OpenIddict's check of the client's credentials.</summary>
+    public static IReadOnlyList<OpenIddictServerHandlerDescriptor> Descriptors { get; } =
+    [
         OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateTokenRequestContext>()
             .UseScopedHandler<MutualTlsClientErrors>()
             .SetOrder(OpenIddictServerHandlers.Exchange.ValidateClientCredentialsParameters.Descriptor.Order - 1)
             .SetType(OpenIddictServerHandlerType.Custom)
-            .Build();
+            .Build(),
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateIntrospectionRequestContext>()
+            .UseScopedHandler<MutualTlsClientErrors>()
+            .SetOrder(OpenIddictServerHandlers.Introspection.ValidateClientCredentialsParameters.Descriptor.Order - 1)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build(),
+        OpenIddictServerHandlerDescriptor.CreateBuilder<ValidateRevocationRequestContext>()
+            .UseScopedHandler<MutualTlsClientErrors>()
+            .SetOrder(OpenIddictServerHandlers.Revocation.ValidateClientCredentialsParameters.Descriptor.Order - 1)
+            .SetType(OpenIddictServerHandlerType.Custom)
+            .Build(),
+    ];
 
-    public async ValueTask HandleAsync(ValidateTokenRequestContext context)
+    public ValueTask HandleAsync(ValidateTokenRequestContext context) => CheckAsync(context);
+
+    public ValueTask HandleAsync(ValidateIntrospectionRequestContext context) => CheckAsync(context);
+
+    public ValueTask HandleAsync(ValidateRevocationRequestContext context) => CheckAsync(context);
+
+    private async ValueTask CheckAsync(BaseValidatingContext context)
     {
+        if (context.Transaction.Request is not { } request)
+        {
+            return;
+        }
+
         if (context.Transaction.RemoteCertificate is not null)
         {
             return;
@@ -52,8 +78,8 @@ public sealed class MutualTlsClientErrors(IOptions<MutualTlsOptions> mtls, IOpen
         }
 
         // A certificate client that sent another credential is refused for that (RegisteredCertificateMethod), not here.
-        if (!string.IsNullOrEmpty(context.Request.ClientId) && !CarriesOtherCredential(context.Request)
-            && await applications.FindByClientIdAsync(context.Request.ClientId, context.CancellationToken) is { } application
+        if (!string.IsNullOrEmpty(request.ClientId) && !CarriesOtherCredential(request)
+            && await applications.FindByClientIdAsync(request.ClientId, context.CancellationToken) is { } application
             && CertificateRefusal.IsCertificateClient(await applications.GetPropertiesAsync(application, context.CancellationToken)))
         {
             verdict.Refuse(CertificateRefusal.NoCertificate);
@@ -61,9 +87,9 @@ public sealed class MutualTlsClientErrors(IOptions<MutualTlsOptions> mtls, IOpen
             return;
         }
 
-        if (http is not null && ProxiedMutualTlsRequest.Applies(http, mtls.Value)
-            && context.Request.IsClientCredentialsGrantType()
-            && string.IsNullOrEmpty(context.Request.ClientSecret) && string.IsNullOrEmpty(context.Request.ClientAssertion))
+        if (http is not null && context.EndpointType == OpenIddictServerEndpointType.Token && ProxiedMutualTlsRequest.Applies(http, mtls.Value)
+            && request.IsClientCredentialsGrantType()
+            && string.IsNullOrEmpty(request.ClientSecret) && string.IsNullOrEmpty(request.ClientAssertion))
         {
             context.Reject(Errors.InvalidClient, "A client certificate is required on this endpoint (RFC 8705).");
         }

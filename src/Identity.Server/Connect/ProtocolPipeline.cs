@@ -41,12 +41,14 @@ public static class ProtocolPipeline
     /// <summary>Certificate client authentication (RFC 8705), registered only when the mTLS endpoint is on.</summary>
     public static IReadOnlyList<OpenIddictServerHandlerDescriptor> MutualTls { get; } =
     [
-        // Validate: before OpenIddict's check that client credentials were sent (the certificate may be missing).
-        MutualTlsClientErrors.Descriptor,
+        // Validate (token, introspection, revocation): before OpenIddict's check that client credentials were sent (the
+        // certificate may be missing).
+        .. MutualTlsClientErrors.Descriptors,
         // Authenticate (token, introspection, revocation): once OpenIddict knows the client, before it checks a secret.
         RegisteredCertificateMethod.Descriptor,
-        // Apply (errors): before ClientAssertionErrors (Token), OpenIddict's normalisation of the error and the audit.
-        ClientCertificateRefusals.Descriptor,
+        // Apply (errors; token, introspection, revocation): before ClientAssertionErrors (Token), OpenIddict's
+        // normalisation of the error and the audit.
+        .. ClientCertificateRefusals.Descriptors,
     ];
 
     /// <summary>Authorization endpoint (RFC 6749 §3.1): requests OpenIddict would accept but could not answer.</summary>

@@ -131,17 +131,23 @@ public sealed class MutualTlsCrlTests(MutualTlsCrlTests.CrlServer server) : ICla
         Assert.Equal(TestCertificates.Thumbprint(certificate), MutualTlsTests.Confirmation(body));
     }
 
+    /// <summary>Refused at the token endpoint and at the introspection and revocation aliases alike.</summary>
     private async Task AssertRefusedAsync(X509Certificate2 certificate, string reason)
     {
-        var before = await server.Mtls.FailuresAsync("svc-pki", reason);
-        using var refusals = server.Mtls.CountRefusals();
+        foreach (var endpoint in new[] { "token", "introspection", "revocation" })
+        {
+            var before = await server.Mtls.FailuresAsync("svc-pki", reason, endpoint);
+            using var refusals = server.Mtls.CountRefusals();
 
-        var (status, body) = await server.Mtls.TokenAsync(server.Mtls.Mtls, "svc-pki", certificate);
+            var (status, body) = endpoint == "token"
+                ? await server.Mtls.TokenAsync(server.Mtls.Mtls, "svc-pki", certificate)
+                : await server.Mtls.IntrospectOrRevokeAsync(server.Mtls.Mtls, endpoint, "svc-pki", certificate);
 
-        Assert.True(status == HttpStatusCode.Unauthorized, body.ToString());
-        Assert.Equal("invalid_client", body.GetProperty("error").GetString());
-        Assert.Equal(before + 1, await server.Mtls.FailuresAsync("svc-pki", reason));
-        Assert.True(refusals.Of(reason) >= 1, $"no {reason} counted: {refusals}");
+            Assert.True(status == HttpStatusCode.Unauthorized, $"{endpoint}: {body}");
+            Assert.Equal("invalid_client", body.GetProperty("error").GetString());
+            Assert.Equal(before + 1, await server.Mtls.FailuresAsync("svc-pki", reason, endpoint));
+            Assert.True(refusals.Of(reason) >= 1, $"{endpoint}: no {reason} counted: {refusals}");
+        }
     }
 
     /// <summary>MutualTlsTests' server, with three more CAs in the trusted bundle and their CRLs in Mtls:CrlFile.</summary>

@@ -109,6 +109,59 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
         Assert.True(refusals.Of(reason) >= 1, $"no {reason} counted: {refusals}");
     }
 
+    public static TheoryData<string, string, string, string> IntrospectionAndRevocationRefusals()
+    {
+        var data = new TheoryData<string, string, string, string>();
+        foreach (var endpoint in new[] { "introspection", "revocation" })
+        {
+            foreach (var refusal in Refusals)
+            {
+                data.Add(endpoint, (string)refusal[0], (string)refusal[1], (string)refusal[2]);
+            }
+
+            // On the main port no certificate is asked for; a certificate client sending a secret instead.
+            data.Add(endpoint, "svc-pki", "main:pki", "no_certificate");
+            data.Add(endpoint, "svc-self", "main:secret", "method_not_registered");
+            data.Add(endpoint, "svc-pki", "secret", "method_not_registered");
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(IntrospectionAndRevocationRefusals))]
+    public async Task IntrospectionAndRevocation_CertificateRefused_InvalidClient401AuditedAndCounted(
+        string endpoint, string clientId, string certificate, string reason)
+    {
+        // Arrange: the mTLS aliases of RFC 7662 and RFC 7009 (RFC 8705 §5), or the main port.
+        var before = await server.FailuresAsync(clientId, reason, endpoint);
+        using var refusals = server.CountRefusals();
+        var main = certificate.StartsWith("main:", StringComparison.Ordinal);
+        var name = main ? certificate[5..] : certificate;
+
+        // Act
+        var (status, body) = await server.IntrospectOrRevokeAsync(main ? server.Main : server.Mtls, endpoint, clientId,
+            name == "secret" ? server.PkiClient : server.Certificate(name), secret: name == "secret" ? "a-secret-it-never-had-0123456789" : null);
+
+        // Assert: RFC 7662 §2.1 and RFC 7009 §2.1 authenticate the client as the token endpoint does, so a refused
+        // certificate is RFC 6749 §5.2 invalid_client (401), audited with its reason and endpoint and counted.
+        Assert.True(status == HttpStatusCode.Unauthorized, body.ToString());
+        Assert.Equal("invalid_client", body.GetProperty("error").GetString());
+        Assert.Equal(before + 1, await server.FailuresAsync(clientId, reason, endpoint));
+        Assert.True(refusals.Of(reason) >= 1, $"no {reason} counted: {refusals}");
+    }
+
+    [Theory]
+    [InlineData("introspection")]
+    [InlineData("revocation")]
+    public async Task IntrospectionAndRevocation_CertificateClientWithItsCertificate_Answered(string endpoint)
+    {
+        var (status, body) = await server.IntrospectOrRevokeAsync(server.Mtls, endpoint, "svc-pki", server.PkiClient);
+
+        // RFC 7662 §2.2: an unknown token is inactive; RFC 7009 §2.2: revoking an unknown token is 200.
+        Assert.True(status == HttpStatusCode.OK, body.ToString());
+    }
+
     [Fact]
     public async Task MainPort_CertificateClientWithItsCertificate_NeverAskedSoInvalidClientNoCertificate()
     {
@@ -509,16 +562,21 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             return client;
         }
 
-        public Task<int> FailuresAsync(string clientId, string reason) => FailuresAsync(_fixture.Server.Services, clientId, reason);
+        public Task<int> FailuresAsync(string clientId, string reason, string endpoint = "token") =>
+            FailuresAsync(_fixture.Server.Services, clientId, reason, endpoint);
 
-        /// <summary>The token.failed audit rows of <paramref name="clientId"/> refused as invalid_client for <paramref name="reason"/>.</summary>
-        internal static async Task<int> FailuresAsync(IServiceProvider services, string clientId, string reason)
+        /// <summary>
+        /// The token.failed audit rows of <paramref name="clientId"/> refused as invalid_client for <paramref name="reason"/>
+        /// at <paramref name="endpoint"/> (token, introspection, revocation).
+        /// </summary>
+        internal static async Task<int> FailuresAsync(IServiceProvider services, string clientId, string reason, string endpoint = "token")
         {
             await using var scope = services.CreateAsyncScope();
             var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
             var refused = $"\"certificateRefused\":\"{reason}\"";
+            var at = $"\"endpoint\":\"{endpoint}\"";
             return await db.AuditEntries.CountAsync(e => e.EventType == "token.failed" && e.ClientId == clientId
-                && e.Details != null && e.Details.Contains("\"invalid_client\"") && e.Details.Contains(refused));
+                && e.Details != null && e.Details.Contains("\"invalid_client\"") && e.Details.Contains(refused) && e.Details.Contains(at));
         }
 
         /// <summary>Listens to this server's refusal counter (meter Identity.Server) from now on.</summary>
@@ -567,6 +625,23 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
                 ["scope"] = "api.read",
             }));
             return (response.StatusCode, await response.Content.ReadFromJsonAsync<JsonElement>());
+        }
+
+        /// <summary>An introspection (RFC 7662) or revocation (RFC 7009) request for a token nobody issued; empty body: {}.</summary>
+        public async Task<(HttpStatusCode Status, JsonElement Body)> IntrospectOrRevokeAsync(
+            Uri baseUri, string endpoint, string clientId, X509Certificate2? certificate, string? secret = null)
+        {
+            using var client = Client(baseUri, certificate);
+            List<KeyValuePair<string, string>> form = [new("client_id", clientId), new("token", "an-access-token-of-someone")];
+            if (secret is not null)
+            {
+                form.Add(new("client_secret", secret));
+            }
+
+            using var response = await client.PostAsync(endpoint == "introspection" ? "/connect/introspect" : "/connect/revoke",
+                new FormUrlEncodedContent(form));
+            var text = await response.Content.ReadAsStringAsync();
+            return (response.StatusCode, JsonDocument.Parse(text.Length == 0 ? "{}" : text).RootElement.Clone());
         }
 
         public HttpClient Client(Uri baseUri, X509Certificate2? certificate)
