@@ -22,4 +22,7 @@ public interface IAccountEmails
 
     /// <summary>Queues the notice that the password was reset.</summary>
     void PasswordWasReset(ApplicationUser user);
+
+    /// <summary>Queues the answer to a reset request the account's policy does not allow: ask the account's admin.</summary>
+    void ResetNotAllowed(ApplicationUser user);
 }

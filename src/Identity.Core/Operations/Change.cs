@@ -14,6 +14,7 @@ public sealed class Change
 {
     private readonly IAuditTrail _audit;
     private readonly List<ApplicationUser> _users = [];
+    private readonly HashSet<ApplicationUser> _snapshots = [];
     private readonly List<Accounts.Account> _accounts = [];
     private readonly List<(ApplicationUser User, string Reason)> _sessionsRevoked = [];
 
@@ -40,6 +41,16 @@ public sealed class Change
         {
             _users.Add(user);
         }
+    }
+
+    /// <summary>
+    /// As <see cref="Changed(ApplicationUser)"/>, and its regions get its snapshot even when no property they see moved:
+    /// a credential change (a password reset) that they must hear of, with the new version.
+    /// </summary>
+    public void ChangedWithSnapshot(ApplicationUser user)
+    {
+        Changed(user);
+        _snapshots.Add(user);
     }
 
     /// <summary>
@@ -105,7 +116,7 @@ public sealed class Change
                 user.Version++;
             }
 
-            await db.AddUserEventAsync(routing, entry, Now, cancellationToken);
+            await db.AddUserEventAsync(routing, entry, Now, cancellationToken, always: _snapshots.Contains(user));
         }
 
         foreach (var (user, reason) in _sessionsRevoked)

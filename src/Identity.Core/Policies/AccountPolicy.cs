@@ -104,6 +104,9 @@ public sealed record PasswordPolicy
 
     /// <summary>After this long a password must be changed at the next sign-in; <c>null</c>: never.</summary>
     public TimeSpan? MaximumAge { get; init; }
+
+    /// <summary>Members may reset a forgotten password by an emailed link; false: only the account's admins can help.</summary>
+    public bool SelfServiceReset { get; init; } = true;
 }
 
 /// <summary>Per-user lockout after repeated failed sign-ins (the per-IP throttle is the server's, not the account's).</summary>

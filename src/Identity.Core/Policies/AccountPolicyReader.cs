@@ -126,6 +126,7 @@ internal sealed class AccountPolicyReader
                 "minimumLength" => Integer(value, at, 8, 128) is { } length ? password with { MinimumLength = length } : password,
                 "rejectCommon" => Boolean(value, at) is { } reject ? password with { RejectCommon = reject } : password,
                 "history" => Integer(value, at, 0, 24) is { } history ? password with { History = history } : password,
+                "selfServiceReset" => Boolean(value, at) is { } reset ? password with { SelfServiceReset = reset } : password,
                 "maximumAge" => value.ValueKind == JsonValueKind.Null ? password with { MaximumAge = null }
                     : Duration(value, at, TimeSpan.FromDays(1), TimeSpan.FromDays(3650), "1.00:00:00", "3650.00:00:00 (or null: never)") is { } age
                         ? password with { MaximumAge = age } : password,

@@ -92,14 +92,15 @@ public static class OutboxEvents
     /// Adds what this change to the user (a tracked entry, with its version as it will be saved) means to its regions:
     /// its snapshot, or its deletion; nothing when it is not news (<see cref="IsNews"/>) or the user lives in no region.
     /// </summary>
+    /// <param name="always">A snapshot even when none of its properties changed (a credential change the regions must hear of).</param>
     public static async Task AddUserEventAsync(this AuthorityDbContext db, RegionRouting routing, EntityEntry entry, DateTimeOffset now,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, bool always = false)
     {
         var user = (ApplicationUser)entry.Entity;
         var accountId = entry.State == EntityState.Deleted
             ? entry.Property(nameof(ApplicationUser.AccountId)).OriginalValue as Guid?
             : user.AccountId;
-        if (accountId is not { } id || !IsNews(entry))
+        if (accountId is not { } id || !(IsNews(entry) || (always && entry.State is EntityState.Modified or EntityState.Unchanged)))
         {
             return; // platform administrators live in no region
         }

@@ -225,7 +225,7 @@ public sealed class UserOperations(
     /// The one place sessions end: a new security stamp (the SSO cookie ends at its next validation), the user's tokens
     /// and authorizations revoked, and the user's regions told (<c>SessionsRevoked</c>, with the reason).
     /// </summary>
-    private async Task RevokeSessionsAsync(Change change, ApplicationUser user, string reason, CancellationToken cancellationToken)
+    internal async Task RevokeSessionsAsync(Change change, ApplicationUser user, string reason, CancellationToken cancellationToken)
     {
         await users.UpdateSecurityStampAsync(user);
         await RevokeTokensAsync(user, cancellationToken);

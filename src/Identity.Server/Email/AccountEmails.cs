@@ -60,6 +60,12 @@ public sealed class AccountEmails(OutgoingEmail outgoing, IOptions<EmailOptions>
         Queue(user.Email!, "password_reset_notice", user, "Your password was reset", [notice], [Encode(notice)]);
     }
 
+    public void ResetNotAllowed(ApplicationUser user)
+    {
+        var notice = "Someone asked to reset the password of your account, but your account's policy does not allow resetting it yourself: ask your account's administrator. If it was not you, ignore this email.";
+        Queue(user.Email!, "password_reset_not_allowed", user, "Password reset", [notice], [Encode(notice)]);
+    }
+
     private void Queue(string to, string kind, ApplicationUser user, string subject, string[] lines, string[] htmlParagraphs)
     {
         var who = AccountName(user) is { } account ? $"{_options.ProductName} · {account}" : _options.ProductName;

@@ -20,8 +20,10 @@ public static class RateLimitingExtensions
 {
     public const string SignInPath = "/Account/Login";
     public const string TokenPath = "/connect/token";
+    public const string PasswordResetPath = "/Account/ForgotPassword";
 
     private static readonly TimeSpan SignInWindow = TimeSpan.FromMinutes(1);
+    private static readonly TimeSpan PasswordResetWindow = TimeSpan.FromHours(1);
 
     /// <summary>Registers and validates the limits; <see cref="UseSignInThrottling"/> applies them.</summary>
     public static IHostApplicationBuilder AddSignInThrottling(this IHostApplicationBuilder builder)
@@ -79,6 +81,10 @@ public static class RateLimitingExtensions
         {
             endpoint = ThrottledEndpoint.SignIn;
         }
+        else if (path.StartsWithSegments(PasswordResetPath, StringComparison.OrdinalIgnoreCase))
+        {
+            endpoint = ThrottledEndpoint.PasswordReset;
+        }
         else
         {
             return null;
@@ -130,6 +136,13 @@ public static class RateLimitingExtensions
                 SegmentsPerWindow = 6,
                 QueueLimit = 0,
             }),
+            ThrottledEndpoint.PasswordReset => RateLimitPartition.GetSlidingWindowLimiter(key, _ => new SlidingWindowRateLimiterOptions
+            {
+                PermitLimit = options.PasswordResetPerHour,
+                Window = PasswordResetWindow,
+                SegmentsPerWindow = 6,
+                QueueLimit = 0,
+            }),
             _ => RateLimitPartition.GetTokenBucketLimiter(key, _ => new TokenBucketRateLimiterOptions
             {
                 TokenLimit = options.TokenPerSecond,
@@ -152,11 +165,12 @@ public static class RateLimitingExtensions
         var context = rejected.HttpContext;
         var response = context.Response;
         var isToken = context.Request.Path.StartsWithSegments(TokenPath, StringComparison.OrdinalIgnoreCase);
+        var isReset = context.Request.Path.StartsWithSegments(PasswordResetPath, StringComparison.OrdinalIgnoreCase);
 
         // A token bucket's refused lease says when the next token comes; a sliding window's says nothing, and its
         // permits come back anywhere from one segment to one window later: the window is the honest answer.
         var retryAfter = rejected.Lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after
-            : isToken ? TimeSpan.FromSeconds(1) : SignInWindow;
+            : isToken ? TimeSpan.FromSeconds(1) : isReset ? PasswordResetWindow : SignInWindow;
         var seconds = Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds));
         response.Headers.RetryAfter = seconds.ToString(CultureInfo.InvariantCulture);
         response.Headers.XContentTypeOptions = "nosniff";
@@ -177,7 +191,8 @@ public static class RateLimitingExtensions
         response.ContentType = "text/plain;charset=UTF-8";
         response.Headers.CacheControl = "no-store";
         await response.WriteAsync(
-            string.Create(CultureInfo.InvariantCulture, $"Too many sign-in attempts from this address. Try again in {seconds} seconds."),
+            string.Create(CultureInfo.InvariantCulture,
+                $"Too many {(isReset ? "password-reset requests" : "sign-in attempts")} from this address. Try again in {seconds} seconds."),
             cancellationToken);
     }
 }
@@ -187,6 +202,7 @@ internal enum ThrottledEndpoint
 {
     SignIn = 1,
     Token,
+    PasswordReset,
 }
 
 /// <summary>A partition of the limiter: one endpoint, one client (<see cref="RateLimitingExtensions.ClientOf"/>).</summary>

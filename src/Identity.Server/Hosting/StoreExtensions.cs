@@ -63,6 +63,8 @@ public static class StoreExtensions
         // Every change to a user or an account is one of these operations: rule, version, events, audit, one SaveChanges.
         builder.Services.AddScoped<Core.Operations.ChangeUnit>();
         builder.Services.AddScoped<Core.Users.UserOperations>();
+        builder.Services.AddScoped<Core.Users.UserLinks>();
+        builder.Services.AddScoped<Core.Users.UserLinkOperations>();
         builder.Services.AddScoped<Core.Accounts.AccountOperations>();
         builder.Services.AddScoped<Core.Users.UserLockout>();
         builder.Services.AddScoped<Core.Users.SecondFactorEnrolment>();

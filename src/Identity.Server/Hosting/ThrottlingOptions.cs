@@ -22,6 +22,14 @@ public sealed class ThrottlingOptions
     [Range(1, 1_000_000, ErrorMessage = "Throttling:TokenPerSecond must be from 1 to 1000000.")]
     public int TokenPerSecond { get; set; } = 200;
 
+    /// <summary>Password-reset requests (<c>POST /Account/ForgotPassword</c>) per client address over any sliding hour.</summary>
+    [Range(1, 10_000, ErrorMessage = "Throttling:PasswordResetPerHour must be from 1 to 10000.")]
+    public int PasswordResetPerHour { get; set; } = 20;
+
+    /// <summary>Reset links sent to one address per hour, whoever asks (more requests are answered alike, and send nothing).</summary>
+    [Range(1, 1_000, ErrorMessage = "Throttling:PasswordResetPerAddressPerHour must be from 1 to 1000.")]
+    public int PasswordResetPerAddressPerHour { get; set; } = 3;
+
     /// <summary>
     /// Never throttle loopback clients (127.0.0.0/8, ::1): for load benchmarks and tests on one machine. Off by
     /// default, because behind a reverse proxy on the same host without forwarded headers configured, every client

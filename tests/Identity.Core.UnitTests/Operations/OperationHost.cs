@@ -46,6 +46,10 @@ public sealed class OperationHost : IAsyncDisposable
         services.AddScoped<IAuditTrail, AuditTrail>();
         services.AddScoped<ChangeUnit>();
         services.AddScoped<UserOperations>();
+        services.AddScoped<UserLinks>();
+        services.AddScoped<UserLinkOperations>();
+        services.AddScoped<Identity.Core.Email.OutgoingEmail>();
+        services.AddScoped<Identity.Core.Email.IAccountEmails, TestAccountEmails>();
         services.AddScoped<AccountOperations>();
         services.AddScoped<UserLockout>();
         services.AddScoped<SecondFactorEnrolment>();
@@ -184,4 +188,27 @@ internal sealed class TestSecondFactors(UserManager<ApplicationUser> users) : IU
         await users.RemoveAuthenticationTokenAsync(user, Provider, "RecoveryCodes");
         await users.SetTwoFactorEnabledAsync(user, false);
     }
+}
+
+/// <summary>
+/// The server renders its emails with its templates; here each is a line naming its kind and, for a link, its token,
+/// queued through the real <see cref="Identity.Core.Email.OutgoingEmail"/> (so the operation's write includes it).
+/// </summary>
+internal sealed class TestAccountEmails(Identity.Core.Email.OutgoingEmail outgoing) : Identity.Core.Email.IAccountEmails
+{
+    public bool Enabled => true;
+
+    public TimeSpan LifetimeOf(string purpose) => TimeSpan.FromMinutes(30);
+
+    public void Link(string purpose, ApplicationUser user, string address, string token, DateTimeOffset expiresAt) =>
+        Queue(address, purpose, user, token);
+
+    public void EmailChanging(ApplicationUser user, string oldAddress) => Queue(oldAddress, "email_change_notice", user, "");
+
+    public void PasswordWasReset(ApplicationUser user) => Queue(user.Email!, "password_reset_notice", user, "");
+
+    public void ResetNotAllowed(ApplicationUser user) => Queue(user.Email!, "password_reset_not_allowed", user, "");
+
+    private void Queue(string to, string kind, ApplicationUser user, string token) =>
+        outgoing.Queue(to, kind, user.Id, new Identity.Core.Email.EmailContent(kind, $"{kind} {token}", $"<p>{kind} {token}</p>"));
 }

@@ -71,7 +71,7 @@ public sealed class AccountPolicyTests
     {
         Assert.Equal(
             """{"mfa":{"requirement":"optional","allowedFactors":["totp","recoveryCode","passkey"]}""" +
-            ""","password":{"minimumLength":12,"rejectCommon":true,"history":5,"maximumAge":null}""" +
+            ""","password":{"minimumLength":12,"rejectCommon":true,"history":5,"maximumAge":null,"selfServiceReset":true}""" +
             ""","lockout":{"maxFailedAttempts":5,"duration":"00:15:00"}""" +
             ""","session":{"lifetime":"08:00:00","idleTimeout":"01:00:00"}""" +
             ""","ipAllowList":{"ranges":[]}}""",

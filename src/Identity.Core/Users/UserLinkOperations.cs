@@ -1,0 +1,140 @@
+using Identity.Core.Accounts;
+using Identity.Core.Audit;
+using Identity.Core.Data;
+using Identity.Core.Email;
+using Identity.Core.Operations;
+using Identity.Core.Policies;
+using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
+
+namespace Identity.Core.Users;
+
+/// <summary>
+/// The operations an emailed link starts or completes (forgot password), each one unit of work like
+/// <see cref="UserOperations"/>: the link, the change, the emails, the events and the audit entry in one transaction.
+/// </summary>
+public sealed class UserLinkOperations(
+    ChangeUnit changes,
+    AuthorityDbContext db,
+    UserManager<ApplicationUser> users,
+    UserOperations userOperations,
+    UserLinks links,
+    IAccountEmails emails)
+{
+    public const string LinkUnusable = "This link cannot be used: it has expired or was already used. Ask for a new one.";
+
+    /// <summary>
+    /// Someone asks for a password-reset link for <paramref name="email"/>. Whether or not the address is a user's, the
+    /// run is the same (one transaction, an audit entry) and the caller learns nothing: a user who may reset gets the
+    /// link (their older reset links voided), one whose account's policy forbids it an email saying whom to ask; an
+    /// unknown, disabled or suspended user, or an address sent <paramref name="perAddressPerHour"/> links within the
+    /// hour, nothing (OWASP Forgot Password Cheat Sheet).
+    /// </summary>
+    public Task RequestPasswordResetAsync(string email, int perAddressPerHour, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            var user = await users.FindByEmailAsync(email.Trim());
+            var refusal = user is null ? "unknown_address" : await ResetRefusalAsync(user, cancellationToken);
+            if (user is not null && refusal is null
+                && await links.CountSinceAsync(user.Id, UserLinkPurposes.PasswordReset, change.Now.AddHours(-1), cancellationToken) >= perAddressPerHour)
+            {
+                refusal = "throttled";
+            }
+
+            if (user is not null && refusal is null)
+            {
+                var lifetime = emails.LifetimeOf(UserLinkPurposes.PasswordReset);
+                var token = await links.IssueAsync(change, user, UserLinkPurposes.PasswordReset, user.Email!, lifetime, cancellationToken);
+                emails.Link(UserLinkPurposes.PasswordReset, user, user.Email!, token, change.Now + lifetime);
+                change.Audit("user.password_reset_requested", user);
+                return OperationResult.Done;
+            }
+
+            if (user is not null && refusal == "self_service_off")
+            {
+                emails.ResetNotAllowed(user);
+            }
+
+            change.Audit("user.password_reset_refused", "user", user?.Id, user?.AccountId, new { reason = refusal });
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>What a reset link is worth now (the page shows a clear refusal for a used or expired one).</summary>
+    public async Task<LinkState> CheckAsync(string? token, string purpose, DateTimeOffset now, CancellationToken cancellationToken) =>
+        (await links.FindAsync(token, purpose, now, cancellationToken)).State;
+
+    /// <summary>
+    /// The password set through a reset link: the link is used (once), the new password goes through the account's rules
+    /// and history (errors under <c>newPassword</c>), the lockout ends (the person proved the address), every session and
+    /// refresh token ends (RFC 9700 §4.14.2), the version grows and the regions get the snapshot; audited, and the user
+    /// told by email. The second factor stays: the next sign-in still asks for it (NIST SP 800-63B §6.1.2.3).
+    /// </summary>
+    public Task<OperationResult> ResetPasswordAsync(string token, string newPassword, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            var (state, link) = await links.TakeAsync(change, token, UserLinkPurposes.PasswordReset, cancellationToken);
+            var user = state == LinkState.Valid ? await users.FindByIdAsync(link!.UserId) : null;
+            if (user is null || await ResetRefusalAsync(user, cancellationToken) is not null)
+            {
+                return OperationResult.Invalid("token", LinkUnusable);
+            }
+
+            if (await SetPasswordAsync(user, newPassword) is { } refused)
+            {
+                return refused;
+            }
+
+            await users.ResetAccessFailedCountAsync(user);
+            await users.SetLockoutEndDateAsync(user, null);
+            if (string.Equals(link!.Email, user.Email, StringComparison.OrdinalIgnoreCase))
+            {
+                user.EmailConfirmed = true; // the link reached this address
+            }
+
+            change.ChangedWithSnapshot(user); // the regions hear of it: a new version, a UserChanged
+            await userOperations.RevokeSessionsAsync(change, user, "password_reset", cancellationToken);
+            emails.PasswordWasReset(user);
+            change.Audit("user.password_reset", user, new { actor = actor.Id ?? "link" });
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>The password replaced by <paramref name="password"/> (the account's rules and history), or the refusal under <c>newPassword</c>.</summary>
+    internal async Task<OperationResult?> SetPasswordAsync(ApplicationUser user, string password)
+    {
+        if (await users.HasPasswordAsync(user) && await users.RemovePasswordAsync(user) is { Succeeded: false } removed)
+        {
+            return Refused(removed);
+        }
+
+        var added = await users.AddPasswordAsync(user, password);
+        return added.Succeeded ? null : Refused(added);
+    }
+
+    /// <summary>Why this user may not reset their password themselves now; null when they may.</summary>
+    private async Task<string?> ResetRefusalAsync(ApplicationUser user, CancellationToken cancellationToken)
+    {
+        if (user.Status != UserStatus.Active)
+        {
+            return "disabled";
+        }
+
+        if (user.AccountId is not { } accountId)
+        {
+            return null;
+        }
+
+        var account = await db.Accounts.AsNoTracking().Where(a => a.Id == accountId)
+            .Select(a => new { a.Status, a.Settings }).SingleAsync(cancellationToken);
+        if (account.Status != AccountStatus.Active)
+        {
+            return "account_suspended";
+        }
+
+        return (AccountPolicy.Parse(account.Settings, out _) ?? AccountPolicy.Default).Password.SelfServiceReset ? null : "self_service_off";
+    }
+
+    private static OperationResult Refused(IdentityResult result) =>
+        result.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.ConcurrencyFailure))
+            ? OperationResult.Stale
+            : OperationResult.Invalid(new Dictionary<string, string[]> { ["newPassword"] = result.Errors.Select(e => e.Description).ToArray() });
+}
