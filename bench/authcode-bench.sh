@@ -18,6 +18,13 @@
 #                         (bench/peer-authcode: oidc-provider 9.13.3, the reference peer version, with the same
 #                         client, PKCE S256 required and a sign-in page; its state lives in process memory)
 #      ROUNDS (1)         repetitions of the whole sequence, so runs alternate A B A B (±10–15 % noise here)
+#      PROFILE (0)        1 = profile Identity's measured windows: the server runs with DOTNET_PerfMapEnabled=1,
+#                         `perf record -F 999 -g -p <server>` records exactly each measured window of target identity,
+#                         pidstat samples the PostgreSQL processes over it, and bench/perf-areas.sh prints where the
+#                         server's CPU went by area; files in bench/results/authcode-profile-DATE-HHMM/ (perf.data
+#                         kept for `perf report --no-children --sort symbol -i FILE`). Needs perf (linux-perf) and
+#                         pidstat (sysstat); profiling costs the server a few % of CPU, and the server runs without W^X
+#                         (DOTNET_EnableWriteXorExecute=0) so that perf sees the compiled code.
 #
 # What it does:
 #   1. starts a private PostgreSQL (scripts/lib/postgres.sh)
@@ -54,6 +61,9 @@ CLIENT_ID=bench-web
 REDIRECT_URI=http://127.0.0.1:7299/cb
 BENCH_EMAIL=bench.user@authcode-bench.test
 RESULT_FILE="$REPO_ROOT/bench/results/authcode-bench-$(date +%F-%H%M).txt"
+PROFILE=${PROFILE:-0}
+PROFILE_DIR="$REPO_ROOT/bench/results/authcode-profile-$(date +%F-%H%M)"
+PROFILER_PID=
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
@@ -67,7 +77,10 @@ log() { echo "# authcode-bench: $*" >&2; }
 
 # --- cleanup: stop the server, the peer and PostgreSQL by PID, remove the temp folder (bench/lib.sh). ---
 # shellcheck disable=SC2317  # invoked by _bench_cleanup
-bench_stop_more() { if [ -n "$PEER_PID" ]; then stop_pid "$PEER_PID"; fi; }
+bench_stop_more() {
+  if [ -n "$PEER_PID" ]; then stop_pid "$PEER_PID"; fi
+  if [ -n "$PROFILER_PID" ]; then stop_pid "$PROFILER_PID"; fi
+}
 bench_cleanup_traps
 
 # --- 1. PostgreSQL. ---
@@ -79,13 +92,22 @@ bench_postgres
 bench_database identity_authcode_bench
 
 # --- 2. Publish the server and the bench app; start the server. ---
+if [ "$PROFILE" = 1 ]; then
+  command -v perf >/dev/null && command -v pidstat >/dev/null \
+    || { log "PROFILE=1 needs perf (apt-get install linux-perf) and pidstat (apt-get install sysstat)"; exit 2; }
+  mkdir -p "$PROFILE_DIR"
+fi
 log "dotnet publish src/Identity.Server and bench/AuthCodeBench (Release)"
 publish_projects src/Identity.Server bench/AuthCodeBench
 BENCH_APP=(dotnet "$BENCH_TMP/AuthCodeBench/AuthCodeBench.dll")
 
 # Generated per run; only the server's environment holds it (the bench gets it as an argument).
 BENCH_WEB_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
-start_server "$BASE_URL" \
+profile_env=()
+# The JIT writes /tmp/perf-<pid>.map, so that perf names the compiled .NET methods; without W^X, whose double mapping
+# hides the compiled code from perf behind a memfd.
+[ "$PROFILE" != 1 ] || profile_env=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
+start_server "$BASE_URL" "${profile_env[@]}" \
   Oidc__AllowInsecureHttp=true \
   Throttling__ExemptLoopback=true \
   Oidc__Clients__0__ClientId="$CLIENT_ID" \
@@ -148,6 +170,18 @@ for target in $TARGETS; do
       ;;
     *) log "unknown target $target (identity or peer)"; exit 2 ;;
   esac
+  profile_name="r$round-$mode"
+  if [ "$PROFILE" = 1 ] && [ "$target" = identity ]; then
+    # Starts when the bench writes the window file (the measured window begins), lasts the window.
+    rm -f "$BENCH_TMP/window"
+    target_args+=(--window-file "$BENCH_TMP/window")
+    (
+      while [ ! -e "$BENCH_TMP/window" ]; do sleep 0.1; done
+      pidstat -u -h -p "$(pgrep -d, -P "$PG_PID"),$PG_PID" 1 "${DURATION_S%.*}" >"$PROFILE_DIR/$profile_name.postgres-pidstat.txt" &
+      exec perf record -q -F 999 -g -p "$SERVER_PID" -o "$PROFILE_DIR/$profile_name.perf.data" -- sleep "$DURATION_S"
+    ) >/dev/null 2>&1 &
+    PROFILER_PID=$!
+  fi
   wait_quiet 120
   set +e
   line=$("${BENCH_APP[@]}" "${target_args[@]}" --client-id "$CLIENT_ID" --client-secret "$BENCH_WEB_SECRET" \
@@ -156,6 +190,14 @@ for target in $TARGETS; do
   bench_rc=$?
   set -e
   check_bench_result AuthCodeBench "$bench_rc" "$line" || overall_rc=$?
+  profile_lines=
+  if [ -n "$PROFILER_PID" ]; then
+    wait "$PROFILER_PID" 2>/dev/null || true
+    PROFILER_PID=
+    bench/perf-areas.sh "$PROFILE_DIR/$profile_name.perf.data" >"$PROFILE_DIR/$profile_name.areas.txt" 2>&1 || true
+    profile_lines="profile (server CPU by area, bench/perf-areas.sh): $(sed -n '2,18p' "$PROFILE_DIR/$profile_name.areas.txt" \
+      | awk '{ $2 = ""; printf "%s%s", (NR > 1 ? "; " : ""), $0 }')"$'\n'"profile files: ${PROFILE_DIR#"$REPO_ROOT"/}/$profile_name.*"
+  fi
 
   p99=$(kv "$line" p99_ms)
   verdict=$(awk -v p="$p99" -v t="$TARGET_P99_MS" 'BEGIN { print (p + 0 < t + 0) ? "met" : "NOT met" }')
@@ -169,7 +211,9 @@ for target in $TARGETS; do
          "errors=$(kv "$line" errors) | authorize p50/p99 $(kv "$line" authorize_p50_ms)/$(kv "$line" authorize_p99_ms) ms" \
          "| token p50/p99 $(kv "$line" token_p50_ms)/$(kv "$line" token_p99_ms) ms"
     echo "cpu (% of one core, measured window): server=$(kv "$line" server_cpu_pct) db=$(kv "$line" db_cpu_pct)" \
-         "load_generator=$(kv "$line" client_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
+         "load_generator=$(kv "$line" client_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))" \
+         "| per round trip: server $(kv "$line" server_cpu_ms_per_roundtrip) ms, db $(kv "$line" db_cpu_ms_per_roundtrip) ms"
+    [ -z "$profile_lines" ] || echo "$profile_lines"
     echo "target: p99 < ${TARGET_P99_MS} ms at $SESSIONS sessions ($mode): $verdict"
     echo "raw: $line"
   )

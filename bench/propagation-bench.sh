@@ -22,6 +22,12 @@
 #                             find rows); equal to the poll interval (e.g. 00:00:00.100) = the dispatcher before 2026-12-03
 #      PORT (7282)            the server's port on 127.0.0.1 (the issuer is http://127.0.0.1:PORT/)
 #      TARGET_P99_MS (250)    the issue's target, reported as met / not met (with zero lost)
+#      SUSTAIN (1)            after each fixed-rate run, search the SUSTAINABLE RATE against the same server: the highest
+#                             rate whose run has p99 < TARGET_P99_MS, zero lost and achieved >= 98 % of the rate. From
+#                             the fixed run's verdict it steps up (x1.5) or down (/2) until the verdict flips, then
+#                             bisects until the bounds are within 10 %, at most SUSTAIN_STEPS (6) runs of
+#                             SUSTAIN_WARMUP_S (30) + SUSTAIN_DURATION_S (15) s each (fresh regions each run, the same
+#                             server and database); SUSTAIN_MAX_RATE (3000) caps it. 0 = the fixed-rate run only.
 #
 # What it does:
 #   1. starts a private PostgreSQL (scripts/lib/postgres.sh) and RabbitMQ over mutual TLS
@@ -31,7 +37,9 @@
 #      the broker with the identity client certificate, the clients region-eu and region-us for the regions'
 #      resync) until /health/ready answers Healthy (broker connected); then PropagationBench (seeds, hosts both regions, writes, measures,
 #      checks that nothing was lost) prints one key=value line
-#   4. prints a summary and appends it to bench/results/propagation-bench-DATE-HHMM.txt
+#   4. with SUSTAIN=1, the sustainable-rate search against the same server (see SUSTAIN)
+#   5. prints a summary (with the CPU per change: writers, PostgreSQL, the server's dispatcher, and the sustainable
+#      rate) and appends it to bench/results/propagation-bench-DATE-HHMM.txt
 # Everything it starts is stopped by PID on exit.
 set -euo pipefail
 
@@ -45,6 +53,11 @@ DURATION_S=${DURATION_S:-20}
 POLL_INTERVALS=${POLL_INTERVALS:-default}
 BUSY_POLL_INTERVAL=${BUSY_POLL_INTERVAL:-default}
 TARGET_P99_MS=${TARGET_P99_MS:-250}
+SUSTAIN=${SUSTAIN:-1}
+SUSTAIN_STEPS=${SUSTAIN_STEPS:-6}
+SUSTAIN_WARMUP_S=${SUSTAIN_WARMUP_S:-30}
+SUSTAIN_DURATION_S=${SUSTAIN_DURATION_S:-15}
+SUSTAIN_MAX_RATE=${SUSTAIN_MAX_RATE:-3000}
 DEFAULT_POLL_INTERVAL=00:00:00.100   # OutboxOptions.PollInterval's default
 REGIONS="eu us"
 PORT=${PORT:-7282}
@@ -109,6 +122,58 @@ start_identity() {
   wait_http_200 "$SERVER_PID" "$BASE_URL/health/ready" '"status":"Healthy"'
 }
 
+# run_bench RATE WARMUP_S DURATION_S WORK_DIR: one PropagationBench run against the running server ($effective_poll);
+# sets line (its key=value line) and bench_rc.
+run_bench() {
+  set +e
+  line=$(dotnet "$BENCH_TMP/PropagationBench/PropagationBench.dll" \
+    --connection-string "$DB_CONNECTION_STRING" --broker-port "$RMQ_PORT" --certs "$RMQ_CERTS" \
+    --authority "$BASE_URL/" --region-secret "$REGION_SECRET" --work-dir "$4" \
+    --regions "$REGIONS" --users "$USERS" --rate "$1" --seconds "$3" --warmup-seconds "$2" \
+    --changes-per-commit "$CHANGES_PER_COMMIT" --poll-interval "${effective_poll// /_}" \
+    --server-pid "$SERVER_PID" --db-pid "$PG_PID" --broker-pid "$RMQ_PID")
+  bench_rc=$?
+  set -e
+}
+
+# verdict_of LINE RATE: "met" when p99 < TARGET_P99_MS, nothing lost and the writers achieved >= 98 % of RATE.
+verdict_of() {
+  local lost
+  lost=$(kv "$1" lost)
+  awk -v p="$(kv "$1" p99_ms)" -v t="$TARGET_P99_MS" -v l="${lost%%/*}" -v a="$(kv "$1" achieved_rate)" -v r="$2" \
+    'BEGIN { print (p != "" && p + 0 < t + 0 && l != "" && l + 0 == 0 && a + 0 >= 0.98 * r) ? "met" : "NOT met" }'
+}
+
+# sustainable_rate FIXED_VERDICT: the search SUSTAIN describes, from the fixed run's verdict at $RATE; sets
+# sustain_rate (the highest rate met, 0 if none), sustain_fail (the lowest rate not met, 0 if none) and sustain_steps
+# (one "rate:verdict(p99, lost, achieved, cpu/change)" per run).
+sustainable_rate() {
+  local lo=0 hi=0 step r v
+  if [ "$1" = met ]; then lo=$RATE; else hi=$RATE; fi
+  sustain_steps=""
+  for (( step = 1; step <= SUSTAIN_STEPS; step++ )); do
+    if [ "$hi" = 0 ]; then
+      [ "$lo" -lt "$SUSTAIN_MAX_RATE" ] || break
+      r=$(( lo * 3 / 2 )); [ "$r" -le "$SUSTAIN_MAX_RATE" ] || r=$SUSTAIN_MAX_RATE
+    elif [ "$lo" = 0 ]; then
+      r=$(( hi / 2 )); [ "$r" -ge 20 ] || break
+    else
+      [ $(( hi * 10 )) -gt $(( lo * 11 )) ] || break
+      r=$(( (lo + hi) / 2 ))
+    fi
+    r=$(( (r + 5) / 10 * 10 ))
+    log "sustainable rate: run $step at $r changes/s (met so far: ${lo}, not met: ${hi})"
+    wait_quiet "${QUIET_MAX_S:-120}"
+    run_bench "$r" "$SUSTAIN_WARMUP_S" "$SUSTAIN_DURATION_S" "$BENCH_TMP/regions-$run-s$step"
+    [ -n "$line" ] || { log "the run at $r gave no result line"; server_log_tail 40; break; }
+    v=$(verdict_of "$line" "$r")
+    sustain_steps+="${sustain_steps:+, }$r:${v// /_}(p99 $(kv "$line" p99_ms) ms, lost $(kv "$line" lost), achieved $(kv "$line" achieved_rate)/s, $(kv "$line" authority_cpu_ms_per_change) ms CPU/change)"
+    if [ "$v" = met ]; then lo=$r; else hi=$r; fi
+  done
+  sustain_rate=$lo
+  sustain_fail=$hi
+}
+
 # --- 3./4. One run per poll interval, and its summary (stdout and bench/results/). ---
 git_rev=$(git_rev)
 overall_rc=0
@@ -119,21 +184,12 @@ for poll in $POLL_INTERVALS; do
   effective_poll=$poll
   [ "$poll" != default ] || effective_poll="$DEFAULT_POLL_INTERVAL (default)"
   wait_quiet "${QUIET_MAX_S:-120}"
-  set +e
-  line=$(dotnet "$BENCH_TMP/PropagationBench/PropagationBench.dll" \
-    --connection-string "$DB_CONNECTION_STRING" --broker-port "$RMQ_PORT" --certs "$RMQ_CERTS" \
-    --authority "$BASE_URL/" --region-secret "$REGION_SECRET" --work-dir "$BENCH_TMP/regions-$run" \
-    --regions "$REGIONS" --users "$USERS" --rate "$RATE" --seconds "$DURATION_S" --warmup-seconds "$WARMUP_S" \
-    --changes-per-commit "$CHANGES_PER_COMMIT" --poll-interval "${effective_poll// /_}" \
-    --server-pid "$SERVER_PID" --db-pid "$PG_PID" --broker-pid "$RMQ_PID")
-  bench_rc=$?
-  set -e
+  run_bench "$RATE" "$WARMUP_S" "$DURATION_S" "$BENCH_TMP/regions-$run"
   check_bench_result PropagationBench "$bench_rc" "$line" || overall_rc=$?
 
   p99=$(kv "$line" p99_ms)
   lost=$(kv "$line" lost)
-  verdict=$(awk -v p="$p99" -v t="$TARGET_P99_MS" -v l="${lost%%/*}" -v a="$(kv "$line" achieved_rate)" -v r="$RATE" \
-    'BEGIN { print (p + 0 < t + 0 && l + 0 == 0 && a + 0 >= 0.98 * r) ? "met" : "NOT met" }')
+  verdict=$(verdict_of "$line" "$RATE")
   summary=$(
     echo "== propagation-bench $(date -u '+%F %T UTC') poll_interval=$effective_poll =="
     echo "$(machine_line) postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')" \
@@ -162,9 +218,18 @@ for poll in $POLL_INTERVALS; do
          "rabbitmq=$(kv "$line" rabbitmq_cpu_pct) writers=$(kv "$line" bench_cpu_pct)" \
          "regions eu/us=$(kv "$line" eu_cpu_pct)/$(kv "$line" us_cpu_pct)" \
          "other programs=$(kv "$line" other_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
+    echo "cpu per change (ms): authority=$(kv "$line" authority_cpu_ms_per_change) = writers $(kv "$line" writers_cpu_ms_per_change)" \
+         "+ postgres $(kv "$line" postgres_cpu_ms_per_change) + server (dispatcher) $(kv "$line" server_cpu_ms_per_change)"
     echo "target: p99 < ${TARGET_P99_MS} ms at $RATE changes/s, zero lost: $verdict"
     echo "raw: $line"
   )
+  fixed_line=$line
+  if [ "$SUSTAIN" = 1 ]; then
+    sustainable_rate "$verdict"
+    summary+=$'\n'"sustainable rate (p99 < ${TARGET_P99_MS} ms, zero lost, >= 98 % achieved; ${SUSTAIN_WARMUP_S} s warm-up +"
+    summary+=" ${SUSTAIN_DURATION_S} s per run): ${sustain_rate} changes/s (not met at: ${sustain_fail/#0/none}); runs: $RATE:${verdict// /_} (fixed run), ${sustain_steps}"
+    line=$fixed_line
+  fi
   echo
   echo "$summary"
   mkdir -p "$(dirname "$RESULT_FILE")"

@@ -18,6 +18,8 @@ public sealed class BenchOptions
                                Without --rate: closed loop, each session starts the next round trip at once.
                   [--server-pid PID] [--db-pid POSTMASTER_PID]   CPU split of the measured window (Linux /proc)
                   [--session-cookie identity.session]   the SSO cookie the sign-in must leave (the peer's: _session)
+                  [--window-file PATH]   written ("start") when the measured window begins, so that a profiler
+                               (bench/authcode-bench.sh PROFILE=1) records exactly that window
           seed:   --seed-connection-string CS (PostgreSQL) [--seed-email EMAIL] [--seed-password PASSWORD]
                   creates the user if missing (run it after the server has migrated the database);
                   --seed-email/--seed-password default to --email/--password.
@@ -56,6 +58,9 @@ public sealed class BenchOptions
 
     public int? DbPid { get; private set; }
 
+    /// <summary>A file written when the measured window begins (for a profiler to start on); null: none.</summary>
+    public string? WindowFile { get; private set; }
+
     public string? SeedConnectionString { get; private set; }
 
     public string? SeedEmail { get; private set; }
@@ -86,6 +91,7 @@ public sealed class BenchOptions
                 case "--rate": o.Rate = Number(name, value, 0.1, 1_000_000); break;
                 case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;
+                case "--window-file": o.WindowFile = value; break;
                 case "--seed-connection-string": o.SeedConnectionString = value; break;
                 case "--seed-email": o.SeedEmail = value; break;
                 case "--seed-password": o.SeedPassword = value; break;

@@ -76,6 +76,11 @@ namespace AuthCodeBench
             // The load generator's own CPU over the measured window (it shares the cores with the server).
             await Task.Delay(Remaining(warmupEnd));
             var cpu0 = CpuSample.Take(options);
+            if (options.WindowFile is { } windowFile)
+            {
+                await File.WriteAllTextAsync(windowFile, "start\n");
+            }
+
             await Task.Delay(Remaining(end));
             var cpu1 = CpuSample.Take(options);
             await Task.WhenAll(loops);
@@ -120,15 +125,20 @@ namespace AuthCodeBench
             // CPU over the measured window, in % of one core (nproc cores = nproc x 100 %).
             var window = (cpu1.At - cpu0.At) / frequency;
             string Pct(double seconds) => (seconds * 100 / window).ToString("F0", CultureInfo.InvariantCulture);
+            // CPU milliseconds per round trip completed in the window (the figure a cut is judged by).
+            string MsPerRoundTrip(double seconds) => total.Length == 0 ? "n/a"
+                : (seconds * 1000 * options.Seconds / window / total.Length).ToString("F2", CultureInfo.InvariantCulture);
             Add("client_cpu_pct", Pct(cpu1.Client - cpu0.Client));
             if (options.ServerPid is not null)
             {
                 Add("server_cpu_pct", Pct(cpu1.Server - cpu0.Server));
+                Add("server_cpu_ms_per_roundtrip", MsPerRoundTrip(cpu1.Server - cpu0.Server));
             }
 
             if (options.DbPid is not null)
             {
                 Add("db_cpu_pct", Pct(cpu1.Db - cpu0.Db));
+                Add("db_cpu_ms_per_roundtrip", MsPerRoundTrip(cpu1.Db - cpu0.Db));
             }
 
             Add("machine_busy_pct", Pct(cpu1.Machine - cpu0.Machine));

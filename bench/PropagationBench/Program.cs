@@ -204,6 +204,18 @@ namespace PropagationBench
             Add("other_cpu_pct", Pct(Math.Max(0, cpu1.Machine - cpu0.Machine - (cpu1.Server - cpu0.Server) - (cpu1.Db - cpu0.Db)
                 - (cpu1.Broker - cpu0.Broker) - (cpu1.Bench - cpu0.Bench) - regionsCpu)));
             Add("nproc", Environment.ProcessorCount.ToString(CultureInfo.InvariantCulture));
+            // CPU milliseconds per change committed in the window: the writers (this process: EF Core and the outbox
+            // interceptor, as the server's own code paths write), PostgreSQL, and the server (its dispatcher publishing
+            // the rows); "authority" is their sum, the write path's cost that decides the sustainable rate.
+            string PerChange(double seconds) => committedInWindow == 0 ? "n/a"
+                : (seconds * 1000 * options.Seconds / window / committedInWindow).ToString("F2", CultureInfo.InvariantCulture);
+            var writersCpu = cpu1.Bench - cpu0.Bench;
+            var dbCpu = cpu1.Db - cpu0.Db;
+            var serverCpu = cpu1.Server - cpu0.Server;
+            Add("writers_cpu_ms_per_change", PerChange(writersCpu));
+            Add("postgres_cpu_ms_per_change", PerChange(dbCpu));
+            Add("server_cpu_ms_per_change", PerChange(serverCpu));
+            Add("authority_cpu_ms_per_change", PerChange(writersCpu + dbCpu + serverCpu));
             Console.WriteLine(line.ToString());
 
             var received = recorders.Select((r, i) => r.Count - receivedBefore[i]).ToArray();
