@@ -14,6 +14,7 @@ public sealed class UserChangedConsumer(ReplicaWriter writer, RegionMetrics metr
     public Task Consume(ConsumeContext<Batch<UserChanged>> context)
     {
         var events = context.Message.Messages();
+        metrics.Received(context.Message);
         return metrics.ApplyAsync(events, () => writer.ApplyAsync(events, context.CancellationToken));
     }
 }
@@ -41,6 +42,7 @@ internal static class BatchMessages
         where T : class
     {
         var events = context.Message.Messages();
+        metrics.Received(context.Message);
         return metrics.ApplyAsync(events, () => writer.ApplyAllAsync(events, rule, context.CancellationToken));
     }
 

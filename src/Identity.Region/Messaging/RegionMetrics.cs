@@ -8,7 +8,8 @@ namespace Identity.Region.Messaging;
 /// <summary>
 /// Meter <c>Identity.Region</c>: <c>identity.region.events</c> (counter, tagged <c>event</c> and <c>outcome</c>
 /// applied|ignored), <c>identity.region.batch.size</c> (events per transaction) and
-/// <c>identity.region.batch.duration</c> (s, the batch's transaction); the meter is tagged with the <c>region</c>. Readable with
+/// <c>identity.region.batch.duration</c> (s, the batch's transaction), <c>identity.region.replica_lag</c> (s, send to
+/// receipt per event); the meter is tagged with the <c>region</c>. Readable with
 /// <c>dotnet-counters monitor --counters Identity.Region</c> or any OpenTelemetry exporter.
 /// </summary>
 public sealed class RegionMetrics : IDisposable
@@ -19,6 +20,7 @@ public sealed class RegionMetrics : IDisposable
     private readonly Counter<long> _events;
     private readonly Histogram<int> _batchSize;
     private readonly Histogram<double> _batchDuration;
+    private readonly Histogram<double> _lag;
 
     public RegionMetrics(IMeterFactory meters, IOptions<IdentityRegionOptions> options)
     {
@@ -27,6 +29,8 @@ public sealed class RegionMetrics : IDisposable
         _events = _meter.CreateCounter<long>("identity.region.events", "{event}", "Events consumed, by kind and outcome.");
         _batchSize = _meter.CreateHistogram<int>("identity.region.batch.size", "{event}", "Events applied in one transaction.");
         _batchDuration = _meter.CreateHistogram<double>("identity.region.batch.duration", "s", "Time to apply one batch (its transaction).");
+        _lag = _meter.CreateHistogram<double>("identity.region.replica_lag", "s",
+            "From the authority's send to this replica's receipt, per event (the outbox's own wait is identity.outbox.oldest_pending_age).");
     }
 
     /// <summary>Applies a batch through <paramref name="apply"/> and records its size, time and outcomes.</summary>
@@ -40,6 +44,21 @@ public sealed class RegionMetrics : IDisposable
         var applied = outcomes.Count(o => o == ReplicaOutcome.Applied);
         _events.Add(applied, kind, new("outcome", "applied"));
         _events.Add(outcomes.Count - applied, kind, new("outcome", "ignored"));
+    }
+
+    /// <summary>Records how long each event of <paramref name="batch"/> took from the authority's send to here.</summary>
+    public void Received<TEvent>(MassTransit.Batch<TEvent> batch)
+        where TEvent : class
+    {
+        var now = DateTime.UtcNow;
+        var kind = new KeyValuePair<string, object?>("event", typeof(TEvent).Name);
+        for (var i = 0; i < batch.Length; i++)
+        {
+            if (batch[i].SentTime is { } sent)
+            {
+                _lag.Record(Math.Max(0, (now - sent).TotalSeconds), kind);
+            }
+        }
     }
 
     public void Dispose() => _meter.Dispose();

@@ -51,6 +51,14 @@ public sealed class ClientRefusals
             "Token requests refused for their client certificate (RFC 8705).");
     }
 
+    /// <summary>The access refusals start at 0 on the token endpoint (once exporters listen), so that rates and alerts see them.</summary>
+    public void StartSeries()
+    {
+        var token = new KeyValuePair<string, object?>("endpoint", EndpointName(OpenIddictServerEndpointType.Token));
+        _accessRefusals.Add(0, new KeyValuePair<string, object?>("reason", AddressNotAllowed), token);
+        _accessRefusals.Add(0, new KeyValuePair<string, object?>("reason", RateLimited), token);
+    }
+
     /// <summary>A request refused by the client's access policy (<see cref="AddressNotAllowed"/>, <see cref="RateLimited"/>).</summary>
     public async Task AccessRefusedAsync(OpenIddictServerTransaction transaction, HttpContext http, string clientId, string reason,
         string endpoint, object? details = null)

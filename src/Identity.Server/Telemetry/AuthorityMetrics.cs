@@ -15,6 +15,7 @@ namespace Identity.Server.Telemetry;
 /// <item><c>identity.throttled</c> (<c>endpoint</c>: sign_in, token, password_reset): requests refused by the per-address limits.</item>
 /// <item><c>identity.keys.active_age</c> and <c>identity.keys.next_rotation</c> (s, <c>algorithm</c>): how long the signing
 /// key has signed, and how long until the next one takes over (negative: overdue).</item>
+/// <item><c>identity.certificates.expiry</c> (s, <c>certificate</c>: mtls_server, data_protection).</item>
 /// </list>
 /// </summary>
 public sealed class AuthorityMetrics
@@ -28,7 +29,7 @@ public sealed class AuthorityMetrics
     private readonly Counter<long> _mfaChallenges;
     private readonly Counter<long> _throttled;
 
-    public AuthorityMetrics(IMeterFactory meters, SigningKeyRing ring, IOptions<KeyRotationOptions> rotation, TimeProvider time)
+    public AuthorityMetrics(IMeterFactory meters, SigningKeyRing ring, IOptions<KeyRotationOptions> rotation, TimeProvider time, IConfiguration configuration)
     {
         var meter = meters.Create(MeterName);
         _tokensIssued = meter.CreateCounter<long>("identity.tokens.issued", "{token}", "Token responses issued, by grant type and client.");
@@ -43,6 +44,33 @@ public sealed class AuthorityMetrics
         meter.CreateObservableGauge("identity.keys.next_rotation", () => ActiveKeys(ring).Select(k =>
             new Measurement<double>(NextRotation(ring, k, rotation.Value, time.GetUtcNow()), Algorithm(k))), "s",
             "Seconds until the next key of each algorithm signs (negative: rotation overdue).");
+        var certificates = ConfiguredCertificates(configuration);
+        meter.CreateObservableGauge("identity.certificates.expiry", () => certificates.Select(c =>
+            new Measurement<double>((c.NotAfter - time.GetUtcNow()).TotalSeconds, new KeyValuePair<string, object?>("certificate", c.Name))), "s",
+            "Seconds until each certificate the server was started with expires (negative: expired).");
+    }
+
+    /// <summary>The certificates read at start (the mTLS port's, the key ring's): replacing one takes a restart.</summary>
+    private static List<(string Name, DateTimeOffset NotAfter)> ConfiguredCertificates(IConfiguration configuration)
+    {
+        var found = new List<(string, DateTimeOffset)>();
+        foreach (var (name, key) in (ReadOnlySpan<(string, string)>)[("mtls_server", "Mtls:CertificateFile"), ("data_protection", "DataProtection:CertificateFile")])
+        {
+            if (configuration[key] is { Length: > 0 } file && File.Exists(file))
+            {
+                try
+                {
+                    using var certificate = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(file);
+                    found.Add((name, new DateTimeOffset(certificate.NotAfter.ToUniversalTime())));
+                }
+                catch (System.Security.Cryptography.CryptographicException)
+                {
+                    // The concern that uses the file refuses to start and says why.
+                }
+            }
+        }
+
+        return found;
     }
 
     /// <summary>
