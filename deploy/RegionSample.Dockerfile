@@ -18,14 +18,16 @@ RUN dotnet restore src/Identity.RegionSample/Identity.RegionSample.csproj
 
 COPY src/ src/
 RUN dotnet publish src/Identity.RegionSample/Identity.RegionSample.csproj -c Release -o /app --no-restore -p:UseAppHost=false
+RUN mkdir -p /writable/data
 
-FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
+# Ubuntu chiseled: no shell, non-root `app` user (UID 1654); "extra" for ICU and time zones.
+FROM mcr.microsoft.com/dotnet/aspnet:10.0-noble-chiseled-extra AS runtime
 WORKDIR /app
 # The endpoints come from Kestrel__Endpoints__* (a plain one for the pages, a TLS one for the API).
 ENV ASPNETCORE_URLS="" \
     ASPNETCORE_HTTP_PORTS=""
 COPY --from=build /app ./
 # Writable only: the replica's SQLite file and the cached signing keys (data/, relative to /app).
-RUN mkdir -p /app/data && chown "$APP_UID" /app/data
-USER $APP_UID
+COPY --from=build --chown=1654:1654 /writable/ ./
+USER 1654
 ENTRYPOINT ["dotnet", "Identity.RegionSample.dll"]

@@ -8,7 +8,8 @@
 #   ca.pem, ca.key                      the development CA: Identity's Mtls:TrustedCaFile, the services' trust for
 #                                       callers (IdentityTokenValidation:TrustedCaFile) and for servers
 #                                       (IdentityTokenClient:TrustedServerCaFile)
-#   identity-mtls.{pem,key}             Identity's mTLS port: CN=localhost, SAN DNS:localhost, DNS:identity, IP:127.0.0.1
+#   identity-mtls.{pem,key}             Identity's mTLS port (or the proxy's mTLS host): CN=localhost, SAN DNS:localhost,
+#                                       DNS:identity, DNS:identity-mtls (the compose proxy's alias), IP:127.0.0.1
 #   region-<r>-api.{pem,key}            the API endpoint of region <r>'s service: SAN DNS:localhost, DNS:region-<r>, IP:127.0.0.1
 #   region-<r>-service.{pem,key,pfx}    client CN=region-<r>-service (tls_client_auth, registered by that subject DN)
 # The .pfx files hold the client certificate and its key with an EMPTY password. Keys are ECDSA P-256; certificates
@@ -48,7 +49,7 @@ else
   new_ca ca "Identity development CA"
 fi
 
-issue ca identity-mtls localhost serverAuth "DNS:localhost,DNS:identity,IP:127.0.0.1"
+issue ca identity-mtls localhost serverAuth "DNS:localhost,DNS:identity,DNS:identity-mtls,IP:127.0.0.1"
 for r in "${regions[@]}"; do
   issue ca "region-$r-api" "region-$r" serverAuth "DNS:localhost,DNS:region-$r,IP:127.0.0.1"
   client ca "region-$r-service" "region-$r-service"

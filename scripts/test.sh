@@ -14,7 +14,7 @@
 #                  state folder) and IDENTITY_TEST_RABBITMQ_CTL (scripts/rabbitmq.sh, to kill and restart it)
 # Installed when missing: Debian's rabbitmq-server; Debian's chromium (/usr/bin/chromium) for the Playwright browser tests;
 # iproute2 (ip) for the tests whose client lives in a network namespace; Debian's nginx-light for the tests behind a
-# real TLS-terminating proxy.
+# real TLS-terminating proxy; Debian's docker-compose for the compose file's test (kubectl comes with the machine).
 #
 # Needs root (or sudo-less apt) when something must be installed, and for the network-namespace tests.
 set -euo pipefail
@@ -75,6 +75,14 @@ if [ ! -x /usr/sbin/nginx ]; then
   echo "scripts/test.sh: /usr/sbin/nginx not found; installing nginx-light (apt)" >&2
   apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq nginx-light >&2
+fi
+
+# Debian's docker-compose for the test that validates docker-compose.yml (`docker-compose config`; no Docker engine runs
+# here, and none is needed for that): tests/Identity.Server.IntegrationTests/Deployment/ComposeFileTests.cs.
+if ! command -v docker-compose >/dev/null 2>&1; then
+  echo "scripts/test.sh: docker-compose not found; installing docker-compose (apt)" >&2
+  apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq docker-compose >&2
 fi
 
 # --- 2. Private services in a temporary folder. ---

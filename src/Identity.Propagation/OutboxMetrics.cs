@@ -33,6 +33,14 @@ public sealed class OutboxMetrics : IDisposable
             "Age of the oldest event not yet confirmed.");
     }
 
+    /// <summary>The counters start at 0, so that a rate or an alert sees them before their first event (once exporters listen).</summary>
+    public void StartSeries()
+    {
+        _published.Add(0);
+        _failures.Add(0);
+        _parkings.Add(0);
+    }
+
     public void Published(int count) => _published.Add(count);
 
     public void Failed(int count) => _failures.Add(count);

@@ -17,6 +17,7 @@ builder.AddAdminApi();
 builder.AddPropagation(HealthExtensions.ReadyTag);
 builder.AddSyncApi();
 builder.AddHealth();
+builder.AddTelemetry();
 
 var app = builder.Build();
 
@@ -28,6 +29,7 @@ if (args.Contains("migrate", StringComparer.Ordinal))
 
 await app.InitializeStoreAsync();
 
+app.UseManagementPort(); // Prometheus /metrics, on the management port only
 app.UseExceptionHandler(); // RFC 9457 problem, no stack trace, for anything unexpected
 app.UseForwardedClientCertificate(); // checks the socket's peer, so before UseForwardedHeaders replaces it
 app.UseForwardedHeaders();

@@ -22,6 +22,7 @@ public sealed class UserLinkOperations(
     IAccountEmails emails)
 {
     public const string LinkUnusable = "This link cannot be used: it has expired or was already used. Ask for a new one.";
+    public const string InvitationAccepted = "The invitation was already accepted: the user signs in with their password.";
 
     /// <summary>
     /// Someone asks for a password-reset link for <paramref name="email"/>. Whether or not the address is a user's, the
@@ -97,6 +98,59 @@ public sealed class UserLinkOperations(
             change.Audit("user.password_reset", user, new { actor = actor.Id ?? "link" });
             return OperationResult.Done;
         }, cancellationToken);
+
+    /// <summary>
+    /// An admin sends the invitation again: a new link (the previous one stops working), emailed when asked; refused
+    /// (conflict) once the invitation was accepted. Audited; the user does not change.
+    /// </summary>
+    public async Task<(OperationResult Result, string? Token)> ResendInvitationAsync(ApplicationUser user, bool sendEmail, Actor actor,
+        CancellationToken cancellationToken)
+    {
+        string? token = null;
+        var result = await changes.RunAsync(actor, async change =>
+        {
+            if (await users.HasPasswordAsync(user))
+            {
+                return OperationResult.Conflict(InvitationAccepted);
+            }
+
+            token = await userOperations.IssueInvitationAsync(change, user, sendEmail, cancellationToken);
+            change.Audit("user.invitation_sent", user, new { emailed = sendEmail });
+            return OperationResult.Done;
+        }, cancellationToken);
+        return (result, result.Succeeded ? token : null);
+    }
+
+    /// <summary>
+    /// The invited person sets their password through the link: used once, the account's rules apply (errors under
+    /// <c>newPassword</c>; a refused password leaves the link usable), the address is confirmed (the link reached it),
+    /// the version grows; audited. Returns the user, whom the page then signs in.
+    /// </summary>
+    public async Task<(OperationResult Result, ApplicationUser? User)> AcceptInvitationAsync(string token, string password, Actor actor,
+        CancellationToken cancellationToken)
+    {
+        ApplicationUser? user = null;
+        var result = await changes.RunAsync(actor, async change =>
+        {
+            var (state, link) = await links.TakeAsync(change, token, UserLinkPurposes.Invitation, cancellationToken);
+            user = state == LinkState.Valid ? await users.FindByIdAsync(link!.UserId) : null;
+            if (user is null || await users.HasPasswordAsync(user) || await ResetRefusalAsync(user, cancellationToken) is "disabled" or "account_suspended")
+            {
+                return OperationResult.Invalid("token", LinkUnusable);
+            }
+
+            if (await SetPasswordAsync(user, password) is { } refused)
+            {
+                return refused;
+            }
+
+            user.EmailConfirmed |= string.Equals(link!.Email, user.Email, StringComparison.OrdinalIgnoreCase);
+            change.Changed(user);
+            change.Audit("user.invitation_accepted", user, new { actor = actor.Id ?? "link" });
+            return OperationResult.Done;
+        }, cancellationToken);
+        return (result, result.Succeeded ? user : null);
+    }
 
     /// <summary>The password replaced by <paramref name="password"/> (the account's rules and history), or the refusal under <c>newPassword</c>.</summary>
     internal async Task<OperationResult?> SetPasswordAsync(ApplicationUser user, string password)

@@ -34,6 +34,8 @@ public sealed class UserOperations(
     IUserSecondFactors secondFactors,
     IOpenIddictTokenManager tokens,
     IOpenIddictAuthorizationManager authorizations,
+    UserLinks links,
+    Email.IAccountEmails emails,
     TimeProvider time)
 {
     public const string LastOwnerDetail = "This is the account's last active owner: make another user owner first.";
@@ -43,11 +45,15 @@ public sealed class UserOperations(
     public Task<Created> CreateAsync(NewUser user, string password, Actor actor, CancellationToken cancellationToken) =>
         CreateAsync(user, password, invite: false, actor, cancellationToken);
 
-    /// <summary>A user without a password, who sets one with the invitation token returned (shown once).</summary>
-    public Task<Created> InviteAsync(NewUser user, Actor actor, CancellationToken cancellationToken) =>
-        CreateAsync(user, null, invite: true, actor, cancellationToken);
+    /// <summary>
+    /// A user without a password, who sets one through the invitation link (single use, expiring; its token is
+    /// returned once and stored only hashed); with <paramref name="sendEmail"/>, the link is emailed to them too.
+    /// </summary>
+    public Task<Created> InviteAsync(NewUser user, Actor actor, CancellationToken cancellationToken, bool sendEmail = false) =>
+        CreateAsync(user, null, invite: true, actor, cancellationToken, sendEmail);
 
-    private async Task<Created> CreateAsync(NewUser request, string? password, bool invite, Actor actor, CancellationToken cancellationToken)
+    private async Task<Created> CreateAsync(NewUser request, string? password, bool invite, Actor actor, CancellationToken cancellationToken,
+        bool sendEmail = false)
     {
         var email = request.Email.Trim();
         var user = new ApplicationUser
@@ -74,12 +80,25 @@ public sealed class UserOperations(
                 return Invalid(created);
             }
 
-            invitation = invite ? await users.GeneratePasswordResetTokenAsync(user) : null;
+            invitation = invite ? await IssueInvitationAsync(change, user, sendEmail, cancellationToken) : null;
             change.Changed(user);
-            change.Audit("user.created", user, new { email = user.Email, role = user.Role, invited = invite });
+            change.Audit("user.created", user, new { email = user.Email, role = user.Role, invited = invite, emailed = invite && sendEmail });
             return OperationResult.Done;
         }, cancellationToken);
         return new Created(result, user, result.Succeeded ? invitation : null);
+    }
+
+    /// <summary>A new invitation link for the user (their older ones voided), emailed when asked; returns its token.</summary>
+    internal async Task<string> IssueInvitationAsync(Change change, ApplicationUser user, bool sendEmail, CancellationToken cancellationToken)
+    {
+        var lifetime = emails.LifetimeOf(UserLinkPurposes.Invitation);
+        var token = await links.IssueAsync(change, user, UserLinkPurposes.Invitation, user.Email!, lifetime, cancellationToken);
+        if (sendEmail)
+        {
+            emails.Link(UserLinkPurposes.Invitation, user, user.Email!, token, change.Now + lifetime);
+        }
+
+        return token;
     }
 
     /// <summary>

@@ -3,6 +3,7 @@ using Identity.Core.Data;
 using Identity.Server.Account.Mfa;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
+using Identity.Server.Telemetry;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -20,7 +21,8 @@ public sealed class TwoFactorModel(
     SecondFactors factors,
     IAuditTrail audit,
     AuthorityDbContext db,
-    TimeProvider time) : PageModel
+    TimeProvider time,
+    AuthorityMetrics metrics) : PageModel
 {
     [BindProperty(SupportsGet = true)]
     public string? ReturnUrl { get; set; }
@@ -37,7 +39,9 @@ public sealed class TwoFactorModel(
             return RedirectToLogin();
         }
 
-        return code is not null && await factors.VerifyTotpAsync(user, code)
+        var verified = code is not null && await factors.VerifyTotpAsync(user, code);
+        metrics.MfaChallenge("totp", verified);
+        return verified
             ? await CompleteAsync(user, ["pwd", "otp", "mfa"], null)
             : await FailAsync(user);
     }
@@ -50,8 +54,10 @@ public sealed class TwoFactorModel(
             return RedirectToLogin();
         }
 
-        return recovery is not null && await factors.RedeemRecoveryCodeAsync(user, recovery) is { } remaining
-            ? await CompleteAsync(user, ["pwd", "mfa"], remaining)
+        var remaining = recovery is null ? null : await factors.RedeemRecoveryCodeAsync(user, recovery);
+        metrics.MfaChallenge("recovery_code", remaining is not null);
+        return remaining is { } left
+            ? await CompleteAsync(user, ["pwd", "mfa"], left)
             : await FailAsync(user);
     }
 

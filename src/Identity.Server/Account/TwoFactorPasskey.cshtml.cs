@@ -4,6 +4,7 @@ using Identity.Core.Data;
 using Identity.Server.Account.Mfa;
 using Identity.Server.Audit;
 using Identity.Server.Connect;
+using Identity.Server.Telemetry;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Mvc;
@@ -29,7 +30,8 @@ public sealed class TwoFactorPasskeyModel(
     AuthorityDbContext db,
     TimeProvider time,
     AccountPolicies policies,
-    ILogger<TwoFactorPasskeyModel> logger) : PageModel
+    ILogger<TwoFactorPasskeyModel> logger,
+    AuthorityMetrics metrics) : PageModel
 {
     private const string ChallengeKey = "Identity.Passkey.SecondFactor";
 
@@ -84,8 +86,11 @@ public sealed class TwoFactorPasskeyModel(
         {
             logger.LogInformation("Passkey second factor refused: {Reason}", result.Failure?.Message ?? "another user's passkey");
             await ForgetChallengeAsync(pending);
+            metrics.MfaChallenge("passkey", succeeded: false);
             return await FailAsync(user);
         }
+
+        metrics.MfaChallenge("passkey", succeeded: true);
 
         await users.AddOrUpdatePasskeyAsync(user, result.Passkey); // the new signature counter (WebAuthn Level 3 §6.1.1)
         return await CompleteAsync(user, ["pwd", PasskeyMethods.Possession(result.Passkey), "mfa"]);

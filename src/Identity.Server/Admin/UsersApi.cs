@@ -15,7 +15,13 @@ public sealed record UserView(string Id, Guid? AccountId, string? Email, bool Em
         u.Status.ToString().ToLowerInvariant(), u.TwoFactorEnabled, u.Version, u.CreatedAt);
 }
 
-public sealed record CreateUserRequest(string? Email, string? DisplayName, string? Role, string? Password);
+public sealed record CreateUserRequest(string? Email, string? DisplayName, string? Role, string? Password, bool? SendEmail = null);
+
+/// <summary>Sends a user's invitation again: a new link, the previous one void; emailed when <c>sendEmail</c>.</summary>
+public sealed record InvitationRequest(bool? SendEmail);
+
+/// <summary>The new invitation token, shown once.</summary>
+public sealed record Invitation(string InvitationToken);
 
 public sealed record UpdateUserRequest(string? Email, string? DisplayName, string? Role);
 
@@ -39,6 +45,7 @@ public static class UsersApi
         users.MapGet("/{userId:guid}", GetAsync);
         users.MapPatch("/{userId:guid}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
         users.MapDelete("/{userId:guid}", DeleteAsync);
+        users.MapPost("/{userId:guid}/invitation", ResendInvitationAsync).AcceptsJson<InvitationRequest>();
         users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
             OperateAsync(accountId, userId, c, db, o.DisableAsync));
         users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
@@ -97,7 +104,8 @@ public static class UsersApi
         return TypedResults.Ok(new Page<UserView>(items, page.Count > take ? AdminHttp.EncodeCursor(items[^1].Id) : null));
     }
 
-    private static async Task<IResult> CreateAsync(Guid accountId, HttpContext context, AuthorityDbContext db, UserOperations operations)
+    private static async Task<IResult> CreateAsync(Guid accountId, HttpContext context, AuthorityDbContext db, UserOperations operations,
+        Core.Email.IAccountEmails emails)
     {
         var actor = context.Admin();
         if (!actor.CanSee(accountId) || !await db.Accounts.AnyAsync(a => a.Id == accountId, context.RequestAborted))
@@ -122,9 +130,16 @@ public static class UsersApi
             return AdminHttp.Invalid(errors);
         }
 
+        if (body.SendEmail == true && (body.Password is not null || !emails.Enabled))
+        {
+            return AdminHttp.Invalid("sendEmail", body.Password is not null
+                ? "Only an invitation (no password) is emailed."
+                : "No mail server is configured (Email:Host): give the person the invitation link yourself.");
+        }
+
         var request = new NewUser(accountId, body.Email!, body.DisplayName, body.Role!);
         var (result, user, invitation) = body.Password is null
-            ? await operations.InviteAsync(request, actor.Actor, context.RequestAborted)
+            ? await operations.InviteAsync(request, actor.Actor, context.RequestAborted, sendEmail: body.SendEmail == true)
             : await operations.CreateAsync(request, body.Password, actor.Actor, context.RequestAborted);
         if (!result.Succeeded)
         {
@@ -133,6 +148,41 @@ public static class UsersApi
 
         AdminHttp.SetETag(context.Response, user.Version);
         return TypedResults.Created($"/admin/v1/accounts/{accountId}/users/{user.Id}", new CreatedUser(UserView.From(user), invitation));
+    }
+
+    private static async Task<IResult> ResendInvitationAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db,
+        UserLinkOperations operations, Core.Email.IAccountEmails emails)
+    {
+        var user = await FindAsync(accountId, userId, context, db);
+        if (user is null)
+        {
+            return AdminHttp.NotFound("user");
+        }
+
+        if (user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId))
+        {
+            return OwnersOnly();
+        }
+
+        var body = new InvitationRequest(null);
+        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        {
+            (var read, var problem) = await AdminHttp.ReadAsync<InvitationRequest>(context.Request);
+            if (problem is not null)
+            {
+                return problem;
+            }
+
+            body = read!;
+        }
+
+        if (body.SendEmail == true && !emails.Enabled)
+        {
+            return AdminHttp.Invalid("sendEmail", "No mail server is configured (Email:Host): give the person the invitation link yourself.");
+        }
+
+        var (result, token) = await operations.ResendInvitationAsync(user, body.SendEmail == true, context.Admin().Actor, context.RequestAborted);
+        return result.Succeeded ? TypedResults.Ok(new Invitation(token!)) : AdminHttp.Refused(result);
     }
 
     private static async Task<IResult> GetAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db)

@@ -30,6 +30,8 @@ public static class ProtocolPipeline
         // grant); the audit after Identity's own mappings.
         ClientAssertionErrors.Descriptor,
         TokenFailureAudit.Descriptor,
+        // Apply: after OpenIddict's normalisation of the error, the outcome as the client sees it, counted.
+        TokenOutcomeMetrics.Descriptor,
     ];
 
     /// <summary>

@@ -22,7 +22,9 @@ public static class AdminApiExtensions
     {
         builder.Services.AddProblemDetails();
         builder.Services.AddTransient<IStartupFilter, AdminRequestGuardFirst>();
-        builder.Services.AddScoped<IAuditTrail, AuditTrail>();
+        builder.Services.AddScoped<AuditTrail>();
+        // Sign-in outcomes are counted where they are audited (Telemetry/MeteredAuditTrail).
+        builder.Services.AddScoped<IAuditTrail, Telemetry.MeteredAuditTrail>();
         builder.Services.AddOpenApi(options =>
         {
             options.ShouldInclude = description => description.RelativePath?.StartsWith("admin/", StringComparison.Ordinal) == true;

@@ -142,20 +142,14 @@ public static class MutualTlsExtensions
             return builder; // TLS is terminated by the proxy
         }
 
-        var hostingUrls = builder.Configuration[WebHostDefaults.ServerUrlsKey];
-        builder.Services.Configure<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>(kestrel =>
+        builder.AddListener(kestrel =>
         {
             // TLS session resumption (decision 0050): a session made on the mTLS port carries the client certificate
             // of its handshake (RFC 8446 §2.2), and OpenSSL resumed it on another port serving the same server
             // certificate, bringing the certificate there. So no other HTTPS listener resumes sessions while the mTLS
-            // port is on; set through the HTTPS defaults, which every listener's UseHttps starts from.
+            // port is on; set through the HTTPS defaults, which every listener's UseHttps starts from (the hosting URLs
+            // too: KestrelListeners binds them after this).
             kestrel.ConfigureHttpsDefaults(https => https.OnAuthenticate = (_, ssl) => ssl.AllowTlsResume = false);
-
-            // Endpoints added in code replace the hosting URLs (ASPNETCORE_URLS, --urls): they are bound here again.
-            foreach (var url in (hostingUrls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            {
-                ListenOn(kestrel, BindingAddress.Parse(url));
-            }
 
             kestrel.ListenAnyIP(port, listen => listen.UseHttps(https =>
             {
@@ -173,30 +167,6 @@ public static class MutualTlsExtensions
             }));
         });
         return builder;
-    }
-
-    private static void ListenOn(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions kestrel, BindingAddress address)
-    {
-        void Configure(Microsoft.AspNetCore.Server.Kestrel.Core.ListenOptions listen)
-        {
-            if (address.Scheme == Uri.UriSchemeHttps)
-            {
-                listen.UseHttps();
-            }
-        }
-
-        if (string.Equals(address.Host, "localhost", StringComparison.OrdinalIgnoreCase))
-        {
-            kestrel.ListenLocalhost(address.Port, Configure);
-        }
-        else if (IPAddress.TryParse(address.Host.Trim('[', ']'), out var ip))
-        {
-            kestrel.Listen(ip, address.Port, Configure);
-        }
-        else
-        {
-            kestrel.ListenAnyIP(address.Port, Configure); // "*", "+" or a host name, as Kestrel binds them itself
-        }
     }
 
     private static X509Certificate2 LoadServerCertificate(MutualTlsOptions options)

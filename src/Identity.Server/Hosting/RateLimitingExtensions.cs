@@ -166,6 +166,8 @@ public static class RateLimitingExtensions
         var response = context.Response;
         var isToken = context.Request.Path.StartsWithSegments(TokenPath, StringComparison.OrdinalIgnoreCase);
         var isReset = context.Request.Path.StartsWithSegments(PasswordResetPath, StringComparison.OrdinalIgnoreCase);
+        // Counted (identity.throttled) where the server has its telemetry; the throttle also runs alone.
+        context.RequestServices.GetService<Telemetry.AuthorityMetrics>()?.Throttled(isToken ? "token" : isReset ? "password_reset" : "sign_in");
 
         // A token bucket's refused lease says when the next token comes; a sliding window's says nothing, and its
         // permits come back anywhere from one segment to one window later: the window is the honest answer.

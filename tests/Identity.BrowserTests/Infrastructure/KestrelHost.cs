@@ -42,6 +42,8 @@ public sealed class KestrelHost<TEntryPoint>(
         builder.UseSetting("Logging:LogLevel:Default", "Warning"); // the apps' appsettings say Information
         // Test databases are thrown away: no certificate protects their data-protection key ring (a test sets one when it needs it).
         builder.UseSetting("DataProtection:AllowUnprotectedKeys", "true");
+        // Identity's hosts: a user or account change that escapes its operation fails the test (decision 0069).
+        builder.UseSetting("Propagation:ChangesOutsideOperations", "Fail");
         foreach (var (key, value) in settings)
         {
             builder.UseSetting(key, value);

@@ -2,8 +2,11 @@ extern alias RegionSample;
 
 using System.Security.Cryptography;
 using Identity.Core.Accounts;
+using Identity.Core.Audit;
+using Identity.Core.Users;
 using Identity.Core.Data;
 using Microsoft.AspNetCore.Identity;
+using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.IdentityModel.Tokens;
 
@@ -186,24 +189,27 @@ public class RegionsFixture : IAsyncLifetime
     public async Task<string> CreateAccountMemberAsync(
         string policyJson, string password, TimeSpan passwordAge = default, IServiceProvider? identity = null)
     {
+        // Through the account and user operations (events, versions, audit), as the admin API makes them.
         await using var scope = (identity ?? IdentityServices).CreateAsyncScope();
-        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
-        var now = DateTimeOffset.UtcNow;
-        var account = new Account { Id = Guid.NewGuid(), Name = "Policy " + Guid.NewGuid().ToString("n")[..6], Settings = policyJson, CreatedAt = now, UpdatedAt = now };
-        db.Accounts.Add(account);
-        await db.SaveChangesAsync();
+        var actor = new Actor("test", null, null, null);
+        var accounts = scope.ServiceProvider.GetRequiredService<AccountOperations>();
+        var (made, account) = await accounts.CreateAsync("Policy " + Guid.NewGuid().ToString("n")[..6], [], actor, CancellationToken.None);
+        Assert.True(made.Succeeded, made.ToString());
+        var settings = await accounts.ChangeSettingsAsync(account!, policyJson, actor, CancellationToken.None);
+        Assert.True(settings.Succeeded, settings.ToString());
 
         var email = $"member-{Guid.NewGuid():n}@example.test";
-        var user = new ApplicationUser
+        var created = await scope.ServiceProvider.GetRequiredService<UserOperations>().CreateAsync(
+            new NewUser(account!.Id, email, "Grace", AccountRoles.Member, EmailConfirmed: true), password, actor, CancellationToken.None);
+        Assert.True(created.Result.Succeeded, created.Result.ToString());
+        if (passwordAge != default)
         {
-            UserName = email, Email = email, EmailConfirmed = true, DisplayName = "Grace", AccountId = account.Id,
-            Role = AccountRoles.Member, CreatedAt = now - passwordAge,
-        };
-        var users = scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>();
-        var created = await users.CreateAsync(user, password);
-        Assert.True(created.Succeeded, string.Join("; ", created.Errors.Select(e => e.Description)));
-        user.PasswordChangedAt = now - passwordAge;
-        await users.UpdateAsync(user);
+            // Time travel for the password-age rule: two timestamps no region sees (not in the user's snapshot).
+            var then = DateTimeOffset.UtcNow - passwordAge;
+            await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Users.Where(u => u.Id == created.User.Id)
+                .ExecuteUpdateAsync(u => u.SetProperty(x => x.CreatedAt, then).SetProperty(x => x.PasswordChangedAt, then));
+        }
+
         return email;
     }
 

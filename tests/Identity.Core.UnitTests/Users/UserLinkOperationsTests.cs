@@ -173,6 +173,63 @@ public sealed class UserLinkOperationsTests : IAsyncDisposable
         Assert.False(await db.Outbox.AnyAsync());
     }
 
+    [Fact]
+    public async Task Invite_Emailed_LinkHashedEmailQueuedWithTheUserInOneWrite()
+    {
+        var account = await _host.AccountAsync("eu");
+        await using var scope = _host.Scope();
+        _host.Writes.Reset();
+
+        var (result, user, token) = await scope.ServiceProvider.GetRequiredService<UserOperations>()
+            .InviteAsync(new NewUser(account, "invited@example.test", null, AccountRoles.Member), OperationHost.Admin, default, sendEmail: true);
+
+        Assert.Equal(OperationResult.Done, result);
+        Assert.Equal((1, 1), (_host.Writes.SaveChanges, _host.Writes.Transactions));
+        Assert.Equal(token, await TokenSentToAsync("invited@example.test", UserLinkPurposes.Invitation));
+        await using var db = _host.PlainContext();
+        Assert.Equal(UserLinks.Hash(token!), await db.UserLinks.Where(l => l.UserId == user.Id).Select(l => l.TokenHash).SingleAsync());
+    }
+
+    [Fact]
+    public async Task AcceptInvitation_ResentLink_OldOneVoidNewOneSetsThePasswordOnce()
+    {
+        var account = await _host.AccountAsync("eu");
+        Created created;
+        await using (var scope = _host.Scope())
+        {
+            created = await scope.ServiceProvider.GetRequiredService<UserOperations>()
+                .InviteAsync(new NewUser(account, "invited@example.test", null, AccountRoles.Member), OperationHost.Admin, default);
+        }
+
+        string second;
+        await using (var scope = _host.Scope())
+        {
+            var user = await scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>().FindByIdAsync(created.User.Id);
+            _host.Writes.Reset();
+            (_, second) = await scope.ServiceProvider.GetRequiredService<UserLinkOperations>().ResendInvitationAsync(user!, sendEmail: true, OperationHost.Admin, default) is var (r, t) && r.Succeeded ? (r, t!) : throw new InvalidOperationException(r.ToString());
+            Assert.Equal((1, 1), (_host.Writes.SaveChanges, _host.Writes.Transactions));
+        }
+
+        Assert.Equal(OperationOutcome.Invalid, (await AcceptAsync(created.InvitationToken!, NewPassword)).Outcome);
+        var accepted = await AcceptAsync(second, NewPassword);
+        var again = await AcceptAsync(second, "Yet-Another-Horse-8");
+
+        Assert.Equal(OperationResult.Done, accepted);
+        Assert.Equal([UserLinkOperations.LinkUnusable], again.Errors!["token"]);
+        await using var db = _host.PlainContext();
+        var stored = await db.Users.SingleAsync(u => u.Id == created.User.Id);
+        Assert.Equal((2L, true), (stored.Version, stored.EmailConfirmed));
+        Assert.NotNull(stored.PasswordHash);
+        Assert.Equal(["user.created", "user.invitation_sent", "user.invitation_accepted"],
+            await db.AuditEntries.OrderBy(a => a.Id).Select(a => a.EventType).ToListAsync());
+    }
+
+    private async Task<OperationResult> AcceptAsync(string token, string password)
+    {
+        await using var scope = _host.Scope();
+        return (await scope.ServiceProvider.GetRequiredService<UserLinkOperations>().AcceptInvitationAsync(token, password, Actor.Anonymous(null), default)).Result;
+    }
+
     private async Task RequestAsync(string email, int perHour = 10)
     {
         await using var scope = _host.Scope();

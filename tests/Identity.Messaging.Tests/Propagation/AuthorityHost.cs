@@ -12,6 +12,7 @@ public sealed class AuthorityHost(IReadOnlyDictionary<string, string?> settings)
         builder.UseEnvironment("Testing");
         // Test databases are thrown away: no certificate protects their data-protection key ring (a test sets one when it needs it).
         builder.UseSetting("DataProtection:AllowUnprotectedKeys", "true");
+        builder.UseSetting("Propagation:ChangesOutsideOperations", "Fail");
         foreach (var (key, value) in settings)
         {
             builder.UseSetting(key, value);

@@ -100,6 +100,13 @@ public sealed class PropagationFixture : IAsyncLifetime
         await change(scope.ServiceProvider.GetRequiredService<AuthorityDbContext>());
     }
 
+    /// <summary>Runs <paramref name="operation"/> with the authority's user operations (test arrangement without HTTP).</summary>
+    public async Task WithUserOperationsAsync(Func<AuthorityDbContext, Core.Users.UserOperations, Task> operation)
+    {
+        await using var scope = Admin.Services.CreateAsyncScope();
+        await operation(scope.ServiceProvider.GetRequiredService<AuthorityDbContext>(), scope.ServiceProvider.GetRequiredService<Core.Users.UserOperations>());
+    }
+
     public async Task StopDispatcherAsync()
     {
         if (Dispatcher is not null)

@@ -227,11 +227,12 @@ public sealed partial class PropagationTests(PropagationFixture fixture) : IClas
             var i = 0;
             while (DateTimeOffset.UtcNow < started.AddSeconds(9))
             {
-                await fixture.WithDatabaseAsync(async db =>
+                await fixture.WithUserOperationsAsync(async (db, users) =>
                 {
                     var changed = await db.Users.SingleAsync(u => u.Id == user);
-                    changed.DisplayName = $"busy {i++}";
-                    await db.SaveChangesAsync();
+                    var renamed = await users.ChangeProfileAsync(changed, new Core.Users.ProfileChange(null, $"busy {i++}", null),
+                        new Core.Audit.Actor("test", null, null, null), CancellationToken.None);
+                    Assert.True(renamed.Succeeded, renamed.ToString());
                 });
                 await Task.Delay(20);
             }

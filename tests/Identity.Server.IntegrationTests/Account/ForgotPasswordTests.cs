@@ -26,11 +26,7 @@ public abstract class ForgotPasswordTests<TDatabase>(ServerFixture<TDatabase> fi
     {
         _server = fixture.StartServer(s =>
         {
-            foreach (var (key, value) in _smtp.Settings().Where(e => e.Value is not null))
-            {
-                s[key] = value;
-            }
-
+            _smtp.AddTo(s);
             s["Throttling:PasswordResetPerAddressPerHour"] = "1000";
         });
         _client = _server.Start();
@@ -140,11 +136,7 @@ public abstract class ForgotPasswordTests<TDatabase>(ServerFixture<TDatabase> fi
     {
         await using var limited = fixture.StartServer(s =>
         {
-            foreach (var (key, value) in _smtp.Settings().Where(e => e.Value is not null))
-            {
-                s[key] = value;
-            }
-
+            _smtp.AddTo(s);
             s["Throttling:PasswordResetPerAddressPerHour"] = "2";
         });
         limited.Start();

@@ -18,7 +18,7 @@ public sealed partial class MfaTests(ServerFixture<SqliteTestDatabase> fixture) 
     private async Task<(string Email, BrowserSession Browser)> SignedInUserAsync(Guid? account = null)
     {
         var email = $"mfa-{Guid.NewGuid():n}@example.test";
-        await fixture.CreateUserAsync(email, Password, user => { user.AccountId = account; user.Role = account is null ? null : "member"; });
+        await fixture.CreateUserAsync(email, Password, account);
         var browser = new BrowserSession(fixture.Server);
         await browser.SignInAsync("/Account/Login", email, Password);
         return (email, browser);

@@ -1,8 +1,11 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Identity.Core.Data;
 using Identity.Core.Operations;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Identity.Server.IntegrationTests.Admin;
 
@@ -68,5 +71,41 @@ public sealed class UserPathsThroughOperationsTests(ServerFixture<SqliteTestData
         var audit = await ResponseAssert.StatusAsync(await admin.GetAsync($"/admin/v1/audit?subject={id}&type=user.locked_out"), HttpStatusCode.OK);
         Assert.Contains(audit.GetProperty("items").EnumerateArray(), e => e.GetProperty("eventType").GetString() == "user.locked_out");
         Assert.True(locked.GetProperty("version").GetInt64() >= 7); // created 1, renamed, disabled, enabled, reset, revoked, locked out
+    }
+
+    [Fact]
+    public async Task ChangesOutsideAnOperation_OnTheTestHost_SaveFailsAndNothingIsWritten()
+    {
+        // Arrange: every test host fails such changes (decision 0069); a member of an account, made through the admin API.
+        var admin = await fixture.PlatformAdminAsync();
+        var account = (await ResponseAssert.StatusAsync(await admin.SendJsonAsync(HttpMethod.Post, "/admin/v1/accounts", """{"name":"Escape Co"}"""),
+            HttpStatusCode.Created)).GetProperty("id").GetGuid();
+        var id = (await ResponseAssert.StatusAsync(await admin.SendJsonAsync(HttpMethod.Post, $"/admin/v1/accounts/{account}/users",
+            $$"""{"email":"escape-{{Guid.NewGuid():n}}@example.test","role":"member","password":"{{Password}}"}"""), HttpStatusCode.Created))
+            .GetProperty("user").GetProperty("id").GetString()!;
+        int rowsBefore;
+        await using (var scope = fixture.Server.Services.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+            rowsBefore = await db.Outbox.CountAsync();
+
+            // Act: a user's name and an account's name changed straight on the context, as a forgetful path would.
+            (await db.Users.SingleAsync(u => u.Id == id)).DisplayName = "Renamed behind its operation";
+            var user = await Assert.ThrowsAsync<InvalidOperationException>(() => db.SaveChangesAsync());
+            db.ChangeTracker.Clear();
+            (await db.Accounts.SingleAsync(a => a.Id == account)).Name = "Renamed behind its operation";
+            var accountError = await Assert.ThrowsAsync<InvalidOperationException>(() => db.SaveChangesAsync());
+
+            // Assert: each names what escaped.
+            Assert.Contains($"user {id} reached SaveChanges outside any operation", user.Message, StringComparison.Ordinal);
+            Assert.Contains($"account {account} reached SaveChanges outside any operation", accountError.Message, StringComparison.Ordinal);
+        }
+
+        // ... and nothing of either was written: no name, no event.
+        await using var check = fixture.Server.Services.CreateAsyncScope();
+        var fresh = check.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        Assert.NotEqual("Renamed behind its operation", (await fresh.Users.AsNoTracking().SingleAsync(u => u.Id == id)).DisplayName);
+        Assert.NotEqual("Renamed behind its operation", (await fresh.Accounts.AsNoTracking().SingleAsync(a => a.Id == account)).Name);
+        Assert.Equal(rowsBefore, await fresh.Outbox.CountAsync());
     }
 }

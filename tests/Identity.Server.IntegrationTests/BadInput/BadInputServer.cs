@@ -136,6 +136,7 @@ public sealed partial class BadInputServer : IAsyncLifetime
         {
             builder.UseEnvironment("Testing");
             builder.UseSetting("DataProtection:AllowUnprotectedKeys", "true");
+            builder.UseSetting(Core.Operations.ChangesOutsideOperations.SettingName, nameof(Core.Operations.OutsideChangeMode.Fail));
             foreach (var (key, value) in settings)
             {
                 builder.UseSetting(key, value);

@@ -39,7 +39,7 @@ public sealed partial class DemoScriptTests
     private static async Task<(int ExitCode, string Output)> RunAsync(TimeSpan timeout, params string[] arguments)
     {
         var output = new StringBuilder();
-        var start = new ProcessStartInfo(Path.Combine(RepositoryRoot(), "scripts", "demo.sh"))
+        var start = new ProcessStartInfo(DeploymentFiles.PathOf("scripts", "demo.sh"))
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -74,17 +74,6 @@ public sealed partial class DemoScriptTests
         {
             return (process.ExitCode, output.ToString());
         }
-    }
-
-    private static string RepositoryRoot()
-    {
-        var directory = new DirectoryInfo(AppContext.BaseDirectory);
-        while (!File.Exists(Path.Combine(directory.FullName, "Identity.sln")))
-        {
-            directory = directory.Parent ?? throw new InvalidOperationException("Identity.sln not found above the test folder");
-        }
-
-        return directory.FullName;
     }
 
     [GeneratedRegex("""changed the user's name to "(?<name>[^"]+)" through the admin API""")]

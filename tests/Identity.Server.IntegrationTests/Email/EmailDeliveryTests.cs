@@ -22,7 +22,7 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
         Environment.SetEnvironmentVariable(PasswordVariable, "smtp-secret-1");
         await using var smtp = new TestSmtpServer(("identity", "smtp-secret-1")).Start();
         var logs = new CapturedLogs();
-        await using var server = fixture.StartServer(s => Add(s, smtp.Settings(PasswordVariable)), logs);
+        await using var server = fixture.StartServer(s => smtp.AddTo(s, PasswordVariable), logs);
         server.Start();
         var token = "tok-" + Guid.NewGuid().ToString("n");
 
@@ -46,7 +46,7 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
     {
         var smtp = new TestSmtpServer(); // not started: connections are refused
         long id;
-        await using (var first = fixture.StartServer(s => Add(s, smtp.Settings())))
+        await using (var first = fixture.StartServer(s => smtp.AddTo(s)))
         {
             first.Start();
             id = await QueueResetAsync(first, "tok-" + Guid.NewGuid().ToString("n"));
@@ -56,7 +56,7 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
 
         await using (smtp.Start())
         {
-            await using var second = fixture.StartServer(s => Add(s, smtp.Settings()));
+            await using var second = fixture.StartServer(s => smtp.AddTo(s));
             second.Start();
             await smtp.WaitForAsync(ServerFixture<SqliteTestDatabase>.UserEmail, TimeSpan.FromSeconds(20));
             var sent = await WaitForRowAsync(second, id, r => r.SentAt is not null);
@@ -74,21 +74,13 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
         await using var smtp = new TestSmtpServer();
         await using var server = fixture.StartServer(s =>
         {
-            Add(s, smtp.Settings());
+            smtp.AddTo(s);
             s[key] = value;
         });
 
         var refused = Assert.ThrowsAny<Exception>(() => server.Start());
 
         Assert.Contains(named, refused.ToString(), StringComparison.Ordinal);
-    }
-
-    private static void Add(Dictionary<string, string?> settings, Dictionary<string, string?> email)
-    {
-        foreach (var (key, value) in email.Where(e => e.Value is not null))
-        {
-            settings[key] = value;
-        }
     }
 
     private async Task<long> QueueResetAsync(IdentityServerHost server, string token)

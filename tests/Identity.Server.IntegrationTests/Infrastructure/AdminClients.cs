@@ -1,6 +1,8 @@
 using System.Net;
 using System.Net.Http.Headers;
+using Identity.Core.Audit;
 using Identity.Core.Data;
+using Identity.Core.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -38,17 +40,19 @@ public static class AdminClients
         return client;
     }
 
-    /// <summary>Creates a person directly in the store (test arrangement only), e.g. a platform administrator.</summary>
+    /// <summary>
+    /// Creates a person through the user operation (test arrangement only, no HTTP): a platform user, or a member of
+    /// <paramref name="account"/>, email confirmed.
+    /// </summary>
     public static async Task<string> CreateUserAsync<TDatabase>(this ServerFixture<TDatabase> fixture, string email, string password,
-        Action<ApplicationUser>? shape = null) where TDatabase : TestDatabase, new()
+        Guid? account = null) where TDatabase : TestDatabase, new()
     {
         await using var scope = fixture.Server.Services.CreateAsyncScope();
-        var users = scope.ServiceProvider.GetRequiredService<UserManager<ApplicationUser>>();
-        var user = new ApplicationUser { UserName = email, Email = email, EmailConfirmed = true };
-        shape?.Invoke(user);
-        var result = await users.CreateAsync(user, password);
-        Assert.True(result.Succeeded, string.Join("; ", result.Errors.Select(e => e.Description)));
-        return user.Id;
+        var created = await scope.ServiceProvider.GetRequiredService<UserOperations>().CreateAsync(
+            new NewUser(account, email, null, account is null ? null : "member", EmailConfirmed: true), password,
+            new Actor("test", null, null, null), CancellationToken.None);
+        Assert.True(created.Result.Succeeded, $"{created.Result.Outcome} {created.Result.Detail} {string.Join("; ", created.Result.Errors?.SelectMany(e => e.Value) ?? [])}");
+        return created.User.Id;
     }
 
     /// <summary>A new member of a new account with these settings (<c>PUT /admin/v1/accounts/{id}/settings</c>); returns the email.</summary>

@@ -13,6 +13,8 @@ public sealed class IdentityServerHost(IReadOnlyDictionary<string, string?> sett
         builder.UseEnvironment("Testing");
         // Test databases are thrown away: no certificate protects their data-protection key ring (a test sets one when it needs it).
         builder.UseSetting("DataProtection:AllowUnprotectedKeys", "true");
+        // A user or account change that escapes its operation fails the test that made it (decision 0069).
+        builder.UseSetting(Core.Operations.ChangesOutsideOperations.SettingName, nameof(Core.Operations.OutsideChangeMode.Fail));
         foreach (var (key, value) in settings)
         {
             builder.UseSetting(key, value);

@@ -62,6 +62,7 @@ public sealed class ServerProcess : IAsyncDisposable
         start.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         // Test databases are thrown away: no certificate protects their data-protection key ring (as for the in-process hosts).
         start.Environment["DataProtection__AllowUnprotectedKeys"] = "true";
+        start.Environment["Propagation__ChangesOutsideOperations"] = "Fail";
         foreach (var (key, value) in _settings)
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;

@@ -51,6 +51,15 @@ public sealed class TestSmtpServer : IAsyncDisposable
         ["Email:PasswordEnvironmentVariable"] = _login is null ? null : passwordVariable,
     };
 
+    /// <summary>Adds <see cref="Settings"/> (those with a value) to a server's settings.</summary>
+    public void AddTo(Dictionary<string, string?> settings, string? passwordVariable = null)
+    {
+        foreach (var (key, value) in Settings(passwordVariable).Where(e => e.Value is not null))
+        {
+            settings[key] = value;
+        }
+    }
+
     public TestSmtpServer Start()
     {
         var options = new SmtpServerOptionsBuilder().ServerName("localhost")

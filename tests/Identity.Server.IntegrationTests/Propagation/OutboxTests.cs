@@ -4,7 +4,9 @@ using System.Net;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using Identity.Contracts;
+using Identity.Core.Audit;
 using Identity.Core.Data;
+using Identity.Core.Operations;
 using Identity.Core.Propagation;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Identity.Propagation;
@@ -133,9 +135,14 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
         var rowsAfterTheMove = await RowsAsync(_accountA);
         Assert.Equal("UserDeleted", rowsAfterTheMove.Last(r => r.Region == "au" && r.UserId == userId).MessageType);
 
-        // ... and then saves its change: refused, so au never hears of the user again.
-        user.DisplayName = "Changed on a stale copy";
-        await Assert.ThrowsAsync<DbUpdateConcurrencyException>(() => db.SaveChangesAsync());
+        // ... and then makes its change through the operation: stale, so au never hears of the user again.
+        var result = await Rename(db).RunAsync(Renamer, change =>
+        {
+            user.DisplayName = "Changed on a stale copy";
+            change.Changed(user);
+            return Task.FromResult(OperationResult.Done);
+        }, CancellationToken.None, saveOnly: true);
+        Assert.Equal(OperationResult.Stale, result);
         Assert.Equal(rowsAfterTheMove.Select(r => r.Id), (await RowsAsync(_accountA)).Select(r => r.Id));
     }
 
@@ -176,7 +183,15 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
         Assert.Equal("au", Assert.Single(rows).Region);
     }
 
-    /// <summary>Loads the user in a fresh context, renames them and saves: the SQL that SaveChanges ran, and the rows it added.</summary>
+    private static readonly Actor Renamer = new("test", null, null, null);
+
+    /// <summary>An operation run on <paramref name="db"/> (a change's one home, as the user operations use it).</summary>
+    private static ChangeUnit Rename(AuthorityDbContext db) => new(db, new AuditTrail(db, TimeProvider.System), TimeProvider.System);
+
+    /// <summary>
+    /// Loads the user in a fresh context and renames them in one operation run: the SQL that its SaveChanges ran, and the
+    /// rows it added.
+    /// </summary>
     private async Task<(List<string> Sql, List<OutboxMessage> Rows)> RenameAsync(string userId, string name)
     {
         // The server's own options (database, outbox interceptor), and one more interceptor that records the SQL.
@@ -186,9 +201,14 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
         await using var db = new AuthorityDbContext(options);
         var user = await db.Users.SingleAsync(u => u.Id == userId);
         var before = await db.Outbox.MaxAsync(m => (long?)m.Id) ?? 0;
-        user.DisplayName = name;
         commands.Sql.Clear();
-        await db.SaveChangesAsync();
+        var result = await Rename(db).RunAsync(Renamer, change =>
+        {
+            user.DisplayName = name;
+            change.Changed(user);
+            return Task.FromResult(OperationResult.Done);
+        }, CancellationToken.None, saveOnly: true);
+        Assert.True(result.Succeeded, result.ToString());
         var sql = commands.Sql.ToList();
         var rows = await db.Outbox.AsNoTracking().Where(m => m.Id > before && m.UserId == userId).ToListAsync();
         return (sql, rows);
