@@ -6,8 +6,9 @@
 # Users authenticate with SASL EXTERNAL (their certificate's CN), so they have no password: an empty
 # password hash, and no tags (no management or policy rights).
 #
-# Topology, per region r: a durable fanout exchange identity.region.<r> bound to a durable queue of the
-# same name. Identity sends each region's events to its exchange; the region consumes its queue.
+# Topology, per region r: a durable fanout exchange identity.region.<r> bound to a quorum queue of the
+# same name (replicated across a cluster's nodes; docs/operations.md says how to move a classic queue).
+# Identity sends each region's events to its exchange; the region consumes its queue.
 #
 # Permissions (configure / write / read regexes, all on vhost /):
 #   identity    configure + write ^identity\.region\.[a-z0-9-]+$, read nothing.
@@ -46,7 +47,7 @@ for r in "${regions[@]}"; do
   users+=("    {\"name\": \"region-$r\", \"password_hash\": \"\", \"hashing_algorithm\": \"rabbit_password_hashing_sha256\", \"tags\": []}")
   permissions+=("    {\"user\": \"region-$r\", \"vhost\": \"/\", \"configure\": \"$own\", \"write\": \"$own\", \"read\": \"$own\"}")
   exchanges+=("    {\"name\": \"$name\", \"vhost\": \"/\", \"type\": \"fanout\", \"durable\": true, \"auto_delete\": false, \"internal\": false, \"arguments\": {}}")
-  queues+=("    {\"name\": \"$name\", \"vhost\": \"/\", \"durable\": true, \"auto_delete\": false, \"arguments\": {}}")
+  queues+=("    {\"name\": \"$name\", \"vhost\": \"/\", \"durable\": true, \"auto_delete\": false, \"arguments\": {\"x-queue-type\": \"quorum\"}}")
   bindings+=("    {\"source\": \"$name\", \"vhost\": \"/\", \"destination\": \"$name\", \"destination_type\": \"queue\", \"routing_key\": \"\", \"arguments\": {}}")
 done
 

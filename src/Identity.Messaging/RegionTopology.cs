@@ -5,7 +5,8 @@ namespace Identity.Messaging;
 
 /// <summary>
 /// The per-region topology, declared by the broker's definitions (deploy/rabbitmq/make-definitions.sh): for
-/// region r, a durable fanout exchange <c>identity.region.r</c> bound to a durable queue of the same name.
+/// region r, a durable fanout exchange <c>identity.region.r</c> bound to a **quorum** queue of the same name (RabbitMQ's
+/// replicated queue: on a three-node cluster it survives the loss of one node; decision 0075).
 /// Identity sends a region's events to its exchange; only that region's user may read the queue.
 /// </summary>
 public static partial class RegionTopology
@@ -29,7 +30,8 @@ public static partial class RegionTopology
     }
 
     /// <summary>
-    /// A receive endpoint on the region's queue. Consume topology is off: the exchanges and bindings are the
+    /// A receive endpoint on the region's queue, declared as a quorum queue as the definitions declare it (a queue
+    /// cannot change type in place: the broker refuses a declaration with another type). Consume topology is off: the exchanges and bindings are the
     /// broker's definitions, and the region's user may not create the message-type exchanges MassTransit would add.
     /// Faults are not published either (they would go to such an exchange); a message whose consumer fails moves
     /// to <c>identity.region.r_error</c>, one nobody consumes to <c>identity.region.r_skipped</c>.
@@ -39,6 +41,7 @@ public static partial class RegionTopology
     {
         configurator.ReceiveEndpoint(QueueFor(region), endpoint =>
         {
+            endpoint.SetQuorumQueue();
             endpoint.ConfigureConsumeTopology = false;
             endpoint.PublishFaults = false;
             configure(endpoint);

@@ -9,6 +9,7 @@ namespace Identity.Messaging.Tests;
 public sealed class BrokerRefusalTests(BrokerFixture broker)
 {
     private const ushort AccessRefused = 403;
+    private const ushort PreconditionFailed = 406;
 
     [Fact]
     public async Task Connect_WithIdentityCertificate_IsAccepted()
@@ -75,5 +76,28 @@ public sealed class BrokerRefusalTests(BrokerFixture broker)
 
         Assert.NotNull(failure);
         Assert.Equal(AccessRefused, channel.CloseReason?.ReplyCode);
+    }
+
+    /// <summary>
+    /// The region's queue is a quorum queue (replicated on a cluster): the broker refuses to declare it with another
+    /// type (406 PRECONDITION_FAILED, "inequivalent arg 'x-queue-type'"), and accepts the quorum declaration that the
+    /// region's receive endpoint makes.
+    /// </summary>
+    [Fact]
+    public async Task Declare_RegionQueueAsClassic_IsRefusedBecauseItIsQuorum()
+    {
+        await using var connection = await broker.RawFactoryFor("region-eu").CreateConnectionAsync();
+        await using (var channel = await connection.CreateChannelAsync())
+        {
+            var refused = await Assert.ThrowsAsync<OperationInterruptedException>(() => channel.QueueDeclareAsync(
+                RegionTopology.QueueFor("eu"), durable: true, exclusive: false, autoDelete: false,
+                new Dictionary<string, object?> { ["x-queue-type"] = "classic" }));
+            Assert.Equal(PreconditionFailed, refused.ShutdownReason?.ReplyCode);
+        }
+
+        await using var quorum = await connection.CreateChannelAsync();
+        var declared = await quorum.QueueDeclareAsync(RegionTopology.QueueFor("eu"), durable: true, exclusive: false, autoDelete: false,
+            new Dictionary<string, object?> { ["x-queue-type"] = "quorum" });
+        Assert.Equal(RegionTopology.QueueFor("eu"), declared.QueueName);
     }
 }
