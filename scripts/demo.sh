@@ -11,7 +11,7 @@
 # that is removed at the end. Every process is stopped by the PID this script recorded (trap on EXIT, INT and TERM).
 # The ports are 5080 (Identity), 7301 (eu), 7302 (us) when free, other free ports otherwise (--scripted: always free ones).
 # Installs what is missing the first time (needs root then): PostgreSQL, RabbitMQ, jq.
-# Secrets are generated for this run only and shown once; nothing here is fit for production (see docs/operations.md).
+# Secrets are generated for this run only and shown once; nothing here is fit for production (see docs/deployment.md).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

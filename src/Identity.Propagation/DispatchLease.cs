@@ -21,6 +21,20 @@ public sealed partial class DispatchLease(IServiceScopeFactory scopes, IOptions<
     /// <summary>This process's name in the lease row: host, process and a per-instance id.</summary>
     public string Owner { get; } = $"{Environment.MachineName}/{Environment.ProcessId}/{Guid.NewGuid():N}";
 
+    /// <summary>
+    /// How long this replica may still publish: the time left on its lease, less a margin for the clocks and the
+    /// database round trip of a successor's take-over (zero when it holds none). Past it another replica may hold the
+    /// lease and publish the same rows, so a round sends nothing after it.
+    /// </summary>
+    public TimeSpan Remaining
+    {
+        get
+        {
+            var left = _until - time.GetUtcNow() - options.Value.LeaseDuration / 10;
+            return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+        }
+    }
+
     /// <summary>Takes or renews the lease; a renewal is written only once a third of it is used up.</summary>
     /// <returns>Whether this replica holds the lease now.</returns>
     public async Task<bool> HoldAsync(CancellationToken cancellationToken)

@@ -95,7 +95,8 @@ public sealed partial class OutboxDispatcher(
                             _busyUntil = time.GetUtcNow() + BusyWindow;
                         }
                     }
-                    while (read == settings.BatchSize); // a full round: there may be more; go on without waiting
+                    // A full round: there may be more; go on without waiting, under a lease renewed first.
+                    while (read == settings.BatchSize && await lease.HoldAsync(stoppingToken));
 
                     await CleanUpAsync(stoppingToken);
                 }
@@ -181,7 +182,15 @@ public sealed partial class OutboxDispatcher(
                 var failures = new ConcurrentDictionary<long, Exception>();
                 var confirmedBefore = confirmed.Count;
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(token);
-                timeout.CancelAfter(settings.PublishTimeout);
+                // Never past the lease: a round slowed by the broker or the machine (retries included) would otherwise go
+                // on publishing after another replica took the lease over, and both would send the same rows.
+                var left = lease.Remaining;
+                if (left <= TimeSpan.Zero)
+                {
+                    throw new TimeoutException("The dispatch lease ran out during the round; nothing more is sent until it is held again.");
+                }
+
+                timeout.CancelAfter(settings.PublishTimeout < left ? settings.PublishTimeout : left);
                 await Task.WhenAll(remaining.Select(async r =>
                 {
                     try

@@ -31,6 +31,7 @@ public sealed class DispatchHandOverTests(PropagationFixture fixture) : IClassFi
         var settings = fixture.Settings(broker: true);
         settings["Database:AutoMigrate"] = "false";
         settings["Logging:LogLevel:Default"] = "Warning";
+        settings["Outbox:LeaseDuration"] = "00:00:06"; // longer than a publish timeout (5 s): a slow round on this loaded machine is no hand-over
         await using var one = new ServerProcess(settings);
         await using var two = new ServerProcess(settings);
         await Task.WhenAll(one.StartAsync(), two.StartAsync());
@@ -46,6 +47,10 @@ public sealed class DispatchHandOverTests(PropagationFixture fixture) : IClassFi
         };
         await channel.BasicConsumeAsync(Identity.Messaging.RegionTopology.QueueFor(Region), autoAck: false, consumer);
 
+        // The account's event, published while both processes started (a start-up on a loaded machine may hand the lease
+        // over with that row in flight, so it may arrive twice: at least once is all decision 0018 promises there).
+        var accountEvent = (await RowsAsync()).Single().Key;
+        await EventuallyAsync(() => Task.FromResult(received.ContainsKey(accountEvent)), "the account's event arrives");
         int? holderId = null;
         await EventuallyAsync(async () => (holderId = await LeaseHolderProcessAsync()) == one.Id || holderId == two.Id,
             "one of the two processes holds the dispatch lease");
@@ -79,8 +84,8 @@ public sealed class DispatchHandOverTests(PropagationFixture fixture) : IClassFi
         Assert.Empty(received.Keys.Except(expected));
         var twice = received.Where(r => r.Value > 1).Select(r => r.Key).ToList();
         Assert.All(received, r => Assert.True(r.Value <= 2, $"{r.Key} arrived {r.Value} times"));
-        Assert.All(twice, key => Assert.True(unrecordedAtKill.Contains(key),
-            $"{key} arrived twice but was recorded as sent before the hand-over: published twice by two living replicas"));
+        Assert.All(twice.Where(k => k != accountEvent), key => Assert.True(unrecordedAtKill.Contains(key),
+            $"{key} arrived twice but was recorded as sent before the hand-over: sent again by a replica that did not hold the lease"));
     }
 
     private async Task<Guid> CreateAccountAsync()
