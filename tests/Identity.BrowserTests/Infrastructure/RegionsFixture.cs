@@ -40,6 +40,12 @@ public class RegionsFixture : IAsyncLifetime
 
     public Uri Identity { get; private set; } = null!;
 
+    /// <summary>The mail server Identity sends to (a real SMTP server in this process): tests read the emails here.</summary>
+    public Identity.Server.IntegrationTests.Infrastructure.TestSmtpServer Smtp { get; } = new();
+
+    /// <summary>The secret of the declared platform-admin client (<c>platform-admin</c>), for the admin API.</summary>
+    public string PlatformAdminSecret { get; } = Secret();
+
     public Uri Eu { get; private set; } = null!;
 
     public Uri Us { get; private set; } = null!;
@@ -59,6 +65,7 @@ public class RegionsFixture : IAsyncLifetime
         Chromium.EnsureInstalled();
         Directory.CreateDirectory(_directory);
 
+        Smtp.Start();
         var ports = FreePorts.Take(4);
         var apps = new[]
         {
@@ -102,6 +109,8 @@ public class RegionsFixture : IAsyncLifetime
             await host.DisposeAsync();
         }
 
+        await Smtp.DisposeAsync();
+
         try
         {
             Directory.Delete(_directory, recursive: true);
@@ -135,6 +144,15 @@ public class RegionsFixture : IAsyncLifetime
             // Every browser in these tests signs in from 127.0.0.1: the per-IP throttle would count them as one client.
             ["Throttling:ExemptLoopback"] = "true",
         };
+        Smtp.AddTo(settings);
+        var adminSecretFile = Path.Combine(_directory, "platform-admin.secret");
+        await File.WriteAllTextAsync(adminSecretFile, PlatformAdminSecret);
+        var admin = $"Oidc:Clients:{apps.Count()}:";
+        settings[admin + "ClientId"] = "platform-admin";
+        settings[admin + "GrantTypes:0"] = "client_credentials";
+        settings[admin + "Scopes:0"] = "identity.admin";
+        settings[admin + "PlatformAdmin"] = "true";
+        settings[admin + "SecretFile"] = adminSecretFile;
 
         foreach (var (app, index) in apps.Select((app, index) => (app, index)))
         {
@@ -167,6 +185,21 @@ public class RegionsFixture : IAsyncLifetime
         ["Identity:Region"] = app.Region,
         ["IdentityRegion:ReplicaConnectionString"] = $"Data Source={Path.Combine(_directory, $"replica-{app.Region}.db")}",
     };
+
+    /// <summary>An HttpClient for Identity's admin API, with a token of the platform-admin client.</summary>
+    public async Task<HttpClient> PlatformAdminAsync()
+    {
+        var client = new HttpClient { BaseAddress = Identity };
+        var token = await client.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials", ["scope"] = "identity.admin",
+            ["client_id"] = "platform-admin", ["client_secret"] = PlatformAdminSecret,
+        }));
+        token.EnsureSuccessStatusCode();
+        using var body = System.Text.Json.JsonDocument.Parse(await token.Content.ReadAsStringAsync());
+        client.DefaultRequestHeaders.Authorization = new("Bearer", body.RootElement.GetProperty("access_token").GetString());
+        return client;
+    }
 
     /// <summary>A user with <see cref="UserPassword"/>, no second factor.</summary>
     public async Task CreateUserAsync(string email, string displayName)
