@@ -18,6 +18,9 @@
 #                         (bench/peer-authcode: oidc-provider 9.13.3, the reference peer version, with the same
 #                         client, PKCE S256 required and a sign-in page; its state lives in process memory)
 #      ROUNDS (1)         repetitions of the whole sequence, so runs alternate A B A B (±10–15 % noise here)
+#      SERVER_DIR ()      a folder with an already published Identity.Server to measure instead of publishing this
+#                         worktree's (e.g. `dotnet publish src/Identity.Server -c Release -o /tmp/a` at each of two commits,
+#                         then SERVER_DIR=/tmp/a and SERVER_DIR=/tmp/b in alternation: an A/B of the same machine and hour)
 #      PROFILE (0)        1 = profile Identity's measured windows: the server runs with DOTNET_PerfMapEnabled=1,
 #                         `perf record -F 999 -g -p <server>` records exactly each measured window of target identity,
 #                         pidstat samples the PostgreSQL processes over it, and bench/perf-areas.sh prints where the
@@ -98,7 +101,13 @@ if [ "$PROFILE" = 1 ]; then
   mkdir -p "$PROFILE_DIR"
 fi
 log "dotnet publish src/Identity.Server and bench/AuthCodeBench (Release)"
-publish_projects src/Identity.Server bench/AuthCodeBench
+if [ -n "${SERVER_DIR:-}" ]; then
+  [ -f "$SERVER_DIR/Identity.Server.dll" ] || { log "SERVER_DIR=$SERVER_DIR holds no Identity.Server.dll"; exit 2; }
+  publish_projects bench/AuthCodeBench
+  ln -s "$(cd "$SERVER_DIR" && pwd)" "$BENCH_TMP/Identity.Server"
+else
+  publish_projects src/Identity.Server bench/AuthCodeBench
+fi
 BENCH_APP=(dotnet "$BENCH_TMP/AuthCodeBench/AuthCodeBench.dll")
 
 # Generated per run; only the server's environment holds it (the bench gets it as an argument).
@@ -162,7 +171,7 @@ for target in $TARGETS; do
   case "$target" in
     identity)
       target_args=(--base-url "$BASE_URL" --server-pid "$SERVER_PID" --db-pid "$PG_PID")
-      target_desc="Identity.Server@$git_rev, Production, PostgreSQL, client $CLIENT_ID (authorization_code, PKCE S256, client_secret_basic, scope \"openid profile\")"
+      target_desc="Identity.Server@${SERVER_DIR:-$git_rev}, Production, PostgreSQL, client $CLIENT_ID (authorization_code, PKCE S256, client_secret_basic, scope \"openid profile\")"
       ;;
     peer)
       target_args=(--base-url "$PEER_URL" --server-pid "$PEER_PID" --session-cookie _session)
