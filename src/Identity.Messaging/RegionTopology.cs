@@ -6,7 +6,7 @@ namespace Identity.Messaging;
 /// <summary>
 /// The per-region topology, declared by the broker's definitions (deploy/rabbitmq/make-definitions.sh): for
 /// region r, a durable fanout exchange <c>identity.region.r</c> bound to a **quorum** queue of the same name (RabbitMQ's
-/// replicated queue: on a three-node cluster it survives the loss of one node; decision 0075).
+/// replicated queue: on a three-node cluster it survives the loss of one node; decision 0072).
 /// Identity sends a region's events to its exchange; only that region's user may read the queue.
 /// </summary>
 public static partial class RegionTopology

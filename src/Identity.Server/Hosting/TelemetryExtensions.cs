@@ -10,7 +10,7 @@ using OpenTelemetry.Trace;
 namespace Identity.Server.Hosting;
 
 /// <summary>
-/// OpenTelemetry for the authority (decision 0073): traces of ASP.NET Core, HttpClient, EF Core and MassTransit (whose
+/// OpenTelemetry for the authority (decision 0071): traces of ASP.NET Core, HttpClient, EF Core and MassTransit (whose
 /// messages carry the trace context to the regions), sampled parent-based; the authority's meters; OTLP export when a
 /// collector is configured; a Prometheus scrape endpoint on the management port only. Logs carry the trace and span ids.
 /// </summary>

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace Identity.Server.Hosting;
 
 /// <summary>
-/// The <c>Telemetry</c> section (decision 0073): where traces and metrics go. With nothing set, metrics are still
+/// The <c>Telemetry</c> section (decision 0071): where traces and metrics go. With nothing set, metrics are still
 /// counted (in-process, for <c>dotnet-counters</c>) and nothing is exported or served.
 /// </summary>
 public sealed class TelemetryOptions

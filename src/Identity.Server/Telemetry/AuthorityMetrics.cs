@@ -5,7 +5,7 @@ using Microsoft.Extensions.Options;
 namespace Identity.Server.Telemetry;
 
 /// <summary>
-/// Meter <c>Identity.Server</c>: what an operator of the authority watches (decision 0073). Counters take few tags from
+/// Meter <c>Identity.Server</c>: what an operator of the authority watches (decision 0071). Counters take few tags from
 /// small fixed sets (a grant type, an RFC 6749 error code, a result, a factor) and a client id only once the client is
 /// authenticated, so no request can mint a new series; the token path adds one counter increment per request.
 /// <list type="bullet">

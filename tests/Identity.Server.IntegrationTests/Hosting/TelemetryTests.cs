@@ -7,7 +7,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
-/// The Prometheus scrape endpoint (decision 0073), on a real Kestrel server with a public and a management port: after a
+/// The Prometheus scrape endpoint (decision 0071), on a real Kestrel server with a public and a management port: after a
 /// scripted flow (tokens, a refused token request, sign-ins, an admin change, throttled sign-ins) every metric an
 /// operator watches is on the management port's <c>/metrics</c>, with the flow's counts; the public port has no
 /// <c>/metrics</c>, and the management port nothing else.
