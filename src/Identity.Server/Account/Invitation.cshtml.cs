@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Operations;
@@ -31,7 +30,7 @@ public sealed class InvitationModel(
     public string? ReturnUrl { get; set; }
 
     [BindProperty]
-    public InputModel Input { get; set; } = new();
+    public NewPasswordInput Input { get; set; } = new();
 
     /// <summary>The address the invitation was sent to: the person's sign-in name.</summary>
     public string? Email { get; private set; }
@@ -65,7 +64,7 @@ public sealed class InvitationModel(
                 await ReadLinkAsync();
                 foreach (var message in result.Errors!["newPassword"])
                 {
-                    ModelState.AddModelError($"{nameof(Input)}.{nameof(InputModel.NewPassword)}", message);
+                    ModelState.AddModelError($"{nameof(Input)}.{nameof(NewPasswordInput.NewPassword)}", message);
                 }
             }
             else
@@ -98,21 +97,7 @@ public sealed class InvitationModel(
 
     private PageResult Cleared()
     {
-        Input = new InputModel();
+        Input = new NewPasswordInput();
         return Page();
-    }
-
-    public sealed class InputModel
-    {
-        [Required, StringLength(512)]
-        [DataType(DataType.Password)]
-        [Display(Name = "New password")]
-        public string NewPassword { get; set; } = "";
-
-        [Required]
-        [DataType(DataType.Password)]
-        [Compare(nameof(NewPassword), ErrorMessage = "The two new passwords do not match.")]
-        [Display(Name = "Confirm new password")]
-        public string ConfirmPassword { get; set; } = "";
     }
 }

@@ -1,4 +1,3 @@
-using System.ComponentModel.DataAnnotations;
 using Identity.Core.Audit;
 using Identity.Core.Operations;
 using Identity.Core.Users;
@@ -20,7 +19,7 @@ public sealed class ResetPasswordModel(UserLinkOperations operations, IOptions<E
     public string? Token { get; set; }
 
     [BindProperty]
-    public InputModel Input { get; set; } = new();
+    public NewPasswordInput Input { get; set; } = new();
 
     /// <summary>The link cannot be used (unknown, used, voided or expired).</summary>
     public bool Unusable { get; private set; }
@@ -64,7 +63,7 @@ public sealed class ResetPasswordModel(UserLinkOperations operations, IOptions<E
         {
             foreach (var message in result.Errors!["newPassword"])
             {
-                ModelState.AddModelError($"{nameof(Input)}.{nameof(InputModel.NewPassword)}", message);
+                ModelState.AddModelError($"{nameof(Input)}.{nameof(NewPasswordInput.NewPassword)}", message);
             }
         }
         else
@@ -77,21 +76,7 @@ public sealed class ResetPasswordModel(UserLinkOperations operations, IOptions<E
 
     private PageResult Cleared()
     {
-        Input = new InputModel();
+        Input = new NewPasswordInput();
         return Page();
-    }
-
-    public sealed class InputModel
-    {
-        [Required, StringLength(512)]
-        [DataType(DataType.Password)]
-        [Display(Name = "New password")]
-        public string NewPassword { get; set; } = "";
-
-        [Required]
-        [DataType(DataType.Password)]
-        [Compare(nameof(NewPassword), ErrorMessage = "The two new passwords do not match.")]
-        [Display(Name = "Confirm new password")]
-        public string ConfirmPassword { get; set; } = "";
     }
 }
