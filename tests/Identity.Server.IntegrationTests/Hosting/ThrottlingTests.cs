@@ -50,6 +50,26 @@ public sealed class ThrottlingTests
     }
 
     [Fact]
+    public async Task PasswordReset_MoreRequestsFromOneAddressThanTheLimit_429WithRetryAfterOthersUnaffected()
+    {
+        // OWASP Forgot Password cheat sheet: reset requests are throttled per client as well as per account address.
+        await using var host = await ThrottledHost.StartAsync(settings: new() { ["Throttling:PasswordResetPerHour"] = "2" });
+        for (var i = 0; i < 2; i++)
+        {
+            Assert.Equal(StatusCodes.Status200OK, (await host.PostAsync("/Account/ForgotPassword", Client)).Response.StatusCode);
+        }
+
+        var refused = (await host.PostAsync("/account/forgotpassword/", Client)).Response;
+
+        Assert.Equal(StatusCodes.Status429TooManyRequests, refused.StatusCode);
+        Assert.Equal("3600", refused.Headers.RetryAfter); // a sliding window's refusal names no earlier time than the window
+        Assert.Contains("Too many password-reset requests", await ThrottledHost.BodyAsync(refused), StringComparison.Ordinal);
+        Assert.Equal(StatusCodes.Status200OK, (await host.PostAsync("/Account/ForgotPassword", "203.0.113.9")).Response.StatusCode);
+        Assert.Equal(StatusCodes.Status200OK, (await host.PostAsync("/Account/Login", Client)).Response.StatusCode); // its own budget
+        Assert.Equal(StatusCodes.Status200OK, (await host.SendAsync(HttpMethods.Get, "/Account/ForgotPassword", Client)).Response.StatusCode);
+    }
+
+    [Fact]
     public async Task SignIn_PathInAnotherCaseOrWithTrailingSlash_CountsAgainstTheSameLimit()
     {
         await using var host = await ThrottledHost.StartAsync(signInPerMinute: 2);
