@@ -17,10 +17,11 @@ public sealed class ServerProcess : IAsyncDisposable
     private Process? _process;
 
     /// <param name="settings">Configuration keys (<c>Database:Provider</c>, …), passed as <c>Database__Provider</c>, ….</param>
-    public ServerProcess(IReadOnlyDictionary<string, string?> settings)
+    /// <param name="port">The HTTP port, when the settings must name it (an issuer); a free one otherwise.</param>
+    public ServerProcess(IReadOnlyDictionary<string, string?> settings, int? port = null)
     {
         _settings = settings;
-        Port = FreePort();
+        Port = port ?? FreePort();
     }
 
     public int Port { get; }
