@@ -1,10 +1,12 @@
+using System.Diagnostics;
+using System.Net;
 using System.Net.Http.Json;
 using System.Net.Security;
+using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
-using Identity.Server.IntegrationTests.Infrastructure;
 
 namespace Identity.Region.Tests.Infrastructure;
 
@@ -21,10 +23,11 @@ public sealed class IdentityProcess : IAsyncDisposable
 
     private readonly string _directory = Directory.CreateTempSubdirectory("identity-process-").FullName;
     private readonly string _adminSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-    private readonly int _port = ServerProcess.FreePort();
-    private readonly int _mtlsPort = ServerProcess.FreePort();
+    private readonly int _port = FreePort();
+    private readonly int _mtlsPort = FreePort();
     private readonly X509Certificate2 _serverCertificate = TestCertificates.Server();
-    private readonly ServerProcess _server;
+    private readonly StringBuilder _output = new();
+    private Process? _process;
 
     private IdentityProcess(X509Certificate2 servicesCa)
     {
@@ -32,7 +35,6 @@ public sealed class IdentityProcess : IAsyncDisposable
         File.WriteAllText(ServicesCaFile, servicesCa.ExportCertificatePem());
         File.WriteAllText(Path.Combine(_directory, "mtls.pem"), _serverCertificate.ExportCertificatePem());
         File.WriteAllText(Path.Combine(_directory, "mtls.key"), _serverCertificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
-        _server = new ServerProcess(Settings(), _port);
     }
 
     public Uri Authority => new($"http://127.0.0.1:{_port}/");
@@ -41,7 +43,16 @@ public sealed class IdentityProcess : IAsyncDisposable
     public string ServicesCaFile { get; }
 
     /// <summary>What the process wrote, for a failing test's message.</summary>
-    public string Output => _server.Output;
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
 
     /// <summary>A new Identity (its own folder, database and ports), started.</summary>
     public static async Task<IdentityProcess> LaunchAsync(X509Certificate2 servicesCa)
@@ -52,10 +63,64 @@ public sealed class IdentityProcess : IAsyncDisposable
     }
 
     /// <summary>Starts the process (again, after <see cref="KillAsync"/>: same ports, same database) and waits for discovery.</summary>
-    public Task StartAsync() => _server.StartAsync(".well-known/openid-configuration");
+    public async Task StartAsync()
+    {
+        var start = new ProcessStartInfo("dotnet", $"\"{ServerDll}\" --urls http://127.0.0.1:{_port}")
+        {
+            WorkingDirectory = Path.GetDirectoryName(ServerDll)!,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var (key, value) in Settings())
+        {
+            start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
+        }
+
+        _process = Process.Start(start)!;
+        _process.OutputDataReceived += (_, e) => Append(e.Data);
+        _process.ErrorDataReceived += (_, e) => Append(e.Data);
+        _process.BeginOutputReadLine();
+        _process.BeginErrorReadLine();
+
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"Identity.Server exited during start-up ({_process.ExitCode}):\n{Output}");
+            }
+
+            try
+            {
+                if ((await http.GetAsync(new Uri(Authority, ".well-known/openid-configuration"))).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(250);
+        }
+
+        throw new TimeoutException($"Identity.Server did not answer discovery within 90 s:\n{Output}");
+    }
 
     /// <summary>Kills the process (no graceful shutdown), as a crash or a lost machine would.</summary>
-    public Task KillAsync() => _server.KillAsync();
+    public async Task KillAsync()
+    {
+        if (_process is { HasExited: false } process)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+        }
+    }
 
     /// <summary>A client-credentials token for <c>orders-us</c> over mutual TLS with <paramref name="certificate"/> (RFC 8705 §2).</summary>
     public async Task<string> BoundTokenAsync(X509Certificate2 certificate)
@@ -110,7 +175,8 @@ public sealed class IdentityProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _server.DisposeAsync();
+        await KillAsync();
+        _process?.Dispose();
         _serverCertificate.Dispose();
         try
         {
@@ -121,13 +187,14 @@ public sealed class IdentityProcess : IAsyncDisposable
         }
     }
 
-    private Dictionary<string, string?> Settings()
+    private Dictionary<string, string> Settings()
     {
         var adminSecretFile = Path.Combine(_directory, "platform-admin.secret");
         File.WriteAllText(adminSecretFile, _adminSecret);
-        // Production and unprotected keys (a throw-away database) are ServerProcess's own settings.
-        return new Dictionary<string, string?>
+        return new Dictionary<string, string>
         {
+            ["ASPNETCORE_ENVIRONMENT"] = "Production",
+            ["DataProtection:AllowUnprotectedKeys"] = "true",
             ["Database:Provider"] = "Sqlite",
             ["Database:ConnectionString"] = $"Data Source={Path.Combine(_directory, "identity.db")}",
             ["Oidc:Issuer"] = Authority.AbsoluteUri,
@@ -152,5 +219,43 @@ public sealed class IdentityProcess : IAsyncDisposable
             ["Oidc:Clients:1:PlatformAdmin"] = "true",
             ["Oidc:Clients:1:SecretFile"] = adminSecretFile,
         };
+    }
+
+    /// <summary>The server built beside these tests (same configuration), through the ProjectReference that builds it first.</summary>
+    private static string ServerDll
+    {
+        get
+        {
+            var output = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+            var (framework, configuration) = (output.Name, output.Parent!.Name);
+            var root = output;
+            while (root is not null && !File.Exists(Path.Combine(root.FullName, "Identity.sln")))
+            {
+                root = root.Parent;
+            }
+
+            var dll = Path.Combine(root!.FullName, "src", "Identity.Server", "bin", configuration, framework, "Identity.Server.dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException($"Build Identity.Server ({configuration}) first: {dll} is missing.");
+        }
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

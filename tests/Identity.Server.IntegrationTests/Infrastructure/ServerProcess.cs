@@ -17,11 +17,10 @@ public sealed class ServerProcess : IAsyncDisposable
     private Process? _process;
 
     /// <param name="settings">Configuration keys (<c>Database:Provider</c>, …), passed as <c>Database__Provider</c>, ….</param>
-    /// <param name="port">The HTTP port, when the settings must name it (an issuer); a free one otherwise.</param>
-    public ServerProcess(IReadOnlyDictionary<string, string?> settings, int? port = null)
+    public ServerProcess(IReadOnlyDictionary<string, string?> settings)
     {
         _settings = settings;
-        Port = port ?? FreePort();
+        Port = FreePort();
     }
 
     public int Port { get; }
