@@ -8,6 +8,18 @@ using Microsoft.EntityFrameworkCore;
 
 namespace Identity.Server.Admin;
 
+/// <summary>A user's last recorded sign-in and enrolled second factors (an authenticator app, passkeys).</summary>
+public sealed record UserFacts(DateTimeOffset? LastSignIn, bool Authenticator, int Passkeys)
+{
+    public string Factors => (Authenticator, Passkeys) switch
+    {
+        (false, 0) => "none",
+        (true, 0) => "authenticator app",
+        (false, var n) => n == 1 ? "1 passkey" : $"{n} passkeys",
+        (true, var n) => "authenticator app, " + (n == 1 ? "1 passkey" : $"{n} passkeys"),
+    };
+}
+
 /// <summary>
 /// An administrator's hold on one account's users, shared by the admin API and the console: which account an admin
 /// sees (another account's users do not exist for them), who may touch an owner, what a profile must look like, and
@@ -75,6 +87,37 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
 
         var page = await query.OrderBy(u => u.Id).Take(take + 1).ToListAsync(cancellationToken);
         return ([.. page.Take(take)], page.Count > take);
+    }
+
+    /// <summary>
+    /// What an administrator is shown beside each user: the last successful sign-in the audit trail still holds (entries
+    /// older than <c>Audit:Retention</c> are gone) and the second factors enrolled.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, UserFacts>> FactsAsync(Guid accountId, IReadOnlyCollection<string> userIds,
+        CancellationToken cancellationToken)
+    {
+        var ids = userIds.ToList();
+        // The newest entry is the one with the highest id (a maximum of ids, which every provider compares natively).
+        var lastIds = await db.AuditEntries.AsNoTracking()
+            .Where(e => e.AccountId == accountId && e.EventType == "signin.succeeded" && e.SubjectId != null && ids.Contains(e.SubjectId))
+            .GroupBy(e => e.SubjectId!)
+            .Select(g => g.Max(e => e.Id))
+            .ToListAsync(cancellationToken);
+        var signIns = await db.AuditEntries.AsNoTracking().Where(e => lastIds.Contains(e.Id))
+            .Select(e => new { UserId = e.SubjectId, e.At }).ToListAsync(cancellationToken);
+        var authenticators = await db.UserTokens.AsNoTracking()
+            .Where(t => ids.Contains(t.UserId) && t.LoginProvider == Account.Mfa.SecondFactors.Provider && t.Name == Account.Mfa.SecondFactors.SecretToken)
+            .Select(t => t.UserId)
+            .ToListAsync(cancellationToken);
+        var passkeys = await db.UserPasskeys.AsNoTracking()
+            .Where(p => ids.Contains(p.UserId))
+            .GroupBy(p => p.UserId)
+            .Select(g => new { UserId = g.Key, Count = g.Count() })
+            .ToListAsync(cancellationToken);
+        return ids.ToDictionary(id => id, id => new UserFacts(
+            signIns.FirstOrDefault(s => s.UserId == id)?.At,
+            authenticators.Contains(id),
+            passkeys.FirstOrDefault(p => p.UserId == id)?.Count ?? 0));
     }
 
     /// <summary>Refused when the user is, or would become, an owner and the admin is neither an owner of the account nor a platform administrator.</summary>

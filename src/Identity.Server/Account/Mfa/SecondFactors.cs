@@ -18,8 +18,9 @@ public sealed class SecondFactors(UserManager<ApplicationUser> users, IDataProte
     : IUserSecondFactors
 {
     public const int RecoveryCodeCount = 10;
-    private const string Provider = "[Identity.Mfa]";
-    private const string SecretToken = "TotpSecret";
+    /// <summary>Where the authenticator secret is kept in the user-token store (read by the console to list factors).</summary>
+    internal const string Provider = "[Identity.Mfa]";
+    internal const string SecretToken = "TotpSecret";
     private const string PendingToken = "TotpPending";
     private const string LastStepToken = "TotpLastStep";
     private const string RecoveryToken = "RecoveryCodes";

@@ -1,0 +1,75 @@
+using Identity.Core.Operations;
+using Microsoft.AspNetCore.Mvc.ModelBinding;
+
+namespace Identity.Server.AdminConsole;
+
+/// <summary>
+/// How a console form shows an operation's refusal: each field's messages beside the field (under the field's name as
+/// the operation names it: <c>email</c>, <c>redirectUris[0]</c>…), the rest in the summary announced to screen readers.
+/// </summary>
+public static class ConsoleForms
+{
+    /// <summary>The key of messages that belong to no field: shown only in the summary.</summary>
+    public const string Summary = "";
+
+    /// <summary>Copies an operation's refusal into the page's model state; a stale or conflicting change goes to the summary.</summary>
+    public static void AddRefusal(this ModelStateDictionary state, OperationResult result, string? stale = null)
+    {
+        switch (result.Outcome)
+        {
+            case OperationOutcome.Invalid:
+                foreach (var (field, messages) in result.Errors!)
+                {
+                    foreach (var message in messages)
+                    {
+                        state.AddModelError(field, message);
+                    }
+                }
+
+                break;
+            case OperationOutcome.Stale:
+                state.AddModelError(Summary, stale ?? "Someone else changed this since you opened the page: it is shown as it is now. Check it and try again.");
+                break;
+            default:
+                state.AddModelError(Summary, result.Detail ?? "The change was refused.");
+                break;
+        }
+    }
+
+    /// <summary>The messages of one field (or of the summary), for the page to place beside it.</summary>
+    public static IReadOnlyList<string> ErrorsOf(this ModelStateDictionary state, string field) =>
+        state.TryGetValue(field, out var entry) ? [.. entry.Errors.Select(e => e.ErrorMessage)] : [];
+
+    /// <summary>The field's <c>aria-describedby</c> (its hint and its messages, when it has them), or null.</summary>
+    public static string? Describe(this ModelStateDictionary state, string field, string id, bool hint = false)
+    {
+        var parts = new List<string>();
+        if (hint)
+        {
+            parts.Add(id + "-hint");
+        }
+
+        if (state.ErrorsOf(field).Count > 0)
+        {
+            parts.Add(id + "-error");
+        }
+
+        return parts.Count == 0 ? null : string.Join(' ', parts);
+    }
+
+    /// <summary><c>aria-invalid</c> for the field: "true" when it has messages, else nothing.</summary>
+    public static string? Invalid(this ModelStateDictionary state, string field) => state.ErrorsOf(field).Count > 0 ? "true" : null;
+
+    /// <summary>Every message, the field's name first where there is one, for the summary at the top of the form.</summary>
+    public static IReadOnlyList<string> AllErrors(this ModelStateDictionary state) =>
+        [.. state.Where(e => e.Value is { Errors.Count: > 0 }).SelectMany(e => e.Value!.Errors.Select(x => x.ErrorMessage))];
+
+    /// <summary>The status a refused form answers with: 409 for a stale or conflicting change, 403 for a missing right, else 400.</summary>
+    public static int StatusOf(OperationResult result) => result.Outcome switch
+    {
+        OperationOutcome.Stale or OperationOutcome.Conflict => StatusCodes.Status409Conflict,
+        OperationOutcome.Forbidden => StatusCodes.Status403Forbidden,
+        OperationOutcome.NotFound => StatusCodes.Status404NotFound,
+        _ => StatusCodes.Status400BadRequest,
+    };
+}
