@@ -16,7 +16,9 @@
 #      TARGET_P99_MS (20) the issue's target, reported as met / not met
 #      TARGETS ("identity peer")  what to measure, in this order for every mode: Identity, and the reference peer
 #                         (bench/peer-authcode: oidc-provider 9.13.3, the reference peer version, with the same
-#                         client, PKCE S256 required and a sign-in page; its state lives in process memory)
+#                         client, PKCE S256 required and a sign-in page; its state lives in process memory);
+#                         "identity2" = two Identity replicas (ports 7281 and 7284, one PostgreSQL, one issuer): each
+#                         session authorizes at one and its code is redeemed at the other, CPU of both servers summed
 #      ROUNDS (1)         repetitions of the whole sequence, so runs alternate A B A B (±10–15 % noise here)
 #      SERVER_DIR ()      a folder with an already published Identity.Server to measure instead of publishing this
 #                         worktree's (e.g. `dotnet publish src/Identity.Server -c Release -o /tmp/a` at each of two commits,
@@ -57,6 +59,8 @@ PORT=7281
 PEER_PORT=7283
 PEER_URL="http://127.0.0.1:$PEER_PORT"
 PEER_PID=
+REPLICA2_PORT=7284
+REPLICA2_PID=
 BASE_URL="http://127.0.0.1:$PORT"
 ISSUER="$BASE_URL/"
 CLIENT_ID=bench-web
@@ -82,6 +86,7 @@ log() { echo "# authcode-bench: $*" >&2; }
 # shellcheck disable=SC2317  # invoked by _bench_cleanup
 bench_stop_more() {
   if [ -n "$PEER_PID" ]; then stop_pid "$PEER_PID"; fi
+  if [ -n "$REPLICA2_PID" ]; then stop_pid "$REPLICA2_PID"; fi
   if [ -n "$PROFILER_PID" ]; then stop_pid "$PROFILER_PID"; fi
 }
 bench_cleanup_traps
@@ -89,6 +94,7 @@ bench_cleanup_traps
 # --- 1. PostgreSQL. ---
 port_free "$PORT"
 case " $TARGETS " in *" peer "*) port_free "$PEER_PORT" ;; esac
+case " $TARGETS " in *" identity2 "*) port_free "$REPLICA2_PORT" ;; esac
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-authcode-bench.XXXXXX")
 chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
 bench_postgres
@@ -116,21 +122,34 @@ profile_env=()
 # The JIT writes /tmp/perf-<pid>.map, so that perf names the compiled .NET methods; without W^X, whose double mapping
 # hides the compiled code from perf behind a memfd.
 [ "$PROFILE" != 1 ] || profile_env=(DOTNET_PerfMapEnabled=1 DOTNET_EnableWriteXorExecute=0)
-start_server "$BASE_URL" "${profile_env[@]}" \
-  Oidc__AllowInsecureHttp=true \
-  Throttling__ExemptLoopback=true \
-  Oidc__Clients__0__ClientId="$CLIENT_ID" \
-  Oidc__Clients__0__GrantTypes__0=authorization_code \
-  Oidc__Clients__0__Scopes__0=openid \
-  Oidc__Clients__0__Scopes__1=profile \
-  Oidc__Clients__0__RedirectUris__0="$REDIRECT_URI" \
-  Oidc__Clients__0__SecretEnvironmentVariable=BENCH_WEB_SECRET \
+server_env=(
+  Oidc__AllowInsecureHttp=true
+  Throttling__ExemptLoopback=true
+  Oidc__Clients__0__ClientId="$CLIENT_ID"
+  Oidc__Clients__0__GrantTypes__0=authorization_code
+  Oidc__Clients__0__Scopes__0=openid
+  Oidc__Clients__0__Scopes__1=profile
+  Oidc__Clients__0__RedirectUris__0="$REDIRECT_URI"
+  Oidc__Clients__0__SecretEnvironmentVariable=BENCH_WEB_SECRET
   BENCH_WEB_SECRET="$BENCH_WEB_SECRET"
+)
+start_server "$BASE_URL" "${profile_env[@]}" "${server_env[@]}"
 log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
 
 # Ready = discovery answers 200 within 60 s (the database is migrated and the client declared
 # by then), while the process stays alive.
 wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit 1
+
+# The second replica (TARGETS with identity2): the same database, configuration and issuer, after the first migrated.
+if [[ " $TARGETS " == *" identity2 "* ]]; then
+  first_pid=$SERVER_PID
+  SERVER_LOG="$BENCH_TMP/server2.log" start_server "http://127.0.0.1:$REPLICA2_PORT" "${server_env[@]}" Oidc__Issuer="$ISSUER"
+  REPLICA2_PID=$SERVER_PID
+  SERVER_PID=$first_pid
+  log "second replica started (pid $REPLICA2_PID) on port $REPLICA2_PORT"
+  wait_http_200 "$REPLICA2_PID" "http://127.0.0.1:$REPLICA2_PORT/.well-known/openid-configuration" \
+    || { tail -n 60 "$BENCH_TMP/server2.log" >&2; exit 1; }
+fi
 
 # --- 3. The bench user (after the server's migration), random password per run. ---
 # Suffix: one character of each class ASP.NET Core Identity's default password rules ask for.
@@ -172,6 +191,11 @@ for target in $TARGETS; do
     identity)
       target_args=(--base-url "$BASE_URL" --server-pid "$SERVER_PID" --db-pid "$PG_PID")
       target_desc="Identity.Server@${SERVER_DIR:-$git_rev}, Production, PostgreSQL, client $CLIENT_ID (authorization_code, PKCE S256, client_secret_basic, scope \"openid profile\")"
+      ;;
+    identity2)
+      target_args=(--base-url "$BASE_URL" --base-url "http://127.0.0.1:$REPLICA2_PORT" --server-pid "$SERVER_PID"
+        --server-pid "$REPLICA2_PID" --db-pid "$PG_PID")
+      target_desc="two replicas of Identity.Server@${SERVER_DIR:-$git_rev} on one PostgreSQL (every code issued at one, redeemed at the other; server CPU = both), Production, client $CLIENT_ID"
       ;;
     peer)
       target_args=(--base-url "$PEER_URL" --server-pid "$PEER_PID" --session-cookie _session)

@@ -94,7 +94,7 @@ bench_database() {
 # start_server URL [NAME=VALUE...]: starts the published server ($BENCH_TMP/Identity.Server, publish_projects) in the
 # background on URL, issuer URL/, as every bench runs it: Production, PostgreSQL ($DB_CONNECTION_STRING) with
 # auto-migration, unprotected data-protection keys, log level Warning; then the caller's settings and environment
-# variables. Output in $BENCH_TMP/server.log; sets SERVER_PID.
+# variables. Output in $BENCH_TMP/server.log (or $SERVER_LOG); sets SERVER_PID.
 start_server() {
   local url=$1
   shift
@@ -111,7 +111,7 @@ start_server() {
       Logging__LogLevel__Default=Warning \
       "$@" \
       dotnet Identity.Server.dll --urls "$url"
-  ) >"$BENCH_TMP/server.log" 2>&1 &
+  ) >"${SERVER_LOG:-$BENCH_TMP/server.log}" 2>&1 &
   SERVER_PID=$!
 }
 

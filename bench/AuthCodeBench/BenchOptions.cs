@@ -9,14 +9,18 @@ public sealed class BenchOptions
     public const string Usage = """
         AuthCodeBench: authorization-code round trips (authorize -> code -> token) for users with an SSO session.
 
-          bench:  --base-url URL --client-id ID --client-secret SECRET --redirect-uri URI
+          bench:  --base-url URL [--base-url URL2 ...] --client-id ID --client-secret SECRET --redirect-uri URI
                   --email EMAIL --password PASSWORD
                   [--sessions 50] [--warmup-seconds 5] [--seconds 15] [--scope "openid profile"]
                   [--rate R]   open loop: R round trips/s in all, spread evenly over the sessions (each session
                                starts one every sessions/R s); latency counts from the scheduled start, so a
                                server that falls behind is not hidden (no coordinated omission).
                                Without --rate: closed loop, each session starts the next round trip at once.
-                  [--server-pid PID] [--db-pid POSTMASTER_PID]   CPU split of the measured window (Linux /proc)
+                  several --base-url: replicas of one authority behind no load balancer; session i authorizes at
+                               replica i mod n and its code is redeemed at replica i+1 mod n (every code crosses
+                               replicas); discovery is read from the first, its endpoints moved to each replica
+                  [--server-pid PID ...] [--db-pid POSTMASTER_PID]   CPU split of the measured window (Linux
+                               /proc); one --server-pid per replica, summed
                   [--session-cookie identity.session]   the SSO cookie the sign-in must leave (the peer's: _session)
                   [--window-file PATH]   written ("start") when the measured window begins, so that a profiler
                                (bench/authcode-bench.sh PROFILE=1) records exactly that window
@@ -28,7 +32,10 @@ public sealed class BenchOptions
         Prints one line of key=value figures; exit code 0 = no errors, 1 = errors or no round trip, 2 = bad usage.
         """;
 
-    public Uri? BaseUrl { get; private set; }
+    public Uri? BaseUrl => BaseUrls.Count > 0 ? BaseUrls[0] : null;
+
+    /// <summary>The authority's replicas (one unless several --base-url are given).</summary>
+    public List<Uri> BaseUrls { get; } = [];
 
     public string ClientId { get; private set; } = "";
 
@@ -54,7 +61,8 @@ public sealed class BenchOptions
     /// <summary>Open-loop arrival rate (round trips/s over all sessions); null: closed loop.</summary>
     public double? Rate { get; private set; }
 
-    public int? ServerPid { get; private set; }
+    /// <summary>The server processes whose CPU is counted (one per replica), summed.</summary>
+    public List<int> ServerPids { get; } = [];
 
     public int? DbPid { get; private set; }
 
@@ -77,7 +85,7 @@ public sealed class BenchOptions
         {
             switch (name)
             {
-                case "--base-url": o.BaseUrl = AbsoluteUri(name, value.EndsWith('/') ? value : value + "/"); break;
+                case "--base-url": o.BaseUrls.Add(AbsoluteUri(name, value.EndsWith('/') ? value : value + "/")); break;
                 case "--client-id": o.ClientId = value; break;
                 case "--client-secret": o.ClientSecret = value; break;
                 case "--redirect-uri": o.RedirectUri = AbsoluteUri(name, value); break;
@@ -89,7 +97,7 @@ public sealed class BenchOptions
                 case "--warmup-seconds": o.WarmupSeconds = Number(name, value, 0, 3600); break;
                 case "--seconds": o.Seconds = Number(name, value, 0.1, 3600); break;
                 case "--rate": o.Rate = Number(name, value, 0.1, 1_000_000); break;
-                case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
+                case "--server-pid": o.ServerPids.Add((int)Number(name, value, 1, int.MaxValue)); break;
                 case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--window-file": o.WindowFile = value; break;
                 case "--seed-connection-string": o.SeedConnectionString = value; break;

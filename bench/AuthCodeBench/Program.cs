@@ -40,7 +40,17 @@ namespace AuthCodeBench
             Log($"issuer {endpoints.Issuer}, authorize {endpoints.Authorization}, token {endpoints.Token}");
 
             // Every session signs in once through the login page (a few at a time: each sign-in hashes a password).
-            var sessions = Enumerable.Range(0, options.Sessions).Select(_ => new BrowserSession(options, endpoints, backend)).ToArray();
+            var replicas = options.BaseUrls;
+            var sessions = Enumerable.Range(0, options.Sessions).Select(i => new BrowserSession(options, endpoints with
+            {
+                Authorization = At(endpoints.Authorization, replicas[i % replicas.Count]),
+                Token = At(endpoints.Token, replicas[(i + 1) % replicas.Count]),
+            }, backend)).ToArray();
+            if (replicas.Count > 1)
+            {
+                Log($"{replicas.Count} replicas: session i authorizes at replica i mod {replicas.Count} and redeems at the next");
+            }
+
             try
             {
                 var signInClock = Stopwatch.StartNew();
@@ -129,7 +139,7 @@ namespace AuthCodeBench
             string MsPerRoundTrip(double seconds) => total.Length == 0 ? "n/a"
                 : (seconds * 1000 * options.Seconds / window / total.Length).ToString("F2", CultureInfo.InvariantCulture);
             Add("client_cpu_pct", Pct(cpu1.Client - cpu0.Client));
-            if (options.ServerPid is not null)
+            if (options.ServerPids.Count > 0)
             {
                 Add("server_cpu_pct", Pct(cpu1.Server - cpu0.Server));
                 Add("server_cpu_ms_per_roundtrip", MsPerRoundTrip(cpu1.Server - cpu0.Server));
@@ -238,6 +248,10 @@ namespace AuthCodeBench
                 discovery.TokenEndpoint ?? throw new InvalidOperationException("discovery has no token_endpoint"));
         }
 
+        /// <summary><paramref name="endpoint"/> with the scheme, host and port of <paramref name="replica"/>.</summary>
+        private static Uri At(Uri endpoint, Uri replica) =>
+            new UriBuilder(endpoint) { Scheme = replica.Scheme, Host = replica.Host, Port = replica.Port }.Uri;
+
         private static TimeSpan Remaining(long timestamp) =>
             TimeSpan.FromSeconds(Math.Max(0, (timestamp - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency));
 
@@ -283,7 +297,7 @@ namespace AuthCodeBench
             public static CpuSample Take(BenchOptions options) => new(
                 Stopwatch.GetTimestamp(),
                 Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds,
-                options.ServerPid is { } server ? ProcCpu.Process(server) : 0,
+                options.ServerPids.Sum(ProcCpu.Process),
                 options.DbPid is { } db ? ProcCpu.ProcessTree(db) : 0,
                 ProcCpu.MachineBusy());
         }

@@ -115,7 +115,8 @@ namespace ValidationBench
         private bool Validate(IdentityTokenHandler handler, string token)
         {
             var result = handler.ValidateTokenAsync(token, _parameters).GetAwaiter().GetResult();
-            return result.IsValid && CertificateBinding.Check(result.ClaimsIdentity, _certificate, requireBinding: true) == BindingVerdict.Bound
+            Span<byte> thumbprint = stackalloc byte[SHA256.HashSizeInBytes];
+            return result.IsValid && CertificateBinding.Check(result.ClaimsIdentity, _certificate, requireBinding: true, thumbprint) == BindingVerdict.Bound
                 ? true
                 : throw new InvalidOperationException("The bench token was refused: " + result.Exception?.Message);
         }

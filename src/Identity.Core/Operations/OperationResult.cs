@@ -12,6 +12,9 @@ public enum OperationOutcome
     /// <summary>The change breaks a rule about the current state (the last active owner…); nothing was written.</summary>
     Conflict,
 
+    /// <summary>The actor may not make this change (only an owner makes or removes an owner…); nothing was written.</summary>
+    Forbidden,
+
     /// <summary>Someone else changed the user or the account first (its version moved); nothing was written.</summary>
     Stale,
 }
@@ -26,6 +29,8 @@ public sealed record OperationResult(OperationOutcome Outcome, string? Detail = 
     public bool Succeeded => Outcome == OperationOutcome.Done;
 
     public static OperationResult Conflict(string detail) => new(OperationOutcome.Conflict, detail);
+
+    public static OperationResult Forbidden(string detail) => new(OperationOutcome.Forbidden, detail);
 
     public static OperationResult Invalid(IReadOnlyDictionary<string, string[]> errors) => new(OperationOutcome.Invalid, Errors: errors);
 

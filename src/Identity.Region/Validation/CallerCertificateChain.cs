@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Authentication.Certificate;
 using Microsoft.Extensions.Options;
@@ -35,9 +34,10 @@ public sealed class CallerCertificateChain
     /// Whether every issuer of <paramref name="certificate"/>'s chain is held locally, so the handler's build needs
     /// nothing from the network; remembered per certificate for five minutes, as the handler's cache does.
     /// </summary>
-    internal bool IsCompleteLocally(X509Certificate2 certificate)
+    /// <param name="thumbprint">The SHA-256 of <paramref name="certificate"/>, which the binding check already computed.</param>
+    internal bool IsCompleteLocally(X509Certificate2 certificate, ReadOnlySpan<byte> thumbprint)
     {
-        var key = Convert.ToHexString(SHA256.HashData(certificate.RawDataMemory.Span));
+        var key = Convert.ToHexString(thumbprint);
         var now = _time.GetUtcNow();
         if (_verdicts.TryGetValue(key, out var known) && known.Until > now)
         {

@@ -38,7 +38,12 @@ internal static class CertificateBinding
     public const string ConfirmationClaim = "cnf";
     public const string ThumbprintMember = "x5t#S256";
 
-    public static BindingVerdict Check(ClaimsIdentity? token, X509Certificate2? certificate, bool requireBinding)
+    /// <param name="thumbprint">
+    /// Receives the SHA-256 of <paramref name="certificate"/> when the check computed it (the verdict is
+    /// <see cref="BindingVerdict.Bound"/> or <see cref="BindingVerdict.OtherCertificate"/>), so that the chain check
+    /// that follows on the same call keys its cache with it instead of hashing the certificate again.
+    /// </param>
+    public static BindingVerdict Check(ClaimsIdentity? token, X509Certificate2? certificate, bool requireBinding, Span<byte> thumbprint)
     {
         var confirmation = token?.FindFirst(ConfirmationClaim)?.Value;
         if (confirmation is null)
@@ -57,9 +62,8 @@ internal static class CertificateBinding
             return BindingVerdict.NoCertificate;
         }
 
-        Span<byte> actual = stackalloc byte[SHA256.HashSizeInBytes];
-        SHA256.HashData(certificate.RawDataMemory.Span, actual);
-        return CryptographicOperations.FixedTimeEquals(expected, actual) ? BindingVerdict.Bound : BindingVerdict.OtherCertificate;
+        SHA256.HashData(certificate.RawDataMemory.Span, thumbprint);
+        return CryptographicOperations.FixedTimeEquals(expected, thumbprint) ? BindingVerdict.Bound : BindingVerdict.OtherCertificate;
     }
 
     /// <summary>The base64url SHA-256 thumbprint in <c>{"x5t#S256":"..."}</c>, decoded into <paramref name="thumbprint"/>.</summary>

@@ -17,7 +17,9 @@ public class IdentityBearerEvents(
     {
         var http = context.HttpContext;
         var certificate = http.Connection.ClientCertificate;
-        var verdict = CertificateBinding.Check(context.Principal?.Identity as System.Security.Claims.ClaimsIdentity, certificate, options.Value.RequireCertificateBinding);
+        // One SHA-256 of the caller's certificate per call, for the binding and the chain cache's key.
+        Span<byte> thumbprint = stackalloc byte[System.Security.Cryptography.SHA256.HashSizeInBytes];
+        var verdict = CertificateBinding.Check(context.Principal?.Identity as System.Security.Claims.ClaimsIdentity, certificate, options.Value.RequireCertificateBinding, thumbprint);
         if (verdict is not (BindingVerdict.Bound or BindingVerdict.Unbound))
         {
             Refuse(context, CertificateBinding.Describe(verdict));
@@ -27,7 +29,7 @@ public class IdentityBearerEvents(
         if (verdict == BindingVerdict.Bound)
         {
             // Never a chain the handler would complete from the network (decision 0067).
-            if (!chains.IsCompleteLocally(certificate!))
+            if (!chains.IsCompleteLocally(certificate!, thumbprint))
             {
                 Refuse(context, "the caller's certificate is not trusted: its issuer is not one this service holds");
                 return;

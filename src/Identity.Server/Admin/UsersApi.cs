@@ -1,10 +1,5 @@
-using System.ComponentModel.DataAnnotations;
-using Identity.Core.Accounts;
-using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Operations;
-using Identity.Core.Users;
-using Microsoft.EntityFrameworkCore;
 
 namespace Identity.Server.Admin;
 
@@ -30,13 +25,11 @@ public sealed record CreatedUser(UserView User, string? InvitationToken);
 
 /// <summary>
 /// Users of one account. Every route names the account; an admin of another account gets 404 for all of them,
-/// as if the account did not exist. Each change is a user operation (<see cref="UserOperations"/>: rule, version, events,
-/// audit, one transaction); this file checks the admin's rights and translates HTTP.
+/// as if the account did not exist. Each change goes through <see cref="UserAdministration"/> (the admin's rights, then
+/// the user operation: rule, version, events, audit, one transaction), which the console shares; this file translates HTTP.
 /// </summary>
 public static class UsersApi
 {
-    private static readonly EmailAddressAttribute EmailFormat = new();
-
     public static RouteGroupBuilder MapUsersApi(this RouteGroupBuilder admin)
     {
         var users = admin.MapGroup("/accounts/{accountId:guid}/users").WithTags("Users");
@@ -46,21 +39,21 @@ public static class UsersApi
         users.MapPatch("/{userId:guid}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
         users.MapDelete("/{userId:guid}", DeleteAsync);
         users.MapPost("/{userId:guid}/invitation", ResendInvitationAsync).AcceptsJson<InvitationRequest>();
-        users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
-            OperateAsync(accountId, userId, c, db, o.DisableAsync));
-        users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
-            OperateAsync(accountId, userId, c, db, o.EnableAsync));
-        users.MapPost("/{userId:guid}/reset-mfa", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
-            OperateAsync(accountId, userId, c, db, o.ResetMfaAsync));
-        users.MapPost("/{userId:guid}/revoke-sessions", (Guid accountId, string userId, HttpContext c, AuthorityDbContext db, UserOperations o) =>
-            OperateAsync(accountId, userId, c, db, o.RevokeSessionsAsync));
+        users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, UserAdministration u) =>
+            OperateAsync(accountId, userId, c, u, u.DisableAsync));
+        users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, UserAdministration u) =>
+            OperateAsync(accountId, userId, c, u, u.EnableAsync));
+        users.MapPost("/{userId:guid}/reset-mfa", (Guid accountId, string userId, HttpContext c, UserAdministration u) =>
+            OperateAsync(accountId, userId, c, u, u.ResetMfaAsync));
+        users.MapPost("/{userId:guid}/revoke-sessions", (Guid accountId, string userId, HttpContext c, UserAdministration u) =>
+            OperateAsync(accountId, userId, c, u, u.RevokeSessionsAsync));
         return admin;
     }
 
-    private static async Task<IResult> ListAsync(Guid accountId, HttpContext context, AuthorityDbContext db,
+    private static async Task<IResult> ListAsync(Guid accountId, HttpContext context, UserAdministration users,
         string? email, string? status, string? after, int? limit)
     {
-        if (!context.Admin().CanSee(accountId) || !await db.Accounts.AnyAsync(a => a.Id == accountId, context.RequestAborted))
+        if (!await users.CanSeeAccountAsync(context.Admin(), accountId, context.RequestAborted))
         {
             return AdminHttp.NotFound("account");
         }
@@ -70,45 +63,19 @@ public static class UsersApi
             return AdminHttp.Invalid("after", "The cursor is not valid.");
         }
 
-        UserStatus? wanted = null;
-        if (status is not null)
+        if (UserAdministration.TryParseStatus(status, out var wanted) is { } refused)
         {
-            if (!Enum.TryParse<UserStatus>(status, ignoreCase: true, out var parsed) || int.TryParse(status, out _))
-            {
-                return AdminHttp.Invalid("status", "Use 'active' or 'disabled'.");
-            }
-
-            wanted = parsed;
+            return AdminHttp.Refused(refused);
         }
 
-        var take = AdminHttp.ClampLimit(limit);
-        var query = db.Users.AsNoTracking().Where(u => u.AccountId == accountId);
-        if (!string.IsNullOrWhiteSpace(email))
-        {
-            var normalized = email.Trim().ToUpperInvariant();
-            query = query.Where(u => u.NormalizedEmail!.Contains(normalized));
-        }
-
-        if (wanted is { } s)
-        {
-            query = query.Where(u => u.Status == s);
-        }
-
-        if (cursor is not null)
-        {
-            query = query.Where(u => u.Id.CompareTo(cursor) > 0);
-        }
-
-        var page = await query.OrderBy(u => u.Id).Take(take + 1).ToListAsync(context.RequestAborted);
-        var items = page.Take(take).Select(UserView.From).ToList();
-        return TypedResults.Ok(new Page<UserView>(items, page.Count > take ? AdminHttp.EncodeCursor(items[^1].Id) : null));
+        var (page, more) = await users.ListAsync(accountId, email, wanted, cursor, AdminHttp.ClampLimit(limit), context.RequestAborted);
+        var items = page.Select(UserView.From).ToList();
+        return TypedResults.Ok(new Page<UserView>(items, more ? AdminHttp.EncodeCursor(items[^1].Id) : null));
     }
 
-    private static async Task<IResult> CreateAsync(Guid accountId, HttpContext context, AuthorityDbContext db, UserOperations operations,
-        Core.Email.IAccountEmails emails)
+    private static async Task<IResult> CreateAsync(Guid accountId, HttpContext context, UserAdministration users)
     {
-        var actor = context.Admin();
-        if (!actor.CanSee(accountId) || !await db.Accounts.AnyAsync(a => a.Id == accountId, context.RequestAborted))
+        if (!await users.CanSeeAccountAsync(context.Admin(), accountId, context.RequestAborted))
         {
             return AdminHttp.NotFound("account");
         }
@@ -119,49 +86,28 @@ public static class UsersApi
             return problem;
         }
 
-        if (body!.Role == AccountRoles.Owner && !actor.MayManageOwners(accountId))
-        {
-            return OwnersOnly();
-        }
-
-        var errors = Validate(body.Email, body.DisplayName, body.Role, requireAll: true);
-        if (errors.Count > 0)
-        {
-            return AdminHttp.Invalid(errors);
-        }
-
-        if (body.SendEmail == true && (body.Password is not null || !emails.Enabled))
-        {
-            return AdminHttp.Invalid("sendEmail", body.Password is not null
-                ? "Only an invitation (no password) is emailed."
-                : "No mail server is configured (Email:Host): give the person the invitation link yourself.");
-        }
-
-        var request = new NewUser(accountId, body.Email!, body.DisplayName, body.Role!);
-        var (result, user, invitation) = body.Password is null
-            ? await operations.InviteAsync(request, actor.Actor, context.RequestAborted, sendEmail: body.SendEmail == true)
-            : await operations.CreateAsync(request, body.Password, actor.Actor, context.RequestAborted);
+        var (result, user, invitation) = await users.CreateAsync(context.Admin(), accountId, body!, context.RequestAborted);
         if (!result.Succeeded)
         {
             return AdminHttp.Refused(result);
         }
 
-        AdminHttp.SetETag(context.Response, user.Version);
+        AdminHttp.SetETag(context.Response, user!.Version);
         return TypedResults.Created($"/admin/v1/accounts/{accountId}/users/{user.Id}", new CreatedUser(UserView.From(user), invitation));
     }
 
-    private static async Task<IResult> ResendInvitationAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db,
-        UserLinkOperations operations, Core.Email.IAccountEmails emails)
+    private static async Task<IResult> ResendInvitationAsync(Guid accountId, string userId, HttpContext context, UserAdministration users)
     {
-        var user = await FindAsync(accountId, userId, context, db);
+        var admin = context.Admin();
+        var user = await users.FindAsync(admin, accountId, userId, context.RequestAborted);
         if (user is null)
         {
             return AdminHttp.NotFound("user");
         }
 
-        if (user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId))
+        if (UserAdministration.OwnerRule(admin, accountId, user.Role) is { } forbidden)
         {
-            return OwnersOnly();
+            return AdminHttp.Refused(forbidden); // before the body is read
         }
 
         var body = new InvitationRequest(null);
@@ -176,18 +122,13 @@ public static class UsersApi
             body = read!;
         }
 
-        if (body.SendEmail == true && !emails.Enabled)
-        {
-            return AdminHttp.Invalid("sendEmail", "No mail server is configured (Email:Host): give the person the invitation link yourself.");
-        }
-
-        var (result, token) = await operations.ResendInvitationAsync(user, body.SendEmail == true, context.Admin().Actor, context.RequestAborted);
+        var (result, token) = await users.ResendInvitationAsync(admin, user, body.SendEmail == true, context.RequestAborted);
         return result.Succeeded ? TypedResults.Ok(new Invitation(token!)) : AdminHttp.Refused(result);
     }
 
-    private static async Task<IResult> GetAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db)
+    private static async Task<IResult> GetAsync(Guid accountId, string userId, HttpContext context, UserAdministration users)
     {
-        var user = await FindAsync(accountId, userId, context, db);
+        var user = await users.FindAsync(context.Admin(), accountId, userId, context.RequestAborted);
         if (user is null)
         {
             return AdminHttp.NotFound("user");
@@ -197,10 +138,9 @@ public static class UsersApi
         return TypedResults.Ok(UserView.From(user));
     }
 
-    private static async Task<IResult> UpdateAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db,
-        UserOperations operations)
+    private static async Task<IResult> UpdateAsync(Guid accountId, string userId, HttpContext context, UserAdministration users)
     {
-        var user = await FindAsync(accountId, userId, context, db);
+        var user = await users.FindAsync(context.Admin(), accountId, userId, context.RequestAborted);
         if (user is null)
         {
             return AdminHttp.NotFound("user");
@@ -217,59 +157,37 @@ public static class UsersApi
             return problem;
         }
 
-        if ((body!.Role == AccountRoles.Owner || user.Role == AccountRoles.Owner) && !context.Admin().MayManageOwners(accountId))
-        {
-            return OwnersOnly();
-        }
-
-        var errors = Validate(body.Email, body.DisplayName, body.Role, requireAll: false);
-        if (errors.Count > 0)
-        {
-            return AdminHttp.Invalid(errors);
-        }
-
-        return Answer(await operations.ChangeProfileAsync(user, new ProfileChange(body.Email, body.DisplayName, body.Role), context.Admin().Actor,
-            context.RequestAborted), user, context.Response);
+        return Answer(await users.ChangeProfileAsync(context.Admin(), user, body!, context.RequestAborted), user, context.Response);
     }
 
-    private static async Task<IResult> DeleteAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db, UserOperations operations)
+    private static async Task<IResult> DeleteAsync(Guid accountId, string userId, HttpContext context, UserAdministration users)
     {
         if (!context.Admin().CanSee(accountId))
         {
             return AdminHttp.NotFound("account");
         }
 
-        var user = await FindAsync(accountId, userId, context, db);
+        var user = await users.FindAsync(context.Admin(), accountId, userId, context.RequestAborted);
         if (user is null)
         {
             return TypedResults.NoContent(); // idempotent: already gone
         }
 
-        if (user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId))
-        {
-            return OwnersOnly();
-        }
-
-        var result = await operations.DeleteAsync(user, context.Admin().Actor, context.RequestAborted);
+        var result = await users.DeleteAsync(context.Admin(), user, context.RequestAborted);
         return result.Succeeded ? TypedResults.NoContent() : AdminHttp.Refused(result);
     }
 
     /// <summary>One user operation on the user the route names, by the request's admin: the operation's outcome as HTTP.</summary>
-    private static async Task<IResult> OperateAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db,
-        Func<ApplicationUser, Actor, CancellationToken, Task<OperationResult>> operation)
+    private static async Task<IResult> OperateAsync(Guid accountId, string userId, HttpContext context, UserAdministration users,
+        Func<AdminActor, ApplicationUser, CancellationToken, Task<OperationResult>> operation)
     {
-        var user = await FindAsync(accountId, userId, context, db);
+        var user = await users.FindAsync(context.Admin(), accountId, userId, context.RequestAborted);
         if (user is null)
         {
             return AdminHttp.NotFound("user");
         }
 
-        if (user.Role == AccountRoles.Owner && !context.Admin().MayManageOwners(accountId))
-        {
-            return OwnersOnly();
-        }
-
-        return Answer(await operation(user, context.Admin().Actor, context.RequestAborted), user, context.Response);
+        return Answer(await operation(context.Admin(), user, context.RequestAborted), user, context.Response);
     }
 
     /// <summary>An operation's outcome as the admin API answers it: the user as it now stands, with its version, or a problem.</summary>
@@ -282,34 +200,5 @@ public static class UsersApi
 
         AdminHttp.SetETag(response, user.Version);
         return TypedResults.Ok(UserView.From(user));
-    }
-
-    private static IResult OwnersOnly() => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden",
-        detail: "Only an owner of the account or a platform administrator may make, change or remove an owner.");
-
-    private static async Task<ApplicationUser?> FindAsync(Guid accountId, string userId, HttpContext context, AuthorityDbContext db) =>
-        context.Admin().CanSee(accountId)
-            ? await db.Users.SingleOrDefaultAsync(u => u.Id == userId && u.AccountId == accountId, context.RequestAborted)
-            : null;
-
-    private static Dictionary<string, string[]> Validate(string? email, string? displayName, string? role, bool requireAll)
-    {
-        var errors = new Dictionary<string, string[]>();
-        if ((requireAll || email is not null) && (string.IsNullOrWhiteSpace(email) || email.Trim().Length > 256 || !EmailFormat.IsValid(email.Trim())))
-        {
-            errors["email"] = ["A valid email address of at most 256 characters is required."];
-        }
-
-        if (displayName is not null && displayName.Trim().Length > 200)
-        {
-            errors["displayName"] = ["The display name must not exceed 200 characters."];
-        }
-
-        if ((requireAll || role is not null) && (role is null || !AccountRoles.All.Contains(role)))
-        {
-            errors["role"] = ["The role must be 'owner', 'admin' or 'member'."];
-        }
-
-        return errors;
     }
 }

@@ -23,6 +23,9 @@ public static class AdminApiExtensions
         builder.Services.AddProblemDetails();
         builder.Services.AddTransient<IStartupFilter, AdminRequestGuardFirst>();
         builder.Services.AddScoped<AuditTrail>();
+        // The rulebooks the admin API and the console share.
+        builder.Services.AddScoped<Clients.ClientOperations>();
+        builder.Services.AddScoped<UserAdministration>();
         // Sign-in outcomes are counted where they are audited (Telemetry/MeteredAuditTrail).
         builder.Services.AddScoped<IAuditTrail, Telemetry.MeteredAuditTrail>();
         builder.Services.AddOpenApi(options =>
