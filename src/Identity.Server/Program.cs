@@ -17,6 +17,7 @@ builder.AddAdminApi();
 builder.AddPropagation(HealthExtensions.ReadyTag);
 builder.AddSyncApi();
 builder.AddHealth();
+builder.AddStoreOutageAnswer(); // 503 + Retry-After while the database cannot serve, never a 500 or a hang
 builder.AddTelemetry();
 
 var app = builder.Build();
@@ -30,7 +31,7 @@ if (args.Contains("migrate", StringComparer.Ordinal))
 await app.InitializeStoreAsync();
 
 app.UseManagementPort(); // Prometheus /metrics, on the management port only
-app.UseExceptionHandler(); // RFC 9457 problem, no stack trace, for anything unexpected
+app.UseExceptionHandler(); // a database outage: 503 (StoreOutageAnswer); anything else unexpected: RFC 9457 problem, no stack trace
 app.UseForwardedClientCertificate(); // checks the socket's peer, so before UseForwardedHeaders replaces it
 app.UseForwardedHeaders();
 app.UseValidHostOnly();

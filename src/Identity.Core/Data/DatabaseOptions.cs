@@ -34,6 +34,21 @@ public sealed class DatabaseOptions
 
     public bool ShouldAutoMigrate => AutoMigrate ?? Provider == DatabaseProvider.Sqlite;
 
+    /// <summary>
+    /// How long opening a connection may take (PostgreSQL <c>Timeout</c>, SQL Server <c>Connect Timeout</c>; SQLite opens
+    /// a file). A database that does not answer makes a request fail (503) after this, instead of hanging. A connection
+    /// string that names the keyword keeps its own value.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "00:17:00")]
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How long one command may run (<c>Command Timeout</c>; SQLite's <c>Default Timeout</c>, which is also how long it
+    /// waits for a lock). Migrations get their own, longer bound. A connection string that names the keyword keeps its own value.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     public string ResolveConnectionString()
     {
         if (!string.IsNullOrWhiteSpace(ConnectionString))

@@ -1,4 +1,6 @@
 using System.Data.Common;
+using Microsoft.Data.SqlClient;
+using Microsoft.Data.Sqlite;
 using Microsoft.EntityFrameworkCore;
 using Npgsql;
 
@@ -37,14 +39,71 @@ public static class DatabaseProviderExtensions
     /// </summary>
     public static string WithAutoPrepare(string connectionString)
     {
-        // Npgsql's builder answers ContainsKey for every keyword it knows: look at what the string itself says.
-        var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
-        if (given.Keys.Cast<string>().Any(k => k.Replace(" ", "", StringComparison.Ordinal).Equals("MaxAutoPrepare", StringComparison.OrdinalIgnoreCase)))
+        if (Names(connectionString, "MaxAutoPrepare"))
         {
             return connectionString;
         }
 
         var npgsql = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64 };
         return npgsql.ConnectionString;
+    }
+
+    /// <summary>
+    /// Bounds how long the provider waits to connect and for one command (<see cref="DatabaseOptions.ConnectTimeout"/>,
+    /// <see cref="DatabaseOptions.CommandTimeout"/>), so that an unreachable database fails a request within them instead
+    /// of holding it (decision 0088). A keyword the connection string names keeps the value it gives.
+    /// </summary>
+    public static string WithTimeouts(this DatabaseProvider provider, string connectionString, TimeSpan connect, TimeSpan command)
+    {
+        var connectSeconds = (int)Math.Ceiling(connect.TotalSeconds);
+        var commandSeconds = (int)Math.Ceiling(command.TotalSeconds);
+        switch (provider)
+        {
+            case DatabaseProvider.PostgreSql:
+                var npgsql = new NpgsqlConnectionStringBuilder(connectionString);
+                if (!Names(connectionString, "Timeout"))
+                {
+                    npgsql.Timeout = connectSeconds;
+                }
+
+                if (!Names(connectionString, "CommandTimeout"))
+                {
+                    npgsql.CommandTimeout = commandSeconds;
+                }
+
+                return npgsql.ConnectionString;
+            case DatabaseProvider.SqlServer:
+                var sqlServer = new SqlConnectionStringBuilder(connectionString);
+                if (!Names(connectionString, "ConnectTimeout", "ConnectionTimeout", "Timeout"))
+                {
+                    sqlServer.ConnectTimeout = connectSeconds;
+                }
+
+                if (!Names(connectionString, "CommandTimeout"))
+                {
+                    sqlServer.CommandTimeout = commandSeconds;
+                }
+
+                return sqlServer.ConnectionString;
+            case DatabaseProvider.Sqlite:
+                // A file has no connect timeout; the command timeout is also how long SQLite waits for another writer's lock.
+                return Names(connectionString, "DefaultTimeout", "CommandTimeout")
+                    ? connectionString
+                    : new SqliteConnectionStringBuilder(connectionString) { DefaultTimeout = commandSeconds }.ConnectionString;
+            default:
+                throw new ArgumentOutOfRangeException(nameof(provider), provider, "Unknown database provider.");
+        }
+    }
+
+    /// <summary>
+    /// Whether the connection string itself names one of <paramref name="keywords"/> (spaces and case ignored). The
+    /// providers' builders answer for every keyword they know, so the string is read as plain keywords.
+    /// </summary>
+    private static bool Names(string connectionString, params string[] keywords)
+    {
+        var given = new DbConnectionStringBuilder { ConnectionString = connectionString };
+        return given.Keys.Cast<string>()
+            .Select(k => k.Replace(" ", "", StringComparison.Ordinal))
+            .Any(k => keywords.Contains(k, StringComparer.OrdinalIgnoreCase));
     }
 }

@@ -67,15 +67,27 @@ public sealed class ProtocolRequestGuard(RequestDelegate next, ILogger<ProtocolR
     }
 
     /// <summary>The protocol endpoints' answer to a malformed request: RFC 6749 §5.2 invalid_request, uncached (§5.1).</summary>
-    public static async Task WriteErrorAsync(HttpContext context, string description)
+    public static Task WriteErrorAsync(HttpContext context, string description) =>
+        WriteErrorAsync(context, StatusCodes.Status400BadRequest, Errors.InvalidRequest, description);
+
+    /// <summary>
+    /// An RFC 6749 §5.2 error response (JSON, uncached) with <paramref name="status"/> and <paramref name="error"/>, and
+    /// <c>Retry-After</c> (RFC 9110 §10.2.3) when <paramref name="retryAfter"/> is given.
+    /// </summary>
+    public static async Task WriteErrorAsync(HttpContext context, int status, string error, string description, TimeSpan? retryAfter = null)
     {
         context.Response.Clear();
-        context.Response.StatusCode = StatusCodes.Status400BadRequest;
+        context.Response.StatusCode = status;
+        if (retryAfter is { } delay)
+        {
+            context.Response.Headers.RetryAfter = ((int)Math.Ceiling(delay.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         context.Response.ContentType = "application/json;charset=UTF-8";
         context.Response.Headers.CacheControl = "no-store";
         context.Response.Headers.Pragma = "no-cache";
         await JsonSerializer.SerializeAsync(context.Response.Body,
-            new Dictionary<string, string> { [Parameters.Error] = Errors.InvalidRequest, [Parameters.ErrorDescription] = description },
+            new Dictionary<string, string> { [Parameters.Error] = error, [Parameters.ErrorDescription] = description },
             cancellationToken: context.RequestAborted);
     }
 }

@@ -22,7 +22,8 @@ public static class StoreExtensions
 
         var database = section.Get<DatabaseOptions>() ?? new DatabaseOptions();
         database.ConnectionString ??= builder.Configuration.GetConnectionString("Identity");
-        var connectionString = database.ResolveConnectionString();
+        // Bounded waits: an unreachable database fails a request within them (503, Hosting/StoreOutageAnswer), never holds it.
+        var connectionString = database.Provider.WithTimeouts(database.ResolveConnectionString(), database.ConnectTimeout, database.CommandTimeout);
 
         // Every SaveChanges writes the events of its user and account changes into the outbox, in its transaction.
         builder.Services.AddSingleton<Core.Propagation.OutboxSignal>();

@@ -8,6 +8,9 @@ namespace Identity.Server.Hosting;
 
 public static class StoreInitialization
 {
+    /// <summary>A migration may rewrite a large table: not held to the requests' Database:CommandTimeout.</summary>
+    private static readonly TimeSpan MigrationCommandTimeout = TimeSpan.FromMinutes(30);
+
     /// <summary>
     /// <c>Identity.Server migrate</c>: applies the pending migrations of the configured provider and exits.
     /// This is how production deployments update the schema (a job before the rollout).
@@ -16,6 +19,7 @@ public static class StoreInitialization
     {
         await using var scope = app.Services.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        db.Database.SetCommandTimeout(MigrationCommandTimeout);
         var pending = (await db.Database.GetPendingMigrationsAsync()).ToList();
         await db.Database.MigrateAsync();
         app.Logger.LogInformation("Applied {Count} migration(s): {Migrations}", pending.Count, pending);
@@ -34,7 +38,9 @@ public static class StoreInitialization
 
         if (options.ShouldAutoMigrate)
         {
+            db.Database.SetCommandTimeout(MigrationCommandTimeout);
             await db.Database.MigrateAsync(cancellationToken);
+            db.Database.SetCommandTimeout(null);
         }
         else
         {

@@ -1,4 +1,6 @@
 using Identity.Core.Data;
+using Microsoft.Data.SqlClient;
+using Microsoft.Data.Sqlite;
 using Npgsql;
 
 namespace Identity.Core.UnitTests.Data;
@@ -21,5 +23,32 @@ public sealed class DatabaseProviderTests
     public void WithAutoPrepare_SaidInTheConnectionString_KeptAsSaid(string connectionString)
     {
         Assert.Equal(connectionString, DatabaseProviderExtensions.WithAutoPrepare(connectionString));
+    }
+
+    [Fact]
+    public void WithTimeouts_NotSaid_BoundedByTheOptions()
+    {
+        var connect = TimeSpan.FromSeconds(5);
+        var command = TimeSpan.FromSeconds(10);
+
+        var postgres = new NpgsqlConnectionStringBuilder(DatabaseProvider.PostgreSql.WithTimeouts("Host=db;Database=identity", connect, command));
+        var sqlServer = new SqlConnectionStringBuilder(DatabaseProvider.SqlServer.WithTimeouts("Server=db;Database=identity", connect, command));
+        var sqlite = new SqliteConnectionStringBuilder(DatabaseProvider.Sqlite.WithTimeouts("Data Source=identity.db;Cache=Shared", connect, command));
+
+        Assert.Equal((5, 10, "db"), (postgres.Timeout, postgres.CommandTimeout, postgres.Host));
+        Assert.Equal((5, 10, "db"), (sqlServer.ConnectTimeout, sqlServer.CommandTimeout, sqlServer.DataSource));
+        Assert.Equal((10, SqliteCacheMode.Shared), (sqlite.DefaultTimeout, sqlite.Cache));
+    }
+
+    [Theory]
+    [InlineData(DatabaseProvider.PostgreSql, "Host=db;Timeout=30;Command Timeout=60")]
+    [InlineData(DatabaseProvider.SqlServer, "Server=db;Connect Timeout=30;Command Timeout=60")]
+    [InlineData(DatabaseProvider.Sqlite, "Data Source=x.db;Default Timeout=60")]
+    public void WithTimeouts_SaidInTheConnectionString_KeptAsSaid(DatabaseProvider provider, string connectionString)
+    {
+        var bounded = provider.WithTimeouts(connectionString, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(10));
+
+        Assert.Contains("60", bounded, StringComparison.Ordinal);
+        Assert.DoesNotContain("=10", bounded.Replace(" ", "", StringComparison.Ordinal), StringComparison.Ordinal);
     }
 }
