@@ -59,6 +59,7 @@ public static class OutboxEvents
         where T : class
     {
         var payload = JsonSerializer.Serialize(message, JsonOptions);
+        var (traceParent, traceState) = OutboxTrace.Current();
         foreach (var region in regions)
         {
             db.Outbox.Add(new OutboxMessage
@@ -69,6 +70,8 @@ public static class OutboxEvents
                 AccountId = accountId,
                 UserId = userId,
                 CreatedAt = now,
+                TraceParent = traceParent,
+                TraceState = traceState,
             });
         }
     }
