@@ -159,8 +159,8 @@ public sealed class ConsoleUsersTests(RegionsFixture regions) : BrowserTest(regi
             r => r.Request.Method == "POST");
         Assert.Equal((int)HttpStatusCode.BadRequest, invalid.Status);
         await Expect(Console.Alert).ToContainTextAsync("A valid email address");
-        await Expect(Page.Locator("#email-error")).ToContainTextAsync("A valid email address");
-        await Expect(Page.Locator("#role-error")).ToContainTextAsync("The role must be");
+        await Expect(Page.Locator("#err-email")).ToContainTextAsync("A valid email address");
+        await Expect(Page.Locator("#err-role")).ToContainTextAsync("The role must be");
         await Expect(Page.GetByLabel("Email", new() { Exact = true })).ToHaveAttributeAsync("aria-invalid", "true");
         await ConsoleChecks.ExpectAccessibleAsync(Page);
     }

@@ -40,25 +40,15 @@ public static class ConsoleForms
     public static IReadOnlyList<string> ErrorsOf(this ModelStateDictionary state, string field) =>
         state.TryGetValue(field, out var entry) ? [.. entry.Errors.Select(e => e.ErrorMessage)] : [];
 
-    /// <summary>The field's <c>aria-describedby</c> (its hint and its messages, when it has them), or null.</summary>
-    public static string? Describe(this ModelStateDictionary state, string field, string id, bool hint = false)
-    {
-        var parts = new List<string>();
-        if (hint)
-        {
-            parts.Add(id + "-hint");
-        }
+    /// <summary>One field's messages for <c>_FieldErrors</c> (shown as <c>err-{id}</c>, which the input names in <c>aria-describedby</c>).</summary>
+    public static FieldErrors Field(this ModelStateDictionary state, string field, string id) => new(id, state.ErrorsOf(field));
 
-        if (state.ErrorsOf(field).Count > 0)
-        {
-            parts.Add(id + "-error");
-        }
+    /// <summary>The input's <c>aria-describedby</c> (its hint, its messages), or null when it has neither.</summary>
+    public static string? DescribedByOrNull(this FieldErrors errors, string? hintId = null) =>
+        errors.DescribedBy(hintId) is { Length: > 0 } ids ? ids : null;
 
-        return parts.Count == 0 ? null : string.Join(' ', parts);
-    }
-
-    /// <summary><c>aria-invalid</c> for the field: "true" when it has messages, else nothing.</summary>
-    public static string? Invalid(this ModelStateDictionary state, string field) => state.ErrorsOf(field).Count > 0 ? "true" : null;
+    /// <summary>The input's <c>aria-invalid</c>: "true" when it has messages, else nothing.</summary>
+    public static string? InvalidOrNull(this FieldErrors errors) => errors.Any ? "true" : null;
 
     /// <summary>Every message, the field's name first where there is one, for the summary at the top of the form.</summary>
     public static IReadOnlyList<string> AllErrors(this ModelStateDictionary state) =>
