@@ -14,6 +14,7 @@ builder.AddTrustedProxies();
 builder.AddPasskeys();
 builder.AddEmail();
 builder.AddAdminApi();
+builder.AddAdminConsole();
 builder.AddPropagation(HealthExtensions.ReadyTag);
 builder.AddSyncApi();
 builder.AddHealth();

@@ -11,9 +11,11 @@ namespace Identity.Core.Users;
 /// <summary>
 /// A new user: the person's email (one identity everywhere), name and role in the account; without an account (and
 /// role), a user of the platform itself, whom no region sees. <paramref name="EmailConfirmed"/>: the email is known to
-/// be the person's (the embedded default's demo user).
+/// be the person's (the embedded default's demo user). <paramref name="PlatformAdmin"/>: a platform administrator (no
+/// account), made only by the authority itself (the embedded default's bootstrap administrator), never through the API.
 /// </summary>
-public sealed record NewUser(Guid? AccountId, string Email, string? DisplayName, string? Role, bool EmailConfirmed = false);
+public sealed record NewUser(Guid? AccountId, string Email, string? DisplayName, string? Role, bool EmailConfirmed = false,
+    bool PlatformAdmin = false);
 
 /// <summary>What a profile change sets; null leaves the field as it is.</summary>
 public sealed record ProfileChange(string? Email, string? DisplayName, string? Role);
@@ -64,6 +66,7 @@ public sealed class UserOperations(
             AccountId = request.AccountId,
             Role = request.Role,
             EmailConfirmed = request.EmailConfirmed,
+            IsPlatformAdmin = request.PlatformAdmin && request.AccountId is null,
             CreatedAt = time.GetUtcNow(),
         };
         string? invitation = null;
@@ -82,7 +85,10 @@ public sealed class UserOperations(
 
             invitation = invite ? await IssueInvitationAsync(change, user, sendEmail, cancellationToken) : null;
             change.Changed(user);
-            change.Audit("user.created", user, new { email = user.Email, role = user.Role, invited = invite, emailed = invite && sendEmail });
+            change.Audit("user.created", user, new
+            {
+                email = user.Email, role = user.Role, invited = invite, emailed = invite && sendEmail, platformAdmin = user.IsPlatformAdmin,
+            });
             return OperationResult.Done;
         }, cancellationToken);
         return new Created(result, user, result.Succeeded ? invitation : null);

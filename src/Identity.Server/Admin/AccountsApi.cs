@@ -205,14 +205,6 @@ public static class AccountsApi
     }
 
     /// <summary>An account the caller may not see is reported as absent (404), never as forbidden.</summary>
-    internal static async Task<Account?> FindAsync(Guid accountId, HttpContext context, AuthorityDbContext db, bool tracking)
-    {
-        if (!context.Admin().CanSee(accountId))
-        {
-            return null;
-        }
-
-        var query = db.Accounts.Include(a => a.Regions).Where(a => a.Id == accountId);
-        return await (tracking ? query : query.AsNoTracking()).SingleOrDefaultAsync(context.RequestAborted);
-    }
+    internal static Task<Account?> FindAsync(Guid accountId, HttpContext context, AuthorityDbContext db, bool tracking) =>
+        VisibleAccounts.FindAsync(db, context.Admin(), accountId, tracking, context.RequestAborted);
 }

@@ -25,6 +25,8 @@ public sealed record AdminActor(Actor Actor, bool IsPlatformAdmin, Guid? Account
 {
     public const string PlatformAdminProperty = "identity_platform_admin";
 
+    private const string NotAnAdministrator = "This token does not belong to an administrator.";
+
     /// <summary>Platform admins see every account; account admins only their own — others do not exist for them (404).</summary>
     public bool CanSee(Guid accountId) => IsPlatformAdmin || AccountId == accountId;
 
@@ -34,7 +36,6 @@ public sealed record AdminActor(Actor Actor, bool IsPlatformAdmin, Guid? Account
     /// <summary>The actor, or why the token's bearer may not use the admin API.</summary>
     public static async Task<(AdminActor? Actor, string? Refusal)> ResolveAsync(HttpContext context)
     {
-        const string NotAnAdministrator = "This token does not belong to an administrator.";
         var principal = context.User;
         var subject = principal.GetClaim(Claims.Subject);
         var clientId = principal.GetClaim(Claims.ClientId);
@@ -64,10 +65,20 @@ public sealed record AdminActor(Actor Actor, bool IsPlatformAdmin, Guid? Account
             return (null, NotAnAdministrator);
         }
 
+        return await ResolvePersonAsync(db, subject, clientId, ip, context.RequestAborted);
+    }
+
+    /// <summary>
+    /// A person acting through <paramref name="clientId"/> (the admin API's caller, or the console's signed-in admin):
+    /// the one rule for who administers what, read afresh from the database.
+    /// </summary>
+    public static async Task<(AdminActor? Actor, string? Refusal)> ResolvePersonAsync(AuthorityDbContext db, string subject, string? clientId,
+        string? ip, CancellationToken cancellationToken)
+    {
         var user = await db.Users.AsNoTracking()
             .Where(u => u.Id == subject)
             .Select(u => new { u.Id, u.IsPlatformAdmin, u.AccountId, u.Role, u.Status, AccountStatus = (AccountStatus?)u.Account!.Status })
-            .SingleOrDefaultAsync(context.RequestAborted);
+            .SingleOrDefaultAsync(cancellationToken);
         if (user is null || user.Status != UserStatus.Active)
         {
             return (null, NotAnAdministrator);

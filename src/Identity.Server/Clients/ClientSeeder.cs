@@ -17,6 +17,7 @@ public sealed class ClientSeeder(
     IOptions<ScopeOptions> declaredScopes,
     IOptions<DatabaseOptions> database,
     Connect.ScopeCatalog catalog,
+    IConfiguration configuration,
     ILogger<ClientSeeder> logger)
 {
     public const string DemoClientId = "demo-m2m";
@@ -60,6 +61,9 @@ public sealed class ClientSeeder(
         {
             await SeedDemoClientAsync(cancellationToken);
         }
+
+        // After the demo's check (which seeds only into an empty table): the admin console, always registered.
+        await ApplyClientAsync(AdminConsole.ConsoleClient.Definition(AdminConsole.ConsoleClient.Origin(configuration)), null, cancellationToken);
 
         catalog.Invalidate();
     }

@@ -105,6 +105,7 @@ public static class SignInExtensions
         app.UseWhen(
             context => context.Request.Path.StartsWithSegments("/connect/authorize") || context.Request.Path.StartsWithSegments("/connect/endsession"),
             branch => branch.UseStatusCodePagesWithReExecute("/Error"));
+        app.UseAdminConsoleStatusPages();
 
         // Routing after the status-code pages, so that re-executing "/Error" selects the error page's endpoint.
         app.UseRouting();

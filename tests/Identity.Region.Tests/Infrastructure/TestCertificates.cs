@@ -79,6 +79,32 @@ public static class TestCertificates
     }
 
     /// <summary>RFC 8705 §3.1: base64url of the SHA-256 of the DER certificate, computed here independently.</summary>
+    /// <summary>
+    /// A TLS server certificate (serverAuth) issued by <paramref name="issuer"/> for <paramref name="san"/> (default:
+    /// localhost and 127.0.0.1), valid from yesterday for a month.
+    /// </summary>
+    public static X509Certificate2 Server(X509Certificate2 issuer, SubjectAlternativeNameBuilder? san = null)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.1")], false)); // serverAuth
+        if (san is null)
+        {
+            san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName("localhost");
+            san.AddIpAddress(System.Net.IPAddress.Loopback);
+        }
+
+        request.CertificateExtensions.Add(san.Build());
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(issuer, true, false));
+        var now = DateTimeOffset.UtcNow;
+        using var issued = Issue(request, issuer, now.AddDays(-1), now.AddDays(30));
+        using var withKey = issued.CopyWithPrivateKey(key);
+        return Reload(withKey);
+    }
+
     public static string Thumbprint(X509Certificate2 certificate) => Base64UrlEncoder.Encode(SHA256.HashData(certificate.RawData));
 
     private static CertificateRequest ClientRequest(string subject, ECDsa key, SubjectAlternativeNameBuilder? san)

@@ -1,6 +1,8 @@
+using System.Security.Cryptography.X509Certificates;
 using Identity.Core.Data;
 using Identity.Core.Email;
 using Identity.Core.Users;
+using Identity.Region.Tests.Infrastructure;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -66,6 +68,116 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
     }
 
     [Theory]
+    [InlineData(false)] // STARTTLS (port 587 style)
+    [InlineData(true)] // implicit TLS (port 465 style)
+    public async Task Send_TlsMailServerRequiringLogin_SentOverTlsAndAuthenticated(bool implicitTls)
+    {
+        // Arrange: a CA made here, trusted for the mail server alone; the server offers a login only over TLS.
+        Environment.SetEnvironmentVariable(PasswordVariable, "smtp-secret-2");
+        using var ca = TestCertificates.Authority("CN=Mail Test CA");
+        using var certificate = TestCertificates.Server(ca);
+        await using var smtp = new TestSmtpServer(("identity", "smtp-secret-2"), certificate, implicitTls).Start();
+        var logs = new CapturedLogs();
+        await using var server = fixture.StartServer(s => TrustingCa(s, smtp, ca), logs);
+        server.Start();
+        var token = "tok-" + Guid.NewGuid().ToString("n");
+
+        // Act
+        var id = await QueueResetAsync(server, token);
+
+        // Assert: it arrived, over TLS, authenticated as the configured user; nothing secret in the logs.
+        await smtp.WaitForAsync(ServerFixture<SqliteTestDatabase>.UserEmail);
+        Assert.Equal((true, "identity"), Assert.Single(smtp.Sessions));
+        await WaitForRowAsync(server, id, r => r.SentAt is not null);
+        Assert.DoesNotContain(logs.Lines, l => l.Contains(token, StringComparison.Ordinal) || l.Contains("smtp-secret-2", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Send_TlsMailServerRefusesTheLogin_EmailWaitsAndThePasswordIsNotLogged()
+    {
+        Environment.SetEnvironmentVariable(PasswordVariable, "wrong-secret-3");
+        using var ca = TestCertificates.Authority("CN=Mail Test CA");
+        using var certificate = TestCertificates.Server(ca);
+        await using var smtp = new TestSmtpServer(("identity", "right-secret-3"), certificate).Start();
+        var logs = new CapturedLogs();
+        await using var server = fixture.StartServer(s => TrustingCa(s, smtp, ca), logs);
+        server.Start();
+
+        var id = await QueueResetAsync(server, "tok-" + Guid.NewGuid().ToString("n"));
+
+        // Assert: the server refused the login; the message waits (a server that refuses us counts against no message).
+        var waiting = await WaitForRowAsync(server, id, r => r.LastError is not null);
+        Assert.Equal((0, (DateTimeOffset?)null, true), (waiting.Attempts, waiting.SentAt, waiting.NextAttemptAt is not null));
+        Assert.Contains("Authentication", waiting.LastError, StringComparison.Ordinal);
+        Assert.Empty(smtp.Received);
+        Assert.DoesNotContain(logs.Lines, l => l.Contains("wrong-secret-3", StringComparison.Ordinal) || l.Contains("right-secret-3", StringComparison.Ordinal));
+        await DiscardAsync(server, id); // the next test's mail server is not to receive it
+    }
+
+    [Theory]
+    [InlineData("another CA")]
+    [InlineData("system roots")]
+    [InlineData("another name")]
+    public async Task Send_MailServerCertificateNotTrusted_RefusedAndTheEmailIsSentOnceTrusted(string why)
+    {
+        // Arrange: the mail server's certificate comes from a CA the authority was not told to trust (or none), or
+        // names another host; the login would go over that connection.
+        Environment.SetEnvironmentVariable(PasswordVariable, "smtp-secret-4");
+        using var ca = TestCertificates.Authority("CN=Mail Test CA");
+        using var otherCa = TestCertificates.Authority("CN=Another CA");
+        var otherName = new SubjectAlternativeNameBuilder();
+        otherName.AddDnsName("mail.other.test");
+        using var certificate = TestCertificates.Server(ca, why == "another name" ? otherName : null);
+        await using var smtp = new TestSmtpServer(("identity", "smtp-secret-4"), certificate).Start();
+        var logs = new CapturedLogs();
+        var token = "tok-" + Guid.NewGuid().ToString("n");
+        long id;
+        await using (var refusing = fixture.StartServer(s =>
+                     {
+                         TrustingCa(s, smtp, why == "another CA" ? otherCa : ca);
+                         if (why == "system roots")
+                         {
+                             s.Remove("Email:CaCertificatePath");
+                         }
+                     }, logs))
+        {
+            refusing.Start();
+
+            // Act
+            id = await QueueResetAsync(refusing, token);
+
+            // Assert: refused before any login or message; the row waits, counted against no attempt.
+            var waiting = await WaitForRowAsync(refusing, id, r => r.LastError is not null);
+            Assert.Equal((0, (DateTimeOffset?)null, true), (waiting.Attempts, waiting.SentAt, waiting.NextAttemptAt is not null));
+            Assert.Empty(smtp.Received);
+        }
+
+        // Nothing lost: told to trust the right CA (and the server's name fixed), the authority sends the same email.
+        if (why == "another name")
+        {
+            await smtp.StopAsync();
+        }
+
+        await using var fixedSmtp = why == "another name" ? new TestSmtpServer(("identity", "smtp-secret-4"), TestCertificates.Server(ca)).Start() : null;
+        var mailServer = fixedSmtp ?? smtp;
+        await using var trusting = fixture.StartServer(s => TrustingCa(s, mailServer, ca), logs);
+        trusting.Start();
+        var message = await mailServer.WaitForAsync(ServerFixture<SqliteTestDatabase>.UserEmail, TimeSpan.FromSeconds(20));
+        Assert.Contains(token, message.TextBody, StringComparison.Ordinal);
+        await WaitForRowAsync(trusting, id, r => r.SentAt is not null);
+        Assert.DoesNotContain(logs.Lines, l => l.Contains(token, StringComparison.Ordinal) || l.Contains("smtp-secret-4", StringComparison.Ordinal));
+    }
+
+    /// <summary>The settings for <paramref name="smtp"/> with its login, trusting <paramref name="ca"/> (a PEM file) for it.</summary>
+    private static void TrustingCa(Dictionary<string, string?> settings, TestSmtpServer smtp, X509Certificate2 ca)
+    {
+        smtp.AddTo(settings, PasswordVariable);
+        var path = Path.Combine(Path.GetTempPath(), $"mail-ca-{Guid.NewGuid():n}.pem");
+        File.WriteAllText(path, ca.ExportCertificatePem());
+        settings["Email:CaCertificatePath"] = path;
+    }
+
+    [Theory]
     [InlineData("Email:From", "", "Email:From")]
     [InlineData("Email:Host", "smtp.example.com", "Email:Security None")]
     [InlineData("Email:UserName", "identity", "Email:UserName and Email:PasswordEnvironmentVariable")]
@@ -91,6 +203,12 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
         scope.ServiceProvider.GetRequiredService<IAccountEmails>().Link(UserLinkPurposes.PasswordReset, user, user.Email!, token, DateTimeOffset.UtcNow.AddMinutes(30));
         await db.SaveChangesAsync();
         return await db.EmailMessages.MaxAsync(m => m.Id);
+    }
+
+    private static async Task DiscardAsync(IdentityServerHost server, long id)
+    {
+        await using var scope = server.Services.CreateAsyncScope();
+        await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().EmailMessages.Where(m => m.Id == id).ExecuteDeleteAsync();
     }
 
     private static async Task<EmailMessage> WaitForRowAsync(IdentityServerHost server, long id, Func<EmailMessage, bool> until)

@@ -2,6 +2,8 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using MimeKit;
 using SmtpServer;
 using SmtpServer.Authentication;
@@ -13,19 +15,28 @@ namespace Identity.Server.IntegrationTests.Infrastructure;
 /// <summary>
 /// A real SMTP server (the SmtpServer package) on a loopback port of its own, in the test's process: the authority
 /// sends to it over TCP with MailKit, exactly as to a production relay, and the test reads what arrived. It can be
-/// stopped and started again on the same port (the mail server down, then back), and can require a login.
+/// stopped and started again on the same port (the mail server down, then back), can require a login, and can speak
+/// TLS with a certificate the test made (STARTTLS, or implicit TLS from the first byte).
 /// </summary>
 public sealed class TestSmtpServer : IAsyncDisposable
 {
     private readonly ConcurrentQueue<MimeMessage> _received = new();
     private readonly SemaphoreSlim _arrived = new(0);
+    private readonly ConcurrentQueue<(bool Secure, string? User)> _sessions = new();
     private readonly (string User, string Password)? _login;
+    private readonly X509Certificate2? _certificate;
+    private readonly bool _implicitTls;
     private SmtpServer.SmtpServer? _server;
     private Task? _running;
 
-    public TestSmtpServer((string User, string Password)? login = null)
+    /// <param name="login">A user and password the server requires (checked by the server, refused otherwise).</param>
+    /// <param name="certificate">The server's TLS certificate: STARTTLS is offered, and a login only after it.</param>
+    /// <param name="implicitTls">TLS from the first byte (port 465 style) instead of STARTTLS.</param>
+    public TestSmtpServer((string User, string Password)? login = null, X509Certificate2? certificate = null, bool implicitTls = false)
     {
         _login = login;
+        _certificate = certificate;
+        _implicitTls = implicitTls;
         using var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
         Port = ((IPEndPoint)probe.LocalEndpoint).Port;
@@ -36,12 +47,15 @@ public sealed class TestSmtpServer : IAsyncDisposable
 
     public IReadOnlyCollection<MimeMessage> Received => _received.ToArray();
 
+    /// <summary>For each message received: whether its connection was TLS, and the user it authenticated as.</summary>
+    public IReadOnlyCollection<(bool Secure, string? User)> Sessions => _sessions.ToArray();
+
     /// <summary>The settings that point the authority at this server.</summary>
     public Dictionary<string, string?> Settings(string? passwordVariable = null) => new()
     {
         ["Email:Host"] = "127.0.0.1",
         ["Email:Port"] = Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-        ["Email:Security"] = "None",
+        ["Email:Security"] = _certificate is null ? "None" : _implicitTls ? "Tls" : "StartTls",
         ["Email:From"] = "Identity <no-reply@identity.test>",
         ["Email:ProductName"] = "Contoso Cloud",
         ["Email:PollInterval"] = "00:00:00.100",
@@ -63,8 +77,15 @@ public sealed class TestSmtpServer : IAsyncDisposable
     public TestSmtpServer Start()
     {
         var options = new SmtpServerOptionsBuilder().ServerName("localhost")
-            .Endpoint(e => e.Endpoint(new IPEndPoint(IPAddress.Loopback, Port))
-                .AuthenticationRequired(_login is not null).AllowUnsecureAuthentication(_login is not null))
+            .Endpoint(e =>
+            {
+                e.Endpoint(new IPEndPoint(IPAddress.Loopback, Port))
+                    .AuthenticationRequired(_login is not null).AllowUnsecureAuthentication(_login is not null && _certificate is null);
+                if (_certificate is not null)
+                {
+                    e.Certificate(_certificate).IsSecure(_implicitTls).SupportedSslProtocols(SslProtocols.Tls12 | SslProtocols.Tls13);
+                }
+            })
             .Build();
         var services = new SmtpServer.ComponentModel.ServiceProvider();
         services.Add(new Store(this));
@@ -129,6 +150,7 @@ public sealed class TestSmtpServer : IAsyncDisposable
             ReadOnlySequence<byte> buffer, CancellationToken cancellationToken)
         {
             using var stream = new MemoryStream(buffer.ToArray());
+            owner._sessions.Enqueue((context.Pipe.IsSecure, context.Authentication.IsAuthenticated ? context.Authentication.User : null));
             owner._received.Enqueue(await MimeMessage.LoadAsync(stream, cancellationToken));
             owner._arrived.Release();
             return SmtpResponse.Ok;
