@@ -12,6 +12,9 @@ public enum OperationOutcome
     /// <summary>The change breaks a rule about the current state (the last active owner…); nothing was written.</summary>
     Conflict,
 
+    /// <summary>What the operation names does not exist (<see cref="OperationResult.Detail"/> says what); nothing was written.</summary>
+    NotFound,
+
     /// <summary>The actor may not make this change (only an owner makes or removes an owner…); nothing was written.</summary>
     Forbidden,
 
@@ -29,6 +32,8 @@ public sealed record OperationResult(OperationOutcome Outcome, string? Detail = 
     public bool Succeeded => Outcome == OperationOutcome.Done;
 
     public static OperationResult Conflict(string detail) => new(OperationOutcome.Conflict, detail);
+
+    public static OperationResult NotFound(string what) => new(OperationOutcome.NotFound, what);
 
     public static OperationResult Forbidden(string detail) => new(OperationOutcome.Forbidden, detail);
 

@@ -138,13 +138,14 @@ public static class AdminHttp
         title: "Precondition failed", detail: "The resource changed since it was read: read it again (new ETag) and retry.");
 
     /// <summary>
-    /// A refused operation as a problem: input breaking a rule 400 naming the fields, a right the actor lacks 403, a rule
+    /// A refused operation as a problem: input breaking a rule 400 naming the fields, a right the actor lacks 403, nothing to act on 404, a rule
     /// about the current state 409, a concurrent change 412 (nothing was written in any case).
     /// </summary>
     public static IResult Refused(OperationResult result) => result.Outcome switch
     {
         OperationOutcome.Invalid => Invalid(result.Errors!.ToDictionary()),
         OperationOutcome.Conflict => Conflict(result.Detail!),
+        OperationOutcome.NotFound => NotFound(result.Detail!),
         OperationOutcome.Forbidden => TypedResults.Problem(statusCode: StatusCodes.Status403Forbidden, title: "Forbidden", detail: result.Detail),
         _ => Stale(),
     };

@@ -1,6 +1,3 @@
-using Identity.Core.Audit;
-using Identity.Core.Data;
-using Identity.Server.Audit;
 using Identity.Server.Keys;
 
 namespace Identity.Server.Admin;
@@ -18,7 +15,7 @@ public sealed record RotateKeysRequest(IReadOnlyList<string>? Algorithms, bool R
 
 /// <summary>
 /// <c>/admin/v1/keys</c> (platform administrators): the token keys and their stages, and rotation on demand.
-/// Private material never leaves the server; the public halves are in the JWKS.
+/// The rules live in <see cref="KeyOperations"/> (shared with the console); this file translates HTTP.
 /// </summary>
 public static class KeysApi
 {
@@ -30,11 +27,10 @@ public static class KeysApi
         return admin;
     }
 
-    private static IResult List(HttpContext context, SigningKeyRing ring) =>
-        context.Admin().IsPlatformAdmin ? TypedResults.Ok(Describe(ring)) : AdminActorExtensions.PlatformOnly();
+    private static IResult List(HttpContext context, KeyOperations keys) =>
+        context.Admin().IsPlatformAdmin ? TypedResults.Ok(keys.Describe()) : AdminActorExtensions.PlatformOnly();
 
-    private static async Task<IResult> RotateAsync(
-        HttpContext context, AuthorityDbContext db, SigningKeyStore store, SigningKeyRing ring, IAuditTrail audit)
+    private static async Task<IResult> RotateAsync(HttpContext context, KeyOperations keys)
     {
         var actor = context.Admin();
         if (!actor.IsPlatformAdmin)
@@ -48,27 +44,7 @@ public static class KeysApi
             return problem;
         }
 
-        var algorithms = body!.Algorithms is { Count: > 0 } named ? named.Distinct(StringComparer.Ordinal).ToList() : [.. SigningKeyMaterial.Algorithms];
-        // A null in the list ("algorithms":[null]) is as unknown as any other name.
-        if (algorithms.FindIndex(a => a is null || !SigningKeyMaterial.Algorithms.Contains(a)) is var index and >= 0)
-        {
-            return AdminHttp.Invalid("algorithms",
-                $"Unknown key algorithm '{algorithms[index]}': use {string.Join(", ", SigningKeyMaterial.Algorithms)}.");
-        }
-
-        var replaced = ring.Stages.Where(s => algorithms.Contains(s.Key.Algorithm)).Select(s => s.Key.KeyId).ToList();
-        audit.Record(actor.Actor, "keys.rotated", "keys", string.Join(",", algorithms), null,
-            new { algorithms, revokePrevious = body.RevokePrevious, replaced });
-        if (!await store.RotateNowAsync(db, algorithms, body.RevokePrevious, context.RequestAborted))
-        {
-            return AdminHttp.Conflict("Another replica replaced these keys at the same moment: read the keys again.");
-        }
-
-        await ring.RefreshAsync(db, context.RequestAborted);
-        return TypedResults.Ok(Describe(ring));
+        var result = await keys.RotateAsync(body!.Algorithms, body.RevokePrevious, actor.Actor, context.RequestAborted);
+        return result.Succeeded ? TypedResults.Ok(keys.Describe()) : AdminHttp.Refused(result);
     }
-
-    private static List<SigningKeyView> Describe(SigningKeyRing ring) =>
-        [.. ring.Stages.Select(s => new SigningKeyView(
-            s.Key.KeyId, s.Key.Algorithm, s.Key.Generation, s.Stage, s.Key.CreatedAt, s.Key.ActivatesAt, s.Key.RetiredAt))];
 }

@@ -1,9 +1,6 @@
 using System.Globalization;
-using Identity.Core.Audit;
 using Identity.Core.Data;
-using Identity.Core.Propagation;
 using Identity.Propagation;
-using Identity.Server.Audit;
 
 namespace Identity.Server.Admin;
 
@@ -41,7 +38,7 @@ public static class OutboxApi
         return TypedResults.Ok(await OutboxStatus.ReadAsync(db, time, context.RequestAborted, broker, details: true));
     }
 
-    private static async Task<IResult> RequeueAsync(string id, HttpContext context, AuthorityDbContext db, IAuditTrail audit, OutboxSignal signal)
+    private static async Task<IResult> RequeueAsync(string id, HttpContext context, OutboxOperations outbox)
     {
         var actor = context.Admin();
         if (!actor.IsPlatformAdmin)
@@ -49,36 +46,16 @@ public static class OutboxApi
             return AdminActorExtensions.PlatformOnly();
         }
 
-        if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var rowId) || rowId <= 0)
+        if (!long.TryParse(id, NumberStyles.None, CultureInfo.InvariantCulture, out var rowId))
         {
-            return AdminHttp.Invalid("id", "An outbox row's id is a positive whole number.");
+            rowId = 0; // refused below with the same words as a zero
         }
 
-        var (outcome, was) = await OutboxParking.RequeueAsync(db, rowId, context.RequestAborted);
-        switch (outcome)
-        {
-            case RequeueOutcome.NotFound:
-                return AdminHttp.NotFound("outbox row");
-            case RequeueOutcome.NotParked:
-                return AdminHttp.Conflict("The row is not parked: it is pending or already sent.");
-        }
-
-        audit.Record(actor.Actor, "outbox.requeued", "outbox", rowId.ToString(CultureInfo.InvariantCulture), was!.AccountId,
-            new { region = was.Region, messageType = was.MessageType, reason = was.Reason, attempts = was.Attempts, lastError = was.LastError });
-        await db.SaveChangesAsync(context.RequestAborted);
-        signal.Notify(); // this replica's dispatcher looks at once; another finds it at its next poll
-        return TypedResults.Ok(new RequeuedRow(rowId, was.Region, was.MessageType, "pending"));
+        var (result, row) = await outbox.RequeueAsync(rowId, actor.Actor, context.RequestAborted);
+        return result.Succeeded ? TypedResults.Ok(row) : AdminHttp.Refused(result);
     }
 
-    // Region codes are at most 16 characters (AuthorityDbContext); a longer one cannot have rows.
-    private const int RegionCodeMaxLength = 16;
-
-    /// <summary>
-    /// Every parked row of one region, pending again in one transaction with one audit entry (<c>outbox.requeued_region</c>:
-    /// the region, how many, their ids and reasons). A region without parked rows is answered with none re-queued.
-    /// </summary>
-    private static async Task<IResult> RequeueRegionAsync(string? region, HttpContext context, AuthorityDbContext db, IAuditTrail audit,
-        OutboxSignal signal)
+    private static async Task<IResult> RequeueRegionAsync(string? region, HttpContext context, OutboxOperations outbox)
     {
         var actor = context.Admin();
         if (!actor.IsPlatformAdmin)
@@ -86,31 +63,7 @@ public static class OutboxApi
             return AdminActorExtensions.PlatformOnly();
         }
 
-        if (string.IsNullOrWhiteSpace(region) || region.Length > RegionCodeMaxLength)
-        {
-            return AdminHttp.Invalid("region", "Name the region whose parked rows to re-queue: ?region=<code>.");
-        }
-
-        await using var transaction = await db.Database.BeginTransactionAsync(context.RequestAborted);
-        var rows = await OutboxParking.RequeueRegionAsync(db, region, context.RequestAborted);
-        var ids = rows.Select(r => r.Id).ToList();
-        if (rows.Count > 0)
-        {
-            audit.Record(actor.Actor, "outbox.requeued_region", "region", region, null, new
-            {
-                rows = rows.Count,
-                ids = ids.Take(1_000),
-                reasons = rows.GroupBy(r => r.Reason).ToDictionary(g => g.Key ?? "", g => g.Count()),
-            });
-            await db.SaveChangesAsync(context.RequestAborted);
-        }
-
-        await transaction.CommitAsync(context.RequestAborted);
-        if (rows.Count > 0)
-        {
-            signal.Notify();
-        }
-
-        return TypedResults.Ok(new RequeuedRegion(region, rows.Count, ids));
+        var (result, requeued) = await outbox.RequeueRegionAsync(region, actor.Actor, context.RequestAborted);
+        return result.Succeeded ? TypedResults.Ok(requeued) : AdminHttp.Refused(result);
     }
 }

@@ -26,6 +26,10 @@ public static class AdminApiExtensions
         // The rulebooks the admin API and the console share.
         builder.Services.AddScoped<Clients.ClientOperations>();
         builder.Services.AddScoped<UserAdministration>();
+        builder.Services.AddScoped<Core.Accounts.RegionOperations>();
+        builder.Services.AddScoped<Keys.KeyOperations>();
+        builder.Services.AddScoped<OutboxOperations>();
+        builder.Services.AddScoped<AuditQuery>();
         // Sign-in outcomes are counted where they are audited (Telemetry/MeteredAuditTrail).
         builder.Services.AddScoped<IAuditTrail, Telemetry.MeteredAuditTrail>();
         builder.Services.AddOpenApi(options =>
