@@ -193,13 +193,16 @@ public sealed partial class OutboxDispatcher(
                 timeout.CancelAfter(settings.PublishTimeout < left ? settings.PublishTimeout : left);
                 await Task.WhenAll(remaining.Select(async r =>
                 {
+                    // The row's send is a span of the change that wrote it (decision 0091), current while MassTransit sends.
+                    using var dispatch = OutboxTracing.StartDispatch(r.Row);
                     try
                     {
-                        await transport.SendAsync(r.Row.Region, r.Message, r.Type, timeout.Token);
+                        await transport.SendAsync(r.Row.Region, r.Message, r.Type, OutboxTracing.Propagated(dispatch, r.Row), timeout.Token);
                         confirmed[r.Row.Id] = true;
                     }
                     catch (Exception e) when (!token.IsCancellationRequested)
                     {
+                        OutboxTracing.Failed(dispatch, e);
                         failures[r.Row.Id] = e;
                     }
                 }));

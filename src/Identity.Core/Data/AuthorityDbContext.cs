@@ -116,6 +116,8 @@ public sealed class AuthorityDbContext(DbContextOptions<AuthorityDbContext> opti
             message.Property(m => m.UserId).HasMaxLength(450);
             message.Property(m => m.LastError).HasMaxLength(1_000);
             message.Property(m => m.ParkedReason).HasMaxLength(32);
+            message.Property(m => m.TraceParent).HasMaxLength(OutboxTrace.TraceParentLength);
+            message.Property(m => m.TraceState).HasMaxLength(OutboxTrace.TraceStateMaxLength);
             message.HasIndex(m => new { m.SentAt, m.Id });
             // The pending rows alone, in id order: the dispatcher's query (WHERE SentAt IS NULL ORDER BY Id LIMIT n).
             // Without it PostgreSQL picks, by its statistics, the index above or the primary key; with statistics taken

@@ -43,6 +43,15 @@ public sealed class OutboxMessage
 
     /// <summary>Why it was parked: one of <see cref="ParkReasons"/>.</summary>
     public string? ParkedReason { get; set; }
+
+    /// <summary>
+    /// The W3C Trace Context <c>traceparent</c> of the change that wrote the row (<see cref="OutboxTrace"/>): the
+    /// dispatcher, in another thread or replica and later, sends the row as part of that trace (decision 0091).
+    /// </summary>
+    public string? TraceParent { get; set; }
+
+    /// <summary>The change's W3C <c>tracestate</c>, when it had one (at most <see cref="OutboxTrace.TraceStateMaxLength"/> characters).</summary>
+    public string? TraceState { get; set; }
 }
 
 /// <summary>Why a row was parked.</summary>

@@ -15,7 +15,8 @@ public sealed class UserChangedConsumer(ReplicaWriter writer, RegionMetrics metr
     {
         var events = context.Message.Messages();
         metrics.Received(context.Message);
-        return metrics.ApplyAsync(events, () => writer.ApplyAsync(events, context.CancellationToken));
+        return BatchMessages.ApplyTracedAsync(context.Message,
+            () => metrics.ApplyAsync(events, () => writer.ApplyAsync(events, context.CancellationToken)));
     }
 }
 
@@ -43,7 +44,24 @@ internal static class BatchMessages
     {
         var events = context.Message.Messages();
         metrics.Received(context.Message);
-        return metrics.ApplyAsync(events, () => writer.ApplyAllAsync(events, rule, context.CancellationToken));
+        return ApplyTracedAsync(context.Message,
+            () => metrics.ApplyAsync(events, () => writer.ApplyAllAsync(events, rule, context.CancellationToken)));
+    }
+
+    /// <summary>Runs <paramref name="apply"/> (the batch's transaction) inside the batch's span (decision 0091).</summary>
+    public static async Task ApplyTracedAsync<T>(Batch<T> batch, Func<Task> apply)
+        where T : class
+    {
+        using var activity = RegionTracing.StartApply(batch);
+        try
+        {
+            await apply();
+        }
+        catch (Exception e)
+        {
+            activity?.SetStatus(System.Diagnostics.ActivityStatusCode.Error, e.GetType().Name);
+            throw;
+        }
     }
 
     public static IReadOnlyList<T> Messages<T>(this Batch<T> batch)

@@ -10,8 +10,9 @@ using OpenTelemetry.Trace;
 namespace Identity.Server.Hosting;
 
 /// <summary>
-/// OpenTelemetry for the authority (decision 0071): traces of ASP.NET Core, HttpClient, EF Core and MassTransit (whose
-/// messages carry the trace context to the regions), sampled parent-based; the authority's meters; OTLP export when a
+/// OpenTelemetry for the authority (decision 0071): traces of ASP.NET Core, HttpClient, EF Core, MassTransit and the
+/// outbox's dispatch (the change's trace context stored with each row and carried to the regions in the messages'
+/// headers, decision 0091), sampled parent-based; the authority's meters; OTLP export when a
 /// collector is configured; a Prometheus scrape endpoint on the management port only. Logs carry the trace and span ids.
 /// </summary>
 public static class TelemetryExtensions
@@ -73,7 +74,7 @@ public static class TelemetryExtensions
                         && !(options.ManagementPort is { } port && http.Connection.LocalPort == port))
                     .AddHttpClientInstrumentation()
                     .AddEntityFrameworkCoreInstrumentation()
-                    .AddSource("MassTransit");
+                    .AddSource("MassTransit", OutboxTracing.SourceName);
                 if (otlp is not null)
                 {
                     tracing.AddOtlpExporter(o => o.Endpoint = otlp);

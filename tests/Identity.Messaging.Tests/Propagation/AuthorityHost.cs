@@ -1,11 +1,16 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
 namespace Identity.Messaging.Tests.Propagation;
 
-/// <summary>One Identity server process (the real Program), configured only through settings.</summary>
-public sealed class AuthorityHost(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
+/// <summary>
+/// One Identity server process (the real Program), configured through settings (and <paramref name="services"/>, for
+/// what a test observes from inside, such as an in-memory trace exporter).
+/// </summary>
+public sealed class AuthorityHost(IReadOnlyDictionary<string, string?> settings, Action<IServiceCollection>? services = null)
+    : WebApplicationFactory<Program>
 {
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
@@ -19,6 +24,10 @@ public sealed class AuthorityHost(IReadOnlyDictionary<string, string?> settings)
         }
 
         builder.ConfigureLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
+        if (services is not null)
+        {
+            builder.ConfigureServices(services);
+        }
     }
 
     /// <summary>Starts the host (migrations, declared clients, the dispatcher when a broker is set) and returns a client.</summary>

@@ -1,0 +1,40 @@
+﻿using Microsoft.EntityFrameworkCore.Migrations;
+
+#nullable disable
+
+namespace Identity.Migrations.PostgreSql.Migrations
+{
+    /// <inheritdoc />
+    public partial class OutboxTraceContext : Migration
+    {
+        /// <inheritdoc />
+        protected override void Up(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.AddColumn<string>(
+                name: "TraceParent",
+                table: "Outbox",
+                type: "character varying(55)",
+                maxLength: 55,
+                nullable: true);
+
+            migrationBuilder.AddColumn<string>(
+                name: "TraceState",
+                table: "Outbox",
+                type: "character varying(512)",
+                maxLength: 512,
+                nullable: true);
+        }
+
+        /// <inheritdoc />
+        protected override void Down(MigrationBuilder migrationBuilder)
+        {
+            migrationBuilder.DropColumn(
+                name: "TraceParent",
+                table: "Outbox");
+
+            migrationBuilder.DropColumn(
+                name: "TraceState",
+                table: "Outbox");
+        }
+    }
+}
