@@ -51,8 +51,8 @@ public sealed class ConsoleSignInTests(RegionsFixture regions) : BrowserTest(reg
         // Readable on a phone: nothing wider than the screen, the navigation still there.
         await Page.SetViewportSizeAsync(390, 844);
         await Expect(Console.Navigation).ToBeVisibleAsync();
-        Assert.True(await Page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "The page scrolls sideways on a phone.");
         await ConsoleWorld.ScreenshotAsync(Page, "accounts-phone");
+        Assert.True(await Page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "The page scrolls sideways on a phone.");
     }
 
     [Fact]
