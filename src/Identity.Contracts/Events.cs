@@ -21,6 +21,9 @@ public sealed record UserChanged
 
     public required string Email { get; init; }
 
+    /// <summary>Whether the person proved <see cref="Email"/> is theirs (added in v1.2; absent from older senders).</summary>
+    public bool? EmailVerified { get; init; }
+
     public string? DisplayName { get; init; }
 
     /// <summary><c>owner</c>, <c>admin</c> or <c>member</c>.</summary>

@@ -28,6 +28,7 @@ public static class OutboxEvents
         UserId = user.Id,
         AccountId = user.AccountId ?? Guid.Empty,
         Email = user.Email ?? "",
+        EmailVerified = user.EmailConfirmed,
         DisplayName = user.DisplayName,
         Role = user.Role ?? AccountRoles.Member,
         Status = user.Status == UserStatus.Disabled ? UserStatuses.Disabled : UserStatuses.Active,
@@ -81,7 +82,7 @@ public static class OutboxEvents
     // counter) is not an event.
     private static readonly string[] UserSnapshotProperties =
     [
-        nameof(ApplicationUser.Email), nameof(ApplicationUser.DisplayName), nameof(ApplicationUser.Role),
+        nameof(ApplicationUser.Email), nameof(ApplicationUser.EmailConfirmed), nameof(ApplicationUser.DisplayName), nameof(ApplicationUser.Role),
         nameof(ApplicationUser.Status), nameof(ApplicationUser.TwoFactorEnabled), nameof(ApplicationUser.LockoutEnd),
         nameof(ApplicationUser.AccountId),
     ];

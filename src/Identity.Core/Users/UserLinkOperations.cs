@@ -23,6 +23,9 @@ public sealed class UserLinkOperations(
 {
     public const string LinkUnusable = "This link cannot be used: it has expired or was already used. Ask for a new one.";
     public const string InvitationAccepted = "The invitation was already accepted: the user signs in with their password.";
+    public const string AddressTaken = "This address now belongs to another user: it cannot become this account's.";
+    public const string NotTheUsersAddress = "This is neither the user's address nor the one they are moving to.";
+    public const string AlreadyVerified = "The user's address is verified and no change of address is pending.";
 
     /// <summary>
     /// Someone asks for a password-reset link for <paramref name="email"/>. Whether or not the address is a user's, the
@@ -150,6 +153,99 @@ public sealed class UserLinkOperations(
             return OperationResult.Done;
         }, cancellationToken);
         return (result, result.Succeeded ? user : null);
+    }
+
+    /// <summary>
+    /// The address a verification link was sent to is proven, once: the user's current address becomes verified, or the
+    /// address they were moving to (decision 0094) becomes theirs, verified, unless another user took it meanwhile. The
+    /// version grows and the regions get the snapshot (<c>email</c>, <c>emailVerified</c>); audited. Returns the address.
+    /// </summary>
+    public async Task<(OperationResult Result, string? Address)> VerifyEmailAsync(string token, Actor actor, CancellationToken cancellationToken)
+    {
+        string? address = null;
+        var result = await changes.RunAsync(actor, async change =>
+        {
+            var (state, link) = await links.TakeAsync(change, token, UserLinkPurposes.EmailVerification, cancellationToken);
+            var user = state == LinkState.Valid ? await users.FindByIdAsync(link!.UserId) : null;
+            if (user is null || user.Status != UserStatus.Active)
+            {
+                return OperationResult.Invalid("token", LinkUnusable);
+            }
+
+            address = link!.Email;
+            return await ProveAddressAsync(change, user, address, "link", cancellationToken);
+        }, cancellationToken);
+        return (result, result.Succeeded ? address : null);
+    }
+
+    /// <summary>
+    /// An admin vouches for an address: <paramref name="address"/> (default: the user's current one) must be the user's
+    /// current or pending address; it becomes theirs, verified, as if its link had been used. Audited with the admin.
+    /// </summary>
+    public Task<OperationResult> MarkEmailVerifiedAsync(ApplicationUser user, string? address, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            address = address?.Trim() ?? user.Email!;
+            if (!string.Equals(address, user.Email, StringComparison.OrdinalIgnoreCase)
+                && !string.Equals(address, await links.PendingAddressAsync(user, change.Now, cancellationToken), StringComparison.OrdinalIgnoreCase))
+            {
+                return OperationResult.Invalid("email", NotTheUsersAddress);
+            }
+
+            return await ProveAddressAsync(change, user, address, "admin", cancellationToken);
+        }, cancellationToken);
+
+    /// <summary>
+    /// A new verification link (the previous one void) for the address the user is moving to, or else for their current
+    /// address while it is unverified; refused (conflict) when there is nothing to verify. Audited.
+    /// </summary>
+    public Task<OperationResult> ResendVerificationAsync(ApplicationUser user, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            var address = await links.PendingAddressAsync(user, change.Now, cancellationToken) ?? (user.EmailConfirmed ? null : user.Email);
+            if (address is null)
+            {
+                return OperationResult.Conflict(AlreadyVerified);
+            }
+
+            await userOperations.SendVerificationAsync(change, user, address, cancellationToken);
+            change.Audit("user.email_verification_sent", user, new { email = address });
+            return OperationResult.Done;
+        }, cancellationToken);
+
+    /// <summary>The address the user is moving to, if a live verification link holds one.</summary>
+    public Task<string?> PendingEmailAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken) =>
+        links.PendingAddressAsync(user, now, cancellationToken);
+
+    /// <summary><paramref name="address"/> is proven the user's (by its link, or by an admin): theirs now, verified.</summary>
+    private async Task<OperationResult> ProveAddressAsync(Change change, ApplicationUser user, string address, string by,
+        CancellationToken cancellationToken)
+    {
+        var former = user.Email;
+        if (string.Equals(address, user.Email, StringComparison.OrdinalIgnoreCase))
+        {
+            user.EmailConfirmed = true;
+            await links.VoidAsync(change, user.Id, UserLinkPurposes.EmailVerification, cancellationToken);
+        }
+        else
+        {
+            if (await users.FindByEmailAsync(address) is { } other && other.Id != user.Id)
+            {
+                return OperationResult.Invalid("token", AddressTaken);
+            }
+
+            await userOperations.ReplaceEmailAsync(change, user, address, confirmed: true, cancellationToken);
+            if (await users.UpdateAsync(user) is { Succeeded: false } updated)
+            {
+                return updated.Errors.Any(e => e.Code == nameof(IdentityErrorDescriber.ConcurrencyFailure))
+                    ? OperationResult.Stale
+                    : OperationResult.Invalid("token", AddressTaken);
+            }
+        }
+
+        change.Changed(user); // the version grows; email and emailVerified are in the regions' snapshot
+        change.Audit("user.email_verified", user, new { email = address, former = string.Equals(former, address, StringComparison.Ordinal) ? null : former, by });
+        return OperationResult.Done;
     }
 
     /// <summary>The password replaced by <paramref name="password"/> (the account's rules and history), or the refusal under <c>newPassword</c>.</summary>

@@ -84,6 +84,18 @@ public sealed class UserLinks(AuthorityDbContext db)
         return taken == 1 ? (LinkState.Valid, link) : (LinkState.Ended, link);
     }
 
+    /// <summary>
+    /// The address the user is moving to: that of their live verification link when it is not their current address
+    /// (decision 0094: a pending address lives only in its link, and lapses with it); null when none.
+    /// </summary>
+    public async Task<string?> PendingAddressAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var live = await db.UserLinks.AsNoTracking()
+            .Where(l => l.UserId == user.Id && l.Purpose == UserLinkPurposes.EmailVerification && l.EndedAt == null)
+            .OrderByDescending(l => l.Id).Select(l => new { l.Email, l.ExpiresAt }).FirstOrDefaultAsync(cancellationToken);
+        return live is not null && live.ExpiresAt > now && !string.Equals(live.Email, user.Email, StringComparison.OrdinalIgnoreCase) ? live.Email : null;
+    }
+
     /// <summary>How many links of <paramref name="purpose"/> the user was sent since <paramref name="since"/>.</summary>
     public Task<int> CountSinceAsync(string userId, string purpose, DateTimeOffset since, CancellationToken cancellationToken) =>
         db.UserLinks.CountAsync(l => l.UserId == userId && l.Purpose == purpose && l.CreatedAt >= since, cancellationToken);

@@ -84,6 +84,11 @@ public sealed class UserOperations(
             }
 
             invitation = invite ? await IssueInvitationAsync(change, user, sendEmail, cancellationToken) : null;
+            if (!invite && !user.EmailConfirmed && emails.Enabled)
+            {
+                await SendVerificationAsync(change, user, email, cancellationToken); // an invitation proves the address itself
+            }
+
             change.Changed(user);
             change.Audit("user.created", user, new
             {
@@ -107,9 +112,65 @@ public sealed class UserOperations(
         return token;
     }
 
+    /// <summary>A verification link for <paramref name="address"/> (the user's, or the one they move to), emailed there; older ones voided.</summary>
+    internal async Task SendVerificationAsync(Change change, ApplicationUser user, string address, CancellationToken cancellationToken)
+    {
+        var lifetime = emails.LifetimeOf(UserLinkPurposes.EmailVerification);
+        var token = await links.IssueAsync(change, user, UserLinkPurposes.EmailVerification, address, lifetime, cancellationToken);
+        emails.Link(UserLinkPurposes.EmailVerification, user, address, token, change.Now + lifetime);
+    }
+
     /// <summary>
-    /// The user's email, name and role. A new email is unconfirmed and must be no other user's; demoting the last active
-    /// owner is refused. Audited with the fields before and after.
+    /// A new address for the user, inside <paramref name="change"/>: it must be no other user's. With a mail server and a
+    /// verified current address, the user keeps that address until the new one is proven: the new one is only pending
+    /// (held by its verification link, decision 0094) and the current one is told of the change. Otherwise the address is
+    /// replaced at once, unverified, and (with a mail server) sent a verification link. Returns the pending address, or
+    /// the refusal.
+    /// </summary>
+    internal async Task<(OperationResult? Refused, string? Pending)> ChangeEmailAsync(Change change, ApplicationUser user, string email,
+        CancellationToken cancellationToken)
+    {
+        var sameMailbox = string.Equals(email, user.Email, StringComparison.OrdinalIgnoreCase);
+        if (!sameMailbox && await users.FindByEmailAsync(email) is not null)
+        {
+            return (OperationResult.Invalid("email", EmailInUse), null); // one identity everywhere: an email is one user's
+        }
+
+        if (!sameMailbox && user.EmailConfirmed && emails.Enabled)
+        {
+            await SendVerificationAsync(change, user, email, cancellationToken);
+            emails.EmailChanging(user, user.Email!);
+            change.Audit("user.email_change_requested", user, new { from = user.Email, to = email });
+            return (null, email);
+        }
+
+        await ReplaceEmailAsync(change, user, email, confirmed: false, cancellationToken);
+        if (emails.Enabled)
+        {
+            await SendVerificationAsync(change, user, email, cancellationToken);
+        }
+
+        return (null, null);
+    }
+
+    /// <summary>
+    /// The user's address becomes <paramref name="email"/>: the sign-in name follows, the links sent to the former address
+    /// (reset, verification) stop working.
+    /// </summary>
+    internal async Task ReplaceEmailAsync(Change change, ApplicationUser user, string email, bool confirmed, CancellationToken cancellationToken)
+    {
+        user.Email = email;
+        user.UserName = email;
+        user.EmailConfirmed = confirmed;
+        await users.UpdateNormalizedEmailAsync(user);
+        await users.UpdateNormalizedUserNameAsync(user);
+        await links.VoidAsync(change, user.Id, UserLinkPurposes.PasswordReset, cancellationToken);
+        await links.VoidAsync(change, user.Id, UserLinkPurposes.EmailVerification, cancellationToken);
+    }
+
+    /// <summary>
+    /// The user's email, name and role. A new email must be no other user's and is verified before it counts
+    /// (<see cref="ChangeEmailAsync"/>); demoting the last active owner is refused. Audited with the fields before and after.
     /// </summary>
     public Task<OperationResult> ChangeProfileAsync(ApplicationUser user, ProfileChange profile, Actor actor, CancellationToken cancellationToken) =>
         changes.RunAsync(actor, async change =>
@@ -117,18 +178,10 @@ public sealed class UserOperations(
             var before = new { email = user.Email, displayName = user.DisplayName, role = user.Role };
             var wasActiveOwner = IsActiveOwner(user);
             var email = profile.Email?.Trim();
-            if (email is not null && !string.Equals(email, user.Email, StringComparison.Ordinal))
+            if (email is not null && !string.Equals(email, user.Email, StringComparison.Ordinal)
+                && await ChangeEmailAsync(change, user, email, cancellationToken) is { Refused: { } refused })
             {
-                if (!string.Equals(email, user.Email, StringComparison.OrdinalIgnoreCase) && await users.FindByEmailAsync(email) is not null)
-                {
-                    return OperationResult.Invalid("email", EmailInUse);
-                }
-
-                user.Email = email;
-                user.UserName = email;
-                user.EmailConfirmed = false;
-                await users.UpdateNormalizedEmailAsync(user);
-                await users.UpdateNormalizedUserNameAsync(user);
+                return refused;
             }
 
             user.DisplayName = profile.DisplayName?.Trim() ?? user.DisplayName;

@@ -14,7 +14,8 @@ namespace Identity.Server.Admin;
 /// then the user operation itself (<see cref="UserOperations"/>: its rule, version, events and audit entry with the
 /// admin as actor, in one transaction). The callers only translate their input and the outcome.
 /// </summary>
-public sealed class UserAdministration(AuthorityDbContext db, UserOperations operations, UserLinkOperations links, IAccountEmails emails)
+public sealed class UserAdministration(AuthorityDbContext db, UserOperations operations, UserLinkOperations links, IAccountEmails emails,
+    TimeProvider time)
 {
     public const string OwnersOnlyDetail = "Only an owner of the account or a platform administrator may make, change or remove an owner.";
     public const string NoMailServer = "No mail server is configured (Email:Host): give the person the invitation link yourself.";
@@ -147,6 +148,21 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
 
         return await operations.ChangeProfileAsync(user, new ProfileChange(body.Email, body.DisplayName, body.Role), admin.Actor, cancellationToken);
     }
+
+    /// <summary>The address the user is moving to, until its verification link is used or lapses (decision 0094).</summary>
+    public Task<string?> PendingEmailAsync(ApplicationUser user, CancellationToken cancellationToken) =>
+        links.PendingEmailAsync(user, time.GetUtcNow(), cancellationToken);
+
+    /// <summary>The admin vouches for the user's current address, or the one they are moving to (which then becomes theirs).</summary>
+    public async Task<OperationResult> MarkEmailVerifiedAsync(AdminActor admin, ApplicationUser user, string? email, CancellationToken cancellationToken) =>
+        OwnerRule(admin, user.AccountId!.Value, user.Role) ?? await links.MarkEmailVerifiedAsync(user, email, admin.Actor, cancellationToken);
+
+    /// <summary>A new verification link, emailed to the pending address or the unverified current one.</summary>
+    public async Task<OperationResult> ResendVerificationAsync(AdminActor admin, ApplicationUser user, CancellationToken cancellationToken) =>
+        OwnerRule(admin, user.AccountId!.Value, user.Role)
+        ?? (emails.Enabled
+            ? await links.ResendVerificationAsync(user, admin.Actor, cancellationToken)
+            : OperationResult.Invalid("email", "No mail server is configured (Email:Host): mark the address verified instead."));
 
     public Task<OperationResult> DisableAsync(AdminActor admin, ApplicationUser user, CancellationToken cancellationToken) =>
         GuardedAsync(admin, user, operations.DisableAsync, cancellationToken);

@@ -3,12 +3,19 @@ using Identity.Core.Operations;
 
 namespace Identity.Server.Admin;
 
+/// <summary>
+/// A user as the admin API shows it. <c>PendingEmail</c>: the address the user is moving to, not yet verified (their
+/// <c>Email</c> stays until it is); given on one user's answers, null in lists.
+/// </summary>
 public sealed record UserView(string Id, Guid? AccountId, string? Email, bool EmailVerified, string? DisplayName, string? Role,
-    string Status, bool MfaEnrolled, long Version, DateTimeOffset CreatedAt)
+    string Status, bool MfaEnrolled, long Version, DateTimeOffset CreatedAt, string? PendingEmail = null)
 {
-    public static UserView From(ApplicationUser u) => new(u.Id, u.AccountId, u.Email, u.EmailConfirmed, u.DisplayName, u.Role,
-        u.Status.ToString().ToLowerInvariant(), u.TwoFactorEnabled, u.Version, u.CreatedAt);
+    public static UserView From(ApplicationUser u, string? pendingEmail = null) => new(u.Id, u.AccountId, u.Email, u.EmailConfirmed, u.DisplayName,
+        u.Role, u.Status.ToString().ToLowerInvariant(), u.TwoFactorEnabled, u.Version, u.CreatedAt, pendingEmail);
 }
+
+/// <summary>Marks an address verified: the user's current one (no <c>email</c>), or the one they are moving to.</summary>
+public sealed record VerifyEmailRequest(string? Email);
 
 public sealed record CreateUserRequest(string? Email, string? DisplayName, string? Role, string? Password, bool? SendEmail = null);
 
@@ -39,6 +46,9 @@ public static class UsersApi
         users.MapPatch("/{userId:guid}", UpdateAsync).AcceptsJson<UpdateUserRequest>();
         users.MapDelete("/{userId:guid}", DeleteAsync);
         users.MapPost("/{userId:guid}/invitation", ResendInvitationAsync).AcceptsJson<InvitationRequest>();
+        users.MapPost("/{userId:guid}/verify-email", VerifyEmailAsync).AcceptsJson<VerifyEmailRequest>();
+        users.MapPost("/{userId:guid}/verification-email", (Guid accountId, string userId, HttpContext c, UserAdministration u) =>
+            OperateAsync(accountId, userId, c, u, u.ResendVerificationAsync));
         users.MapPost("/{userId:guid}/disable", (Guid accountId, string userId, HttpContext c, UserAdministration u) =>
             OperateAsync(accountId, userId, c, u, u.DisableAsync));
         users.MapPost("/{userId:guid}/enable", (Guid accountId, string userId, HttpContext c, UserAdministration u) =>
@@ -69,7 +79,7 @@ public static class UsersApi
         }
 
         var (page, more) = await users.ListAsync(accountId, email, wanted, cursor, AdminHttp.ClampLimit(limit), context.RequestAborted);
-        var items = page.Select(UserView.From).ToList();
+        var items = page.Select(u => UserView.From(u)).ToList();
         return TypedResults.Ok(new Page<UserView>(items, more ? AdminHttp.EncodeCursor(items[^1].Id) : null));
     }
 
@@ -110,19 +120,13 @@ public static class UsersApi
             return AdminHttp.Refused(forbidden); // before the body is read
         }
 
-        var body = new InvitationRequest(null);
-        if (context.Request.ContentLength is > 0 || context.Request.Headers.TransferEncoding.Count > 0)
+        var (body, problem) = await ReadOptionalAsync(context.Request, new InvitationRequest(null));
+        if (problem is not null)
         {
-            (var read, var problem) = await AdminHttp.ReadAsync<InvitationRequest>(context.Request);
-            if (problem is not null)
-            {
-                return problem;
-            }
-
-            body = read!;
+            return problem;
         }
 
-        var (result, token) = await users.ResendInvitationAsync(admin, user, body.SendEmail == true, context.RequestAborted);
+        var (result, token) = await users.ResendInvitationAsync(admin, user, body!.SendEmail == true, context.RequestAborted);
         return result.Succeeded ? TypedResults.Ok(new Invitation(token!)) : AdminHttp.Refused(result);
     }
 
@@ -135,8 +139,29 @@ public static class UsersApi
         }
 
         AdminHttp.SetETag(context.Response, user.Version);
-        return TypedResults.Ok(UserView.From(user));
+        return TypedResults.Ok(UserView.From(user, await users.PendingEmailAsync(user, context.RequestAborted)));
     }
+
+    private static async Task<IResult> VerifyEmailAsync(Guid accountId, string userId, HttpContext context, UserAdministration users)
+    {
+        var user = await users.FindAsync(context.Admin(), accountId, userId, context.RequestAborted);
+        if (user is null)
+        {
+            return AdminHttp.NotFound("user");
+        }
+
+        var (body, problem) = await ReadOptionalAsync(context.Request, new VerifyEmailRequest(null));
+        if (problem is not null)
+        {
+            return problem;
+        }
+
+        return await AnswerAsync(await users.MarkEmailVerifiedAsync(context.Admin(), user, body!.Email, context.RequestAborted), user, context, users);
+    }
+
+    /// <summary>A JSON body that may be left out (then <paramref name="absent"/>), or the problem with the one sent.</summary>
+    private static async Task<(T? Body, IResult? Problem)> ReadOptionalAsync<T>(HttpRequest request, T absent) where T : class =>
+        request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0 ? await AdminHttp.ReadAsync<T>(request) : (absent, null);
 
     private static async Task<IResult> UpdateAsync(Guid accountId, string userId, HttpContext context, UserAdministration users)
     {
@@ -157,7 +182,7 @@ public static class UsersApi
             return problem;
         }
 
-        return Answer(await users.ChangeProfileAsync(context.Admin(), user, body!, context.RequestAborted), user, context.Response);
+        return await AnswerAsync(await users.ChangeProfileAsync(context.Admin(), user, body!, context.RequestAborted), user, context, users);
     }
 
     private static async Task<IResult> DeleteAsync(Guid accountId, string userId, HttpContext context, UserAdministration users)
@@ -187,18 +212,18 @@ public static class UsersApi
             return AdminHttp.NotFound("user");
         }
 
-        return Answer(await operation(context.Admin(), user, context.RequestAborted), user, context.Response);
+        return await AnswerAsync(await operation(context.Admin(), user, context.RequestAborted), user, context, users);
     }
 
     /// <summary>An operation's outcome as the admin API answers it: the user as it now stands, with its version, or a problem.</summary>
-    private static IResult Answer(OperationResult result, ApplicationUser user, HttpResponse response)
+    private static async Task<IResult> AnswerAsync(OperationResult result, ApplicationUser user, HttpContext context, UserAdministration users)
     {
         if (!result.Succeeded)
         {
             return AdminHttp.Refused(result);
         }
 
-        AdminHttp.SetETag(response, user.Version);
-        return TypedResults.Ok(UserView.From(user));
+        AdminHttp.SetETag(context.Response, user.Version);
+        return TypedResults.Ok(UserView.From(user, await users.PendingEmailAsync(user, context.RequestAborted)));
     }
 }
