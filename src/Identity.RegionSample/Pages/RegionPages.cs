@@ -52,7 +52,7 @@ public static class RegionPages
     {
         var user = context.User;
         var region = options.Value.Region;
-        var (amr, authTime) = ReadIdToken(await context.GetTokenAsync(OpenIdConnectParameterNames.IdToken));
+        var (amr, authTime, emailVerified) = ReadIdToken(await context.GetTokenAsync(OpenIdConnectParameterNames.IdToken));
         var tokens = antiforgery.GetAndStoreTokens(context);
 
         return Html.Page(region, $"""
@@ -61,6 +61,7 @@ public static class RegionPages
             <dl>
               <dt>amr</dt><dd id="amr">{Html.Encode(amr)}</dd>
               <dt>auth_time</dt><dd id="auth-time">{Html.Encode(authTime)}</dd>
+              <dt>email_verified</dt><dd id="email-verified">{Html.Encode(emailVerified)}</dd>
             </dl>
             <p><a href="/replica">The region's users (replica)</a></p>
             <form method="post" action="/signout">
@@ -86,11 +87,11 @@ public static class RegionPages
     }
 
     /// <summary>The ID token was validated by the handler at sign-in; here it is only read.</summary>
-    private static (string Amr, string AuthTime) ReadIdToken(string? idToken)
+    private static (string Amr, string AuthTime, string EmailVerified) ReadIdToken(string? idToken)
     {
         if (idToken is null)
         {
-            return ("", "");
+            return ("", "", "");
         }
 
         var token = new JsonWebToken(idToken);
@@ -98,7 +99,8 @@ public static class RegionPages
         var authTime = token.TryGetPayloadValue<long>("auth_time", out var seconds)
             ? $"{seconds} ({DateTimeOffset.FromUnixTimeSeconds(seconds):yyyy-MM-dd HH:mm:ss} UTC)"
             : "";
-        return (amr, authTime);
+        var emailVerified = token.TryGetPayloadValue<bool>("email_verified", out var verified) ? (verified ? "true" : "false") : "";
+        return (amr, authTime, emailVerified);
     }
 }
 

@@ -54,6 +54,20 @@ public sealed class ConsoleSignInTests(RegionsFixture regions) : BrowserTest(reg
         // Assert: as if it did not exist.
         Assert.Equal((int)HttpStatusCode.NotFound, response!.Status);
         await Expect(Console.Heading("Not found")).ToBeVisibleAsync();
+        await ConsoleWorld.ExpectAccessibleAsync(Page);
+
+        // The same for its policy and its deletion page; the actions are platform administrators' (403 on their own).
+        foreach (var path in new[] { "policy", "delete" })
+        {
+            Assert.Equal((int)HttpStatusCode.NotFound, (await Page.GotoAsync(At(Regions.Identity, $"/admin/accounts/{accountB}/{path}")))!.Status);
+        }
+
+        Assert.Equal((int)HttpStatusCode.Forbidden, (await Page.GotoAsync(At(Regions.Identity, $"/admin/accounts/{accountA}/delete")))!.Status);
+        Assert.Equal((int)HttpStatusCode.Forbidden, (await Page.GotoAsync(At(Regions.Identity, "/admin/accounts/new")))!.Status);
+
+        // Their own account's policy is theirs to edit.
+        await Page.GotoAsync(At(Regions.Identity, $"/admin/accounts/{accountA}/policy"));
+        await Expect(Console.Heading("Policy")).ToBeVisibleAsync();
     }
 
     [Fact]
@@ -69,6 +83,8 @@ public sealed class ConsoleSignInTests(RegionsFixture regions) : BrowserTest(reg
         await Expect(Console.Heading("Not allowed")).ToBeVisibleAsync();
         await Expect(Console.Alert).ToContainTextAsync("the console is for platform administrators");
         await Expect(Console.Navigation).ToHaveCountAsync(0);
+        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "refused");
         var again = await Page.GotoAsync(At(Regions.Identity, "/admin/accounts"));
         Assert.Equal((int)HttpStatusCode.Forbidden, again!.Status);
     }

@@ -1,4 +1,5 @@
 using System.Text.RegularExpressions;
+using Deque.AxeCore.Playwright;
 using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Users;
@@ -23,6 +24,12 @@ public sealed class ConsoleLayoutPage(IPage page)
     public ILocator Alert => page.GetByRole(AriaRole.Alert);
 
     public ILocator SignOut => page.GetByRole(AriaRole.Button, new() { Name = "Sign out", Exact = true });
+
+    public ILocator Button(string name) => page.GetByRole(AriaRole.Button, new() { Name = name, Exact = true });
+
+    public ILocator Link(string name) => page.GetByRole(AriaRole.Link, new() { Name = name, Exact = true });
+
+    public ILocator Field(string label) => page.GetByLabel(label, new() { Exact = true });
 }
 
 /// <summary>What console tests arrange behind the pages, through the operations (events, versions, audit), and the way in.</summary>
@@ -35,6 +42,19 @@ public static class ConsoleWorld
     {
         Directory.CreateDirectory(ScreenshotFolder);
         await page.ScreenshotAsync(new() { Path = System.IO.Path.Combine(ScreenshotFolder, name + ".png"), FullPage = true });
+    }
+
+    /// <summary>
+    /// axe-core on the page as it stands: no violation of serious or critical impact (WCAG 2.2 A and AA rules among them,
+    /// colour contrast included). The failure lists each rule and the elements that break it.
+    /// </summary>
+    public static async Task ExpectAccessibleAsync(IPage page)
+    {
+        var result = await page.RunAxe();
+        Assert.NotEmpty(result.Passes); // the engine ran on this page (a CSP blocking it would leave nothing checked)
+        var grave = result.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
+        Assert.True(grave.Count == 0, $"axe-core at {page.Url}: " + string.Join("; ",
+            grave.Select(v => $"{v.Id} ({v.Impact}): {v.Help} at {string.Join(", ", v.Nodes.Select(n => n.Target?.ToString()))}")));
     }
 
     /// <summary>A platform administrator (a person, no account), with the fixture's user password and no second factor.</summary>

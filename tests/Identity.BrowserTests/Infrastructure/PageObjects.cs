@@ -159,6 +159,9 @@ public sealed class RegionPage(IPage page)
 
     public ILocator Amr => page.Locator("#amr");
 
+    /// <summary>The <c>email_verified</c> claim of the ID token the app signed in with.</summary>
+    public ILocator EmailVerified => page.Locator("#email-verified");
+
     public ILocator SignOutButton => page.GetByRole(AriaRole.Button, new() { Name = "Sign out", Exact = true });
 }
 
