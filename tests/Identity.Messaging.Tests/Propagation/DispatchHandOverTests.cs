@@ -88,10 +88,53 @@ public sealed class DispatchHandOverTests(PropagationFixture fixture) : IClassFi
             $"{key} arrived twice but was recorded as sent before the hand-over: sent again by a replica that did not hold the lease"));
     }
 
-    private async Task<Guid> CreateAccountAsync()
+    /// <summary>
+    /// Issue 19 item 2: SIGTERM (a rollout) to the lease holder. It drains, lets the lease go and exits 0; a change made
+    /// at the other process right after is published at once, not once the holder's lease would have run out (30 s here).
+    /// </summary>
+    [Fact]
+    public async Task LeaseHolderTerminated_LeaseReleased_SurvivorPublishesAtOnceNotWhenTheLeaseWouldHaveExpired()
     {
-        Assert.True((await fixture.Platform.PutAsJsonAsync($"/admin/v1/regions/{Region}", new { displayName = "Replica hand-over" })).IsSuccessStatusCode);
-        var account = await fixture.Platform.PostAsJsonAsync("/admin/v1/accounts", new { name = "Hand-over Co", regions = new[] { Region } });
+        // Arrange
+        await fixture.StopDispatcherAsync();
+        // Region p-us (consumed by the fixture's us replica): the rows of region rep belong to the other test.
+        var account = await CreateAccountAsync("Graceful hand-over Co", "p-us");
+        var settings = fixture.Settings(broker: true);
+        settings["Database:AutoMigrate"] = "false";
+        settings["Logging:LogLevel:Default"] = "Warning";
+        settings["Outbox:LeaseDuration"] = "00:00:30";
+        await using var one = new ServerProcess(settings);
+        await using var two = new ServerProcess(settings);
+        await Task.WhenAll(one.StartAsync(), two.StartAsync());
+        int? holderId = null;
+        await EventuallyAsync(async () => (holderId = await LeaseHolderProcessAsync()) == one.Id || holderId == two.Id,
+            "one of the two processes holds the dispatch lease");
+        var (holder, survivor) = holderId == one.Id ? (one, two) : (two, one);
+        using var admin = await AdminClientAsync(survivor);
+
+        // Act
+        await holder.SendTerminateAsync();
+        var exitCode = await holder.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        var leaseAfterExit = await LeaseHolderProcessAsync();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var created = await admin.PostAsJsonAsync($"/admin/v1/accounts/{account}/users",
+            new { email = $"after-sigterm-{Guid.NewGuid():n}@example.test", role = "member", password = "Hand-Over-Replica-5" });
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        await EventuallyAsync(async () => (await RowsAsync("p-us")).All(r => r.Sent), "every row is sent");
+
+        // Assert
+        Assert.True(exitCode == 0, $"exit code {exitCode}:\n{holder.Output}");
+        Assert.NotEqual(holder.Id, leaseAfterExit); // no live lease in the ended process's name
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"published after {clock.Elapsed}: the survivor waited for the lease to expire");
+        Assert.Equal(survivor.Id, await LeaseHolderProcessAsync());
+        await survivor.SendTerminateAsync(); // and it lets go too, for whichever test comes next
+        Assert.Equal(0, await survivor.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+    }
+
+    private async Task<Guid> CreateAccountAsync(string name = "Hand-over Co", string region = Region)
+    {
+        Assert.True((await fixture.Platform.PutAsJsonAsync($"/admin/v1/regions/{region}", new { displayName = "Replica hand-over" })).IsSuccessStatusCode);
+        var account = await fixture.Platform.PostAsJsonAsync("/admin/v1/accounts", new { name, regions = new[] { region } });
         Assert.Equal(HttpStatusCode.Created, account.StatusCode);
         return (await account.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetGuid();
     }
@@ -126,11 +169,11 @@ public sealed class DispatchHandOverTests(PropagationFixture fixture) : IClassFi
         return holder;
     }
 
-    private async Task<List<(string Key, bool Sent)>> RowsAsync()
+    private async Task<List<(string Key, bool Sent)>> RowsAsync(string region = Region)
     {
         List<(string, bool)> rows = [];
         await fixture.WithDatabaseAsync(async db =>
-            rows = [.. (await db.Outbox.AsNoTracking().Where(m => m.Region == Region).ToListAsync())
+            rows = [.. (await db.Outbox.AsNoTracking().Where(m => m.Region == region).ToListAsync())
                 .Select(m => (Key(m.MessageType, JsonDocument.Parse(m.Payload).RootElement), m.SentAt is not null))]);
         return rows;
     }

@@ -118,6 +118,38 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGTERM, as Kubernetes, systemd or Ctrl-C in a container stop a process: a graceful shutdown begins.</summary>
+    public async Task SendTerminateAsync()
+    {
+        var process = _process is { HasExited: false } running ? running : throw new InvalidOperationException("not running");
+        var kill = new ProcessStartInfo("kill") { RedirectStandardError = true };
+        kill.ArgumentList.Add("-TERM");
+        kill.ArgumentList.Add(process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        using var sent = Process.Start(kill) ?? throw new InvalidOperationException("kill did not start");
+        await sent.WaitForExitAsync();
+        if (sent.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"kill -TERM {process.Id} exited {sent.ExitCode}: {await sent.StandardError.ReadToEndAsync()}");
+        }
+    }
+
+    /// <summary>Waits up to <paramref name="patience"/> for the process to end on its own; returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan patience)
+    {
+        var process = _process ?? throw new InvalidOperationException("never started");
+        using var timeout = new CancellationTokenSource(patience);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"Identity.Server did not exit within {patience.TotalSeconds} s:\n{Output}");
+        }
+
+        return process.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         await KillAsync();
