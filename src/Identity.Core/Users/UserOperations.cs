@@ -202,6 +202,56 @@ public sealed class UserOperations(
         }, cancellationToken);
 
     /// <summary>
+    /// The user's own change of address, the current password proven (errors under <c>currentPassword</c> or
+    /// <c>email</c>): as <see cref="ChangeEmailAsync"/>, at most <paramref name="perHour"/> verification links an hour (each
+    /// one an email to an address the person chose). Returns the pending address, if the change waits for its link.
+    /// </summary>
+    public async Task<(OperationResult Result, string? Pending)> ChangeOwnEmailAsync(ApplicationUser user, string currentPassword, string newEmail,
+        int perHour, Actor actor, CancellationToken cancellationToken)
+    {
+        string? pending = null;
+        var result = await changes.RunAsync(actor, async change =>
+        {
+            var email = newEmail.Trim();
+            if (!await users.CheckPasswordAsync(user, currentPassword))
+            {
+                return OperationResult.Invalid("currentPassword", "The current password is not correct.");
+            }
+
+            if (string.Equals(email, user.Email, StringComparison.OrdinalIgnoreCase))
+            {
+                return OperationResult.Invalid("email", "This is already your address.");
+            }
+
+            if (await links.CountSinceAsync(user.Id, UserLinkPurposes.EmailVerification, change.Now.AddHours(-1), cancellationToken) >= perHour)
+            {
+                return OperationResult.Invalid("email", "Too many changes of address within the hour: try again later.");
+            }
+
+            var before = user.Email;
+            (var refused, pending) = await ChangeEmailAsync(change, user, email, cancellationToken);
+            if (refused is not null)
+            {
+                return refused;
+            }
+
+            if (pending is null)
+            {
+                if (await users.UpdateAsync(user) is { Succeeded: false } updated)
+                {
+                    return Invalid(updated);
+                }
+
+                change.Changed(user);
+                change.Audit("user.updated", user, new { before = new { email = before }, after = new { email = user.Email } });
+            }
+
+            return OperationResult.Done;
+        }, cancellationToken);
+        return (result, result.Succeeded ? pending : null);
+    }
+
+    /// <summary>
     /// The user's own password change, the current one proven (errors under <c>currentPassword</c> or <c>newPassword</c>).
     /// A password that leaked stops granting access at once: every session and token of the user ends (RFC 9700
     /// §4.14.2: refresh tokens are revoked when the user's credentials change). No region sees a password: no snapshot.

@@ -114,14 +114,23 @@ internal sealed class ConsoleSignInEvents(bool requireMfa) : OpenIdConnectEvents
         return Task.CompletedTask;
     }
 
-    public override Task TokenValidated(TokenValidatedContext context)
+    public override async Task TokenValidated(TokenValidatedContext context)
     {
         // The ID token's acr (OpenID Connect Core §2): a session without a second factor is sent to enrol one, not let in.
         if (requireMfa && context.Principal?.FindFirst(SessionClaims.ContextClass)?.Value != SessionClaims.AcrMultiFactor)
         {
             context.HandleResponse();
             context.Response.Redirect("/Account/Totp?ReturnUrl=" + Uri.EscapeDataString(ConsoleClient.BasePath));
-            return Task.CompletedTask;
+            return;
+        }
+
+        // The user's security stamp now: a later "revoke sessions", disable or password change ends this session too.
+        var subject = context.Principal?.FindFirst("sub")?.Value;
+        var db = context.HttpContext.RequestServices.GetRequiredService<Identity.Core.Data.AuthorityDbContext>();
+        var stamp = await ConsoleSession.StampAsync(db, subject, context.HttpContext.RequestAborted);
+        if (stamp is not null && context.Principal?.Identity is System.Security.Claims.ClaimsIdentity identity)
+        {
+            identity.AddClaim(new System.Security.Claims.Claim(ConsoleSession.StampClaim, stamp));
         }
 
         // The ID token is kept for RP-initiated logout's id_token_hint, nothing else from the token response.
@@ -129,8 +138,6 @@ internal sealed class ConsoleSignInEvents(bool requireMfa) : OpenIdConnectEvents
         {
             context.Properties!.StoreTokens([new AuthenticationToken { Name = "id_token", Value = idToken }]);
         }
-
-        return Task.CompletedTask;
     }
 
     public override Task RemoteFailure(RemoteFailureContext context)

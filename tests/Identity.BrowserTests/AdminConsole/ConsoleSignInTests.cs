@@ -1,6 +1,12 @@
 using System.Net;
 using System.Text.RegularExpressions;
 using Identity.BrowserTests.Infrastructure;
+using Identity.Core.Accounts;
+using Identity.Core.Audit;
+using Identity.Core.Data;
+using Identity.Core.Users;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using static Microsoft.Playwright.Assertions;
 
 namespace Identity.BrowserTests.AdminConsole;
@@ -32,7 +38,45 @@ public sealed class ConsoleSignInTests(RegionsFixture regions) : BrowserTest(reg
         var cookie = Assert.Single(await Context.CookiesAsync([Regions.Identity.AbsoluteUri + "admin/"]), c => c.Name == "identity.console");
         Assert.Equal("/admin", cookie.Path);
         Assert.True(cookie.HttpOnly);
+        await ConsoleWorld.ExpectAccessibleAsync(Page);
         await ConsoleWorld.ScreenshotAsync(Page, "accounts");
+
+        // The console's pages carry the sign-in pages' policy: no inline script or style allowed.
+        var page = await Page.GotoAsync(At(Regions.Identity, "/admin/accounts"));
+        var csp = await page!.HeaderValueAsync("content-security-policy");
+        Assert.Contains("script-src 'self'", csp, StringComparison.Ordinal);
+        Assert.Contains("style-src 'self'", csp, StringComparison.Ordinal);
+        Assert.DoesNotContain("unsafe-inline", csp, StringComparison.Ordinal);
+
+        // Readable on a phone: nothing wider than the screen, the navigation still there.
+        await Page.SetViewportSizeAsync(390, 844);
+        await Expect(Console.Navigation).ToBeVisibleAsync();
+        await ConsoleWorld.ScreenshotAsync(Page, "accounts-phone");
+        Assert.True(await Page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "The page scrolls sideways on a phone.");
+    }
+
+    [Fact]
+    public async Task Console_AccountSuspended_TheSameSessionsNextPageIsRefused()
+    {
+        // Arrange: an account admin signed in to the console.
+        var (account, admin) = await Regions.CreateAccountUserAsync("admin");
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, admin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+
+        // Act: a platform administrator suspends the account (the operation the API and the console call).
+        await using (var scope = Regions.IdentityServices.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+            var tracked = await db.Accounts.SingleAsync(a => a.Id == account);
+            var result = await scope.ServiceProvider.GetRequiredService<AccountOperations>()
+                .SuspendAsync(tracked, new Actor("test", null, null, null), CancellationToken.None);
+            Assert.True(result.Succeeded);
+        }
+
+        // Assert: the same session's next page is refused at once (the actor is read at every request).
+        var response = await Page.GotoAsync(At(Regions.Identity, $"/admin/accounts/{account}"));
+        Assert.Equal((int)HttpStatusCode.Forbidden, response!.Status);
+        await Expect(Console.Heading("Not allowed")).ToBeVisibleAsync();
     }
 
     [Fact]
@@ -87,6 +131,29 @@ public sealed class ConsoleSignInTests(RegionsFixture regions) : BrowserTest(reg
         await ConsoleWorld.ScreenshotAsync(Page, "refused");
         var again = await Page.GotoAsync(At(Regions.Identity, "/admin/accounts"));
         Assert.Equal((int)HttpStatusCode.Forbidden, again!.Status);
+    }
+
+    [Fact]
+    public async Task Console_SessionsRevoked_TheNextPageAsksForTheSignInAgain()
+    {
+        // Arrange: a platform administrator signed in to the console.
+        var email = await Regions.CreatePlatformAdminAsync();
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, email, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+
+        // Act: their sessions are revoked (a stolen laptop), through the operation the API calls.
+        await using (var scope = Regions.IdentityServices.CreateAsyncScope())
+        {
+            var user = await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Users.SingleAsync(u => u.Email == email);
+            var result = await scope.ServiceProvider.GetRequiredService<UserOperations>()
+                .RevokeSessionsAsync(user, new Actor("test", null, null, null), CancellationToken.None);
+            Assert.True(result.Succeeded);
+        }
+
+        // Assert: the console's next page is Identity's sign-in, not the console.
+        await Page.GotoAsync(At(Regions.Identity, "/admin/accounts"));
+        await ExpectLoginPageAsync();
+        Assert.DoesNotContain(await Context.CookiesAsync([Regions.Identity.AbsoluteUri + "admin/"]), c => c.Name == "identity.console");
     }
 
     [Fact]

@@ -307,8 +307,9 @@ public sealed partial class PropagationTests(PropagationFixture fixture) : IClas
         await EventuallyAsync(async () => (await fixture.Platform.GetFromJsonAsync<JsonElement>("/admin/v1/outbox")).GetProperty("pending").GetInt32() == 0);
     }
 
+    /// <summary>Decision 0025, issue 19 item 2: the broker is not on the path of a token or a sign-in.</summary>
     [Fact]
-    public async Task BrokerDown_ServerStaysReadyButDegraded_ChangesWaitInTheOutboxAndArriveAfterRestart()
+    public async Task BrokerDown_TokensAndSignInsGoOn_ServerReadyButDegraded_ChangesWaitInTheOutboxAndArriveAfterRestart()
     {
         var dispatcher = fixture.Dispatcher!.CreateClient();
         await ReadinessBecomesAsync(dispatcher, "Healthy");
@@ -323,6 +324,20 @@ public sealed partial class PropagationTests(PropagationFixture fixture) : IClas
             await ReadinessBecomesAsync(dispatcher, "Degraded");
             Assert.True(await fixture.PendingAsync() > 0);
             Assert.Null(await fixture.Eu.UserAsync(userId));
+
+            // Tokens and sign-ins go on at the server that publishes, as fast as ever.
+            var clock = Stopwatch.StartNew();
+            var token = await dispatcher.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+            {
+                ["grant_type"] = "client_credentials", ["scope"] = "identity.admin",
+                ["client_id"] = "platform-admin", ["client_secret"] = fixture.Secret,
+            }));
+            Assert.Equal(HttpStatusCode.OK, token.StatusCode);
+            Assert.True((await token.Content.ReadFromJsonAsync<JsonElement>()).TryGetProperty("access_token", out _));
+            var signIn = await SignInAsync(fixture.Dispatcher, $"while-the-broker-is-down-{_unique}@example.test", "Correct-Horse-Battery-9");
+            Assert.Equal(HttpStatusCode.Redirect, signIn.StatusCode);
+            Assert.DoesNotContain("/Account/Login", signIn.Headers.Location?.OriginalString ?? "", StringComparison.Ordinal);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"a token and a sign-in took {clock.Elapsed} without the broker");
         }
         finally
         {
@@ -331,6 +346,18 @@ public sealed partial class PropagationTests(PropagationFixture fixture) : IClas
 
         await ReadinessBecomesAsync(dispatcher, "Healthy");
         await EventuallyAsync(async () => await fixture.Eu.UserAsync(userId) is { Deleted: false });
+    }
+
+    /// <summary>The login form, posted as a browser does (its anti-forgery cookie and field); the answer to the POST.</summary>
+    private static async Task<HttpResponseMessage> SignInAsync(AuthorityHost host, string email, string password)
+    {
+        var browser = host.CreateClient(new Microsoft.AspNetCore.Mvc.Testing.WebApplicationFactoryClientOptions { AllowAutoRedirect = false, HandleCookies = true });
+        var page = await browser.GetStringAsync("/Account/Login");
+        var antiforgery = System.Text.RegularExpressions.Regex.Match(page, "name=\"__RequestVerificationToken\"[^>]*value=\"([^\"]+)\"").Groups[1].Value;
+        return await browser.PostAsync("/Account/Login", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["__RequestVerificationToken"] = antiforgery, ["Input.Email"] = email, ["Input.Password"] = password,
+        }));
     }
 
     /// <summary>Polls /health/ready until it answers 200 with <paramref name="status"/>, overall and for the broker.</summary>

@@ -243,6 +243,40 @@ public abstract class EmailVerificationTests<TDatabase>(ServerFixture<TDatabase>
     }
 
     [Fact]
+    public async Task EmailPage_SignedInPersonMovesAddress_PasswordAskedOldAddressKeptUntilConfirmed()
+    {
+        // Arrange: a signed-in person whose address is verified.
+        var (email, userUrl) = await CreateUserAsync();
+        await ResponseAssert.StatusAsync(await _admin.SendJsonAsync(HttpMethod.Post, userUrl + "/verify-email", null), HttpStatusCode.OK);
+        var browser = new BrowserSession(_server);
+        Assert.Equal(HttpStatusCode.Redirect, (await browser.SignInAsync("/Account/Login", email, Password)).StatusCode);
+        Assert.Contains("href=\"/Account/Email\"", await ResponseAssert.HtmlAsync(await browser.GetAsync("/"), HttpStatusCode.OK), StringComparison.Ordinal);
+        var page = await ResponseAssert.HtmlAsync(await browser.GetAsync("/Account/Email"), HttpStatusCode.OK);
+        Assert.Contains("autocomplete=\"current-password\"", page, StringComparison.Ordinal);
+        var newEmail = NewEmail();
+
+        // Act: a wrong password, a forged request without the anti-forgery token, then the right password.
+        var wrong = await ResponseAssert.HtmlAsync(await browser.SubmitAsync("/Account/Email", page,
+            new Dictionary<string, string> { ["Input.NewEmail"] = newEmail, ["Input.CurrentPassword"] = "not-the-password" }), HttpStatusCode.OK);
+        var forged = await browser.Http.PostAsync("/Account/Email", new FormUrlEncodedContent(new Dictionary<string, string>
+            { ["Input.NewEmail"] = newEmail, ["Input.CurrentPassword"] = Password }));
+        var moved = await ResponseAssert.HtmlAsync(await browser.SubmitAsync("/Account/Email", page,
+            new Dictionary<string, string> { ["Input.NewEmail"] = newEmail, ["Input.CurrentPassword"] = Password }), HttpStatusCode.OK);
+
+        // Assert: only the right password with the page's token starts the move; the old address stays and is told.
+        Assert.Contains("The current password is not correct.", wrong, StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.BadRequest, forged.StatusCode);
+        Assert.Contains($"Moving to <strong>{newEmail}</strong>", moved, StringComparison.Ordinal);
+        Assert.Equal(email, (await ResponseAssert.StatusAsync(await _admin.GetAsync(userUrl), HttpStatusCode.OK)).GetProperty("email").GetString());
+        await _smtp.WaitForAsync(email, where: m => m.Subject?.StartsWith("Your email address is being changed", StringComparison.Ordinal) == true);
+        Assert.Contains(Confirmed, await ConfirmAsync(browser, TestSmtpServer.LinkIn(await _smtp.WaitForAsync(newEmail), "/Account/VerifyEmail")),
+            StringComparison.Ordinal);
+        var user = await ResponseAssert.StatusAsync(await _admin.GetAsync(userUrl), HttpStatusCode.OK);
+        Assert.Equal((newEmail, true), (user.GetProperty("email").GetString(), user.GetProperty("emailVerified").GetBoolean()));
+        Assert.Equal(HttpStatusCode.NotFound, (await new BrowserSession(fixture.Server).GetAsync("/Account/Email")).StatusCode); // no mail server
+    }
+
+    [Fact]
     public async Task WithoutMailServer_NoLinkAddressReplacedAtOnceAdminMarksIt()
     {
         var platform = await fixture.PlatformAdminAsync(); // the fixture's own server has no Email:*

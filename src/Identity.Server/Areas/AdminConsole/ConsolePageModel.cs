@@ -1,5 +1,7 @@
 using Identity.Core.Data;
 using Identity.Server.Admin;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.OpenIdConnect;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.Filters;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -28,6 +30,17 @@ public abstract class ConsolePageModel : PageModel
         ArgumentNullException.ThrowIfNull(next);
         var subject = User.GetClaim(Claims.Subject);
         var db = HttpContext.RequestServices.GetRequiredService<AuthorityDbContext>();
+        if (subject is not null && User.GetClaim(ConsoleSession.StampClaim) != await ConsoleSession.StampAsync(db, subject, HttpContext.RequestAborted))
+        {
+            // Sessions revoked (or the password changed) since this console session began: it ends, and the sign-in starts again.
+            await HttpContext.SignOutAsync(ConsoleClient.CookieScheme);
+            // prompt=login (OpenID Connect Core §3.1.2.1): the SSO session may outlive the revocation by up to its stamp
+            // check's interval; the console does not take it.
+            context.Result = Challenge(new OpenIdConnectChallengeProperties { RedirectUri = ConsoleClient.BasePath, Prompt = "login" },
+                ConsoleClient.OidcScheme);
+            return;
+        }
+
         var (actor, _) = subject is null
             ? (null, null)
             : await AdminActor.ResolvePersonAsync(db, subject, ConsoleClient.ClientId, HttpContext.Connection.RemoteIpAddress?.ToString(),
