@@ -57,6 +57,14 @@ median() {
     if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# median_of KEY LINE...: the median of KEY=value over key=value lines (median).
+median_of() {
+  local key=$1 l vals=()
+  shift
+  for l in "$@"; do vals+=("$(kv "$l" "$key")"); done
+  median "${vals[@]}"
+}
+
 # git_rev: the short commit, "+dirty" when the worktree has changes.
 git_rev() {
   local rev

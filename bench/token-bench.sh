@@ -207,13 +207,6 @@ for (( round = 1; round <= ROUNDS; round++ )); do
 done
 
 # --- 5. Summary (stdout and bench/results/). ---
-# median_of KEY LINE...: the median of KEY=value over the lines.
-median_of() {
-  local key=$1 l vals=()
-  shift
-  for l in "$@"; do vals+=("$(kv "$l" "$key")"); done
-  median "${vals[@]}"
-}
 id_tps=$(median_of tokens_per_s "${identity_lines[@]}")
 id_p50=$(median_of p50_ms "${identity_lines[@]}")
 id_p99=$(median_of p99_ms "${identity_lines[@]}")

@@ -108,6 +108,15 @@ public sealed class ConsoleAccountsTests(RegionsFixture regions) : BrowserTest(r
         await Expect(Page.Locator("#account-regions")).ToHaveTextAsync("none");
         Assert.Equal(adminId, await ActorOfAsync(account.Id, "account.region_disabled"));
 
+        // Act + Assert: renamed (the account's version grows; audited by the administrator).
+        var renamed = name + " Ltd";
+        await Console.Field("Account name").FillAsync(renamed);
+        await Console.Button("Rename").ClickAsync();
+        await Expect(Console.Notice).ToHaveTextAsync($"The account is now named {renamed}.");
+        await Expect(Console.Heading(renamed)).ToBeVisibleAsync();
+        Assert.Equal(adminId, await ActorOfAsync(account.Id, "account.updated"));
+        name = renamed;
+
         // Act: delete, first with a wrong name typed (refused), then with the name.
         await Console.Link("Delete this account and all its users…").ClickAsync();
         await Expect(Console.Heading($"Delete {name}")).ToBeVisibleAsync();
@@ -172,12 +181,26 @@ public sealed class ConsoleAccountsTests(RegionsFixture regions) : BrowserTest(r
         await ConsoleWorld.ExpectAccessibleAsync(otherPage);
         await ConsoleWorld.ScreenshotAsync(otherPage, "account-policy-stale");
 
+        // The account's name form holds its version too: a rename from a page read before the change is refused.
+        var accountPage = await otherBrowser.NewPageAsync();
+        await accountPage.GotoAsync(At(Regions.Identity, $"/admin/accounts/{accountId}"));
+        await Console.Field("Failed attempts before lockout").FillAsync("8");
+        await Console.Button("Save").ClickAsync();
+        await Expect(Console.Notice).ToContainTextAsync("was saved");
+        await accountPage.GetByLabel("Account name", new() { Exact = true }).FillAsync("Renamed late");
+        await accountPage.GetByRole(AriaRole.Button, new() { Name = "Rename", Exact = true }).ClickAsync();
+        await Expect(accountPage.Locator("#stale tr", new() { HasText = "Policy version" })).ToBeVisibleAsync();
+        await Expect(accountPage.Locator("#stale tr", new() { HasText = "Name" })).ToContainTextAsync("Renamed late");
+        Assert.NotEqual("Renamed late", (await AccountAsync(accountId)).Name);
+        await accountPage.CloseAsync();
+
         // Act + Assert: made again on the current version, the second admin's change is saved on top of the first's.
+        await otherPage.GotoAsync(policyPath);
         await other.Field("Minimum length").FillAsync("16");
         await other.Button("Save").ClickAsync();
         await Expect(other.Notice).ToContainTextAsync("was saved");
         policy = AccountPolicy.Parse((await AccountAsync(accountId)).Settings, out _)!;
-        Assert.Equal((7, 16), (policy.Lockout.MaxFailedAttempts, policy.Password.MinimumLength));
+        Assert.Equal((8, 16), (policy.Lockout.MaxFailedAttempts, policy.Password.MinimumLength));
     }
 
     [Fact]

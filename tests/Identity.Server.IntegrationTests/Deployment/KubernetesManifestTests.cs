@@ -46,6 +46,27 @@ public sealed class KubernetesManifestTests
         Assert.Equal("0", (string?)Single(objects, "Deployment")["spec"]!["strategy"]!["rollingUpdate"]!["maxUnavailable"]);
     }
 
+    /// <summary>
+    /// A rollout or a drain must not cut requests off (issue 19 item 2): the pod leaves the Service before SIGTERM
+    /// (preStop), and the host's drain ends before the grace period runs out (Kubernetes' SIGKILL).
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Overlays))]
+    public async Task Overlay_Rendered_StoppingPodLeavesTheServiceThenDrainsWithinTheGracePeriod(string overlay, string ns)
+    {
+        var objects = await RenderAsync(overlay);
+        var deployment = Single(objects, "Deployment");
+        Assert.Equal(ns, (string?)deployment["metadata"]!["namespace"]);
+        var pod = deployment["spec"]!["template"]!["spec"]!;
+        var preStop = int.Parse((string)pod["containers"]![0]!["lifecycle"]!["preStop"]!["sleep"]!["seconds"]!, System.Globalization.CultureInfo.InvariantCulture);
+        var drain = int.Parse((string)Single(objects, "ConfigMap")["data"]!["shutdownTimeoutSeconds"]!, System.Globalization.CultureInfo.InvariantCulture);
+        var grace = int.Parse((string)pod["terminationGracePeriodSeconds"]!, System.Globalization.CultureInfo.InvariantCulture);
+
+        Assert.InRange(preStop, 3, 15); // long enough for endpoint removal to reach the ingress, short enough for rollouts
+        Assert.InRange(drain, 10, 60);
+        Assert.True(preStop + drain + 5 <= grace, $"preStop {preStop} s + drain {drain} s must end at least 5 s before the grace period ({grace} s)");
+    }
+
     [Theory]
     [MemberData(nameof(Overlays))]
     public async Task Overlay_Rendered_SecretsOnlyAsReadOnlyFilesTheSettingsPointAt(string overlay, string ns)

@@ -38,7 +38,7 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
             s["urls"] = $"http://127.0.0.1:{publicPort}";
             s["Telemetry:ManagementPort"] = managementPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
             s["Telemetry:ManagementAddress"] = "127.0.0.1";
-            s["Throttling:SignInPerMinute"] = "4";
+            s["Throttling:SignInPerMinute"] = "10"; // the password and second-factor steps below, then wrong ones until refused
         });
         host.UseKestrel();
         host.StartServer();
@@ -63,8 +63,10 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
         var callback = await browser.AuthorizeAsync(BrowserSession.AuthorizeUrl("web-eu", redirect, challenge, ("scope", "openid")), ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
         Assert.True(BrowserSession.Query(callback).ContainsKey("code"), callback.ToString());
         await ResponseAssert.StatusAsync(await http.RedeemCodeAsync(callback, verifier, redirect, ("web-eu", fixture.WebSecret)), HttpStatusCode.OK);
+        // A second factor by TOTP: a user enrols an authenticator, then signs in with a wrong code and the right one.
+        await TotpChallengesAsync(http.BaseAddress);
         var throttled = false;
-        for (var attempt = 0; attempt < 6 && !throttled; attempt++)
+        for (var attempt = 0; attempt < 12 && !throttled; attempt++)
         {
             throttled = (await browser.SignInAsync("/Account/Login", "nobody@example.test", "wrong")).StatusCode == HttpStatusCode.TooManyRequests;
         }
@@ -80,6 +82,11 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
         Assert.True(Sample(scrape, "identity_sign_ins_total", "result=\"succeeded\"") >= 1);
         Assert.True(Sample(scrape, "identity_sign_ins_total", "result=\"failed\"") >= 1);
         Assert.True(Sample(scrape, "identity_throttled_total", "endpoint=\"sign_in\"") >= 1);
+        Assert.True(Sample(scrape, "identity_mfa_challenges_total", "factor=\"totp\"", "result=\"succeeded\"") >= 1);
+        Assert.True(Sample(scrape, "identity_mfa_challenges_total", "factor=\"totp\"", "result=\"failed\"") >= 1);
+        // The signing keys: one per algorithm has signed for a while (at least 0 s) and its successor is due ahead.
+        Assert.Matches(new Regex("^identity_keys_active_age_seconds\\{[^}]*algorithm=\"RS256\"[^}]*\\} [0-9]", RegexOptions.Multiline), scrape);
+        Assert.True(Sample(scrape, "identity_keys_next_rotation_seconds", "algorithm=\"RS256\"") > 0);
         Assert.True(Sample(scrape, "identity_certificates_expiry_seconds", "certificate=\"data_protection\"") > 300 * 86400);
         Assert.DoesNotContain(fixture.BasicSecret, scrape, StringComparison.Ordinal);
 
@@ -99,6 +106,34 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
         Assert.Equal(HttpStatusCode.NotFound, (await management.GetAsync("/.well-known/openid-configuration")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await management.GetAsync("/admin/v1/outbox")).StatusCode);
     }
+
+    private async Task TotpChallengesAsync(Uri baseAddress)
+    {
+        const string password = "Correct-Horse-Battery-9";
+        var email = $"telemetry-mfa-{Guid.NewGuid():n}@example.test";
+        await fixture.CreateUserAsync(email, password);
+        BrowserSession Browser() => new(null, new HttpClient(new HttpClientHandler { AllowAutoRedirect = false, UseCookies = true, CookieContainer = new CookieContainer() })
+        {
+            BaseAddress = baseAddress,
+        });
+
+        var enrolling = Browser();
+        await enrolling.SignInAsync("/Account/Login", email, password);
+        var page = await ResponseAssert.HtmlAsync(await enrolling.GetAsync("/Account/Totp"), HttpStatusCode.OK);
+        var secret = TotpSecretOnPage().Match(page).Groups[1].Value;
+        await ResponseAssert.HtmlAsync(await enrolling.SubmitAsync("/Account/Totp", page,
+            new Dictionary<string, string> { ["code"] = TotpCode(secret, DateTime.UtcNow.AddSeconds(-30)) }), HttpStatusCode.OK);
+
+        var signingIn = Browser();
+        await signingIn.SignInAsync("/Account/Login?ReturnUrl=%2F", email, password);
+        foreach (var code in new[] { "000000", TotpCode(secret, DateTime.UtcNow) })
+        {
+            var twoFactor = await ResponseAssert.HtmlAsync(await signingIn.GetAsync("/Account/TwoFactor?ReturnUrl=%2F"), HttpStatusCode.OK);
+            await signingIn.SubmitAsync("/Account/TwoFactor?handler=Totp", twoFactor, new Dictionary<string, string> { ["code"] = code });
+        }
+    }
+
+    private static string TotpCode(string secret, DateTime at) => new OtpNet.Totp(OtpNet.Base32Encoding.ToBytes(secret)).ComputeTotp(at);
 
     /// <summary>The regional meter's lag histogram as the region's service registers it (its Prometheus name: _seconds_bucket).</summary>
     private static (string, string?) RegionLagInstrument()
@@ -137,10 +172,10 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
         return files;
     }
 
-    /// <summary>The sum of a metric's samples whose labels contain <paramref name="label"/>.</summary>
-    private static double Sample(string scrape, string name, string label) =>
+    /// <summary>The sum of a metric's samples whose labels contain every one of <paramref name="labels"/>.</summary>
+    private static double Sample(string scrape, string name, params string[] labels) =>
         SampleLine().Matches(scrape)
-            .Where(m => m.Groups["name"].Value == name && m.Groups["labels"].Value.Contains(label, StringComparison.Ordinal))
+            .Where(m => m.Groups["name"].Value == name && labels.All(label => m.Groups["labels"].Value.Contains(label, StringComparison.Ordinal)))
             .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
 
     private static int FreePort()
@@ -151,6 +186,9 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
         listener.Stop();
         return port;
     }
+
+    [GeneratedRegex("<code id=\"totp-secret\">([A-Z2-7]+)</code>")]
+    private static partial Regex TotpSecretOnPage();
 
     [GeneratedRegex(@"\b(identity|http_server)_[a-z_]+\b")]
     private static partial Regex MetricReference();

@@ -21,7 +21,62 @@ public sealed class AccountDetailsModel(AuthorityDbContext db, AccountOperations
 
     public List<string> Errors { get; } = [];
 
+    [BindProperty(Name = FormVersion.VersionField)]
+    public long Version { get; set; }
+
+    [BindProperty(Name = FormVersion.SnapshotField)]
+    public string? Snapshot { get; set; }
+
+    [BindProperty]
+    public string? Name { get; set; }
+
+    public StaleEdit? Stale { get; private set; }
+
     public async Task<IActionResult> OnGetAsync(Guid id) => await LoadAsync(id, tracking: false) ? Page() : NotFound();
+
+    /// <summary>A new name (any admin of the account, as <c>PATCH /admin/v1/accounts/{id}</c> with <c>If-Match</c>).</summary>
+    public async Task<IActionResult> OnPostRenameAsync(Guid id)
+    {
+        // What was posted, before loading the account resets the form to it.
+        var (typed, version, snapshot) = (Name, Version, Snapshot);
+        if (!await LoadAsync(id, tracking: true))
+        {
+            return NotFound();
+        }
+
+        var result = version == Account.Version
+            ? await operations.UpdateAsync(Account, typed, Admin.Actor, HttpContext.RequestAborted)
+            : OperationResult.Stale;
+        if (result.Succeeded)
+        {
+            Notice($"The account is now named {Account.Name}.");
+            return RedirectToPage(new { id });
+        }
+
+        db.ChangeTracker.Clear();
+        await LoadAsync(id, tracking: false);
+        if (result.Outcome == OperationOutcome.Stale)
+        {
+            var shown = FormVersion.Decode(snapshot);
+            Stale = new StaleEdit(FormVersion.Differences(shown, Describe(Account)),
+                FormVersion.Differences(shown.Where(p => p.Key == "Name").ToList(), [new("Name", typed?.Trim() ?? "")]));
+            Response.StatusCode = StatusCodes.Status409Conflict;
+            return Page();
+        }
+
+        Errors.AddRange(result.Errors?.SelectMany(e => e.Value) ?? [result.Detail ?? "The account could not be renamed."]);
+        Response.StatusCode = StatusCodes.Status400BadRequest;
+        return Page();
+    }
+
+    /// <summary>What the page shows of the account, for <see cref="FormVersion"/>: a refused rename says what changed.</summary>
+    public static IReadOnlyList<KeyValuePair<string, string>> Describe(Account account) =>
+    [
+        new("Name", account.Name),
+        new("Status", account.Status.ToString().ToLowerInvariant()),
+        new("Regions", FormVersion.Text(account.Regions.Select(r => r.RegionCode).Order(StringComparer.Ordinal))),
+        new("Policy version", account.SettingsVersion.ToString(System.Globalization.CultureInfo.InvariantCulture)),
+    ];
 
     public Task<IActionResult> OnPostSuspendAsync(Guid id) =>
         PlatformActionAsync(id, account => operations.SuspendAsync(account, Admin.Actor, HttpContext.RequestAborted), "suspended");
@@ -91,6 +146,10 @@ public sealed class AccountDetailsModel(AuthorityDbContext db, AccountOperations
         }
 
         Account = account;
+        Version = account.Version;
+        Snapshot = FormVersion.Encode(Describe(account));
+        Name = account.Name;
+        ModelState.Clear();
         AllRegions = await db.Regions.AsNoTracking().OrderBy(r => r.Code).ToListAsync(HttpContext.RequestAborted);
         return true;
     }

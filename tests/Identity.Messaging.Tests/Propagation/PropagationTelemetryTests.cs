@@ -6,17 +6,19 @@ using System.Text.Json;
 using Identity.Propagation;
 using Identity.Region.Messaging;
 using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using OpenTelemetry.Trace;
 
 namespace Identity.Messaging.Tests.Propagation;
 
 /// <summary>
-/// One user change followed from the authority to the regional replica as one trace (decision 0091): the admin API
-/// request, the outbox row's dispatch (another thread, after the commit) and the region's apply share the trace id the
-/// caller started, each span the child of the one before, over the real broker with mutual TLS.
+/// A user change seen by telemetry, over the real broker with mutual TLS. Followed from the authority to the regional
+/// replica as one trace (decision 0091): the admin API request, the outbox row's dispatch (another thread, after the
+/// commit) and the region's apply share the trace id the caller started, each span the child of the one before. And the
+/// region's meter records how long the change took from the authority's send (the replica lag an alert watches).
 /// </summary>
 [Collection(BrokerSuite.Name)]
-public sealed class PropagationTraceTests(PropagationFixture fixture) : IClassFixture<PropagationFixture>
+public sealed class PropagationTelemetryTests(PropagationFixture fixture) : IClassFixture<PropagationFixture>
 {
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(60);
     private readonly string _unique = Guid.NewGuid().ToString("n")[..8];
@@ -80,6 +82,40 @@ public sealed class PropagationTraceTests(PropagationFixture fixture) : IClassFi
         Assert.Equal("UserChanged", apply.GetTagItem("identity.event"));
         // The other region never saw the change: nothing of this trace was applied there.
         Assert.DoesNotContain(authorityTrace, a => a.Source.Name == OutboxTracing.SourceName && (string?)a.GetTagItem("identity.region") == "p-us");
+    }
+
+    [Fact]
+    public async Task UserChange_AppliedInTheRegion_ReplicaLagRecordedPerEvent()
+    {
+        var exported = new List<MetricSnapshot>();
+        using var meters = Sdk.CreateMeterProviderBuilder().AddMeter(RegionMetrics.MeterName).AddInMemoryExporter(exported).Build();
+        var sent = DateTimeOffset.UtcNow;
+
+        var account = await CreateAccountAsync("p-eu");
+        var (user, _) = await CreateUserAsync(account);
+        await EventuallyAsync(async () => await fixture.Eu.UserAsync(user) is { Version: 1 }, "the new user reached p-eu");
+        var waited = DateTimeOffset.UtcNow - sent;
+        meters.ForceFlush();
+
+        var lag = Assert.Single(exported, m => m.Name == "identity.region.replica_lag");
+        Assert.Equal("s", lag.Unit);
+        var userChanged = lag.MetricPoints.Where(p => Tags(p).Contains(new("event", "UserChanged"))).ToList();
+        Assert.NotEmpty(userChanged);
+        var count = userChanged.Sum(p => p.GetHistogramCount());
+        var sum = userChanged.Sum(p => p.GetHistogramSum());
+        Assert.True(count >= 1, "no lag recorded for UserChanged");
+        Assert.InRange(sum / count, 0, waited.TotalSeconds + 1);
+    }
+
+    private static List<KeyValuePair<string, object?>> Tags(MetricPoint point)
+    {
+        var tags = new List<KeyValuePair<string, object?>>();
+        foreach (var tag in point.Tags)
+        {
+            tags.Add(tag);
+        }
+
+        return tags;
     }
 
     /// <summary>What an in-memory exporter writes to, from the threads that end spans, read by the test meanwhile.</summary>
