@@ -12,6 +12,7 @@ public static class ConsoleLayout
     public static IReadOnlyList<NavigationItem> Sections { get; } =
     [
         new("Accounts", ConsoleClient.BasePath + "/accounts", PlatformOnly: false),
+        new("Clients", ConsoleClient.BasePath + "/clients", PlatformOnly: true),
     ];
 
     public static IEnumerable<NavigationItem> For(Admin.AdminActor admin) => Sections.Where(s => admin.IsPlatformAdmin || !s.PlatformOnly);

@@ -1,0 +1,162 @@
+using System.Net;
+using System.Net.Http.Headers;
+using Identity.BrowserTests.Infrastructure;
+using Identity.Core.Data;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using static Microsoft.Playwright.Assertions;
+
+namespace Identity.BrowserTests.AdminConsole;
+
+/// <summary>
+/// Clients in the console: created with a generated secret shown once, which — copied from the page — works at the
+/// token endpoint; never shown again; rotated (the old one refused, the new one works); edited with the API's
+/// validation beside the fields; a stale edit refused with the difference. Account admins find no client pages (404).
+/// </summary>
+public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(regions)
+{
+    private ConsoleLayoutPage Console => new(Page);
+
+    [Fact]
+    public async Task Clients_CreatedWithSecret_SecretFromThePageWorksAtTheTokenEndpoint_NeverShownAgain_RotationReplacesIt()
+    {
+        // Arrange: a platform administrator in the console.
+        var platformAdmin = await Regions.CreatePlatformAdminAsync();
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+
+        // Act: a service client (client credentials, secret sent with Basic).
+        await Page.GotoAsync(At(Regions.Identity, "/admin/clients"));
+        await Page.Locator("#new-client").ClickAsync();
+        await Expect(Console.Heading("Create a client")).ToBeVisibleAsync();
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "client-new");
+        var clientId = "svc-" + Guid.NewGuid().ToString("n")[..10];
+        await Page.GetByLabel("Client id").FillAsync(clientId);
+        await Page.GetByLabel("Display name").FillAsync("Billing service");
+        await Page.GetByLabel("authorization_code").UncheckAsync();
+        await Page.GetByLabel("client_credentials").CheckAsync();
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Create client" }).ClickAsync();
+
+        // Assert: the secret, once; it works at the token endpoint (RFC 6749 §4.4, Basic per §2.3.1).
+        await Expect(Console.Heading("Client created")).ToBeVisibleAsync();
+        var secret = await Page.GetByLabel($"Client secret of {clientId}").InputValueAsync();
+        Assert.False(string.IsNullOrWhiteSpace(secret));
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "client-created");
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(clientId, secret)).StatusCode);
+
+        // The client's page, the list, a reload: the secret is nowhere.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Open " + clientId }).ClickAsync();
+        await Expect(Page.Locator("#client-method")).ToHaveTextAsync("client_secret_basic");
+        Assert.DoesNotContain(secret, await Page.ContentAsync(), StringComparison.Ordinal);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "client");
+        await Page.GotoAsync(At(Regions.Identity, "/admin/clients"));
+        await Expect(Page.Locator("#clients")).ToContainTextAsync(clientId);
+        Assert.DoesNotContain(secret, await Page.ContentAsync(), StringComparison.Ordinal);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "clients");
+
+        // Rotate: a new secret once; the old one refused (invalid_client), the new one works.
+        await Page.GotoAsync(At(Regions.Identity, "/admin/clients/" + clientId));
+        await Page.Locator("#rotate").ClickAsync();
+        var rotated = await Page.GetByLabel($"Client secret of {clientId}").InputValueAsync();
+        Assert.NotEqual(secret, rotated);
+        var refused = await TokenAsync(clientId, secret);
+        Assert.False(refused.IsSuccessStatusCode); // RFC 6749 §5.2: invalid_client
+        Assert.Contains("invalid_client", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await TokenAsync(clientId, rotated)).StatusCode);
+        await Page.ReloadAsync();
+        Assert.DoesNotContain(rotated, await Page.ContentAsync(), StringComparison.Ordinal);
+
+        // Audited with the admin as actor, never with the secret.
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var adminId = await db.Users.Where(u => u.Email == platformAdmin).Select(u => u.Id).SingleAsync();
+        var entries = await db.AuditEntries.Where(e => e.SubjectId == clientId).ToListAsync();
+        Assert.Contains(entries, e => e.EventType == "client.created" && e.ActorId == adminId);
+        Assert.Contains(entries, e => e.EventType == "client.secret_rotated" && e.ActorId == adminId);
+        Assert.DoesNotContain(entries, e => (e.Details ?? "").Contains(secret, StringComparison.Ordinal) || (e.Details ?? "").Contains(rotated, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Clients_Edit_RedirectUrisValidatedBesideTheField_StaleEditShowsTheDifference_AccountAdminFindsNothing()
+    {
+        // Arrange: a web client made in the console; a second tab open on it.
+        var platformAdmin = await Regions.CreatePlatformAdminAsync();
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        var clientId = "web-" + Guid.NewGuid().ToString("n")[..10];
+        await Page.GotoAsync(At(Regions.Identity, "/admin/clients/new"));
+        await Page.GetByLabel("Client id").FillAsync(clientId);
+        await Page.GetByLabel("Authentication at the token endpoint").SelectOptionAsync("none");
+        await Page.GetByLabel("refresh_token").CheckAsync();
+        await Page.Locator("#redirect-uris").FillAsync("https://app.example/callback");
+        await Page.GetByLabel("Scopes").FillAsync("openid profile");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Create client" }).ClickAsync();
+        await Expect(Page.Locator("#client-method")).ToHaveTextAsync("none"); // no secret: straight to its page
+        var second = await Context.NewPageAsync();
+        await second.GotoAsync(At(Regions.Identity, "/admin/clients/" + clientId));
+
+        // Act: a redirect URI with a fragment (RFC 6749 §3.1.2 forbids it).
+        await Page.Locator("#redirect-uris").FillAsync("https://app.example/callback\nhttps://app.example/cb#frag");
+        var invalid = await Page.RunAndWaitForResponseAsync(() => Page.Locator("#save").ClickAsync(), r => r.Request.Method == "POST");
+
+        // Assert: 400, the message beside the field naming the line, announced.
+        Assert.Equal((int)HttpStatusCode.BadRequest, invalid.Status);
+        await Expect(Page.Locator("#err-redirect-uris")).ToContainTextAsync("Line 2: An absolute http(s) URI without a fragment.");
+        await Expect(Console.Alert).ToContainTextAsync("Line 2");
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+
+        // Act: a valid change in the first tab, then the second tab (read before it) saves its own.
+        await Page.Locator("#redirect-uris").FillAsync("https://app.example/callback\nhttps://app.example/other");
+        await Page.Locator("#save").ClickAsync();
+        await Expect(Console.Notice).ToContainTextAsync("was saved");
+        await second.GetByLabel("Scopes").FillAsync("openid profile email");
+        var stale = await second.RunAndWaitForResponseAsync(() => second.Locator("#save").ClickAsync(), r => r.Request.Method == "POST");
+
+        // Assert: 409, their change and the refused one shown, the form now holding the current values.
+        Assert.Equal((int)HttpStatusCode.Conflict, stale.Status);
+        var notice = second.Locator("#stale");
+        await Expect(notice).ToContainTextAsync("https://app.example/other");
+        await Expect(notice).ToContainTextAsync("Your change, not saved");
+        await Expect(notice).ToContainTextAsync("email, openid, profile");
+        await Expect(second.Locator("#redirect-uris")).ToHaveValueAsync("https://app.example/callback\nhttps://app.example/other");
+        await ConsoleChecks.ExpectAccessibleAsync(second);
+
+        // An account admin: no client pages at all, by any address.
+        var (_, accountAdmin) = await Regions.CreateAccountUserAsync("admin");
+        var other = await Regions.NewPersonAsync();
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(other, Regions.Identity, accountAdmin, Regions.UserPassword);
+        await Expect(new ConsoleLayoutPage(other).Heading("Accounts")).ToBeVisibleAsync();
+        await Expect(other.GetByRole(AriaRole.Link, new() { Name = "Clients" })).ToHaveCountAsync(0);
+        foreach (var path in new[] { "/admin/clients", "/admin/clients/new", "/admin/clients/" + clientId, "/admin/clients/no-such-client" })
+        {
+            var response = await other.GotoAsync(At(Regions.Identity, path));
+            Assert.Equal((int)HttpStatusCode.NotFound, response!.Status);
+        }
+
+        // Malformed values for the platform admin: a clear 400, never a 500.
+        foreach (var path in new[] { "/admin/clients?after=%25%25", "/admin/clients/" + new string('x', 300) })
+        {
+            var response = await Page.GotoAsync(At(Regions.Identity, path));
+            Assert.InRange(response!.Status, 400, 404);
+        }
+    }
+
+    private async Task<HttpResponseMessage> TokenAsync(string clientId, string secret)
+    {
+        using var http = new HttpClient { BaseAddress = Regions.Identity };
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/connect/token")
+        {
+            Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]),
+        };
+        // RFC 6749 §2.3.1: the id and secret form-encoded, then Basic.
+        request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(
+            Uri.EscapeDataString(clientId) + ":" + Uri.EscapeDataString(secret))));
+        var response = await http.SendAsync(request);
+        await response.Content.LoadIntoBufferAsync();
+        return response;
+    }
+}
