@@ -193,7 +193,7 @@ public sealed partial class OutboxDispatcher(
                 timeout.CancelAfter(settings.PublishTimeout < left ? settings.PublishTimeout : left);
                 await Task.WhenAll(remaining.Select(async r =>
                 {
-                    // The row's send is a span of the change that wrote it (decision 0091), current while MassTransit sends.
+                    // The row's send is a span of the change that wrote it (decision 0084), current while MassTransit sends.
                     using var dispatch = OutboxTracing.StartDispatch(r.Row);
                     try
                     {

@@ -4,7 +4,7 @@ using Identity.Core.Propagation;
 namespace Identity.Propagation;
 
 /// <summary>
-/// The dispatcher's spans (decision 0091): one <c>outbox dispatch</c> span per row sent, a child of the change that
+/// The dispatcher's spans (decision 0084): one <c>outbox dispatch</c> span per row sent, a child of the change that
 /// wrote the row (its stored <see cref="OutboxMessage.TraceParent"/>), so the admin request, the dispatch and the
 /// regions' apply are one trace although the row is sent later, from another thread or replica.
 /// </summary>

@@ -51,7 +51,7 @@ public static class DatabaseProviderExtensions
     /// <summary>
     /// Bounds how long the provider waits to connect and for one command (<see cref="DatabaseOptions.ConnectTimeout"/>,
     /// <see cref="DatabaseOptions.CommandTimeout"/>), so that an unreachable database fails a request within them instead
-    /// of holding it (decision 0088). A keyword the connection string names keeps the value it gives.
+    /// of holding it (decision 0083). A keyword the connection string names keeps the value it gives.
     /// </summary>
     public static string WithTimeouts(this DatabaseProvider provider, string connectionString, TimeSpan connect, TimeSpan command)
     {

@@ -6,7 +6,7 @@ namespace Identity.Core.Data;
 
 /// <summary>
 /// Failures that mean the database cannot serve now (unreachable, shutting down, out of connections or resources, a
-/// bounded wait run out): the request is answered 503 with <c>Retry-After</c> (decision 0088). Anything else a
+/// bounded wait run out): the request is answered 503 with <c>Retry-After</c> (decision 0083). Anything else a
 /// database throws (a constraint, a conflict, a bad statement) is not an outage and is not answered as one.
 /// </summary>
 public static class StoreOutages

@@ -46,7 +46,7 @@ public sealed class OutboxMessage
 
     /// <summary>
     /// The W3C Trace Context <c>traceparent</c> of the change that wrote the row (<see cref="OutboxTrace"/>): the
-    /// dispatcher, in another thread or replica and later, sends the row as part of that trace (decision 0091).
+    /// dispatcher, in another thread or replica and later, sends the row as part of that trace (decision 0084).
     /// </summary>
     public string? TraceParent { get; set; }
 

@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace Identity.Core.Propagation;
 
 /// <summary>
-/// The trace context an outbox row carries from the change that wrote it to its dispatch (decision 0091): W3C Trace
+/// The trace context an outbox row carries from the change that wrote it to its dispatch (decision 0084): W3C Trace
 /// Context (https://www.w3.org/TR/trace-context/) <c>traceparent</c> and <c>tracestate</c>, as strings, because the
 /// row is sent later, by another thread or another replica, where the change's <see cref="Activity"/> is long gone.
 /// </summary>

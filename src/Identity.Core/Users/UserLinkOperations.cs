@@ -157,7 +157,7 @@ public sealed class UserLinkOperations(
 
     /// <summary>
     /// The address a verification link was sent to is proven, once: the user's current address becomes verified, or the
-    /// address they were moving to (decision 0094) becomes theirs, verified, unless another user took it meanwhile. The
+    /// address they were moving to (decision 0085) becomes theirs, verified, unless another user took it meanwhile. The
     /// version grows and the regions get the snapshot (<c>email</c>, <c>emailVerified</c>); audited. Returns the address.
     /// </summary>
     public async Task<(OperationResult Result, string? Address)> VerifyEmailAsync(string token, Actor actor, CancellationToken cancellationToken)

@@ -86,7 +86,7 @@ public sealed class UserLinks(AuthorityDbContext db)
 
     /// <summary>
     /// The address the user is moving to: that of their live verification link when it is not their current address
-    /// (decision 0094: a pending address lives only in its link, and lapses with it); null when none.
+    /// (decision 0085: a pending address lives only in its link, and lapses with it); null when none.
     /// </summary>
     public async Task<string?> PendingAddressAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken)
     {

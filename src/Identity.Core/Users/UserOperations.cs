@@ -123,7 +123,7 @@ public sealed class UserOperations(
     /// <summary>
     /// A new address for the user, inside <paramref name="change"/>: it must be no other user's. With a mail server and a
     /// verified current address, the user keeps that address until the new one is proven: the new one is only pending
-    /// (held by its verification link, decision 0094) and the current one is told of the change. Otherwise the address is
+    /// (held by its verification link, decision 0085) and the current one is told of the change. Otherwise the address is
     /// replaced at once, unverified, and (with a mail server) sent a verification link. Returns the pending address, or
     /// the refusal.
     /// </summary>

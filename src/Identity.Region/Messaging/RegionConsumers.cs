@@ -48,7 +48,7 @@ internal static class BatchMessages
             () => metrics.ApplyAsync(events, () => writer.ApplyAllAsync(events, rule, context.CancellationToken)));
     }
 
-    /// <summary>Runs <paramref name="apply"/> (the batch's transaction) inside the batch's span (decision 0091).</summary>
+    /// <summary>Runs <paramref name="apply"/> (the batch's transaction) inside the batch's span (decision 0084).</summary>
     public static async Task ApplyTracedAsync<T>(Batch<T> batch, Func<Task> apply)
         where T : class
     {

@@ -5,7 +5,7 @@ using MassTransit;
 namespace Identity.Region.Messaging;
 
 /// <summary>
-/// The replica's spans (decision 0091): one <c>replica apply</c> span per batch applied, in the trace of the change
+/// The replica's spans (decision 0084): one <c>replica apply</c> span per batch applied, in the trace of the change
 /// at the authority that caused it. Each event carries that trace in its W3C headers (<see cref="TraceHeaders"/>,
 /// written by the authority's outbox dispatcher). A batch is one transaction for events of several changes, and a span
 /// has one parent: the first event whose trace is recorded (else the first with a trace) is the parent, the other

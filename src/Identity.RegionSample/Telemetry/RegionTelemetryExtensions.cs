@@ -8,7 +8,7 @@ namespace Identity.RegionSample.Telemetry;
 public static class RegionTelemetryExtensions
 {
     /// <summary>
-    /// OpenTelemetry for a regional service (decision 0091), off unless configured (<see cref="RegionTelemetryOptions"/>):
+    /// OpenTelemetry for a regional service (decision 0084), off unless configured (<see cref="RegionTelemetryOptions"/>):
     /// traces of ASP.NET Core, HttpClient (the sync API, the token client), MassTransit's receive and the replica's
     /// apply (<see cref="RegionTracing"/>), which joins the trace of the change at the authority carried in each
     /// event's headers; the <c>Identity.Region</c> meter (replica lag, batches) over OTLP.

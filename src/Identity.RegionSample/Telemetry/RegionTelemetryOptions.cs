@@ -18,7 +18,7 @@ public sealed class RegionTelemetryOptions
 
     /// <summary>
     /// The share of traces started here that are recorded. Parent-based: an event whose change at the authority was
-    /// recorded is always recorded here too (decision 0091), one that was not never is.
+    /// recorded is always recorded here too (decision 0084), one that was not never is.
     /// </summary>
     [Range(0.0, 1.0, ErrorMessage = "Telemetry:TraceSampleRatio must be from 0 to 1.")]
     public double TraceSampleRatio { get; set; } = 0.01;

@@ -15,7 +15,7 @@ namespace Identity.Server.Account;
 /// The signed-in person's own address: whether it is verified, the address they are moving to, and a form to move to
 /// another (the current password asked: a session cookie alone never moves an account). A verified address stays until
 /// the new one's emailed link is confirmed, and is told of the change (<see cref="UserOperations.ChangeOwnEmailAsync"/>,
-/// decision 0094). Without a mail server the page does not exist (404, signed in or not); otherwise a visitor who is not
+/// decision 0085). Without a mail server the page does not exist (404, signed in or not); otherwise a visitor who is not
 /// signed in is sent to sign in.
 /// </summary>
 public sealed class EmailModel(

@@ -192,7 +192,7 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
         return await operations.ChangeProfileAsync(user, new ProfileChange(body.Email, body.DisplayName, body.Role), admin.Actor, cancellationToken);
     }
 
-    /// <summary>The address the user is moving to, until its verification link is used or lapses (decision 0094).</summary>
+    /// <summary>The address the user is moving to, until its verification link is used or lapses (decision 0085).</summary>
     public Task<string?> PendingEmailAsync(ApplicationUser user, CancellationToken cancellationToken) =>
         links.PendingEmailAsync(user, time.GetUtcNow(), cancellationToken);
 

@@ -14,7 +14,7 @@ public static class StoreOutageExtensions
     /// <summary>
     /// While the database cannot serve, a request that needs it is answered 503 with <c>Retry-After</c>, in the format
     /// its client reads, within the bounded database waits (<c>Database:ConnectTimeout</c>, <c>Database:CommandTimeout</c>),
-    /// never with a 500 or a hang (decision 0088). Answered from <c>UseExceptionHandler</c>.
+    /// never with a 500 or a hang (decision 0083). Answered from <c>UseExceptionHandler</c>.
     /// </summary>
     public static IHostApplicationBuilder AddStoreOutageAnswer(this IHostApplicationBuilder builder)
     {

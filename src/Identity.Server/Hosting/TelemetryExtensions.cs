@@ -12,7 +12,7 @@ namespace Identity.Server.Hosting;
 /// <summary>
 /// OpenTelemetry for the authority (decision 0071): traces of ASP.NET Core, HttpClient, EF Core, MassTransit and the
 /// outbox's dispatch (the change's trace context stored with each row and carried to the regions in the messages'
-/// headers, decision 0091), sampled parent-based; the authority's meters; OTLP export when a
+/// headers, decision 0084), sampled parent-based; the authority's meters; OTLP export when a
 /// collector is configured; a Prometheus scrape endpoint on the management port only. Logs carry the trace and span ids.
 /// </summary>
 public static class TelemetryExtensions

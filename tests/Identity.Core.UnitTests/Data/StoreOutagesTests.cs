@@ -6,7 +6,7 @@ using Npgsql;
 
 namespace Identity.Core.UnitTests.Data;
 
-/// <summary>Which database failures are answered 503 (decision 0088), and which are not: precisely, not "any exception".</summary>
+/// <summary>Which database failures are answered 503 (decision 0083), and which are not: precisely, not "any exception".</summary>
 public sealed class StoreOutagesTests
 {
     [Theory]

@@ -13,7 +13,7 @@ namespace Identity.Messaging.Tests.Propagation;
 
 /// <summary>
 /// A user change seen by telemetry, over the real broker with mutual TLS. Followed from the authority to the regional
-/// replica as one trace (decision 0091): the admin API request, the outbox row's dispatch (another thread, after the
+/// replica as one trace (decision 0084): the admin API request, the outbox row's dispatch (another thread, after the
 /// commit) and the region's apply share the trace id the caller started, each span the child of the one before. And the
 /// region's meter records how long the change took from the authority's send (the replica lag an alert watches).
 /// </summary>

@@ -8,7 +8,7 @@ using Identity.Server.IntegrationTests.Infrastructure;
 namespace Identity.Server.IntegrationTests.Hosting;
 
 /// <summary>
-/// Issue 19 item 2, decision 0088: the real server (a process of its own, Production settings) on a PostgreSQL cluster of
+/// Issue 19 item 2, decision 0083: the real server (a process of its own, Production settings) on a PostgreSQL cluster of
 /// this class's own, which the tests stop and start again mid-run. What a client notices while the database is away:
 /// 503 with Retry-After within 5 s, in its own error format, no stack trace, never a 500 and never a hang; and after it
 /// is back, the same process serves again without a restart.
