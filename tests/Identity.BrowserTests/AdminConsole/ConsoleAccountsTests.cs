@@ -33,12 +33,12 @@ public sealed class ConsoleAccountsTests(RegionsFixture regions) : BrowserTest(r
         var admin = await Regions.CreatePlatformAdminAsync();
         await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, admin, Regions.UserPassword);
         await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
 
         // Act: creates an account, first without a name (refused beside the field), then named, living in the region.
         await Console.Link("Create account").ClickAsync();
         await Expect(Console.Heading("Create account")).ToBeVisibleAsync();
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
         await Console.Button("Create account").ClickAsync();
         await Expect(Page.Locator("#err-name")).ToHaveTextAsync(AccountOperations.NameRule);
         await Expect(Console.Field("Name")).ToHaveAttributeAsync("aria-invalid", "true");
@@ -56,13 +56,13 @@ public sealed class ConsoleAccountsTests(RegionsFixture regions) : BrowserTest(r
         var adminId = await UserIdAsync(admin);
         Assert.Equal([region], account.Regions.Select(r => r.RegionCode));
         Assert.Equal(adminId, await ActorOfAsync(account.Id, "account.created"));
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
         await ConsoleWorld.ScreenshotAsync(Page, "account");
 
         // Act: the policy: a too-short minimum length is refused beside the field with the API's message.
         await Console.Link("Policy").ClickAsync();
         await Expect(Console.Heading("Policy")).ToBeVisibleAsync();
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
         await Console.Field("Minimum length").FillAsync("4");
         await Console.Button("Preview").ClickAsync();
         await Expect(Page.Locator("#err-minimum-length")).ToContainTextAsync("8");
@@ -78,7 +78,7 @@ public sealed class ConsoleAccountsTests(RegionsFixture regions) : BrowserTest(r
         await Expect(preview.Locator("tr", new() { HasText = "MFA requirement" })).ToContainTextAsync("Required for everyone");
         await Expect(preview.Locator("tr", new() { HasText = "IP allow-list" })).ToContainTextAsync("10.0.0.0/8, 2001:db8::/32");
         Assert.Equal(account.Version, (await AccountNamedAsync(name)).Version);
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
         await ConsoleWorld.ScreenshotAsync(Page, "account-policy-preview");
         await Console.Button("Save").ClickAsync();
 
@@ -120,7 +120,7 @@ public sealed class ConsoleAccountsTests(RegionsFixture regions) : BrowserTest(r
         // Act: delete, first with a wrong name typed (refused), then with the name.
         await Console.Link("Delete this account and all its users…").ClickAsync();
         await Expect(Console.Heading($"Delete {name}")).ToBeVisibleAsync();
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
         await Console.Field($"Type {name} to confirm").FillAsync(name + " typo");
         await Console.Button("Delete account").ClickAsync();
         await Expect(Page.Locator("#err-confirmation")).ToBeVisibleAsync();
@@ -178,7 +178,7 @@ public sealed class ConsoleAccountsTests(RegionsFixture regions) : BrowserTest(r
         await Expect(other.Field("Minimum length")).ToHaveValueAsync("12");
         var policy = AccountPolicy.Parse((await AccountAsync(accountId)).Settings, out _)!;
         Assert.Equal((7, 12), (policy.Lockout.MaxFailedAttempts, policy.Password.MinimumLength));
-        await ConsoleWorld.ExpectAccessibleAsync(otherPage);
+        await ConsoleChecks.ExpectAccessibleAsync(otherPage);
         await ConsoleWorld.ScreenshotAsync(otherPage, "account-policy-stale");
 
         // The account's name form holds its version too: a rename from a page read before the change is refused.

@@ -38,7 +38,7 @@ public sealed class ConsoleSignInTests(RegionsFixture regions) : BrowserTest(reg
         var cookie = Assert.Single(await Context.CookiesAsync([Regions.Identity.AbsoluteUri + "admin/"]), c => c.Name == "identity.console");
         Assert.Equal("/admin", cookie.Path);
         Assert.True(cookie.HttpOnly);
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
         await ConsoleWorld.ScreenshotAsync(Page, "accounts");
 
         // The console's pages carry the sign-in pages' policy: no inline script or style allowed.
@@ -98,7 +98,7 @@ public sealed class ConsoleSignInTests(RegionsFixture regions) : BrowserTest(reg
         // Assert: as if it did not exist.
         Assert.Equal((int)HttpStatusCode.NotFound, response!.Status);
         await Expect(Console.Heading("Not found")).ToBeVisibleAsync();
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
 
         // The same for its policy and its deletion page; the actions are platform administrators' (403 on their own).
         foreach (var path in new[] { "policy", "delete" })
@@ -127,7 +127,7 @@ public sealed class ConsoleSignInTests(RegionsFixture regions) : BrowserTest(reg
         await Expect(Console.Heading("Not allowed")).ToBeVisibleAsync();
         await Expect(Console.Alert).ToContainTextAsync("the console is for platform administrators");
         await Expect(Console.Navigation).ToHaveCountAsync(0);
-        await ConsoleWorld.ExpectAccessibleAsync(Page);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
         await ConsoleWorld.ScreenshotAsync(Page, "refused");
         var again = await Page.GotoAsync(At(Regions.Identity, "/admin/accounts"));
         Assert.Equal((int)HttpStatusCode.Forbidden, again!.Status);

@@ -44,19 +44,6 @@ public static class ConsoleWorld
         await page.ScreenshotAsync(new() { Path = System.IO.Path.Combine(ScreenshotFolder, name + ".png"), FullPage = true });
     }
 
-    /// <summary>
-    /// axe-core on the page as it stands: no violation of serious or critical impact (WCAG 2.2 A and AA rules among them,
-    /// colour contrast included). The failure lists each rule and the elements that break it.
-    /// </summary>
-    public static async Task ExpectAccessibleAsync(IPage page)
-    {
-        var result = await page.RunAxe();
-        Assert.NotEmpty(result.Passes); // the engine ran on this page (a CSP blocking it would leave nothing checked)
-        var grave = result.Violations.Where(v => v.Impact is "serious" or "critical").ToList();
-        Assert.True(grave.Count == 0, $"axe-core at {page.Url}: " + string.Join("; ",
-            grave.Select(v => $"{v.Id} ({v.Impact}): {v.Help} at {string.Join(", ", v.Nodes.Select(n => n.Target?.ToString()))}")));
-    }
-
     /// <summary>A platform administrator (a person, no account), with the fixture's user password and no second factor.</summary>
     public static async Task<string> CreatePlatformAdminAsync(this RegionsFixture regions)
     {
