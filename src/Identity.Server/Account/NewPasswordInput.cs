@@ -5,9 +5,9 @@ namespace Identity.Server.Account;
 /// <summary>
 /// The form of a page where a person chooses a password without proving an old one (an invitation, a reset link):
 /// the new password twice. The account's rules are checked by the operation, not here; these attributes only keep
-/// the input bounded and the two copies equal.
+/// the input bounded and the two copies equal. The change-password form adds the current password to it.
 /// </summary>
-public sealed class NewPasswordInput
+public class NewPasswordInput
 {
     [Required, StringLength(512)]
     [DataType(DataType.Password)]

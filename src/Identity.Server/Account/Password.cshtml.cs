@@ -108,22 +108,12 @@ public sealed class PasswordModel(
         return Page();
     }
 
-    public sealed class InputModel
+    /// <summary>The new password twice (<see cref="NewPasswordInput"/>), and the current one that proves the person.</summary>
+    public sealed class InputModel : NewPasswordInput
     {
         [Required, StringLength(512)]
         [DataType(DataType.Password)]
         [Display(Name = "Current password")]
         public string CurrentPassword { get; set; } = "";
-
-        [Required, StringLength(512)]
-        [DataType(DataType.Password)]
-        [Display(Name = "New password")]
-        public string NewPassword { get; set; } = "";
-
-        [Required]
-        [DataType(DataType.Password)]
-        [Compare(nameof(NewPassword), ErrorMessage = "The two new passwords do not match.")]
-        [Display(Name = "Confirm new password")]
-        public string ConfirmPassword { get; set; } = "";
     }
 }
