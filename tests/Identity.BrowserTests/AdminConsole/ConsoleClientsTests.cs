@@ -21,9 +21,7 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
     public async Task Clients_CreatedWithSecret_SecretFromThePageWorksAtTheTokenEndpoint_NeverShownAgain_RotationReplacesIt()
     {
         // Arrange: a platform administrator in the console.
-        var platformAdmin = await Regions.CreatePlatformAdminAsync();
-        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
-        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        var platformAdmin = await SignInAsPlatformAdminAsync();
 
         // Act: a service client (client credentials, secret sent with Basic).
         await Page.GotoAsync(At(Regions.Identity, "/admin/clients"));
@@ -84,9 +82,7 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
     public async Task Clients_Edit_RedirectUrisValidatedBesideTheField_StaleEditShowsTheDifference_AccountAdminFindsNothing()
     {
         // Arrange: a web client made in the console; a second tab open on it.
-        var platformAdmin = await Regions.CreatePlatformAdminAsync();
-        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
-        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        await SignInAsPlatformAdminAsync();
         var clientId = "web-" + Guid.NewGuid().ToString("n")[..10];
         await Page.GotoAsync(At(Regions.Identity, "/admin/clients/new"));
         await Page.GetByLabel("Client id").FillAsync(clientId);
@@ -149,16 +145,11 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
     public async Task Clients_AllowListAndRateLimitSetOnThePage_EnforcedAtTheTokenEndpoint_BadCidrBesideTheFieldNothingSaved()
     {
         // Arrange: a platform administrator in the console.
-        var platformAdmin = await Regions.CreatePlatformAdminAsync();
-        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
-        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        await SignInAsPlatformAdminAsync();
         var clientId = "svc-acl-" + Guid.NewGuid().ToString("n")[..10];
 
         // Act: a service client created with an allow-list holding 127.0.0.1 and a limit of 2 token requests an hour.
-        await Page.GotoAsync(At(Regions.Identity, "/admin/clients/new"));
-        await Page.GetByLabel("Client id").FillAsync(clientId);
-        await Page.GetByLabel("authorization_code").UncheckAsync();
-        await Page.GetByLabel("client_credentials").CheckAsync();
+        await StartServiceClientAsync(clientId);
         await Page.GetByLabel("IP allow-list").FillAsync("127.0.0.0/8\n::1/128");
         await Page.GetByLabel("Token requests per window").FillAsync("2");
         await Page.Locator("#rate-window").FillAsync("01:00:00");
@@ -213,10 +204,7 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
         // The create form too: a bad range, a limit without its window and a leeway without refresh_token, each
         // beside its field; no client made.
         var refusedId = "svc-bad-" + Guid.NewGuid().ToString("n")[..10];
-        await Page.GotoAsync(At(Regions.Identity, "/admin/clients/new"));
-        await Page.GetByLabel("Client id").FillAsync(refusedId);
-        await Page.GetByLabel("authorization_code").UncheckAsync();
-        await Page.GetByLabel("client_credentials").CheckAsync();
+        await StartServiceClientAsync(refusedId);
         await Page.GetByLabel("IP allow-list").FillAsync("10.1.0.0/8");
         await Page.GetByLabel("Token requests per window").FillAsync("5");
         await Page.GetByLabel("Refresh token reuse leeway").FillAsync("00:00:10");
@@ -237,6 +225,24 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
         Assert.Equal((int)HttpStatusCode.BadRequest, refused.Status);
         await Expect(Page.Locator("#err-rate-permits")).ToContainTextAsync("A whole number");
         Assert.Null(await StoredClientAsync(refusedId));
+    }
+
+    /// <summary>A platform administrator signed in to the console (the second factor enrolled on the way).</summary>
+    private async Task<string> SignInAsPlatformAdminAsync()
+    {
+        var platformAdmin = await Regions.CreatePlatformAdminAsync();
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        return platformAdmin;
+    }
+
+    /// <summary>The create form, filled for a service client (client credentials) with <paramref name="clientId"/>; not yet sent.</summary>
+    private async Task StartServiceClientAsync(string clientId)
+    {
+        await Page.GotoAsync(At(Regions.Identity, "/admin/clients/new"));
+        await Page.GetByLabel("Client id").FillAsync(clientId);
+        await Page.GetByLabel("authorization_code").UncheckAsync();
+        await Page.GetByLabel("client_credentials").CheckAsync();
     }
 
     /// <summary>The client as the admin API would show it now, read through the rulebook; null when there is none.</summary>
