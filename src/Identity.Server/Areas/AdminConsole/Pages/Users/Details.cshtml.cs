@@ -6,20 +6,14 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace Identity.Server.AdminConsole.Pages.Users;
 
-using Account = Identity.Core.Accounts.Account;
-
 /// <summary>
 /// One user of an account: their facts (status, role, last sign-in, second factors, version) and the admin's actions —
 /// disable, enable, reset MFA, revoke sessions, a new invitation — each through <see cref="UserAdministration"/>, each
 /// form naming the version it was made from: a stale form is refused and the page shows the user as they now are.
 /// </summary>
-public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration users, IConfiguration configuration) : ConsolePageModel
+public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration users, IConfiguration configuration) : UserPageModel(db, users)
 {
     public const string StaleMessage = "Someone else changed this user since you opened the page: they are shown as they are now. Check and try again.";
-
-    public Account Account { get; private set; } = null!;
-
-    public ApplicationUser Person { get; private set; } = null!;
 
     public UserFacts Facts { get; private set; } = null!;
 
@@ -29,16 +23,16 @@ public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration u
     public async Task<IActionResult> OnGetAsync(Guid accountId, Guid userId) => await LoadAsync(accountId, userId) ? Page() : NotFound();
 
     public Task<IActionResult> OnPostDisableAsync(Guid accountId, Guid userId, string? version) =>
-        ActAsync(accountId, userId, version, users.DisableAsync, "The user is disabled: their sessions and tokens are revoked, and sign-in is refused.");
+        ActAsync(accountId, userId, version, Users.DisableAsync, "The user is disabled: their sessions and tokens are revoked, and sign-in is refused.");
 
     public Task<IActionResult> OnPostEnableAsync(Guid accountId, Guid userId, string? version) =>
-        ActAsync(accountId, userId, version, users.EnableAsync, "The user is enabled: they can sign in again.");
+        ActAsync(accountId, userId, version, Users.EnableAsync, "The user is enabled: they can sign in again.");
 
     public Task<IActionResult> OnPostResetMfaAsync(Guid accountId, Guid userId, string? version) =>
-        ActAsync(accountId, userId, version, users.ResetMfaAsync, "The user's second factors are removed: they enrol again at their next sign-in.");
+        ActAsync(accountId, userId, version, Users.ResetMfaAsync, "The user's second factors are removed: they enrol again at their next sign-in.");
 
     public Task<IActionResult> OnPostRevokeSessionsAsync(Guid accountId, Guid userId, string? version) =>
-        ActAsync(accountId, userId, version, users.RevokeSessionsAsync, "Every session and token of the user is revoked.");
+        ActAsync(accountId, userId, version, Users.RevokeSessionsAsync, "Every session and token of the user is revoked.");
 
     public async Task<IActionResult> OnPostInviteAsync(Guid accountId, Guid userId, string? version)
     {
@@ -52,7 +46,7 @@ public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration u
             return stale;
         }
 
-        var (result, token) = await users.ResendInvitationAsync(Admin, Person, sendEmail: false, HttpContext.RequestAborted);
+        var (result, token) = await Users.ResendInvitationAsync(Admin, Person, sendEmail: false, HttpContext.RequestAborted);
         if (!result.Succeeded)
         {
             return await RefuseAsync(result, accountId, userId);
@@ -92,10 +86,8 @@ public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration u
     /// </summary>
     private PageResult? IsStale(string? version)
     {
-        if (!long.TryParse(version, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var made))
+        if (!TryReadVersion(version, out var made))
         {
-            ModelState.AddModelError(ConsoleForms.Summary, "The form did not say which version of the user it was made from: reload the page and try again.");
-            Response.StatusCode = StatusCodes.Status400BadRequest;
             return Page();
         }
 
@@ -112,24 +104,19 @@ public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration u
     private async Task<IActionResult> RefuseAsync(OperationResult result, Guid accountId, Guid userId)
     {
         ModelState.AddRefusal(result, StaleMessage);
-        db.ChangeTracker.Clear();
-        await LoadAsync(accountId, userId); // as it now stands: nothing was written
+        await ReloadAsync(accountId, userId);
         Response.StatusCode = ConsoleForms.StatusOf(result);
         return Page();
     }
 
-    private async Task<bool> LoadAsync(Guid accountId, Guid userId)
+    protected override async Task<bool> LoadAsync(Guid accountId, Guid userId)
     {
-        var account = await VisibleAccounts.FindAsync(db, Admin, accountId, tracking: false, HttpContext.RequestAborted);
-        var user = account is null ? null : await users.FindAsync(Admin, accountId, userId.ToString(), HttpContext.RequestAborted);
-        if (account is null || user is null)
+        if (!await base.LoadAsync(accountId, userId))
         {
             return false;
         }
 
-        Account = account;
-        Person = user;
-        Facts = (await users.FactsAsync(accountId, [user.Id], HttpContext.RequestAborted))[user.Id];
+        Facts = (await Users.FactsAsync(accountId, [Person.Id], HttpContext.RequestAborted))[Person.Id];
         return true;
     }
 }

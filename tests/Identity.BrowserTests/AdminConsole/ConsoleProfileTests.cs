@@ -1,0 +1,238 @@
+using System.Net;
+using System.Text.Json;
+using Identity.BrowserTests.Infrastructure;
+using Identity.Core.Accounts;
+using Identity.Core.Audit;
+using Identity.Core.Data;
+using Identity.Core.Users;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+using static Microsoft.Playwright.Assertions;
+
+namespace Identity.BrowserTests.AdminConsole;
+
+/// <summary>
+/// A user's profile edited in the console (decisions 0080, 0081, 0085): saved by the admin API's own operation (the API
+/// shows it, the audit names the admin, the event is in the outbox), a stale form refused with both changes shown, the
+/// API's messages beside the fields, and a new address that waits for its confirmation link.
+/// </summary>
+public sealed class ConsoleProfileTests(RegionsFixture regions) : BrowserTest(regions)
+{
+    private ConsoleLayoutPage Console => new(Page);
+
+    [Fact]
+    public async Task EditProfile_AdminChangesName_ApiShowsIt_AuditedWithAdmin_EventInOutbox()
+    {
+        // Arrange: an account enabled in a region, its admin and a member; the admin in the console.
+        var (account, admin) = await Regions.CreateAccountUserAsync("admin");
+        await EnableRegionAsync(account);
+        var member = await CreateMemberAsync(account);
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, admin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        var eventsBefore = await OutboxRowsAsync(member.Id);
+
+        // Act: from the user's page to the form; a new name, saved.
+        await Page.GotoAsync(At(Regions.Identity, $"/admin/accounts/{account}/users/{member.Id}"));
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Edit profile" }).ClickAsync();
+        await Expect(Console.Heading("Edit profile")).ToBeVisibleAsync();
+        await Expect(Console.Field("Email")).ToHaveValueAsync(member.Email);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "user-edit");
+        await Console.Field("Name (optional)").FillAsync("Grace Hopper");
+        await Console.Button("Save").ClickAsync();
+
+        // Assert: said so on the user's page; the admin API reads the new name; the audit names the admin; one event more.
+        await Expect(Console.Notice).ToHaveTextAsync("The profile was saved.");
+        await Expect(Page.Locator(".facts")).ToContainTextAsync("Grace Hopper");
+        using var api = await Regions.PlatformAdminAsync();
+        using var user = JsonDocument.Parse(await api.GetStringAsync($"/admin/v1/accounts/{account}/users/{member.Id}"));
+        Assert.Equal("Grace Hopper", user.RootElement.GetProperty("displayName").GetString());
+        Assert.Equal(member.Email, user.RootElement.GetProperty("email").GetString());
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var adminId = await db.Users.Where(u => u.Email == admin).Select(u => u.Id).SingleAsync();
+        var audit = await db.AuditEntries.Where(e => e.EventType == "user.updated" && e.SubjectId == member.Id).ToListAsync();
+        var entry = Assert.Single(audit);
+        Assert.Equal(adminId, entry.ActorId);
+        Assert.Contains("Grace Hopper", entry.Details, StringComparison.Ordinal);
+        var events = await OutboxRowsAsync(member.Id);
+        Assert.Equal(eventsBefore.Count + 1, events.Count);
+        Assert.Contains("Grace Hopper", events[^1], StringComparison.Ordinal);
+
+        // Saving the form unchanged writes nothing.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Edit profile" }).ClickAsync();
+        await Console.Button("Save").ClickAsync();
+        await Expect(Console.Notice).ToHaveTextAsync("Nothing was changed.");
+        Assert.Equal(events.Count, (await OutboxRowsAsync(member.Id)).Count);
+    }
+
+    [Fact]
+    public async Task EditProfile_StaleFormFromSecondBrowser_409ShowsTheirChangeAndYours()
+    {
+        // Arrange: the account's admin and a platform administrator, each in their own browser, open the same form.
+        var (account, admin) = await Regions.CreateAccountUserAsync("admin");
+        var member = await CreateMemberAsync(account);
+        var platformAdmin = await Regions.CreatePlatformAdminAsync();
+        var editPath = At(Regions.Identity, $"/admin/accounts/{account}/users/{member.Id}/edit");
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, admin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        var other = await Regions.NewPersonAsync();
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(other, Regions.Identity, platformAdmin, Regions.UserPassword);
+        await Expect(new ConsoleLayoutPage(other).Heading("Accounts")).ToBeVisibleAsync();
+        await Page.GotoAsync(editPath);
+        await other.GotoAsync(editPath);
+
+        // Act: the platform admin renames the member first; the account admin then saves another name from the older form.
+        await new ConsoleLayoutPage(other).Field("Name (optional)").FillAsync("Their Name");
+        await new ConsoleLayoutPage(other).Button("Save").ClickAsync();
+        await Expect(new ConsoleLayoutPage(other).Notice).ToHaveTextAsync("The profile was saved.");
+        await Console.Field("Name (optional)").FillAsync("Your Name");
+        var refused = await Page.RunAndWaitForResponseAsync(() => Console.Button("Save").ClickAsync(), r => r.Request.Method == "POST");
+
+        // Assert: 409; their change (now in effect) and yours (not saved); the form at the current values.
+        Assert.Equal((int)HttpStatusCode.Conflict, refused.Status);
+        var stale = Page.Locator("#stale");
+        await Expect(stale).ToContainTextAsync("Their change, now in effect");
+        await Expect(stale).ToContainTextAsync("Their Name");
+        await Expect(stale).ToContainTextAsync("Your change, not saved");
+        await Expect(stale).ToContainTextAsync("Your Name");
+        await Expect(Console.Field("Name (optional)")).ToHaveValueAsync("Their Name");
+        Assert.Equal("Their Name", await DisplayNameAsync(member.Id));
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "user-edit-stale");
+
+        // A second save, made on what is there now, goes through.
+        await Console.Field("Name (optional)").FillAsync("Your Name");
+        await Console.Button("Save").ClickAsync();
+        await Expect(Console.Notice).ToHaveTextAsync("The profile was saved.");
+        Assert.Equal("Your Name", await DisplayNameAsync(member.Id));
+        await other.Context.CloseAsync();
+    }
+
+    [Fact]
+    public async Task EditProfile_BadValues_MessagesBesideTheFields_400_NothingChanged()
+    {
+        // Arrange: an account admin in the console, on a member's form; another user's address exists.
+        var (account, admin) = await Regions.CreateAccountUserAsync("admin");
+        var member = await CreateMemberAsync(account);
+        var (_, taken) = await Regions.CreateAccountUserAsync("member");
+        var editPath = At(Regions.Identity, $"/admin/accounts/{account}/users/{member.Id}/edit");
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, admin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+
+        // A malformed address: the API's message beside the field, announced, the field marked invalid.
+        await Page.GotoAsync(editPath);
+        await Console.Field("Email").FillAsync("not an email");
+        var invalid = await Page.RunAndWaitForResponseAsync(() => Console.Button("Save").ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.BadRequest, invalid.Status);
+        await Expect(Page.Locator("#err-email")).ToContainTextAsync("A valid email address");
+        await Expect(Console.Alert).ToContainTextAsync("A valid email address");
+        await Expect(Console.Field("Email")).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(Console.Field("Email")).ToHaveValueAsync("not an email"); // what was typed, to correct
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+
+        // Another user's address, a role that does not exist, an owner made by an admin: each refused with its reason.
+        await Page.GotoAsync(editPath);
+        await Console.Field("Email").FillAsync(taken);
+        var inUse = await Page.RunAndWaitForResponseAsync(() => Console.Button("Save").ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.BadRequest, inUse.Status);
+        await Expect(Page.Locator("#err-email")).ToBeVisibleAsync();
+        await Page.GotoAsync(editPath);
+        await Page.Locator("#role").EvaluateAsync("e => { e.options[0].value = 'emperor'; e.selectedIndex = 0; }");
+        var badRole = await Page.RunAndWaitForResponseAsync(() => Console.Button("Save").ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.BadRequest, badRole.Status);
+        await Expect(Page.Locator("#err-role")).ToContainTextAsync("The role must be");
+        await Page.GotoAsync(editPath);
+        await Page.Locator("#role").SelectOptionAsync("owner");
+        var owner = await Page.RunAndWaitForResponseAsync(() => Console.Button("Save").ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.Forbidden, owner.Status);
+        await Expect(Console.Alert).ToContainTextAsync("Only an owner of the account");
+
+        // A version that is not a number, a form without its anti-forgery token: 400, never a 500.
+        await Page.GotoAsync(editPath);
+        await Page.Locator("input[name=Version]").EvaluateAsync("e => e.value = '1e9999'");
+        var malformed = await Page.RunAndWaitForResponseAsync(() => Console.Button("Save").ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.BadRequest, malformed.Status);
+        await Expect(Console.Alert).ToContainTextAsync("reload the page");
+        await Page.GotoAsync(editPath);
+        await Page.Locator("#main input[name=__RequestVerificationToken]").EvaluateAsync("e => e.remove()");
+        var forged = await Page.RunAndWaitForResponseAsync(() => Console.Button("Save").ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.BadRequest, forged.Status);
+
+        // Nothing was changed by any of them; another account's user, or no user, is 404.
+        await using (var scope = Regions.IdentityServices.CreateAsyncScope())
+        {
+            var user = await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Users.AsNoTracking().SingleAsync(u => u.Id == member.Id);
+            Assert.Equal((member.Email, AccountRoles.Member, member.Version), (user.Email, user.Role, user.Version));
+        }
+
+        var (otherAccount, _) = await Regions.CreateAccountUserAsync("member");
+        foreach (var path in new[] { $"/admin/accounts/{otherAccount}/users/{member.Id}/edit", $"/admin/accounts/{account}/users/{Guid.NewGuid()}/edit" })
+        {
+            var response = await Page.GotoAsync(At(Regions.Identity, path));
+            Assert.Equal((int)HttpStatusCode.NotFound, response!.Status);
+        }
+    }
+
+    [Fact]
+    public async Task EditProfile_NewAddressOfVerifiedUser_PendingUntilConfirmed_PageSaysWhereTheLinkWent()
+    {
+        // Arrange: a verified member; their admin in the console.
+        var (account, admin) = await Regions.CreateAccountUserAsync("admin");
+        var member = await CreateMemberAsync(account);
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, admin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+
+        // Act: a new address.
+        var moved = $"moved-{Guid.NewGuid():n}@example.test";
+        await Page.GotoAsync(At(Regions.Identity, $"/admin/accounts/{account}/users/{member.Id}/edit"));
+        await Console.Field("Email").FillAsync(moved);
+        await Console.Button("Save").ClickAsync();
+
+        // Assert: the page says a confirmation went to the new address; the user keeps the current one until then.
+        await Expect(Console.Notice).ToContainTextAsync($"A confirmation link was sent to {moved}");
+        await Expect(Console.Heading(member.Email)).ToBeVisibleAsync();
+        await Regions.Smtp.WaitForAsync(moved);
+        using var api = await Regions.PlatformAdminAsync();
+        using var user = JsonDocument.Parse(await api.GetStringAsync($"/admin/v1/accounts/{account}/users/{member.Id}"));
+        Assert.Equal(member.Email, user.RootElement.GetProperty("email").GetString());
+        Assert.Equal(moved, user.RootElement.GetProperty("pendingEmail").GetString());
+    }
+
+    private async Task<Member> CreateMemberAsync(Guid account)
+    {
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        var created = await scope.ServiceProvider.GetRequiredService<UserOperations>().CreateAsync(
+            new NewUser(account, $"member-{Guid.NewGuid():n}@example.test", "Grace", AccountRoles.Member, EmailConfirmed: true), Regions.UserPassword,
+            new Actor("test", null, null, null), CancellationToken.None);
+        Assert.True(created.Result.Succeeded, created.Result.ToString());
+        return new Member(created.User.Id, created.User.Email!, created.User.Version);
+    }
+
+    private sealed record Member(string Id, string Email, long Version);
+
+    private async Task EnableRegionAsync(Guid accountId)
+    {
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        var actor = new Actor("test", null, null, null);
+        var (put, _) = await scope.ServiceProvider.GetRequiredService<RegionOperations>().PutAsync("profile-eu", "Profile tests", actor, CancellationToken.None);
+        Assert.True(put.Succeeded, put.ToString());
+        var account = await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Accounts.SingleAsync(a => a.Id == accountId);
+        var enabled = await scope.ServiceProvider.GetRequiredService<AccountOperations>().EnableRegionAsync(account, "profile-eu", actor, CancellationToken.None);
+        Assert.True(enabled.Succeeded, enabled.ToString());
+    }
+
+    /// <summary>The payloads of the user's events in the outbox, oldest first.</summary>
+    private async Task<List<string>> OutboxRowsAsync(string userId)
+    {
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Outbox.AsNoTracking()
+            .Where(m => m.UserId == userId).OrderBy(m => m.Id).Select(m => m.Payload).ToListAsync();
+    }
+
+    private async Task<string?> DisplayNameAsync(string userId)
+    {
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Users.Where(u => u.Id == userId).Select(u => u.DisplayName).SingleAsync();
+    }
+}
