@@ -35,3 +35,6 @@ public static class UserLinkPurposes
     public const string Invitation = "invitation";
     public const string EmailVerification = "email_verification";
 }
+
+/// <summary>An address a user is moving to (decision 0085): its live verification link's address, sent at, valid until.</summary>
+public sealed record PendingEmail(string Address, DateTimeOffset SentAt, DateTimeOffset ExpiresAt);

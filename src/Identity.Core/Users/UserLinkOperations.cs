@@ -217,6 +217,10 @@ public sealed class UserLinkOperations(
     public Task<string?> PendingEmailAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken) =>
         links.PendingAddressAsync(user, now, cancellationToken);
 
+    /// <summary>The address the user is moving to with when its link was sent and until when it works; null when none.</summary>
+    public Task<PendingEmail?> PendingChangeAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken) =>
+        links.PendingChangeAsync(user, now, cancellationToken);
+
     /// <summary><paramref name="address"/> is proven the user's (by its link, or by an admin): theirs now, verified.</summary>
     private async Task<OperationResult> ProveAddressAsync(Change change, ApplicationUser user, string address, string by,
         CancellationToken cancellationToken)

@@ -88,12 +88,16 @@ public sealed class UserLinks(AuthorityDbContext db)
     /// The address the user is moving to: that of their live verification link when it is not their current address
     /// (decision 0085: a pending address lives only in its link, and lapses with it); null when none.
     /// </summary>
-    public async Task<string?> PendingAddressAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<string?> PendingAddressAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken) =>
+        (await PendingChangeAsync(user, now, cancellationToken))?.Address;
+
+    /// <summary>The pending address with when its live link was sent and until when it works (what an admin is shown).</summary>
+    public async Task<PendingEmail?> PendingChangeAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken)
     {
         var live = await db.UserLinks.AsNoTracking()
             .Where(l => l.UserId == user.Id && l.Purpose == UserLinkPurposes.EmailVerification && l.EndedAt == null)
-            .OrderByDescending(l => l.Id).Select(l => new { l.Email, l.ExpiresAt }).FirstOrDefaultAsync(cancellationToken);
-        return live is not null && live.ExpiresAt > now && !string.Equals(live.Email, user.Email, StringComparison.OrdinalIgnoreCase) ? live.Email : null;
+            .OrderByDescending(l => l.Id).Select(l => new PendingEmail(l.Email, l.CreatedAt, l.ExpiresAt)).FirstOrDefaultAsync(cancellationToken);
+        return live is not null && live.ExpiresAt > now && !string.Equals(live.Address, user.Email, StringComparison.OrdinalIgnoreCase) ? live : null;
     }
 
     /// <summary>How many links of <paramref name="purpose"/> the user was sent since <paramref name="since"/>.</summary>

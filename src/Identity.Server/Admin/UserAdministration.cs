@@ -196,6 +196,10 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
     public Task<string?> PendingEmailAsync(ApplicationUser user, CancellationToken cancellationToken) =>
         links.PendingEmailAsync(user, time.GetUtcNow(), cancellationToken);
 
+    /// <summary>The pending address with when its link was sent (the console's "pending change to …, sent at …").</summary>
+    public Task<PendingEmail?> PendingChangeAsync(ApplicationUser user, CancellationToken cancellationToken) =>
+        links.PendingChangeAsync(user, time.GetUtcNow(), cancellationToken);
+
     /// <summary>The admin vouches for the user's current address, or the one they are moving to (which then becomes theirs).</summary>
     public async Task<OperationResult> MarkEmailVerifiedAsync(AdminActor admin, ApplicationUser user, string? email, CancellationToken cancellationToken) =>
         OwnerRule(admin, user.AccountId!.Value, user.Role) ?? await links.MarkEmailVerifiedAsync(user, email, admin.Actor, cancellationToken);

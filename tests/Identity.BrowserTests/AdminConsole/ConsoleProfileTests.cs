@@ -5,6 +5,7 @@ using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Users;
+using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using static Microsoft.Playwright.Assertions;
@@ -175,28 +176,65 @@ public sealed class ConsoleProfileTests(RegionsFixture regions) : BrowserTest(re
     }
 
     [Fact]
-    public async Task EditProfile_NewAddressOfVerifiedUser_PendingUntilConfirmed_PageSaysWhereTheLinkWent()
+    public async Task EditProfile_NewAddressOfVerifiedUser_PendingShownWithSentTime_ResentLinkConfirmsIt()
     {
         // Arrange: a verified member; their admin in the console.
         var (account, admin) = await Regions.CreateAccountUserAsync("admin");
         var member = await CreateMemberAsync(account);
         await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, admin, Regions.UserPassword);
         await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        var userPath = At(Regions.Identity, $"/admin/accounts/{account}/users/{member.Id}");
+        await Page.GotoAsync(userPath);
+        await Expect(Page.Locator("#user-pending-email")).ToHaveCountAsync(0);
+        await Expect(Console.Button("Re-send confirmation link")).ToHaveCountAsync(0); // nothing to confirm
 
         // Act: a new address.
         var moved = $"moved-{Guid.NewGuid():n}@example.test";
+        var before = DateTimeOffset.UtcNow;
         await Page.GotoAsync(At(Regions.Identity, $"/admin/accounts/{account}/users/{member.Id}/edit"));
         await Console.Field("Email").FillAsync(moved);
         await Console.Button("Save").ClickAsync();
 
-        // Assert: the page says a confirmation went to the new address; the user keeps the current one until then.
+        // Assert: the page says a confirmation went to the new address; the user keeps the current one until then, and
+        // their page shows the pending change with when its link was sent.
         await Expect(Console.Notice).ToContainTextAsync($"A confirmation link was sent to {moved}");
         await Expect(Console.Heading(member.Email)).ToBeVisibleAsync();
-        await Regions.Smtp.WaitForAsync(moved);
+        var pending = Page.Locator("#user-pending-email");
+        await Expect(pending).ToContainTextAsync($"to {moved}, sent ");
+        var sentAt = DateTimeOffset.Parse(await pending.Locator("time").First.GetAttributeAsync("datetime") ?? "", System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(sentAt, before.AddSeconds(-5), DateTimeOffset.UtcNow.AddSeconds(5));
+        await Expect(Page.Locator("#user-email-verified")).ToHaveTextAsync("yes"); // the current address stays proven
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "user-pending-email");
+        var first = await Regions.Smtp.WaitForAsync(moved);
         using var api = await Regions.PlatformAdminAsync();
-        using var user = JsonDocument.Parse(await api.GetStringAsync($"/admin/v1/accounts/{account}/users/{member.Id}"));
-        Assert.Equal(member.Email, user.RootElement.GetProperty("email").GetString());
-        Assert.Equal(moved, user.RootElement.GetProperty("pendingEmail").GetString());
+        using (var user = JsonDocument.Parse(await api.GetStringAsync($"/admin/v1/accounts/{account}/users/{member.Id}")))
+        {
+            Assert.Equal(member.Email, user.RootElement.GetProperty("email").GetString());
+            Assert.Equal(moved, user.RootElement.GetProperty("pendingEmail").GetString());
+        }
+
+        // Act: the admin re-sends the link; the person confirms with the new one.
+        await Console.Button("Re-send confirmation link").ClickAsync();
+        await Expect(Console.Notice).ToContainTextAsync("A new confirmation link was sent");
+        var firstLink = TestSmtpServer.LinkIn(first, "/Account/VerifyEmail");
+        var second = TestSmtpServer.LinkIn(
+            await Regions.Smtp.WaitForAsync(moved, where: m => TestSmtpServer.LinkIn(m, "/Account/VerifyEmail") != firstLink), "/Account/VerifyEmail");
+        var person = await Regions.NewPersonAsync();
+        await person.GotoAsync(second.AbsoluteUri);
+        await person.GetByRole(AriaRole.Button, new() { Name = "Confirm this address" }).ClickAsync();
+        await Expect(person.GetByRole(AriaRole.Heading, new() { Level = 2 })).ToHaveTextAsync("Your address is confirmed");
+        await person.Context.CloseAsync();
+
+        // Assert: the address moved, verified; nothing pending; the audit has the re-send with the admin as actor.
+        await Page.GotoAsync(userPath);
+        await Expect(Console.Heading(moved)).ToBeVisibleAsync();
+        await Expect(Page.Locator("#user-pending-email")).ToHaveCountAsync(0);
+        await Expect(Page.Locator("#user-email-verified")).ToHaveTextAsync("yes");
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var adminId = await db.Users.Where(u => u.Email == admin).Select(u => u.Id).SingleAsync();
+        Assert.True(await db.AuditEntries.AnyAsync(e => e.EventType == "user.email_verification_sent" && e.SubjectId == member.Id && e.ActorId == adminId));
     }
 
     private async Task<Member> CreateMemberAsync(Guid account)

@@ -1,4 +1,6 @@
 using Identity.Core.Data;
+using Identity.Core.Email;
+using Identity.Core.Users;
 using Identity.Core.Operations;
 using Identity.Server.Admin;
 using Microsoft.AspNetCore.Mvc;
@@ -11,11 +13,18 @@ namespace Identity.Server.AdminConsole.Pages.Users;
 /// disable, enable, reset MFA, revoke sessions, a new invitation — each through <see cref="UserAdministration"/>, each
 /// form naming the version it was made from: a stale form is refused and the page shows the user as they now are.
 /// </summary>
-public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration users, IConfiguration configuration) : UserPageModel(db, users)
+public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration users, IAccountEmails emails, IConfiguration configuration)
+    : UserPageModel(db, users)
 {
     public const string StaleMessage = "Someone else changed this user since you opened the page: they are shown as they are now. Check and try again.";
 
     public UserFacts Facts { get; private set; } = null!;
+
+    /// <summary>The address the user is moving to, with when its link was sent (decision 0085); null when none.</summary>
+    public PendingEmail? Pending { get; private set; }
+
+    /// <summary>Whether links can be emailed: without a mail server there is no confirmation to re-send.</summary>
+    public bool MailServer => emails.Enabled;
 
     /// <summary>A new invitation link, on the one answer that shows it.</summary>
     public string? InvitationLink { get; private set; }
@@ -33,6 +42,9 @@ public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration u
 
     public Task<IActionResult> OnPostRevokeSessionsAsync(Guid accountId, Guid userId, string? version) =>
         ActAsync(accountId, userId, version, Users.RevokeSessionsAsync, "Every session and token of the user is revoked.");
+
+    public Task<IActionResult> OnPostResendVerificationAsync(Guid accountId, Guid userId, string? version) =>
+        ActAsync(accountId, userId, version, Users.ResendVerificationAsync, "A new confirmation link was sent; the previous one no longer works.");
 
     public async Task<IActionResult> OnPostInviteAsync(Guid accountId, Guid userId, string? version)
     {
@@ -117,6 +129,7 @@ public sealed class UserDetailsModel(AuthorityDbContext db, UserAdministration u
         }
 
         Facts = (await Users.FactsAsync(accountId, [Person.Id], HttpContext.RequestAborted))[Person.Id];
+        Pending = await Users.PendingChangeAsync(Person, HttpContext.RequestAborted);
         return true;
     }
 }
