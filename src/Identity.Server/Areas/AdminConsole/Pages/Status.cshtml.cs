@@ -14,9 +14,10 @@ public sealed class StatusModel : PageModel
 
     public string Message { get; private set; } = "";
 
-    public IActionResult OnGet(int code) => Show(code);
+    // From the route only: a re-executed form's own field called "code" (a region's) would otherwise win the binding.
+    public IActionResult OnGet([FromRoute] int code) => Show(code);
 
-    public IActionResult OnPost(int code) => Show(code);
+    public IActionResult OnPost([FromRoute] int code) => Show(code);
 
     private PageResult Show(int code)
     {
