@@ -8,6 +8,9 @@ public sealed record RegionBacklog(string Region, int Pending);
 
 public sealed record RegionParked(string Region, int Parked);
 
+/// <summary>One region's queue as the console shows it: waiting rows, the oldest one's time, parked rows.</summary>
+public sealed record RegionOutbox(string Region, int Pending, DateTimeOffset? OldestPendingAt, int Parked);
+
 /// <summary>A parked row as the admin API shows it: what, for whom, why; never the payload.</summary>
 public sealed record ParkedRow(
     long Id,
@@ -76,4 +79,28 @@ public sealed record OutboxStatus(
             [.. byRegion.OrderBy(r => r.Region, StringComparer.Ordinal)], parked,
             [.. parkedByRegion.OrderBy(r => r.Region, StringComparer.Ordinal)], parkedRows);
     }
+
+    /// <summary>
+    /// Every region with waiting or parked rows, by code: how many wait, since when (the oldest by id, as the dispatcher
+    /// reads them), how many are parked.
+    /// </summary>
+    public static async Task<IReadOnlyList<RegionOutbox>> ByRegionAsync(AuthorityDbContext db, CancellationToken cancellationToken)
+    {
+        // The oldest row by id, not by time: SQLite cannot order or aggregate DateTimeOffset, and ids follow creation.
+        var pending = await OutboxQueries.Pending(db).GroupBy(m => m.Region)
+            .Select(g => new { Region = g.Key, Count = g.Count(), Oldest = g.Min(m => m.Id) }).ToListAsync(cancellationToken);
+        var oldestIds = pending.Select(p => p.Oldest).ToList();
+        var oldestAt = await db.Outbox.AsNoTracking().Where(m => oldestIds.Contains(m.Id))
+            .Select(m => new { m.Id, m.CreatedAt }).ToDictionaryAsync(m => m.Id, m => m.CreatedAt, cancellationToken);
+        var parked = await OutboxQueries.Parked(db).GroupBy(m => m.Region).Select(g => new { Region = g.Key, Count = g.Count() })
+            .ToDictionaryAsync(g => g.Region, g => g.Count, StringComparer.Ordinal, cancellationToken);
+        var waiting = pending.ToDictionary(p => p.Region, StringComparer.Ordinal);
+        return [.. waiting.Keys.Union(parked.Keys).Order(StringComparer.Ordinal).Select(region => waiting.TryGetValue(region, out var p)
+            ? new RegionOutbox(region, p.Count, oldestAt.TryGetValue(p.Oldest, out var at) ? at : null, parked.GetValueOrDefault(region))
+            : new RegionOutbox(region, 0, null, parked[region]))];
+    }
+
+    /// <summary>Parked rows by id after <paramref name="afterId"/>, <paramref name="take"/> of them: a page of the console's list.</summary>
+    public static async Task<IReadOnlyList<ParkedRow>> ParkedPageAsync(AuthorityDbContext db, long afterId, int take, CancellationToken cancellationToken) =>
+        [.. (await OutboxQueries.Parked(db).Where(m => m.Id > afterId).OrderBy(m => m.Id).Take(take).ToListAsync(cancellationToken)).Select(ParkedRow.Of)];
 }

@@ -1,5 +1,6 @@
 using System.Buffers.Text;
 using System.Security.Cryptography;
+using Microsoft.IdentityModel.JsonWebTokens;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Server;
 using OpenIddict.Validation;
@@ -40,7 +41,7 @@ public static class KeyRingHandlers
     {
         public ValueTask HandleAsync(OpenIddictServerEvents.ValidateTokenContext context)
         {
-            UseRing(context.TokenValidationParameters, ring);
+            UseRing(context.TokenValidationParameters, ring, internalTokens: true);
             return ValueTask.CompletedTask;
         }
     }
@@ -49,7 +50,7 @@ public static class KeyRingHandlers
     {
         public ValueTask HandleAsync(OpenIddictValidationEvents.ValidateTokenContext context)
         {
-            UseRing(context.TokenValidationParameters, ring);
+            UseRing(context.TokenValidationParameters, ring, internalTokens: false);
             return ValueTask.CompletedTask;
         }
     }
@@ -58,8 +59,10 @@ public static class KeyRingHandlers
     /// Keys by the token's <c>kid</c>, read again from the database when the <c>kid</c> is not known here yet; the keys
     /// OpenIddict's options held at start are dropped. A token Identity did not issue — a client's <c>private_key_jwt</c>
     /// assertion, which OpenIddict checks against the client's own JWKS through a key resolver of its own — is left alone.
+    /// The internal HS256 keys (decision 0095) verify only OpenIddict's private token types (<c>typ</c> <c>oi_…</c>: codes,
+    /// refresh tokens), and only where the server reads its own tokens: an access or ID token is never accepted with them.
     /// </summary>
-    private static void UseRing(TokenValidationParameters parameters, SigningKeyRing ring)
+    private static void UseRing(TokenValidationParameters parameters, SigningKeyRing ring, bool internalTokens)
     {
         if (parameters.IssuerSigningKeyResolver is not null)
         {
@@ -68,9 +71,17 @@ public static class KeyRingHandlers
 
         parameters.IssuerSigningKeys = null;
         parameters.TokenDecryptionKeys = null;
-        parameters.IssuerSigningKeyResolver = (_, _, kid, _) => ring.KeysFor(kid, decryption: false);
-        parameters.TokenDecryptionKeyResolver = (_, _, kid, _) => ring.KeysFor(kid, decryption: true);
+        parameters.IssuerSigningKeyResolver = (_, token, kid, _) => ring.KeysFor(kid,
+            internalTokens && IsInternal(token) ? KeyUse.InternalVerification : KeyUse.Verification);
+        parameters.TokenDecryptionKeyResolver = (_, _, kid, _) => ring.KeysFor(kid, KeyUse.Decryption);
     }
+
+    /// <summary>
+    /// OpenIddict types the tokens only the server itself reads <c>oi_…+jwt</c> (<c>oi_auc+jwt</c> for a code,
+    /// <c>oi_reft+jwt</c> for a refresh token); access tokens are <c>at+jwt</c> (RFC 9068 §2.1) and ID tokens <c>JWT</c>.
+    /// </summary>
+    public static bool IsInternal(SecurityToken? token) =>
+        token is JsonWebToken { Typ: { } typ } && typ.StartsWith("oi_", StringComparison.Ordinal);
 
     private sealed class PublishedKeys(SigningKeyRing ring) : IOpenIddictServerHandler<OpenIddictServerEvents.HandleJsonWebKeySetRequestContext>
     {

@@ -14,8 +14,14 @@ public sealed class SigningKeyMaterial(IDataProtectionProvider dataProtection)
 {
     private const string Purpose = "Identity.SigningKeys.v1";
 
-    /// <summary>ID tokens (RS256), access and internal tokens (ES256), encryption of codes and refresh tokens (A256KW).</summary>
+    /// <summary>
+    /// ID tokens (RS256), access tokens (ES256), encryption of codes and refresh tokens (A256KW), from whose material the
+    /// HS256 key that signs those internal tokens is derived (<see cref="InternalSigningKey"/>).
+    /// </summary>
     public static readonly IReadOnlyList<string> Algorithms = ["RS256", "ES256", "A256KW"];
+
+    /// <summary>HKDF's <c>info</c> for the internal-token signing key: binds the derived key to this one use (RFC 5869 §3.2).</summary>
+    private static readonly byte[] InternalSigningInfo = "Identity.InternalTokens.HS256.v1"u8.ToArray();
 
     private readonly IDataProtector _protector = dataProtection.CreateProtector(Purpose);
 
@@ -41,8 +47,11 @@ public sealed class SigningKeyMaterial(IDataProtectionProvider dataProtection)
         }
     }
 
-    /// <summary>The stored key decrypted: signing credentials for RS256 and ES256, encrypting credentials for A256KW.</summary>
-    public (SigningCredentials? Signing, EncryptingCredentials? Encrypting) Open(SigningKey row)
+    /// <summary>
+    /// The stored key decrypted: signing credentials for RS256 and ES256; for A256KW, encrypting credentials and the
+    /// internal-token signing credentials derived from the same material.
+    /// </summary>
+    public (SigningCredentials? Signing, EncryptingCredentials? Encrypting, SigningCredentials? InternalSigning) Open(SigningKey row)
     {
         byte[] material;
         try
@@ -62,17 +71,30 @@ public sealed class SigningKeyMaterial(IDataProtectionProvider dataProtection)
             case "RS256":
                 var rsa = RSA.Create();
                 rsa.ImportPkcs8PrivateKey(material, out _);
-                return (new SigningCredentials(new RsaSecurityKey(rsa) { KeyId = row.KeyId }, SecurityAlgorithms.RsaSha256), null);
+                return (new SigningCredentials(new RsaSecurityKey(rsa) { KeyId = row.KeyId }, SecurityAlgorithms.RsaSha256), null, null);
             case "ES256":
                 var ec = ECDsa.Create();
                 ec.ImportPkcs8PrivateKey(material, out _);
-                return (new SigningCredentials(new ECDsaSecurityKey(ec) { KeyId = row.KeyId }, SecurityAlgorithms.EcdsaSha256), null);
+                return (new SigningCredentials(new ECDsaSecurityKey(ec) { KeyId = row.KeyId }, SecurityAlgorithms.EcdsaSha256), null, null);
             case "A256KW":
-                return (null, new EncryptingCredentials(
-                    new SymmetricSecurityKey(material) { KeyId = row.KeyId },
-                    SecurityAlgorithms.Aes256KW, SecurityAlgorithms.Aes256CbcHmacSha512));
+                return (null,
+                    new EncryptingCredentials(new SymmetricSecurityKey(material) { KeyId = row.KeyId },
+                        SecurityAlgorithms.Aes256KW, SecurityAlgorithms.Aes256CbcHmacSha512),
+                    new SigningCredentials(InternalSigningKey(material, row.KeyId), SecurityAlgorithms.HmacSha256));
             default:
                 throw new InvalidOperationException($"Unknown key algorithm {row.Algorithm} in slot {row.Slot}.");
         }
     }
+
+    /// <summary>
+    /// The HS256 key that signs the tokens only the authority reads (codes, refresh tokens: decision 0095), derived from
+    /// an A256KW key's material by HKDF-SHA256 (RFC 5869) with its own <c>info</c>, so it is never the encryption key
+    /// itself. Every replica derives the same key from the shared row, and it rotates and retires with that row. Its
+    /// <c>kid</c> is the A256KW key's with <c>.hs</c> appended; it is never published.
+    /// </summary>
+    private static SymmetricSecurityKey InternalSigningKey(byte[] encryptionMaterial, string encryptionKeyId) =>
+        new(HKDF.DeriveKey(HashAlgorithmName.SHA256, encryptionMaterial, 32, salt: [], info: InternalSigningInfo))
+        {
+            KeyId = encryptionKeyId + ".hs",
+        };
 }

@@ -97,16 +97,23 @@ public sealed class SigningKeyRing(
     /// id — a key another replica created by a rotation on demand, not read here yet — the keys are read again first
     /// (rate-limited as <see cref="RefreshIfStaleAsync"/>; a blocking read, on this rare path only).
     /// </summary>
-    public IEnumerable<SecurityKey> KeysFor(string? keyId, bool decryption)
+    public IEnumerable<SecurityKey> KeysFor(string? keyId, KeyUse use)
     {
-        var keys = decryption ? DecryptionKeys : VerificationKeys;
+        var keys = Select(View(), use);
         if (string.IsNullOrEmpty(keyId) || keys.Any(k => string.Equals(k.KeyId, keyId, StringComparison.Ordinal)))
         {
             return keys;
         }
 
         RefreshIfStaleAsync(CancellationToken.None).GetAwaiter().GetResult();
-        return decryption ? DecryptionKeys : VerificationKeys;
+        return Select(View(), use);
+
+        static IReadOnlyList<SecurityKey> Select(KeyView view, KeyUse use) => use switch
+        {
+            KeyUse.Decryption => view.Decryption,
+            KeyUse.InternalVerification => view.InternalVerification,
+            _ => view.Verification,
+        };
     }
 
     private KeyView View()
@@ -126,9 +133,9 @@ public sealed class SigningKeyRing(
 
     private RingKey Load(SigningKey row)
     {
-        var (signing, encrypting) = material.Open(row);
+        var (signing, encrypting, internalSigning) = material.Open(row);
         return new RingKey(row.Algorithm, KeySchedule.Generation(row), row.KeyId, row.CreatedAt, KeySchedule.Activation(row),
-            row.RetiredAt, signing, encrypting);
+            row.RetiredAt, signing, encrypting, internalSigning);
     }
 
     private static InvalidOperationException NotLoaded() => new(
@@ -140,6 +147,7 @@ public sealed class SigningKeyRing(
     private sealed record KeyView(
         LoadedKeys Active,
         SecurityKey[] Verification,
+        SecurityKey[] InternalVerification,
         SecurityKey[] Decryption,
         RingKey[] Published,
         (RingKey Key, string Stage)[] Stages,
@@ -150,9 +158,11 @@ public sealed class SigningKeyRing(
             var live = keys.Where(k => KeySchedule.IsLive(k.RetiredAt, now)).ToList();
             var signing = live.Where(k => k.Signing is not null).ToArray();
             RingKey[] active = [KeySchedule.ActiveOf(live, "RS256", now), KeySchedule.ActiveOf(live, "ES256", now), KeySchedule.ActiveOf(live, "A256KW", now)];
+            var verification = signing.Select(k => k.Signing!.Key).ToArray();
             return new KeyView(
-                new LoadedKeys(active[0].Signing!, active[1].Signing!, active[2].Encrypting!),
-                signing.Select(k => k.Signing!.Key).ToArray(),
+                new LoadedKeys(active[0].Signing!, active[1].Signing!, active[2].Encrypting!, active[2].InternalSigning!),
+                verification,
+                [.. live.Where(k => k.InternalSigning is not null).Select(k => k.InternalSigning!.Key), .. verification],
                 live.Where(k => k.Encrypting is not null).Select(k => k.Encrypting!.Key).ToArray(),
                 signing,
                 live.Select(k => (k, KeySchedule.Stage(k, active.Contains(k), now))).ToArray(),
@@ -170,9 +180,24 @@ public sealed record RingKey(
     DateTimeOffset ActivatesAt,
     DateTimeOffset? RetiredAt,
     SigningCredentials? Signing,
-    EncryptingCredentials? Encrypting);
+    EncryptingCredentials? Encrypting,
+    SigningCredentials? InternalSigning = null);
+
+/// <summary>What a token's keys are looked up for (<see cref="SigningKeyRing.KeysFor"/>).</summary>
+public enum KeyUse
+{
+    /// <summary>The signature of an access or ID token: the asymmetric keys only.</summary>
+    Verification,
+
+    /// <summary>The signature of a token only the authority reads (code, refresh token): its HS256 keys too.</summary>
+    InternalVerification,
+
+    /// <summary>The decryption of a code or refresh token.</summary>
+    Decryption,
+}
 
 /// <param name="Rs256">Signs ID tokens: RS256 is the OpenID Connect default (Core 1.0 §15.1) every relying party accepts.</param>
 /// <param name="Es256">Signs access tokens by default: one P-256 signature costs about a twelfth of an RSA-2048 one.</param>
 /// <param name="Encryption">Encrypts OpenIddict's internal tokens (codes, refresh tokens); access tokens stay signed JWTs.</param>
-public sealed record LoadedKeys(SigningCredentials Rs256, SigningCredentials Es256, EncryptingCredentials Encryption);
+/// <param name="Internal">Signs those internal tokens: HS256, derived from the active encryption key (decision 0095).</param>
+public sealed record LoadedKeys(SigningCredentials Rs256, SigningCredentials Es256, EncryptingCredentials Encryption, SigningCredentials Internal);

@@ -15,6 +15,7 @@ public static class ConsoleLayout
         new("Clients", ConsoleClient.BasePath + "/clients", PlatformOnly: true),
         new("Platform admins", ConsoleClient.BasePath + "/platform-admins", PlatformOnly: true),
         new("Audit log", ConsoleClient.BasePath + "/audit", PlatformOnly: false),
+        new("Outbox", ConsoleClient.BasePath + "/outbox", PlatformOnly: true),
     ];
 
     public static IEnumerable<NavigationItem> For(Admin.AdminActor admin) => Sections.Where(s => admin.IsPlatformAdmin || !s.PlatformOnly);
