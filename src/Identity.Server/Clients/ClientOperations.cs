@@ -325,6 +325,11 @@ public sealed class ClientOperations(
 
         foreach (var rule in ClientDefinitionRules.Validate(definition, "client", secretGenerated: authMethod is "client_secret_basic" or "client_secret_post"))
         {
+            if (rule.StartsWith("client:AllowedIpRanges", StringComparison.Ordinal) || rule.StartsWith("client:TokenRateLimit", StringComparison.Ordinal))
+            {
+                continue; // the access policy's problems are above, under their own fields
+            }
+
             var field = rule.Contains("TlsClientAuthSubjectDn '", StringComparison.Ordinal) ? "tlsClientAuthSubjectDn"
                 : rule.Contains("TlsClientAuthSanDns '", StringComparison.Ordinal) ? "tlsClientAuthSanDns"
                 : rule.Contains("TlsClientAuthSanUri '", StringComparison.Ordinal) ? "tlsClientAuthSanUri"

@@ -21,9 +21,7 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
     public async Task Clients_CreatedWithSecret_SecretFromThePageWorksAtTheTokenEndpoint_NeverShownAgain_RotationReplacesIt()
     {
         // Arrange: a platform administrator in the console.
-        var platformAdmin = await Regions.CreatePlatformAdminAsync();
-        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
-        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        var platformAdmin = await SignInAsPlatformAdminAsync();
 
         // Act: a service client (client credentials, secret sent with Basic).
         await Page.GotoAsync(At(Regions.Identity, "/admin/clients"));
@@ -84,9 +82,7 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
     public async Task Clients_Edit_RedirectUrisValidatedBesideTheField_StaleEditShowsTheDifference_AccountAdminFindsNothing()
     {
         // Arrange: a web client made in the console; a second tab open on it.
-        var platformAdmin = await Regions.CreatePlatformAdminAsync();
-        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
-        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        await SignInAsPlatformAdminAsync();
         var clientId = "web-" + Guid.NewGuid().ToString("n")[..10];
         await Page.GotoAsync(At(Regions.Identity, "/admin/clients/new"));
         await Page.GetByLabel("Client id").FillAsync(clientId);
@@ -143,6 +139,120 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
             var response = await Page.GotoAsync(At(Regions.Identity, path));
             Assert.InRange(response!.Status, 400, 404);
         }
+    }
+
+    [Fact]
+    public async Task Clients_AllowListAndRateLimitSetOnThePage_EnforcedAtTheTokenEndpoint_BadCidrBesideTheFieldNothingSaved()
+    {
+        // Arrange: a platform administrator in the console.
+        await SignInAsPlatformAdminAsync();
+        var clientId = "svc-acl-" + Guid.NewGuid().ToString("n")[..10];
+
+        // Act: a service client created with an allow-list holding 127.0.0.1 and a limit of 2 token requests an hour.
+        await StartServiceClientAsync(clientId);
+        await Page.GetByLabel("IP allow-list").FillAsync("127.0.0.0/8\n::1/128");
+        await Page.GetByLabel("Token requests per window").FillAsync("2");
+        await Page.Locator("#rate-window").FillAsync("01:00:00");
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Create client" }).ClickAsync();
+        var secret = await Page.GetByLabel($"Client secret of {clientId}").InputValueAsync();
+        var statuses = new List<HttpStatusCode>();
+        for (var i = 0; i < 2; i++)
+        {
+            statuses.Add((await TokenAsync(clientId, secret)).StatusCode);
+        }
+
+        var limited = await TokenAsync(clientId, secret);
+
+        // Assert: the third request is over the limit: 429 with Retry-After (RFC 6585 §4), RFC 6749 JSON.
+        Assert.Equal([HttpStatusCode.OK, HttpStatusCode.OK], statuses);
+        Assert.Equal((HttpStatusCode)429, limited.StatusCode);
+        Assert.True(limited.Headers.RetryAfter?.Delta > TimeSpan.Zero, "Retry-After: " + limited.Headers.RetryAfter);
+        Assert.Contains("temporarily_unavailable", await limited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        // Act: the client's page shows both; the allow-list is changed to exclude 127.0.0.1 and the limit removed.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Open " + clientId }).ClickAsync();
+        await Expect(Page.Locator("#ip-ranges")).ToHaveValueAsync("127.0.0.0/8\n::1/128");
+        await Expect(Page.Locator("#rate-permits")).ToHaveValueAsync("2");
+        await Expect(Page.Locator("#rate-window")).ToHaveValueAsync("01:00:00");
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await Page.Locator("#ip-ranges").FillAsync("192.0.2.0/24\n2001:db8::/32");
+        await Page.Locator("#rate-permits").FillAsync("");
+        await Page.Locator("#rate-window").FillAsync("");
+        await Page.Locator("#save").ClickAsync();
+        await Expect(Console.Notice).ToContainTextAsync("was saved");
+        var fenced = await TokenAsync(clientId, secret);
+        var wrongSecret = await TokenAsync(clientId, "wrong-" + secret);
+
+        // Assert: refused as the API's tests expect (RFC 6749 §5.2 invalid_client, 401), exactly as a wrong secret.
+        Assert.Equal(HttpStatusCode.Unauthorized, fenced.StatusCode);
+        Assert.Contains("\"invalid_client\"", await fenced.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(await wrongSecret.Content.ReadAsStringAsync(), await fenced.Content.ReadAsStringAsync());
+
+        // Act: a malformed range on line 2.
+        await Page.Locator("#ip-ranges").FillAsync("192.0.2.0/24\n10.0.0.1");
+        var invalid = await Page.RunAndWaitForResponseAsync(() => Page.Locator("#save").ClickAsync(), r => r.Request.Method == "POST");
+
+        // Assert: 400, the API's message beside the field naming the line, announced; nothing saved.
+        Assert.Equal((int)HttpStatusCode.BadRequest, invalid.Status);
+        await Expect(Page.Locator("#err-ip-ranges")).ToContainTextAsync("Line 2: Not a CIDR range");
+        await Expect(Page.Locator("#ip-ranges")).ToHaveAttributeAsync("aria-invalid", "true");
+        await Expect(Console.Alert).ToContainTextAsync("Line 2");
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "client-invalid-range");
+        Assert.Equal(["192.0.2.0/24", "2001:db8::/32"], (await StoredClientAsync(clientId))!.AllowedIpRanges);
+
+        // The create form too: a bad range, a limit without its window and a leeway without refresh_token, each
+        // beside its field; no client made.
+        var refusedId = "svc-bad-" + Guid.NewGuid().ToString("n")[..10];
+        await StartServiceClientAsync(refusedId);
+        await Page.GetByLabel("IP allow-list").FillAsync("10.1.0.0/8");
+        await Page.GetByLabel("Token requests per window").FillAsync("5");
+        await Page.GetByLabel("Refresh token reuse leeway").FillAsync("00:00:10");
+        var refused = await Page.RunAndWaitForResponseAsync(
+            () => Page.GetByRole(AriaRole.Button, new() { Name = "Create client" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.BadRequest, refused.Status);
+        await Expect(Page.Locator("#err-ip-ranges")).ToContainTextAsync("Line 1: Bits are set after the /8 prefix");
+        await Expect(Page.Locator("#err-rate-window")).ToContainTextAsync("Required");
+        await Expect(Page.Locator("#err-leeway")).ToContainTextAsync("no refresh_token grant");
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        Assert.Null(await StoredClientAsync(refusedId));
+
+        // Permits that are not a number: 400 beside the field, never a 500.
+        await Page.GetByLabel("Token requests per window").FillAsync("many");
+        await Page.Locator("#rate-window").FillAsync("00:01:00");
+        refused = await Page.RunAndWaitForResponseAsync(
+            () => Page.GetByRole(AriaRole.Button, new() { Name = "Create client" }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.BadRequest, refused.Status);
+        await Expect(Page.Locator("#err-rate-permits")).ToContainTextAsync("A whole number");
+        Assert.Null(await StoredClientAsync(refusedId));
+    }
+
+    /// <summary>A platform administrator signed in to the console (the second factor enrolled on the way).</summary>
+    private async Task<string> SignInAsPlatformAdminAsync()
+    {
+        var platformAdmin = await Regions.CreatePlatformAdminAsync();
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, platformAdmin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        return platformAdmin;
+    }
+
+    /// <summary>The create form, filled for a service client (client credentials) with <paramref name="clientId"/>; not yet sent.</summary>
+    private async Task StartServiceClientAsync(string clientId)
+    {
+        await Page.GotoAsync(At(Regions.Identity, "/admin/clients/new"));
+        await Page.GetByLabel("Client id").FillAsync(clientId);
+        await Page.GetByLabel("authorization_code").UncheckAsync();
+        await Page.GetByLabel("client_credentials").CheckAsync();
+    }
+
+    /// <summary>The client as the admin API would show it now, read through the rulebook; null when there is none.</summary>
+    private async Task<Identity.Server.Admin.ClientView?> StoredClientAsync(string clientId)
+    {
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        var operations = scope.ServiceProvider.GetRequiredService<Identity.Server.Clients.ClientOperations>();
+        return await operations.FindAsync(clientId, CancellationToken.None) is { } application
+            ? await operations.ViewAsync(application, CancellationToken.None)
+            : null;
     }
 
     private async Task<HttpResponseMessage> TokenAsync(string clientId, string secret)

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Identity.Server.Admin;
 using Identity.Server.Clients;
@@ -53,6 +54,16 @@ public sealed class ClientForm
 
     public string? TlsClientAuthSanUri { get; set; }
 
+    /// <summary>CIDR ranges (IPv4 or IPv6), one per line; empty: the client may call from anywhere.</summary>
+    public string? AllowedIpRanges { get; set; }
+
+    /// <summary>Token requests per window; with <see cref="TokenRateLimitWindow"/>, both empty: no limit.</summary>
+    public string? TokenRateLimitPermits { get; set; }
+
+    public string? TokenRateLimitWindow { get; set; }
+
+    public string? RefreshTokenReuseLeeway { get; set; }
+
     /// <summary>The form as the client now stands (for editing).</summary>
     public static ClientForm From(ClientView client, string? jwks) => new()
     {
@@ -70,14 +81,19 @@ public sealed class ClientForm
         TlsClientAuthSubjectDn = client.TlsClientAuthSubjectDn,
         TlsClientAuthSanDns = client.TlsClientAuthSanDns,
         TlsClientAuthSanUri = client.TlsClientAuthSanUri,
+        AllowedIpRanges = string.Join('\n', client.AllowedIpRanges ?? []),
+        TokenRateLimitPermits = client.TokenRateLimit?.Permits?.ToString(CultureInfo.InvariantCulture),
+        TokenRateLimitWindow = client.TokenRateLimit?.Window,
+        RefreshTokenReuseLeeway = client.RefreshTokenReuseLeeway,
     };
 
     /// <summary>
-    /// The request the admin API would receive; null (with the reason under <c>jwks</c>) when the key set is not JSON.
-    /// Settings the form does not show (IP ranges, rate limit, refresh leeway) are carried over from <paramref name="kept"/>.
+    /// The request the admin API would receive; null (with the reasons under the fields) when the key set is not JSON
+    /// or the rate limit's permits are not a number: what the API's JSON body could not carry either.
     /// </summary>
-    public ClientRequest? ToRequest(ModelStateDictionary state, ClientView? kept = null)
+    public ClientRequest? ToRequest(ModelStateDictionary state)
     {
+        var readable = true;
         JsonElement? jwks = null;
         if (!string.IsNullOrWhiteSpace(Jwks))
         {
@@ -89,17 +105,43 @@ public sealed class ClientForm
             catch (JsonException)
             {
                 state.AddModelError("jwks", "Not JSON: paste the JSON Web Key Set ({\"keys\":[…]}).");
-                return null;
+                readable = false;
             }
         }
 
+        // Both parts empty: no limit. One part alone goes to the operation, which names the missing one.
+        ClientTokenRateLimit? rateLimit = null;
+        if (Blank(TokenRateLimitPermits) is not null || Blank(TokenRateLimitWindow) is not null)
+        {
+            int? permits = null;
+            if (Blank(TokenRateLimitPermits) is { } text)
+            {
+                if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var parsed))
+                {
+                    permits = parsed;
+                }
+                else
+                {
+                    state.AddModelError("tokenRateLimit.permits", $"A whole number from 1 to {ClientAccessPolicy.MaxPermits}.");
+                    readable = false;
+                }
+            }
+
+            rateLimit = new ClientTokenRateLimit(permits, Blank(TokenRateLimitWindow));
+        }
+
+        if (!readable)
+        {
+            return null;
+        }
+
+        var ranges = Lines(AllowedIpRanges);
         return new ClientRequest(Blank(ClientId), Blank(DisplayName), AuthenticationMethod, [.. GrantTypes.Distinct(StringComparer.Ordinal)],
             Lines(RedirectUris), Lines(PostLogoutRedirectUris),
             [.. (Scopes ?? "").Split(' ', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
-            FirstParty, Blank(AccessTokenLifetime), Blank(Region), jwks, kept?.RefreshTokenReuseLeeway,
+            FirstParty, Blank(AccessTokenLifetime), Blank(Region), jwks, Blank(RefreshTokenReuseLeeway),
             Blank(TlsClientAuthSubjectDn), Blank(TlsClientAuthSanDns), Blank(TlsClientAuthSanUri),
-            kept?.AllowedIpRanges is { Count: > 0 } ranges ? [.. ranges] : null,
-            kept?.TokenRateLimit);
+            ranges.Count > 0 ? ranges : null, rateLimit);
     }
 
     /// <summary>

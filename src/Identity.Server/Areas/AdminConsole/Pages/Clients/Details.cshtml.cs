@@ -9,8 +9,8 @@ using OpenIddict.EntityFrameworkCore.Models;
 namespace Identity.Server.AdminConsole.Pages.Clients;
 
 /// <summary>
-/// One client: its declaration as an edit form (redirect URIs, scopes, region, grants, method, keys) and the secret's
-/// rotation, both through <see cref="ClientOperations"/> and both carrying the client's version (its concurrency
+/// One client: its declaration as an edit form (every field of the admin API's request: redirect URIs, scopes, region,
+/// grants, method, keys, IP allow-list, token rate limit, refresh leeway) and the secret's rotation, both through <see cref="ClientOperations"/> and both carrying the client's version (its concurrency
 /// token, the API's ETag): a stale save is refused and shows what changed meanwhile (<see cref="FormVersion"/>). The
 /// secret itself is never shown here, only once after a rotation.
 /// </summary>
@@ -56,7 +56,7 @@ public sealed class ClientDetailsModel(AuthorityDbContext db, ClientOperations c
             return NotFound();
         }
 
-        var request = Form.ToRequest(ModelState, Client);
+        var request = Form.ToRequest(ModelState);
         if (request is null)
         {
             Response.StatusCode = StatusCodes.Status400BadRequest;
@@ -135,6 +135,10 @@ public sealed class ClientDetailsModel(AuthorityDbContext db, ClientOperations c
         new("Region", form.Region ?? "none"),
         new("First party", FormVersion.Text(form.FirstParty)),
         new("Access token lifetime", form.AccessTokenLifetime ?? "default"),
+        new("Refresh token reuse leeway", string.IsNullOrWhiteSpace(form.RefreshTokenReuseLeeway) ? "none" : form.RefreshTokenReuseLeeway.Trim()),
+        new("IP allow-list", FormVersion.Text(Split(form.AllowedIpRanges), none: "anywhere")),
+        new("Token rate limit", string.IsNullOrWhiteSpace(form.TokenRateLimitPermits) && string.IsNullOrWhiteSpace(form.TokenRateLimitWindow)
+            ? "none" : $"{form.TokenRateLimitPermits?.Trim()} per {form.TokenRateLimitWindow?.Trim()}"),
         new("JSON Web Key Set", string.IsNullOrWhiteSpace(form.Jwks) ? "none" : "set"),
         new("Certificate subject DN", form.TlsClientAuthSubjectDn ?? ""),
         new("Certificate SAN DNS", form.TlsClientAuthSanDns ?? ""),
