@@ -16,6 +16,7 @@ public static class ConsoleLayout
         new("Platform admins", ConsoleClient.BasePath + "/platform-admins", PlatformOnly: true),
         new("Audit log", ConsoleClient.BasePath + "/audit", PlatformOnly: false),
         new("Outbox", ConsoleClient.BasePath + "/outbox", PlatformOnly: true),
+        new("Token keys", ConsoleClient.BasePath + "/keys", PlatformOnly: true),
     ];
 
     public static IEnumerable<NavigationItem> For(Admin.AdminActor admin) => Sections.Where(s => admin.IsPlatformAdmin || !s.PlatformOnly);
