@@ -11,6 +11,11 @@
 #                             (the writers and the authority's database then cost ~3.7 ms of CPU per change on these
 #                             two cores, 2026-12-02); N > 1 = bulk changes, so that the machine can still write the rate
 #                             and what is measured is the propagation, not the load generator
+#      WRITER (operation)     how a change is written: operation = the user operation the admin API's PATCH runs
+#                             (UserOperations.ChangeProfileAsync: unit of work, user manager, version, audit entry, outbox
+#                             rows, one transaction; without the HTTP and authorization work); direct = the context and
+#                             the outbox interceptor's safety net only (the bench's writer before 2026-12-05; required
+#                             for CHANGES_PER_COMMIT > 1)
 #      WARMUP_S (40)          warm-up, not measured: on this 2-core VM the JIT still takes half of a region's CPU after
 #                             20 s of load (perf, 2026-12-02); 40 s reaches steady state
 #      DURATION_S (20)        measured window
@@ -47,6 +52,7 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO_ROOT"
 RATE=${RATE:-500}
 CHANGES_PER_COMMIT=${CHANGES_PER_COMMIT:-1}
+WRITER=${WRITER:-operation}
 USERS=${USERS:-200}
 WARMUP_S=${WARMUP_S:-40}
 DURATION_S=${DURATION_S:-20}
@@ -130,7 +136,7 @@ run_bench() {
     --connection-string "$DB_CONNECTION_STRING" --broker-port "$RMQ_PORT" --certs "$RMQ_CERTS" \
     --authority "$BASE_URL/" --region-secret "$REGION_SECRET" --work-dir "$4" \
     --regions "$REGIONS" --users "$USERS" --rate "$1" --seconds "$3" --warmup-seconds "$2" \
-    --changes-per-commit "$CHANGES_PER_COMMIT" --poll-interval "${effective_poll// /_}" \
+    --changes-per-commit "$CHANGES_PER_COMMIT" --writer "$WRITER" --poll-interval "${effective_poll// /_}" \
     --server-pid "$SERVER_PID" --db-pid "$PG_PID" --broker-pid "$RMQ_PID")
   bench_rc=$?
   set -e
@@ -198,9 +204,10 @@ for poll in $POLL_INTERVALS; do
          "Outbox:PollInterval $effective_poll, BusyPollInterval $BUSY_POLL_INTERVAL; regions $REGIONS each in a process of its own (AddIdentityRegion()," \
          "SQLite replica, consuming over mTLS, batches of up to 100 events)"
     echo "load: PropagationBench rate=$RATE changes/s open loop, users=$USERS (one account in both regions)," \
-         "warmup_s=$WARMUP_S duration_s=$DURATION_S changes_per_commit=$CHANGES_PER_COMMIT; each commit = load its" \
-         "user(s) in a fresh AuthorityDbContext with the OutboxInterceptor, change DisplayName, SaveChanges (one" \
-         "UserChanged row per changed user and region, same transaction)"
+         "warmup_s=$WARMUP_S duration_s=$DURATION_S changes_per_commit=$CHANGES_PER_COMMIT writer=$WRITER; each commit =" \
+         "load its user(s) in a fresh AuthorityDbContext with the OutboxInterceptor, then (operation) the admin PATCH's" \
+         "UserOperations.ChangeProfileAsync with a new DisplayName (one UserChanged row per region and an audit entry)" \
+         "or (direct) change DisplayName and SaveChanges (one UserChanged row per changed user and region), one transaction"
     echo "result: achieved_rate=$(kv "$line" achieved_rate) changes=$(kv "$line" changes)" \
          "| latency p50/p90/p99/max ms: both $(kv "$line" p50_ms)/$(kv "$line" p90_ms)/$p99/$(kv "$line" max_ms)" \
          "| eu $(kv "$line" eu_p50_ms)/$(kv "$line" eu_p90_ms)/$(kv "$line" eu_p99_ms)/$(kv "$line" eu_max_ms)" \

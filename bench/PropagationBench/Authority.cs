@@ -1,6 +1,11 @@
 using Identity.Core.Accounts;
+using Identity.Core.Audit;
 using Identity.Core.Data;
+using Identity.Core.Email;
+using Identity.Core.Operations;
 using Identity.Core.Propagation;
+using Identity.Core.Users;
+using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -9,17 +14,25 @@ namespace PropagationBench;
 
 /// <summary>
 /// The authority's database as the server uses it: <see cref="AuthorityDbContext"/> from a pool, with the
-/// <see cref="OutboxInterceptor"/> registered exactly as <c>Hosting/StoreExtensions.cs</c> does, so every change the
-/// bench makes goes through the real writer path (the UserChanged rows are written in the change's transaction).
+/// <see cref="OutboxInterceptor"/> registered exactly as <c>Hosting/StoreExtensions.cs</c> does, and the user
+/// operations (<see cref="UserOperations"/> with ASP.NET Core Identity's user manager on <see cref="AuthorityUserStore"/>)
+/// as the server registers them, so that a change is what <c>PATCH /admin/v1/accounts/{id}/users/{id}</c> runs after
+/// its HTTP and authorization work: the operation's unit of work, the version, the outbox rows and the audit entry in
+/// one transaction.
 /// </summary>
 public sealed class Authority : IAsyncDisposable
 {
     public const string AccountName = "propagation-bench";
 
-    private readonly ServiceProvider _provider;
+    /// <summary>The actor of the bench's changes, as the admin API records a platform-admin client.</summary>
+    private static readonly Actor BenchActor = new("client", "propagation-bench", "propagation-bench", null);
 
-    public Authority(string connectionString)
+    private readonly ServiceProvider _provider;
+    private readonly BenchWriter _writer;
+
+    public Authority(string connectionString, BenchWriter writer = BenchWriter.Operation)
     {
+        _writer = writer;
         var services = new ServiceCollection();
         services.AddLogging(logging => logging.SetMinimumLevel(LogLevel.Warning));
         services.AddSingleton(TimeProvider.System);
@@ -28,6 +41,19 @@ public sealed class Authority : IAsyncDisposable
         services.AddDbContextPool<AuthorityDbContext>((sp, options) => options
             .UseAuthorityDatabase(DatabaseProvider.PostgreSql, connectionString)
             .AddInterceptors(sp.GetRequiredService<OutboxInterceptor>()));
+
+        // The user operations and what they need (Hosting/StoreExtensions.cs, AdminApiExtensions.cs); the second factors
+        // and the emails are the server's own and a profile change without a new address uses neither.
+        services.AddIdentityCore<ApplicationUser>(options => options.User.RequireUniqueEmail = true)
+            .AddUserStore<AuthorityUserStore>();
+        services.AddAuthorityUserValidator();
+        services.AddOpenIddict().AddCore(core => core.UseEntityFrameworkCore().UseDbContext<AuthorityDbContext>());
+        services.AddScoped<IAuditTrail, AuditTrail>();
+        services.AddScoped<ChangeUnit>();
+        services.AddScoped<UserLinks>();
+        services.AddScoped<UserOperations>();
+        services.AddSingleton<IUserSecondFactors, NoSecondFactors>();
+        services.AddSingleton<IAccountEmails, NoEmails>();
         _provider = services.BuildServiceProvider();
     }
 
@@ -86,15 +112,26 @@ public sealed class Authority : IAsyncDisposable
     }
 
     /// <summary>
-    /// One commit, as any code path of the server makes it: load the users in a fresh context, change a property a region
-    /// sees, save (the interceptor bumps each version and adds one UserChanged row per user and region). One user per
-    /// commit is a single change; several are a bulk change in one transaction.
+    /// One commit. <see cref="BenchWriter.Operation"/>: load the user in a fresh context as the admin API does, then
+    /// <see cref="UserOperations.ChangeProfileAsync"/> with the new display name. <see cref="BenchWriter.Direct"/> (the
+    /// bench before 2026-12-05): load the users, change the property, SaveChanges — the outbox interceptor's safety net
+    /// bumps each version and adds the rows, without an operation, a user manager or an audit entry; several users per
+    /// commit are a bulk change in one transaction.
     /// </summary>
     /// <returns>False when a user was changed concurrently (nothing is changed).</returns>
     public async Task<bool> ChangeDisplayNamesAsync(IReadOnlyList<string> userIds, string displayName, CancellationToken cancellationToken)
     {
         await using var scope = _provider.CreateAsyncScope();
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        if (_writer == BenchWriter.Operation)
+        {
+            var user = await db.Users.SingleAsync(u => u.Id == userIds[0], cancellationToken);
+            var result = await scope.ServiceProvider.GetRequiredService<UserOperations>()
+                .ChangeProfileAsync(user, new ProfileChange(null, displayName, null), BenchActor, cancellationToken);
+            return result.Succeeded || (result.Outcome == OperationOutcome.Stale ? false
+                : throw new InvalidOperationException($"The profile change was refused: {result.Outcome} {result.Detail}"));
+        }
+
         var users = userIds.Count == 1
             ? [await db.Users.SingleAsync(u => u.Id == userIds[0], cancellationToken)]
             : await db.Users.Where(u => userIds.Contains(u.Id)).ToListAsync(cancellationToken);
@@ -133,4 +170,42 @@ public sealed class Authority : IAsyncDisposable
     }
 
     public ValueTask DisposeAsync() => _provider.DisposeAsync();
+}
+
+/// <summary>How the bench's writers change a user.</summary>
+public enum BenchWriter
+{
+    /// <summary>Through the user operation the admin API's PATCH calls (the default).</summary>
+    Operation,
+
+    /// <summary>Straight through the context: the outbox interceptor's safety net writes the events.</summary>
+    Direct,
+}
+
+/// <summary>The server's second factors are not the bench's: a profile change never calls them.</summary>
+internal sealed class NoSecondFactors : IUserSecondFactors
+{
+    public Task<IReadOnlyList<string>?> ConfirmEnrollmentAsync(ApplicationUser user, string code) => throw new NotSupportedException();
+
+    public Task<IReadOnlyList<string>> RegenerateRecoveryCodesAsync(ApplicationUser user) => throw new NotSupportedException();
+
+    public Task<bool> HasTotpAsync(ApplicationUser user) => throw new NotSupportedException();
+
+    public Task RemoveAllAsync(ApplicationUser user) => throw new NotSupportedException();
+}
+
+/// <summary>No mail server: a profile change without a new address sends nothing.</summary>
+internal sealed class NoEmails : IAccountEmails
+{
+    public bool Enabled => false;
+
+    public TimeSpan LifetimeOf(string purpose) => throw new NotSupportedException();
+
+    public void Link(string purpose, ApplicationUser user, string address, string token, DateTimeOffset expiresAt) => throw new NotSupportedException();
+
+    public void EmailChanging(ApplicationUser user, string oldAddress) => throw new NotSupportedException();
+
+    public void PasswordWasReset(ApplicationUser user) => throw new NotSupportedException();
+
+    public void ResetNotAllowed(ApplicationUser user) => throw new NotSupportedException();
 }

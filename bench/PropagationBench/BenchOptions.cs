@@ -19,6 +19,10 @@ public sealed class BenchOptions
           [--regions "eu us"] [--users 200] [--rate 500] [--seconds 20] [--warmup-seconds 5] [--writers 40]
           [--changes-per-commit 1] users changed per transaction (one UserChanged each): N > 1 makes the writers and the
                                    authority's database cheaper per change, for a rate the machine cannot write one by one
+          [--writer operation]     operation: each change is the user operation the admin API's PATCH runs
+                                   (UserOperations.ChangeProfileAsync: unit of work, user manager, audit entry, outbox);
+                                   direct: the context and the outbox interceptor's safety net only (the bench before
+                                   2026-12-05; the only writer for --changes-per-commit N > 1)
           [--drain-seconds 60]     how long to wait for the replicas to catch up after the run
           [--as-region R]          internal: run as region R's process (started by the bench itself, one per region)
           [--poll-interval TEXT]   the server's Outbox:PollInterval, only printed in the result line
@@ -54,6 +58,8 @@ public sealed class BenchOptions
     public double DrainSeconds { get; private set; } = 60;
 
     public int ChangesPerCommit { get; private set; } = 1;
+
+    public BenchWriter Writer { get; private set; } = BenchWriter.Operation;
 
     public string PollInterval { get; private set; } = "unknown";
 
@@ -91,6 +97,14 @@ public sealed class BenchOptions
                 case "--writers": o.Writers = (int)Number(name, value, 1, 1000); break;
                 case "--drain-seconds": o.DrainSeconds = Number(name, value, 1, 3600); break;
                 case "--changes-per-commit": o.ChangesPerCommit = (int)Number(name, value, 1, 1000); break;
+                case "--writer":
+                    o.Writer = value switch
+                    {
+                        "operation" => BenchWriter.Operation,
+                        "direct" => BenchWriter.Direct,
+                        _ => throw new ArgumentException("--writer: operation or direct"),
+                    };
+                    break;
                 case "--as-region": o.AsRegion = value; break;
                 case "--poll-interval": o.PollInterval = value; break;
                 case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
@@ -123,6 +137,11 @@ public sealed class BenchOptions
         if (o.Users % o.ChangesPerCommit != 0)
         {
             throw new ArgumentException("--changes-per-commit must divide --users");
+        }
+
+        if (o.Writer == BenchWriter.Operation && o.ChangesPerCommit != 1)
+        {
+            throw new ArgumentException("--writer operation changes one user per commit: use --writer direct with --changes-per-commit");
         }
 
         var commitsPerRound = o.Users / o.ChangesPerCommit;

@@ -21,7 +21,7 @@ namespace PropagationBench
     {
         public static async Task<int> RunAsync(BenchOptions options)
         {
-            await using var authority = new Authority(options.ConnectionString);
+            await using var authority = new Authority(options.ConnectionString, options.Writer);
             var users = await authority.SeedAsync(options.Regions, options.Users);
             Log($"seeded account {Authority.AccountName}: {users.Length} users, regions {string.Join(' ', options.Regions)}");
 
@@ -171,6 +171,7 @@ namespace PropagationBench
             Add("users", users.Length.ToString(CultureInfo.InvariantCulture));
             Add("writers", options.Writers.ToString(CultureInfo.InvariantCulture));
             Add("changes_per_commit", perCommit.ToString(CultureInfo.InvariantCulture));
+            Add("writer", options.Writer == BenchWriter.Operation ? "operation" : "direct");
             Add("duration_s", F(options.Seconds, 0));
             Add("warmup_s", F(options.WarmupSeconds, 0));
             // CPU over the measured window, in % of one core (nproc cores = nproc x 100 %).

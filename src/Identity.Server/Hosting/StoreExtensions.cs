@@ -1,4 +1,5 @@
 using Identity.Core.Data;
+using Identity.Core.Users;
 using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
@@ -59,6 +60,8 @@ public static class StoreExtensions
             .AddSignInManager<Account.AuthoritySignInManager>()
             .AddPasswordValidator<Account.PasswordPolicyValidator>()
             .AddDefaultTokenProviders();
+        // Identity's own user validator, without its two lookups when a user keeps the names it was loaded with (0100).
+        builder.Services.AddAuthorityUserValidator();
         builder.Services.AddSingleton<Account.DecoyPasswordHash>();
 
         // Every change to a user or an account is one of these operations: rule, version, events, audit, one SaveChanges.

@@ -38,10 +38,15 @@ public sealed class OperationHost : IAsyncDisposable
         services.AddSingleton(Writes);
         services.AddDbContext<AuthorityDbContext>((s, o) => o.UseSqlite(_connection)
             .AddInterceptors(s.GetRequiredService<OutboxInterceptor>(), s.GetRequiredService<WriteCounter>()));
-        services.AddIdentityCore<ApplicationUser>(o => DesignTimeServices.ConfigureIdentityStore(o.Stores))
+        services.AddIdentityCore<ApplicationUser>(o =>
+            {
+                o.User.RequireUniqueEmail = true; // as the server (Hosting/StoreExtensions.cs)
+                DesignTimeServices.ConfigureIdentityStore(o.Stores);
+            })
             .AddUserStore<AuthorityUserStore>()
             .AddEntityFrameworkStores<AuthorityDbContext>()
             .AddDefaultTokenProviders();
+        services.AddAuthorityUserValidator();
         services.AddOpenIddict().AddCore(o => o.UseEntityFrameworkCore().UseDbContext<AuthorityDbContext>());
         services.AddScoped<IAuditTrail, AuditTrail>();
         services.AddScoped<ChangeUnit>();

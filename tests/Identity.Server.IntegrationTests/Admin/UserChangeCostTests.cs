@@ -1,0 +1,85 @@
+using System.Net;
+using Identity.Server.IntegrationTests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace Identity.Server.IntegrationTests.Admin;
+
+/// <summary>
+/// The database work of one user change as an administrator makes it (issue 18 item 5, bench/propagation-bench.sh):
+/// <c>PATCH /admin/v1/accounts/{id}/users/{id}</c> with If-Match, through UserAdministration, the user operation and
+/// the outbox. Every SQL statement the server executes for the request counts; each costs server and PostgreSQL CPU
+/// (on the benchmark machine a statement was ~0.1 ms of the writer's CPU and more of PostgreSQL's), so a new one per
+/// change should be a decision, not an accident.
+/// </summary>
+public abstract class UserChangeCostTests<TDatabase>(ServerFixture<TDatabase> fixture, ITestOutputHelper output)
+    : IClassFixture<ServerFixture<TDatabase>> where TDatabase : TestDatabase, new()
+{
+    /// <summary>
+    /// The statements of a display-name change, the request's own reads included: the calling client's row (read afresh
+    /// so that a deleted client is refused at once), the user, the change, and the pending address for the answer. On
+    /// PostgreSQL the change is one batch (the user's UPDATE, the audit entry and one outbox row per region); SQLite
+    /// sends them one by one. Before decision 0100, ASP.NET Core Identity's validator also looked the unchanged user
+    /// name and email up (two more), and EF Core wrapped SaveChanges in a savepoint (two more on PostgreSQL, not
+    /// counted here: they are transaction commands, checked below).
+    /// </summary>
+    protected abstract int Budget { get; }
+
+    [Fact]
+    public async Task DisplayNameChange_ThroughTheAdminApi_WithinStatementBudget()
+    {
+        var platform = await fixture.PlatformAdminAsync();
+        var account = await AdminArrange.AccountAsync(platform, "eu", "us");
+        var userId = await AdminArrange.UserAsync(platform, account, AdminArrange.Email("cost"), "member");
+        var url = $"/admin/v1/accounts/{account}/users/{userId}";
+
+        var logs = new CapturedLogs();
+        var host = fixture.StartServer(settings =>
+        {
+            settings[$"Logging:{typeof(CapturedLogs).FullName}:LogLevel:Microsoft.EntityFrameworkCore.Database.Command"] = "Information";
+            settings[$"Logging:{typeof(CapturedLogs).FullName}:LogLevel:Microsoft.EntityFrameworkCore.Database.Transaction"] = "Debug";
+        }, logs);
+        var client = host.Start();
+        client.DefaultRequestHeaders.Authorization = platform.DefaultRequestHeaders.Authorization;
+
+        for (var i = 0; i < 4; i++)
+        {
+            var etag = (await client.GetAsync(url)).Headers.ETag?.Tag;
+            Assert.NotNull(etag);
+            var before = Statements(logs).Count;
+            var linesBefore = logs.Lines.Count();
+            var response = await client.SendJsonAsync(HttpMethod.Patch, url, $$"""{"displayName":"Name {{i}}"}""", etag);
+            var body = await ResponseAssert.StatusAsync(response, HttpStatusCode.OK);
+            Assert.Equal($"Name {i}", body.GetProperty("displayName").GetString());
+            var statements = Statements(logs)[before..];
+            output.WriteLine($"{typeof(TDatabase).Name} change {i}: {statements.Count} statements\n  {string.Join("\n  ", statements)}");
+            if (i > 0) // the first also reads the account's regions, which the user carries from then on
+            {
+                Assert.InRange(statements.Count, 1, Budget);
+            }
+
+            // The operation's transaction is its own: no savepoint around its SaveChanges.
+            var transactionLines = logs.Lines.Skip(linesBefore).Where(l => l.Contains("Database.Transaction", StringComparison.Ordinal)).ToList();
+            Assert.Contains(transactionLines, l => l.Contains("Committ", StringComparison.OrdinalIgnoreCase));
+            Assert.DoesNotContain(transactionLines, l => l.Contains("savepoint", StringComparison.OrdinalIgnoreCase));
+        }
+    }
+
+    /// <summary>The SQL of every command the server executed so far, shortened.</summary>
+    private static List<string> Statements(CapturedLogs logs) =>
+        logs.Lines.Where(l => l.Contains("Microsoft.EntityFrameworkCore.Database.Command: Executed DbCommand", StringComparison.Ordinal))
+            .Select(l => l[(l.IndexOf(']', l.IndexOf("CommandTimeout=", StringComparison.Ordinal)) + 1)..].ReplaceLineEndings(" ").Trim())
+            .Select(sql => sql[..Math.Min(sql.Length, 300)])
+            .ToList();
+}
+
+public sealed class SqliteUserChangeCostTests(ServerFixture<SqliteTestDatabase> fixture, ITestOutputHelper output)
+    : UserChangeCostTests<SqliteTestDatabase>(fixture, output)
+{
+    protected override int Budget => 7;
+}
+
+public sealed class PostgresUserChangeCostTests(ServerFixture<PostgresTestDatabase> fixture, ITestOutputHelper output)
+    : UserChangeCostTests<PostgresTestDatabase>(fixture, output)
+{
+    protected override int Budget => 4;
+}
