@@ -2,6 +2,7 @@ using Identity.Core.Audit;
 using Identity.Core.Data;
 using Identity.Core.Operations;
 using Identity.Server.Admin;
+using Microsoft.Extensions.Options;
 
 namespace Identity.Server.Keys;
 
@@ -10,7 +11,8 @@ namespace Identity.Server.Keys;
 /// ring, and rotation on demand with its audit entry (the actor, the algorithms, the keys replaced). Private material
 /// never leaves the server; the public halves are in the JWKS.
 /// </summary>
-public sealed class KeyOperations(AuthorityDbContext db, SigningKeyStore store, SigningKeyRing ring, IAuditTrail audit)
+public sealed class KeyOperations(
+    AuthorityDbContext db, SigningKeyStore store, SigningKeyRing ring, IAuditTrail audit, IOptionsMonitor<KeyRotationOptions> rotation)
 {
     public const string RotatedElsewhere = "Another replica replaced these keys at the same moment: read the keys again.";
 
@@ -18,6 +20,20 @@ public sealed class KeyOperations(AuthorityDbContext db, SigningKeyStore store, 
     public IReadOnlyList<SigningKeyView> Describe() =>
         [.. ring.Stages.Select(s => new SigningKeyView(
             s.Key.KeyId, s.Key.Algorithm, s.Key.Generation, s.Stage, s.Key.CreatedAt, s.Key.ActivatesAt, s.Key.RetiredAt))];
+
+    /// <summary>
+    /// When each algorithm's next key starts signing (<see cref="KeySchedule.NextRotation"/>), by algorithm; null where
+    /// keys are replaced only on request and no next key is published.
+    /// </summary>
+    public IReadOnlyDictionary<string, DateTimeOffset?> NextRotations()
+    {
+        var settings = rotation.CurrentValue;
+        var stages = ring.Stages;
+        return stages.Where(s => s.Stage == KeySchedule.Active).ToDictionary(s => s.Key.Algorithm, s =>
+            settings.AutomaticRotation || stages.Any(n => n.Stage == KeySchedule.Next && n.Key.Algorithm == s.Key.Algorithm)
+                ? KeySchedule.NextRotation(stages, s.Key, settings.RotationPeriod)
+                : (DateTimeOffset?)null, StringComparer.Ordinal);
+    }
 
     /// <summary>
     /// Replaces the keys of <paramref name="algorithms"/> (all when none are named); with <paramref name="revokePrevious"/>

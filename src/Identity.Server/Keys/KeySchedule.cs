@@ -81,6 +81,14 @@ public static class KeySchedule
     public static string Stage(RingKey key, bool active, DateTimeOffset now) =>
         active ? Active : key.ActivatesAt > now ? Next : Previous;
 
+    /// <summary>
+    /// When the key after <paramref name="active"/> starts signing: a published next key says so; otherwise the schedule
+    /// does (the active key's activation plus <paramref name="rotationPeriod"/>). Earlier than now means overdue.
+    /// </summary>
+    public static DateTimeOffset NextRotation(IEnumerable<(RingKey Key, string Stage)> stages, RingKey active, TimeSpan rotationPeriod) =>
+        stages.Where(s => s.Stage == Next && s.Key.Algorithm == active.Algorithm).Select(s => (DateTimeOffset?)s.Key.ActivatesAt).Min()
+        ?? active.ActivatesAt + rotationPeriod;
+
     /// <summary>The first activation or retirement among <paramref name="keys"/> after <paramref name="now"/>: what they mean changes then.</summary>
     public static DateTimeOffset NextChange(IEnumerable<RingKey> keys, DateTimeOffset now) =>
         keys.SelectMany(k => new[] { k.ActivatesAt, k.RetiredAt ?? DateTimeOffset.MaxValue })

@@ -125,14 +125,8 @@ public sealed class AuthorityMetrics
         }
     }
 
-    private static double NextRotation(SigningKeyRing ring, RingKey active, KeyRotationOptions rotation, DateTimeOffset now)
-    {
-        // A published next key says when it signs; otherwise the schedule does (activation + rotation period).
-        var next = ring.Stages.Where(s => s.Stage == KeySchedule.Next && s.Key.Algorithm == active.Algorithm)
-            .Select(s => (DateTimeOffset?)s.Key.ActivatesAt).Min()
-            ?? active.ActivatesAt + rotation.RotationPeriod;
-        return (next - now).TotalSeconds;
-    }
+    private static double NextRotation(SigningKeyRing ring, RingKey active, KeyRotationOptions rotation, DateTimeOffset now) =>
+        (KeySchedule.NextRotation(ring.Stages, active, rotation.RotationPeriod) - now).TotalSeconds;
 
     private static KeyValuePair<string, object?> Algorithm(RingKey key) => new("algorithm", key.Algorithm);
 }

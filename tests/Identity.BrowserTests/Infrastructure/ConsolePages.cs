@@ -44,11 +44,14 @@ public static class ConsoleWorld
         await page.ScreenshotAsync(new() { Path = System.IO.Path.Combine(ScreenshotFolder, name + ".png"), FullPage = true });
     }
 
-    /// <summary>A platform administrator (a person, no account), with the fixture's user password and no second factor.</summary>
-    public static async Task<string> CreatePlatformAdminAsync(this RegionsFixture regions)
+    /// <summary>
+    /// A platform administrator (a person, no account), with the fixture's user password and no second factor, at the
+    /// shared Identity or at <paramref name="identity"/>'s.
+    /// </summary>
+    public static async Task<string> CreatePlatformAdminAsync(this RegionsFixture regions, IServiceProvider? identity = null)
     {
         var email = $"platform-{Guid.NewGuid():n}@example.test";
-        await using var scope = regions.IdentityServices.CreateAsyncScope();
+        await using var scope = (identity ?? regions.IdentityServices).CreateAsyncScope();
         var created = await scope.ServiceProvider.GetRequiredService<UserOperations>().CreateAsync(
             new NewUser(null, email, "Platform Admin", null, EmailConfirmed: true, PlatformAdmin: true), regions.UserPassword,
             new Actor("test", null, null, null), CancellationToken.None);

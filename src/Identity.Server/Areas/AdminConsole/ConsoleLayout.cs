@@ -15,6 +15,7 @@ public static class ConsoleLayout
         new("Clients", ConsoleClient.BasePath + "/clients", PlatformOnly: true),
         new("Audit log", ConsoleClient.BasePath + "/audit", PlatformOnly: false),
         new("Outbox", ConsoleClient.BasePath + "/outbox", PlatformOnly: true),
+        new("Token keys", ConsoleClient.BasePath + "/keys", PlatformOnly: true),
     ];
 
     public static IEnumerable<NavigationItem> For(Admin.AdminActor admin) => Sections.Where(s => admin.IsPlatformAdmin || !s.PlatformOnly);
