@@ -12,7 +12,8 @@ namespace Identity.Core.Users;
 /// A new user: the person's email (one identity everywhere), name and role in the account; without an account (and
 /// role), a user of the platform itself, whom no region sees. <paramref name="EmailConfirmed"/>: the email is known to
 /// be the person's (the embedded default's demo user). <paramref name="PlatformAdmin"/>: a platform administrator (no
-/// account), made only by the authority itself (the embedded default's bootstrap administrator), never through the API.
+/// account), created so only by the authority itself (the embedded default's bootstrap administrator); an existing
+/// person is made one, or unmade, by <see cref="UserOperations.SetPlatformAdminAsync"/> (decision 0090).
 /// </summary>
 public sealed record NewUser(Guid? AccountId, string Email, string? DisplayName, string? Role, bool EmailConfirmed = false,
     bool PlatformAdmin = false);
@@ -42,6 +43,7 @@ public sealed class UserOperations(
 {
     public const string LastOwnerDetail = "This is the account's last active owner: make another user owner first.";
     public const string EmailInUse = "This email is already in use.";
+    public const string LastPlatformAdminDetail = "This is the last active platform administrator: make another person one first.";
 
     /// <summary>A user who signs in with this password (the account's password rules apply).</summary>
     public Task<Created> CreateAsync(NewUser user, string password, Actor actor, CancellationToken cancellationToken) =>
@@ -273,15 +275,52 @@ public sealed class UserOperations(
             return OperationResult.Done;
         }, cancellationToken);
 
+    /// <summary>
+    /// Makes the person a platform administrator (every account, clients, keys, regions, the outbox) or no longer one
+    /// (decision 0090). They keep their account and role; the console still asks them for a second factor. Removing the
+    /// last active platform administrator is refused (409). Nothing changes, and nothing is audited, when the person
+    /// already is what is asked. Audited <c>user.platform_admin_granted</c> / <c>user.platform_admin_revoked</c>; the
+    /// version grows, and the regions hear nothing (they do not see the flag).
+    /// </summary>
+    public Task<OperationResult> SetPlatformAdminAsync(ApplicationUser user, bool platformAdmin, Actor actor, CancellationToken cancellationToken) =>
+        changes.RunAsync(actor, async change =>
+        {
+            if (user.IsPlatformAdmin == platformAdmin)
+            {
+                return OperationResult.Done;
+            }
+
+            if (!platformAdmin && user.Status == UserStatus.Active && await IsLastActivePlatformAdminAsync(user, cancellationToken))
+            {
+                return OperationResult.Conflict(LastPlatformAdminDetail);
+            }
+
+            user.IsPlatformAdmin = platformAdmin;
+            if (await users.UpdateAsync(user) is { Succeeded: false } updated)
+            {
+                return Invalid(updated);
+            }
+
+            change.Changed(user);
+            change.Audit(platformAdmin ? "user.platform_admin_granted" : "user.platform_admin_revoked", user);
+            return OperationResult.Done;
+        }, cancellationToken);
+
     /// <summary>The user can no longer sign in, and every session and token of theirs ends.</summary>
     public Task<OperationResult> DisableAsync(ApplicationUser user, Actor actor, CancellationToken cancellationToken) =>
         changes.RunAsync(actor, async change =>
         {
             var wasActiveOwner = IsActiveOwner(user);
+            var wasActivePlatformAdmin = user.IsPlatformAdmin && user.Status == UserStatus.Active;
             user.Status = UserStatus.Disabled;
             if (wasActiveOwner && await IsLastActiveOwnerAsync(user, cancellationToken))
             {
                 return OperationResult.Conflict(LastOwnerDetail);
+            }
+
+            if (wasActivePlatformAdmin && await IsLastActivePlatformAdminAsync(user, cancellationToken))
+            {
+                return OperationResult.Conflict(LastPlatformAdminDetail);
             }
 
             change.Changed(user);
@@ -338,6 +377,11 @@ public sealed class UserOperations(
                 return OperationResult.Conflict(LastOwnerDetail);
             }
 
+            if (user.IsPlatformAdmin && user.Status == UserStatus.Active && await IsLastActivePlatformAdminAsync(user, cancellationToken))
+            {
+                return OperationResult.Conflict(LastPlatformAdminDetail);
+            }
+
             await RevokeTokensAsync(user, cancellationToken);
             if (!(await users.DeleteAsync(user)).Succeeded)
             {
@@ -381,6 +425,17 @@ public sealed class UserOperations(
         await db.Accounts.Where(a => a.Id == accountId).ExecuteUpdateAsync(a => a.SetProperty(x => x.Version, x => x.Version), cancellationToken);
         return !await db.Users.AnyAsync(u => u.AccountId == accountId && u.Id != user.Id
             && u.Role == AccountRoles.Owner && u.Status == UserStatus.Active, cancellationToken);
+    }
+
+    /// <summary>
+    /// Whether no active platform administrator is left besides <paramref name="user"/>. Called in the change's transaction:
+    /// a no-op update first locks every platform administrator's row, so two removals at once (each of the other) queue
+    /// on those rows and the second sees the first (as <see cref="IsLastActiveOwnerAsync"/> does with the account's row).
+    /// </summary>
+    private async Task<bool> IsLastActivePlatformAdminAsync(ApplicationUser user, CancellationToken cancellationToken)
+    {
+        await db.Users.Where(u => u.IsPlatformAdmin).ExecuteUpdateAsync(u => u.SetProperty(x => x.IsPlatformAdmin, x => x.IsPlatformAdmin), cancellationToken);
+        return !await db.Users.AnyAsync(u => u.Id != user.Id && u.IsPlatformAdmin && u.Status == UserStatus.Active, cancellationToken);
     }
 
     /// <summary>ASP.NET Core Identity's refusals by field: password rules under <c>password</c>, email or name under <c>email</c>.</summary>

@@ -30,6 +30,7 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
     TimeProvider time)
 {
     public const string OwnersOnlyDetail = "Only an owner of the account or a platform administrator may make, change or remove an owner.";
+    public const string PlatformAdminsOnly = "Only platform administrators make or remove platform administrators.";
     public const string NoMailServer = "No mail server is configured (Email:Host): give the person the invitation link yourself.";
 
     private static readonly EmailAddressAttribute EmailFormat = new();
@@ -210,6 +211,23 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
         ?? (emails.Enabled
             ? await links.ResendVerificationAsync(user, admin.Actor, cancellationToken)
             : OperationResult.Invalid("email", "No mail server is configured (Email:Host): mark the address verified instead."));
+
+    /// <summary>Any person by id, for a platform administrator (with or without an account); null for anyone else.</summary>
+    public async Task<ApplicationUser?> FindPersonAsync(AdminActor admin, string userId, CancellationToken cancellationToken) =>
+        admin.IsPlatformAdmin ? await db.Users.SingleOrDefaultAsync(u => u.Id == userId, cancellationToken) : null;
+
+    /// <summary>The platform administrators (people; declared clients are configuration), by email.</summary>
+    public async Task<IReadOnlyList<ApplicationUser>> ListPlatformAdminsAsync(CancellationToken cancellationToken) =>
+        await db.Users.AsNoTracking().Where(u => u.IsPlatformAdmin).OrderBy(u => u.NormalizedEmail).ToListAsync(cancellationToken);
+
+    /// <summary>
+    /// Makes the person a platform administrator, or no longer one (decision 0090): only a platform administrator may
+    /// (403 otherwise); the last active one stays (409).
+    /// </summary>
+    public async Task<OperationResult> SetPlatformAdminAsync(AdminActor admin, ApplicationUser user, bool platformAdmin, CancellationToken cancellationToken) =>
+        admin.IsPlatformAdmin
+            ? await operations.SetPlatformAdminAsync(user, platformAdmin, admin.Actor, cancellationToken)
+            : OperationResult.Forbidden(PlatformAdminsOnly);
 
     public Task<OperationResult> DisableAsync(AdminActor admin, ApplicationUser user, CancellationToken cancellationToken) =>
         GuardedAsync(admin, user, operations.DisableAsync, cancellationToken);

@@ -5,13 +5,14 @@ namespace Identity.Server.Admin;
 
 /// <summary>
 /// A user as the admin API shows it. <c>PendingEmail</c>: the address the user is moving to, not yet verified (their
-/// <c>Email</c> stays until it is); given on one user's answers, null in lists.
+/// <c>Email</c> stays until it is); given on one user's answers, null in lists. <c>PlatformAdmin</c>: a platform
+/// administrator (decision 0090).
 /// </summary>
 public sealed record UserView(string Id, Guid? AccountId, string? Email, bool EmailVerified, string? DisplayName, string? Role,
-    string Status, bool MfaEnrolled, long Version, DateTimeOffset CreatedAt, string? PendingEmail = null)
+    string Status, bool MfaEnrolled, long Version, DateTimeOffset CreatedAt, string? PendingEmail = null, bool PlatformAdmin = false)
 {
     public static UserView From(ApplicationUser u, string? pendingEmail = null) => new(u.Id, u.AccountId, u.Email, u.EmailConfirmed, u.DisplayName,
-        u.Role, u.Status.ToString().ToLowerInvariant(), u.TwoFactorEnabled, u.Version, u.CreatedAt, pendingEmail);
+        u.Role, u.Status.ToString().ToLowerInvariant(), u.TwoFactorEnabled, u.Version, u.CreatedAt, pendingEmail, u.IsPlatformAdmin);
 }
 
 /// <summary>Marks an address verified: the user's current one (no <c>email</c>), or the one they are moving to.</summary>

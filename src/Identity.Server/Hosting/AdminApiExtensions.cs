@@ -60,6 +60,7 @@ public static class AdminApiExtensions
             .DisableAntiforgery();
         admin.MapAccountsApi();
         admin.MapUsersApi();
+        admin.MapPlatformAdminsApi();
         admin.MapRegionsApi();
         admin.MapClientsApi();
         admin.MapAuditApi();

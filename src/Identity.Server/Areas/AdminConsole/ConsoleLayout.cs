@@ -13,6 +13,7 @@ public static class ConsoleLayout
     [
         new("Accounts", ConsoleClient.BasePath + "/accounts", PlatformOnly: false),
         new("Clients", ConsoleClient.BasePath + "/clients", PlatformOnly: true),
+        new("Platform admins", ConsoleClient.BasePath + "/platform-admins", PlatformOnly: true),
         new("Audit log", ConsoleClient.BasePath + "/audit", PlatformOnly: false),
         new("Outbox", ConsoleClient.BasePath + "/outbox", PlatformOnly: true),
         new("Token keys", ConsoleClient.BasePath + "/keys", PlatformOnly: true),
