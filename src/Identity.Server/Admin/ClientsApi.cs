@@ -25,7 +25,7 @@ public sealed record SecretRotated(string ClientSecret);
 
 /// <summary>
 /// OpenID Connect clients, for platform administrators: create (the secret is generated and shown once, stored
-/// hashed), replace, delete (its tokens revoked), rotate the secret, register a JWKS for <c>private_key_jwt</c>, or a
+/// hashed), replace, delete (its tokens revoked; not the console's client nor a declared one), rotate the secret, register a JWKS for <c>private_key_jwt</c>, or a
 /// certificate (<c>tls_client_auth</c> by its subject DN or SAN, <c>self_signed_tls_client_auth</c> by a JWKS with x5c).
 /// The rules live in <see cref="ClientOperations"/> (shared with the console); this file translates HTTP.
 /// </summary>
@@ -117,9 +117,9 @@ public static class ClientsApi
     private static async Task<IResult> DeleteAsync(string clientId, HttpContext context, ClientOperations operations)
     {
         var application = await operations.FindAsync(clientId, context.RequestAborted);
-        if (application is not null)
+        if (application is not null && await operations.DeleteAsync(application, context.Admin().Actor, context.RequestAborted) is { Succeeded: false } refused)
         {
-            await operations.DeleteAsync(application, context.Admin().Actor, context.RequestAborted);
+            return AdminHttp.Refused(refused); // 409: the console's client, or one declared in configuration
         }
 
         return TypedResults.NoContent(); // idempotent

@@ -33,7 +33,8 @@ public sealed class ClientOperations(
     IOpenIddictTokenManager tokens,
     IOpenIddictAuthorizationManager authorizations,
     IAuditTrail audit,
-    IOptions<MutualTlsOptions> mtls)
+    IOptions<MutualTlsOptions> mtls,
+    IOptions<ClientCatalogueOptions> declared)
 {
     /// <summary>A fresh, tracked read (not the cached copy): admin changes must see the stored row and its concurrency token.</summary>
     public Task<OpenIddictEntityFrameworkCoreApplication?> FindAsync(string clientId, CancellationToken cancellationToken) =>
@@ -143,9 +144,29 @@ public sealed class ClientOperations(
         return new ClientChange(OperationResult.Done, after, ETag(application));
     }
 
-    /// <summary>Deletes the client and revokes its tokens and authorizations, in one transaction.</summary>
+    /// <summary>
+    /// Why the client cannot be deleted through the API or the console, or null. The console's own client and the clients
+    /// declared in configuration (<c>Oidc:Clients</c>) are registered again at every start: deleting one would only cut
+    /// its users off until then (the console locking every administrator out), so they are removed from configuration.
+    /// </summary>
+    public string? WhyUndeletable(string clientId) =>
+        clientId == AdminConsole.ConsoleClient.ClientId
+            ? $"{clientId} is the admin console's own client: it is registered at every start and cannot be deleted."
+            : declared.Value.Clients.Any(c => string.Equals(c.ClientId, clientId, StringComparison.Ordinal))
+                ? $"{clientId} is declared in configuration (Oidc:Clients) and registered again at every start: remove it there."
+                : null;
+
+    /// <summary>
+    /// Deletes the client and revokes its tokens and authorizations, in one transaction; refused (conflict) for the
+    /// console's client and declared ones (<see cref="WhyUndeletable"/>).
+    /// </summary>
     public async Task<OperationResult> DeleteAsync(OpenIddictEntityFrameworkCoreApplication application, Actor actor, CancellationToken cancellationToken)
     {
+        if (WhyUndeletable(application.ClientId!) is { } reason)
+        {
+            return OperationResult.Conflict(reason);
+        }
+
         await using var transaction = await db.Database.BeginTransactionAsync(cancellationToken);
         await tokens.RevokeByApplicationIdAsync(application.Id!, cancellationToken);
         await authorizations.RevokeByApplicationIdAsync(application.Id!, cancellationToken);

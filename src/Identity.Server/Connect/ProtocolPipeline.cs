@@ -84,6 +84,8 @@ public static class ProtocolPipeline
         // of a token without an entry after it.
         RefreshTokenReuse.Descriptor,
         UnstoredTokenAuthorization.ServerDescriptor,
+        // Validate: an unstored token (client credentials) of a client that was deleted since.
+        DeletedClientTokens.Descriptor,
     ];
 
     /// <summary>The access tokens of Identity's own APIs (admin, sync), validated in process.</summary>

@@ -15,7 +15,8 @@ namespace Identity.Server.Connect;
 /// against ~225 µs for RS256 on the reference machine);</item>
 /// <item>client-credentials access tokens are not stored: no database write per token. They are short-lived
 /// JWTs that resource servers validate from the JWKS alone; revoking one is not possible, disabling the client
-/// stops new ones (see README, "Token storage").</item>
+/// stops new ones (see README, "Token storage"), deleting it also makes them inactive at Identity's introspection
+/// (<see cref="DeletedClientTokens"/>).</item>
 /// <item>access and ID tokens issued from a user's code or refresh token are not stored either (two fewer writes per
 /// redemption): each carries the id of the code's ad-hoc authorization, and OpenIddict checks that entry whenever
 /// Identity validates them (introspection, userinfo, <c>id_token_hint</c>). A replayed code or a reused refresh token

@@ -227,6 +227,104 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
         Assert.Null(await StoredClientAsync(refusedId));
     }
 
+    [Fact]
+    public async Task Clients_DeletedAfterTypingItsId_TokensInactiveAtIntrospection_SecretRefused_DeclaredAndConsoleClientsRefused()
+    {
+        // Arrange: a service client made in the console, with a token for the resource server's scope.
+        var platformAdmin = await SignInAsPlatformAdminAsync();
+        var clientId = "svc-del-" + Guid.NewGuid().ToString("n")[..10];
+        await StartServiceClientAsync(clientId);
+        await Page.GetByLabel("Scopes").FillAsync(RegionsFixture.ResourceScope);
+        await Page.GetByRole(AriaRole.Button, new() { Name = "Create client" }).ClickAsync();
+        var secret = await Page.GetByLabel($"Client secret of {clientId}").InputValueAsync();
+        var issued = await TokenAsync(clientId, secret, RegionsFixture.ResourceScope);
+        Assert.Equal(HttpStatusCode.OK, issued.StatusCode);
+        var accessToken = System.Text.Json.JsonDocument.Parse(await issued.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString()!;
+        Assert.True(await IntrospectAsync(accessToken));
+
+        // Act: the client's page, Delete, a wrong confirmation first.
+        await Page.GetByRole(AriaRole.Link, new() { Name = "Open " + clientId }).ClickAsync();
+        await Page.Locator("#delete-client").ClickAsync();
+        await Expect(Console.Heading("Delete " + clientId)).ToBeVisibleAsync();
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "client-delete");
+        await Page.Locator("#confirmation").FillAsync(clientId + "x");
+        var mismatch = await Page.RunAndWaitForResponseAsync(() => Page.Locator("#delete").ClickAsync(), r => r.Request.Method == "POST");
+
+        // Assert: 400, the message beside the field, nothing deleted.
+        Assert.Equal((int)HttpStatusCode.BadRequest, mismatch.Status);
+        await Expect(Page.Locator("#err-confirmation")).ToContainTextAsync("Type the client id exactly");
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        Assert.NotNull(await StoredClientAsync(clientId));
+
+        // The form without its anti-forgery token: 400, nothing deleted.
+        var unsigned = Page.APIRequest.CreateFormData();
+        unsigned.Set("Confirmation", clientId);
+        var forged = await Page.APIRequest.PostAsync(At(Regions.Identity, $"/admin/clients/{clientId}/delete"), new() { Form = unsigned, MaxRedirects = 0 });
+        Assert.Equal((int)HttpStatusCode.BadRequest, forged.Status);
+        Assert.NotNull(await StoredClientAsync(clientId));
+
+        // Act: the id typed as shown.
+        await Page.Locator("#confirmation").FillAsync(clientId);
+        await Page.Locator("#delete").ClickAsync();
+
+        // Assert: back at the list with a notice; gone; audited with the admin as actor; its token inactive at
+        // introspection (RFC 7662 §2.2) and its secret refused at the token endpoint (RFC 6749 §5.2 invalid_client).
+        await Expect(Console.Notice).ToContainTextAsync($"The client {clientId} was deleted");
+        await Expect(Page.Locator("#clients")).Not.ToContainTextAsync(clientId);
+        Assert.Null(await StoredClientAsync(clientId));
+        Assert.False(await IntrospectAsync(accessToken));
+        var refused = await TokenAsync(clientId, secret, RegionsFixture.ResourceScope);
+        Assert.Equal(HttpStatusCode.Unauthorized, refused.StatusCode);
+        Assert.Contains("\"invalid_client\"", await refused.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await using (var scope = Regions.IdentityServices.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+            var adminId = await db.Users.Where(u => u.Email == platformAdmin).Select(u => u.Id).SingleAsync();
+            Assert.True(await db.AuditEntries.AnyAsync(e => e.SubjectId == clientId && e.EventType == "client.deleted" && e.ActorId == adminId));
+        }
+
+        // The console's own client and a declared one: no delete link, no form; a post anyway (with a valid
+        // anti-forgery token, as a forged page would send) is refused 409 and the client stays.
+        foreach (var (kept, reason) in new[] { ("identity-console", "admin console's own client"), (RegionsFixture.ResourceServerId, "declared in configuration") })
+        {
+            await Page.GotoAsync(At(Regions.Identity, "/admin/clients/" + kept));
+            await Expect(Page.Locator("#undeletable")).ToContainTextAsync(reason);
+            await Expect(Page.Locator("#delete-client")).ToHaveCountAsync(0);
+            await Page.GotoAsync(At(Regions.Identity, $"/admin/clients/{kept}/delete"));
+            await Expect(Page.Locator("#undeletable")).ToContainTextAsync(reason);
+            await Expect(Page.Locator("#confirmation")).ToHaveCountAsync(0);
+            await ConsoleChecks.ExpectAccessibleAsync(Page);
+            var token = await Page.Locator("input[name=__RequestVerificationToken]").First.InputValueAsync();
+            var form = Page.APIRequest.CreateFormData();
+            form.Set("Confirmation", kept);
+            form.Set("__RequestVerificationToken", token);
+            var attempt = await Page.APIRequest.PostAsync(At(Regions.Identity, $"/admin/clients/{kept}/delete"), new() { Form = form, MaxRedirects = 0 });
+            Assert.Equal((int)HttpStatusCode.Conflict, attempt.Status);
+            Assert.Contains(reason, WebUtility.HtmlDecode(await attempt.TextAsync()), StringComparison.Ordinal);
+            Assert.NotNull(await StoredClientAsync(kept));
+        }
+
+        // Unknown or malformed ids: 404, never a 500.
+        foreach (var path in new[] { "/admin/clients/no-such-client/delete", "/admin/clients/" + new string('x', 300) + "/delete" })
+        {
+            var response = await Page.GotoAsync(At(Regions.Identity, path));
+            Assert.Equal((int)HttpStatusCode.NotFound, response!.Status);
+        }
+    }
+
+    /// <summary>Whether the resource server (the token's audience) finds the token active at introspection (RFC 7662).</summary>
+    private async Task<bool> IntrospectAsync(string token)
+    {
+        using var http = new HttpClient { BaseAddress = Regions.Identity };
+        var response = await http.PostAsync("/connect/introspect", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["token"] = token, ["client_id"] = RegionsFixture.ResourceServerId, ["client_secret"] = Regions.ResourceServerSecret,
+        }));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        return System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("active").GetBoolean();
+    }
+
     /// <summary>A platform administrator signed in to the console (the second factor enrolled on the way).</summary>
     private async Task<string> SignInAsPlatformAdminAsync()
     {
@@ -255,12 +353,14 @@ public sealed class ConsoleClientsTests(RegionsFixture regions) : BrowserTest(re
             : null;
     }
 
-    private async Task<HttpResponseMessage> TokenAsync(string clientId, string secret)
+    private async Task<HttpResponseMessage> TokenAsync(string clientId, string secret, string? scope = null)
     {
         using var http = new HttpClient { BaseAddress = Regions.Identity };
         using var request = new HttpRequestMessage(HttpMethod.Post, "/connect/token")
         {
-            Content = new FormUrlEncodedContent([new("grant_type", "client_credentials")]),
+            Content = new FormUrlEncodedContent(scope is null
+                ? [new("grant_type", "client_credentials")]
+                : [new("grant_type", "client_credentials"), new("scope", scope)]),
         };
         // RFC 6749 §2.3.1: the id and secret form-encoded, then Basic.
         request.Headers.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(

@@ -22,6 +22,11 @@ public class RegionsFixture : IAsyncLifetime
     public const string UserEmail = "ada@example.test";
     public const string PartnerDisplayName = "Partner Analytics";
 
+    /// <summary>A declared confidential client that is the audience of <see cref="ResourceScope"/>'s tokens (it introspects them).</summary>
+    public const string ResourceServerId = "orders-api";
+
+    public const string ResourceScope = "orders.read";
+
     private readonly string _identityHost;
     private readonly string _directory = Path.Combine(Path.GetTempPath(), "identity-browser-tests", Guid.NewGuid().ToString("n"));
     private readonly List<IAsyncDisposable> _hosts = [];
@@ -45,6 +50,8 @@ public class RegionsFixture : IAsyncLifetime
 
     /// <summary>The secret of the declared platform-admin client (<c>platform-admin</c>), for the admin API.</summary>
     public string PlatformAdminSecret { get; } = Secret();
+
+    public string ResourceServerSecret { get; } = Secret();
 
     public Uri Eu { get; private set; } = null!;
 
@@ -153,6 +160,16 @@ public class RegionsFixture : IAsyncLifetime
         settings[admin + "Scopes:0"] = "identity.admin";
         settings[admin + "PlatformAdmin"] = "true";
         settings[admin + "SecretFile"] = adminSecretFile;
+
+        // A resource server: the audience of ResourceScope, so it may introspect the tokens issued for that scope.
+        var resourceSecretFile = Path.Combine(_directory, ResourceServerId + ".secret");
+        await File.WriteAllTextAsync(resourceSecretFile, ResourceServerSecret);
+        settings["Oidc:Scopes:0:Name"] = ResourceScope;
+        settings["Oidc:Scopes:0:Resources:0"] = ResourceServerId;
+        var resource = $"Oidc:Clients:{apps.Count() + 1}:";
+        settings[resource + "ClientId"] = ResourceServerId;
+        settings[resource + "GrantTypes:0"] = "client_credentials";
+        settings[resource + "SecretFile"] = resourceSecretFile;
 
         foreach (var (app, index) in apps.Select((app, index) => (app, index)))
         {

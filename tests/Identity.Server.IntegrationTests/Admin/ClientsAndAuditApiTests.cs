@@ -130,6 +130,29 @@ public abstract class ClientsAndAuditApiTests<TDatabase>(ServerFixture<TDatabase
         Assert.Equal(HttpStatusCode.Unauthorized, (await fixture.Client.ClientCredentialsAsync(clientId, secret, "api.read")).StatusCode);
     }
 
+    [Theory]
+    [InlineData("svc-basic", "declared in configuration")]
+    [InlineData("identity-console", "admin console's own client")]
+    public async Task DeleteClient_DeclaredOrTheConsolesOwn_ConflictProblem_ClientKeptAndNothingAudited(string clientId, string reason)
+    {
+        var platform = await fixture.PlatformAdminAsync();
+
+        var response = await platform.DeleteAsync($"/admin/v1/clients/{clientId}");
+
+        // RFC 9457 problem, 409: the client is registered again at every start, so it is removed from configuration.
+        var problem = await ResponseAssert.StatusAsync(response, HttpStatusCode.Conflict);
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains(reason, problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        await ResponseAssert.StatusAsync(await platform.GetAsync($"/admin/v1/clients/{clientId}"), HttpStatusCode.OK);
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        Assert.False(await db.AuditEntries.AnyAsync(e => e.SubjectId == clientId && e.EventType == "client.deleted"));
+        if (clientId == "svc-basic")
+        {
+            await ResponseAssert.StatusAsync(await fixture.Client.ClientCredentialsAsync(clientId, fixture.BasicSecret, "api.read"), HttpStatusCode.OK);
+        }
+    }
+
     [Fact]
     public async Task ReplaceClient_WithIfMatch_UpdatesAndKeepsTheSecret()
     {

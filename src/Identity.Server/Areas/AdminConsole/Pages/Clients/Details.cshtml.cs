@@ -31,6 +31,9 @@ public sealed class ClientDetailsModel(AuthorityDbContext db, ClientOperations c
 
     public StaleEdit? Stale { get; private set; }
 
+    /// <summary>Why the client cannot be deleted (the console's own, or declared in configuration), or null.</summary>
+    public string? Undeletable => clients.WhyUndeletable(Client.ClientId);
+
     /// <summary>A rotated secret, on the one answer that shows it.</summary>
     public string? Secret { get; private set; }
 
