@@ -45,7 +45,7 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
         await using var transaction = db.Database.CurrentTransaction is null && !saveOnly ? await db.Database.BeginTransactionAsync(cancellationToken) : null;
         // In a transaction of its own, EF Core's savepoint around SaveChanges (SAVEPOINT, then RELEASE: two more statements
         // per change on PostgreSQL) buys nothing: a failed SaveChanges fails the run and the whole transaction is rolled
-        // back (decision 0100). A caller's transaction keeps it: the caller may go on after a failed run.
+        // back (decision 0092). A caller's transaction keeps it: the caller may go on after a failed run.
         var savepoints = db.Database.AutoSavepointsEnabled;
         db.Database.AutoSavepointsEnabled = savepoints && transaction is null;
         Open.Add(db, change);

@@ -11,7 +11,7 @@ namespace Identity.Core.Users;
 /// names up in the database on every update — two statements per user change, though most changes (a display name, a
 /// role, a status, a stamp) touch neither. A user this context loaded whose user name and email are still the ones it
 /// read from the database was valid when stored and is unique as before: the names a user keeps are not checked again
-/// (decision 0100). A new user, a detached one, or one whose name or email changed is validated in full.
+/// (decision 0092). A new user, a detached one, or one whose name or email changed is validated in full.
 /// </summary>
 public sealed class StoredNamesUserValidator(AuthorityDbContext db, IdentityErrorDescriber? errors = null)
     : UserValidator<ApplicationUser>(errors)

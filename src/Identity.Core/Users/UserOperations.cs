@@ -13,7 +13,7 @@ namespace Identity.Core.Users;
 /// role), a user of the platform itself, whom no region sees. <paramref name="EmailConfirmed"/>: the email is known to
 /// be the person's (the embedded default's demo user). <paramref name="PlatformAdmin"/>: a platform administrator (no
 /// account), created so only by the authority itself (the embedded default's bootstrap administrator); an existing
-/// person is made one, or unmade, by <see cref="UserOperations.SetPlatformAdminAsync"/> (decision 0090).
+/// person is made one, or unmade, by <see cref="UserOperations.SetPlatformAdminAsync"/> (decision 0087).
 /// </summary>
 public sealed record NewUser(Guid? AccountId, string Email, string? DisplayName, string? Role, bool EmailConfirmed = false,
     bool PlatformAdmin = false);
@@ -277,7 +277,7 @@ public sealed class UserOperations(
 
     /// <summary>
     /// Makes the person a platform administrator (every account, clients, keys, regions, the outbox) or no longer one
-    /// (decision 0090). They keep their account and role; the console still asks them for a second factor. Removing the
+    /// (decision 0087). They keep their account and role; the console still asks them for a second factor. Removing the
     /// last active platform administrator is refused (409). Nothing changes, and nothing is audited, when the person
     /// already is what is asked. Audited <c>user.platform_admin_granted</c> / <c>user.platform_admin_revoked</c>; the
     /// version grows, and the regions hear nothing (they do not see the flag).

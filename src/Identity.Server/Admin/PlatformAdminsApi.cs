@@ -1,7 +1,7 @@
 namespace Identity.Server.Admin;
 
 /// <summary>
-/// Platform administrators (decision 0090), for platform administrators only (anyone else 403, as clients and keys):
+/// Platform administrators (decision 0087), for platform administrators only (anyone else 403, as clients and keys):
 /// <c>GET /admin/v1/platform-admins</c> lists them; <c>PUT …/{userId}</c> makes a person one, <c>DELETE …/{userId}</c>
 /// no longer one (409 for the last active one). Both are idempotent and answer the person as they now stand. The rule
 /// lives in <see cref="UserAdministration.SetPlatformAdminAsync"/>, which the console shares; this file translates HTTP.

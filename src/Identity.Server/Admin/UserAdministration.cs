@@ -221,7 +221,7 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
         await db.Users.AsNoTracking().Where(u => u.IsPlatformAdmin).OrderBy(u => u.NormalizedEmail).ToListAsync(cancellationToken);
 
     /// <summary>
-    /// Makes the person a platform administrator, or no longer one (decision 0090): only a platform administrator may
+    /// Makes the person a platform administrator, or no longer one (decision 0087): only a platform administrator may
     /// (403 otherwise); the last active one stays (409).
     /// </summary>
     public async Task<OperationResult> SetPlatformAdminAsync(AdminActor admin, ApplicationUser user, bool platformAdmin, CancellationToken cancellationToken) =>

@@ -6,7 +6,7 @@ namespace Identity.Server.Admin;
 /// <summary>
 /// A user as the admin API shows it. <c>PendingEmail</c>: the address the user is moving to, not yet verified (their
 /// <c>Email</c> stays until it is); given on one user's answers, null in lists. <c>PlatformAdmin</c>: a platform
-/// administrator (decision 0090).
+/// administrator (decision 0087).
 /// </summary>
 public sealed record UserView(string Id, Guid? AccountId, string? Email, bool EmailVerified, string? DisplayName, string? Role,
     string Status, bool MfaEnrolled, long Version, DateTimeOffset CreatedAt, string? PendingEmail = null, bool PlatformAdmin = false)

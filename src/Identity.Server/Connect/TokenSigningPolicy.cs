@@ -24,7 +24,7 @@ namespace Identity.Server.Connect;
 /// (RFC 6749 §4.1.2, §10.5).</item>
 /// </list>
 /// Every other token (codes, refresh tokens: read by Identity alone) is signed HS256 with the key derived from the active
-/// A256KW key (decision 0095: about 80 µs of ES256 signing and verification less per code) and, when OpenIddict encrypts
+/// A256KW key (decision 0090: about 80 µs of ES256 signing and verification less per code) and, when OpenIddict encrypts
 /// it, encrypted with that A256KW key. The keys come from the <see cref="SigningKeyRing"/>, which rotates them while the
 /// server runs, not from OpenIddict's options, which hold the keys of the moment the server started.
 /// Runs right after OpenIddict's <c>AttachSecurityCredentials</c>, which takes the first key for every token type.

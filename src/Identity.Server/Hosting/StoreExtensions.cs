@@ -60,7 +60,7 @@ public static class StoreExtensions
             .AddSignInManager<Account.AuthoritySignInManager>()
             .AddPasswordValidator<Account.PasswordPolicyValidator>()
             .AddDefaultTokenProviders();
-        // Identity's own user validator, without its two lookups when a user keeps the names it was loaded with (0100).
+        // Identity's own user validator, without its two lookups when a user keeps the names it was loaded with (0092).
         builder.Services.AddAuthorityUserValidator();
         builder.Services.AddSingleton<Account.DecoyPasswordHash>();
 

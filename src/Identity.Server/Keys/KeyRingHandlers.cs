@@ -59,7 +59,7 @@ public static class KeyRingHandlers
     /// Keys by the token's <c>kid</c>, read again from the database when the <c>kid</c> is not known here yet; the keys
     /// OpenIddict's options held at start are dropped. A token Identity did not issue — a client's <c>private_key_jwt</c>
     /// assertion, which OpenIddict checks against the client's own JWKS through a key resolver of its own — is left alone.
-    /// The internal HS256 keys (decision 0095) verify only OpenIddict's private token types (<c>typ</c> <c>oi_…</c>: codes,
+    /// The internal HS256 keys (decision 0090) verify only OpenIddict's private token types (<c>typ</c> <c>oi_…</c>: codes,
     /// refresh tokens), and only where the server reads its own tokens: an access or ID token is never accepted with them.
     /// </summary>
     private static void UseRing(TokenValidationParameters parameters, SigningKeyRing ring, bool internalTokens)

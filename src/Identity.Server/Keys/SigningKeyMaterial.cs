@@ -87,7 +87,7 @@ public sealed class SigningKeyMaterial(IDataProtectionProvider dataProtection)
     }
 
     /// <summary>
-    /// The HS256 key that signs the tokens only the authority reads (codes, refresh tokens: decision 0095), derived from
+    /// The HS256 key that signs the tokens only the authority reads (codes, refresh tokens: decision 0090), derived from
     /// an A256KW key's material by HKDF-SHA256 (RFC 5869) with its own <c>info</c>, so it is never the encryption key
     /// itself. Every replica derives the same key from the shared row, and it rotates and retires with that row. Its
     /// <c>kid</c> is the A256KW key's with <c>.hs</c> appended; it is never published.

@@ -199,5 +199,5 @@ public enum KeyUse
 /// <param name="Rs256">Signs ID tokens: RS256 is the OpenID Connect default (Core 1.0 §15.1) every relying party accepts.</param>
 /// <param name="Es256">Signs access tokens by default: one P-256 signature costs about a twelfth of an RSA-2048 one.</param>
 /// <param name="Encryption">Encrypts OpenIddict's internal tokens (codes, refresh tokens); access tokens stay signed JWTs.</param>
-/// <param name="Internal">Signs those internal tokens: HS256, derived from the active encryption key (decision 0095).</param>
+/// <param name="Internal">Signs those internal tokens: HS256, derived from the active encryption key (decision 0090).</param>
 public sealed record LoadedKeys(SigningCredentials Rs256, SigningCredentials Es256, EncryptingCredentials Encryption, SigningCredentials Internal);

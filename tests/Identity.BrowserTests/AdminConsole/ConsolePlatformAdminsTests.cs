@@ -8,7 +8,7 @@ using static Microsoft.Playwright.Assertions;
 namespace Identity.BrowserTests.AdminConsole;
 
 /// <summary>
-/// A platform administrator makes a person one from the person's page, with a confirm step (decision 0090); the
+/// A platform administrator makes a person one from the person's page, with a confirm step (decision 0087); the
 /// promoted person signs in to the console — with a second factor, as every administrator — and sees every account;
 /// removed, they no longer do. Account admins see no such button and the confirm page answers them 404.
 /// </summary>

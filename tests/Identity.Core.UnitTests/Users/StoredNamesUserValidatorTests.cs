@@ -10,7 +10,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Identity.Core.UnitTests.Users;
 
 /// <summary>
-/// The user validator the authority runs (decision 0100): a user keeping the names it was loaded with is not looked up
+/// The user validator the authority runs (decision 0092): a user keeping the names it was loaded with is not looked up
 /// again; a new name or email, a new user and a detached one are validated as ASP.NET Core Identity does.
 /// </summary>
 public sealed class StoredNamesUserValidatorTests : IAsyncDisposable

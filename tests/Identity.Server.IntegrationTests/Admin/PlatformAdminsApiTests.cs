@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 namespace Identity.Server.IntegrationTests.Admin;
 
 /// <summary>
-/// Platform administrators through the admin API (decision 0090): a platform administrator makes a person one and
+/// Platform administrators through the admin API (decision 0087): a platform administrator makes a person one and
 /// removes it; the person's own token reaches every account, then only what their role allows; anyone else gets 403;
 /// the last active one stays (409), even against thirty removals at once; malformed or unknown ids are 404 (raw malformed bytes are the bad-input corpus's).
 /// </summary>

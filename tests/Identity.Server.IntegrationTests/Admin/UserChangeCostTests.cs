@@ -18,7 +18,7 @@ public abstract class UserChangeCostTests<TDatabase>(ServerFixture<TDatabase> fi
     /// The statements of a display-name change, the request's own reads included: the calling client's row (read afresh
     /// so that a deleted client is refused at once), the user, the change, and the pending address for the answer. On
     /// PostgreSQL the change is one batch (the user's UPDATE, the audit entry and one outbox row per region); SQLite
-    /// sends them one by one. Before decision 0100, ASP.NET Core Identity's validator also looked the unchanged user
+    /// sends them one by one. Before decision 0092, ASP.NET Core Identity's validator also looked the unchanged user
     /// name and email up (two more), and EF Core wrapped SaveChanges in a savepoint (two more on PostgreSQL, not
     /// counted here: they are transaction commands, checked below).
     /// </summary>

@@ -11,7 +11,7 @@ using OpenIddict.Abstractions;
 namespace Identity.Server.IntegrationTests.Keys;
 
 /// <summary>
-/// Decision 0095: codes and refresh tokens, which only Identity reads, are signed HS256 with a key derived from the
+/// Decision 0090: codes and refresh tokens, which only Identity reads, are signed HS256 with a key derived from the
 /// active encryption key; access and ID tokens stay asymmetric, and a token of theirs signed with the internal key is
 /// refused; codes and refresh tokens signed ES256 before the change are still accepted.
 /// </summary>

@@ -8,7 +8,7 @@ using Microsoft.AspNetCore.Mvc.RazorPages;
 namespace Identity.Server.AdminConsole.Pages.PlatformAdmins;
 
 /// <summary>
-/// The confirm step before a person is made a platform administrator, or no longer one (decision 0090): the page says
+/// The confirm step before a person is made a platform administrator, or no longer one (decision 0087): the page says
 /// what it means, and the form names the person's version and what it confirms, so a confirmation made on an older
 /// state (someone else did it, or changed the person) is refused (409) and the page shows them as they now are. The
 /// change is <see cref="UserAdministration.SetPlatformAdminAsync"/>, the admin API's. Platform administrators only (404).

@@ -4,7 +4,7 @@ using Microsoft.AspNetCore.Mvc;
 
 namespace Identity.Server.AdminConsole.Pages.PlatformAdmins;
 
-/// <summary>The platform administrators (decision 0090), for platform administrators only (404 for anyone else, as clients).</summary>
+/// <summary>The platform administrators (decision 0087), for platform administrators only (404 for anyone else, as clients).</summary>
 public sealed class PlatformAdminsModel(UserAdministration users) : ConsolePageModel
 {
     public IReadOnlyList<ApplicationUser> Items { get; private set; } = [];
