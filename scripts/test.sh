@@ -115,10 +115,13 @@ printf 'scripts/test.sh: dotnet test exited %d after %dm%02ds\n' "$rc" $(( elaps
 # The failed tests by name, each with the first lines of its error message, gathered here so that a log
 # cut to its last lines (as CI shows it) still says which tests failed and why.
 awk '
-  /^ *Failed [^ ]+ \[/      { print "FAILED:" substr($0, index($0, "Failed") + 6); grab = 1; n = 0; next }
+  /^ *Failed .+ \[[^]]*\]$/ { print "FAILED:" substr($0, index($0, "Failed") + 6); grab = 1; n = 0; frames = 0; next }
   grab && /Error Message:/  { next }
-  grab && /Stack Trace:/    { grab = 0; next }
-  grab && n < 6             { print "   " $0; n++; next }
+  grab && /Stack Trace:/    { grab = 2; next }
+  grab == 1 && n < 8        { print "   " $0; n++; next }
+  grab == 2 && / in \// && frames < 3 { print "   " $0; frames++; next }
+  grab == 2 && /^ *(Passed|Failed|Skipped) / { grab = 0 }
+  /\[Test (Class|Collection|Assembly) Cleanup Failure/ { print "CLEANUP FAILURE:" $0 }
 ' "$TEST_LOG"
 
 # A plain closing line "tests: N passed, N failed, N skipped", summed over all test
