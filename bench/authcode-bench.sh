@@ -19,6 +19,8 @@
 #                         client, PKCE S256 required and a sign-in page; its state lives in process memory);
 #                         "identity2" = two Identity replicas (ports 7281 and 7284, one PostgreSQL, one issuer): each
 #                         session authorizes at one and its code is redeemed at the other, CPU of both servers summed
+#      QUIET_WAIT_S (120) how long each run waits for the machine to be quiet first (0: not at all, e.g. when only the
+#                         allocation per round trip is wanted on a busy machine)
 #      ROUNDS (1)         repetitions of the whole sequence, so runs alternate A B A B (±10–15 % noise here)
 #      SERVER_DIR ()      a folder with an already published Identity.Server to measure instead of publishing this
 #                         worktree's (e.g. `dotnet publish src/Identity.Server -c Release -o /tmp/a` at each of two commits,
@@ -60,6 +62,7 @@ DURATION_S=${DURATION_S:-15}
 TARGET_P99_MS=${TARGET_P99_MS:-20}
 TARGETS=${TARGETS:-identity peer}
 ROUNDS=${ROUNDS:-1}
+QUIET_WAIT_S=${QUIET_WAIT_S:-120}
 PORT=7281
 PEER_PORT=7283
 PEER_URL="http://127.0.0.1:$PEER_PORT"
@@ -227,7 +230,7 @@ for target in $TARGETS; do
     ) >/dev/null 2>&1 &
     PROFILER_PID=$!
   fi
-  wait_quiet 120
+  wait_quiet "$QUIET_WAIT_S"
   set +e
   line=$("${BENCH_APP[@]}" "${target_args[@]}" --client-id "$CLIENT_ID" --client-secret "$BENCH_WEB_SECRET" \
     --redirect-uri "$REDIRECT_URI" --email "$BENCH_EMAIL" --password "$BENCH_PASSWORD" \

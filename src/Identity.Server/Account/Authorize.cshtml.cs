@@ -24,7 +24,6 @@ public sealed class AuthorizeModel(
     IOpenIddictApplicationManager applications,
     IOpenIddictAuthorizationManager authorizations,
     UserManager<ApplicationUser> users,
-    UserPrincipalFactory principals,
     SignInManager<ApplicationUser> signIn,
     Mfa.SecondFactors factors,
     AccountPolicies policies,
@@ -127,7 +126,7 @@ public sealed class AuthorizeModel(
         var application = await applications.FindByClientIdAsync(request.ClientId!)
             ?? throw new InvalidOperationException("The client application cannot be found.");
         var applicationId = await applications.GetIdAsync(application);
-        var subject = await users.GetUserIdAsync(user);
+        var subject = user.Id;
         var scopes = request.GetScopes();
 
         if (await applications.HasConsentTypeAsync(application, ConsentTypes.Explicit))
@@ -140,8 +139,7 @@ public sealed class AuthorizeModel(
             if (decision == "allow")
             {
                 // Remembered consent: a permanent authorization, revocable by the user or an admin.
-                await authorizations.CreateAsync(
-                    await principals.CreateAsync(user, session.Principal, scopes, [], null),
+                await authorizations.CreateAsync(UserPrincipalFactory.ForCode(subject, session.Principal, scopes, []),
                     subject, applicationId!, AuthorizationTypes.Permanent, scopes);
             }
             else if (request.HasPromptValue(PromptValues.Consent) || !await HasConsentAsync(subject, applicationId!, scopes))
@@ -164,11 +162,18 @@ public sealed class AuthorizeModel(
         // An ad-hoc authorization per code ties the code, its tokens and refresh tokens together, so a replayed
         // code or refresh token revokes exactly that chain (RFC 6749 §4.1.2, §10.5; RFC 9700 §4.14.2).
         // The authorization and the code's token entry are written together when the code is issued (CodeIssuanceBatch).
+        // Only the code leaves this endpoint (code flow only: no implicit or hybrid response types are enabled), so its
+        // principal carries no claim about the user: the token endpoint reads the user afresh (decision 0102).
+        if (!request.IsAuthorizationCodeFlow())
+        {
+            throw new InvalidOperationException("Only the authorization code flow is enabled; no token is issued here.");
+        }
+
         var resources = await ResourcesOfAsync(scopes);
-        var principal = await principals.CreateAsync(user, session.Principal, scopes, resources, null);
+        var principal = UserPrincipalFactory.ForCode(subject, session.Principal, scopes, resources);
         codeIssuance.Begin();
         var authorization = await authorizations.CreateAsync(principal, subject, applicationId!, AuthorizationTypes.AdHoc, scopes);
-        principal = await principals.CreateAsync(user, session.Principal, scopes, resources, await authorizations.GetIdAsync(authorization));
+        principal.SetAuthorizationId(await authorizations.GetIdAsync(authorization));
 
         return SignIn(principal, OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
     }

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Security.Claims;
 using System.Text.Json;
 using Identity.Core.Data;
-using Microsoft.AspNetCore.Identity;
 using Microsoft.IdentityModel.JsonWebTokens;
 using OpenIddict.Abstractions;
 using static OpenIddict.Abstractions.OpenIddictConstants;
@@ -73,20 +72,58 @@ public static class SessionClaims
 
 /// <summary>
 /// The one place that turns a user into claims, and decides each claim's destinations (STYLE §6): the principal
-/// OpenIddict issues tokens from (the authorization endpoint, code and refresh-token redemption) and the userinfo
-/// response (<see cref="UserinfoEndpoint"/>), which carries the user's claims of the ID token the same scopes give.
+/// OpenIddict issues tokens from (code and refresh-token redemption), the authorization code's own (the authorization
+/// endpoint, <see cref="ForCode"/>) and the userinfo response (<see cref="UserinfoEndpoint"/>), which carries the
+/// user's claims of the ID token the same scopes give. The user's fields are read from the row itself, not through a
+/// <c>UserManager</c> (whose store only returns them): resolving this factory builds none (issue 18, decision 0102).
 /// </summary>
-public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, AuthorityDbContext db, Account.DirectoryCache directory)
+public sealed class UserPrincipalFactory(AuthorityDbContext db, Account.DirectoryCache directory)
 {
     /// <summary>The customer account the person belongs to (id, name, their role in it), with the profile scope; platform admins have none.</summary>
     public const string AccountClaim = "account";
+
+    /// <summary>The claim types of the sign-in the tokens carry (amr apart: <see cref="AddSessionClaims"/> merges it).</summary>
+    private static readonly string[] SessionClaimTypes = [SessionClaims.SessionId, SessionClaims.AuthTime, SessionClaims.ContextClass];
+
+    /// <summary>
+    /// The principal an authorization code (or a remembered consent) is issued from, at the authorization endpoint: the
+    /// subject, the sign-in's claims (sid, auth_time, acr, amr), the scopes and resources — no claim about the user and
+    /// no destinations. The code is only ever redeemed at the token endpoint, where <see cref="UserTokenSignIn"/> builds
+    /// the tokens' principal afresh from the user's current row (<see cref="CreateAsync"/>) and reads nothing else of the
+    /// code's; Identity answers the authorization request with a code alone (no implicit or hybrid flow, so no token
+    /// leaves the authorization endpoint). The user's claims in the code would be encrypted, signed and read back for
+    /// nothing (decision 0102).
+    /// </summary>
+    public static ClaimsPrincipal ForCode(string subject, ClaimsPrincipal session, ImmutableArray<string> scopes,
+        ImmutableArray<string> resources)
+    {
+        var identity = NewIdentity();
+        identity.SetScopes(scopes);
+        identity.AddClaim(new Claim(Claims.Subject, subject));
+        AddSessionClaims(identity, session);
+        identity.SetResources(resources);
+        return new ClaimsPrincipal(identity);
+    }
 
     public async Task<ClaimsPrincipal> CreateAsync(ApplicationUser user, ClaimsPrincipal session,
         ImmutableArray<string> scopes, ImmutableArray<string> resources, string? authorizationId)
     {
         var identity = await UserIdentityAsync(user, scopes, CancellationToken.None);
+        AddSessionClaims(identity, session);
+        identity.SetResources(resources);
+        if (authorizationId is not null)
+        {
+            identity.SetAuthorizationId(authorizationId);
+        }
 
-        foreach (var type in new[] { SessionClaims.SessionId, SessionClaims.AuthTime, SessionClaims.ContextClass })
+        identity.SetDestinations(claim => Destinations(claim, identity));
+        return new ClaimsPrincipal(identity);
+    }
+
+    /// <summary>sid, auth_time and acr of <paramref name="session"/>, and its amr as one JSON array.</summary>
+    private static void AddSessionClaims(ClaimsIdentity identity, ClaimsPrincipal session)
+    {
+        foreach (var type in SessionClaimTypes)
         {
             if (session.FindFirst(type) is { } claim)
             {
@@ -103,16 +140,11 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, Aut
         {
             identity.AddClaim(new Claim(SessionClaims.Methods, JsonSerializer.Serialize(methods), JsonClaimValueTypes.JsonArray));
         }
-
-        identity.SetResources(resources);
-        if (authorizationId is not null)
-        {
-            identity.SetAuthorizationId(authorizationId);
-        }
-
-        identity.SetDestinations(claim => Destinations(claim, identity));
-        return new ClaimsPrincipal(identity);
     }
+
+    private static ClaimsIdentity NewIdentity() => new(
+        authenticationType: Microsoft.IdentityModel.Tokens.TokenValidationParameters.DefaultAuthenticationType,
+        nameType: Claims.Name, roleType: Claims.Role);
 
     /// <summary>
     /// The userinfo response (OpenID Connect Core §5.3.2): <c>sub</c> and every claim about the user the ID token carries
@@ -143,15 +175,13 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, Aut
     /// <summary>The claims about the user (not the sign-in), with the scopes they are destined by.</summary>
     private async Task<ClaimsIdentity> UserIdentityAsync(ApplicationUser user, ImmutableArray<string> scopes, CancellationToken cancellationToken)
     {
-        var identity = new ClaimsIdentity(
-            authenticationType: Microsoft.IdentityModel.Tokens.TokenValidationParameters.DefaultAuthenticationType,
-            nameType: Claims.Name, roleType: Claims.Role);
+        var identity = NewIdentity();
         identity.SetScopes(scopes);
 
         // The subject is the stable user id, never the email (which can change).
-        identity.SetClaim(Claims.Subject, await users.GetUserIdAsync(user));
+        identity.SetClaim(Claims.Subject, user.Id);
         identity.SetClaim(Claims.Name, user.DisplayName ?? user.Email);
-        identity.SetClaim(Claims.PreferredUsername, await users.GetUserNameAsync(user));
+        identity.SetClaim(Claims.PreferredUsername, user.UserName);
         if (user.AccountId is { } accountId && identity.HasScope(Scopes.Profile))
         {
             // Only with the profile scope; the name as this replica last read it, with the account's status (DirectoryCache).
@@ -160,8 +190,8 @@ public sealed class UserPrincipalFactory(UserManager<ApplicationUser> users, Aut
                 JsonClaimValueTypes.Json));
         }
 
-        identity.SetClaim(Claims.Email, await users.GetEmailAsync(user));
-        identity.SetClaim(Claims.EmailVerified, await users.IsEmailConfirmedAsync(user));
+        identity.SetClaim(Claims.Email, user.Email);
+        identity.SetClaim(Claims.EmailVerified, user.EmailConfirmed);
         return identity;
     }
 
