@@ -87,6 +87,32 @@ publish_projects() {
   done
 }
 
+# publish_baseline COMMIT PROJECT...: the same projects as publish_projects, built from the committed tree of COMMIT
+# (git archive, no worktree) with THIS worktree's bench/ apps (bench/Shared and each bench/* project given) copied over
+# it, so that both sides of an A/B are measured by the same harness; into $BENCH_TMP/baseline/<its folder name>. The
+# bench apps must still compile against COMMIT's code.
+publish_baseline() {
+  local commit=$1 project src="$BENCH_TMP/baseline-src" out
+  shift
+  rm -rf "$src" && mkdir -p "$src"
+  git -C "$REPO_ROOT" archive "$commit" | tar -x -C "$src"
+  rm -rf "$src/bench/Shared" && cp -r "$REPO_ROOT/bench/Shared" "$src/bench/Shared"
+  for project in "$@"; do
+    if [[ "$project" == bench/* ]]; then
+      rm -rf "${src:?}/$project" && cp -r "$REPO_ROOT/$project" "$src/$project"
+      rm -rf "$src/$project/bin" "$src/$project/obj"
+    fi
+  done
+  for project in "$@"; do
+    out="$BENCH_TMP/baseline/$(basename "$project")"
+    if ! dotnet publish "$src/$project" -c Release -o "$out" >"$BENCH_TMP/publish-baseline.log" 2>&1; then
+      tail -n 60 "$BENCH_TMP/publish-baseline.log" >&2
+      echo "dotnet publish $project at $commit failed" >&2
+      exit 1
+    fi
+  done
+}
+
 # bench_postgres: a private PostgreSQL cluster in $BENCH_TMP/postgres (installed with apt when missing).
 bench_postgres() {
   pg_install_if_missing
@@ -99,7 +125,8 @@ bench_database() {
   DB_CONNECTION_STRING="${PG_CONNECTION_STRING/%;Database=postgres/;Database=$1}"
 }
 
-# start_server URL [NAME=VALUE...]: starts the published server ($BENCH_TMP/Identity.Server, publish_projects) in the
+# start_server URL [NAME=VALUE...]: starts the published server ($SERVER_ROOT, else $BENCH_TMP/Identity.Server:
+# publish_projects) in the
 # background on URL, issuer URL/, as every bench runs it: Production, PostgreSQL ($DB_CONNECTION_STRING) with
 # auto-migration, unprotected data-protection keys, log level Warning; then the caller's settings and environment
 # variables. Output in $BENCH_TMP/server.log (or $SERVER_LOG); sets SERVER_PID.
@@ -108,7 +135,7 @@ start_server() {
   shift
   # The content root is the working folder: start from the publish folder so that its appsettings.json is read.
   (
-    cd "$BENCH_TMP/Identity.Server"
+    cd "${SERVER_ROOT:-$BENCH_TMP/Identity.Server}"
     exec env \
       ASPNETCORE_ENVIRONMENT=Production \
       DataProtection__AllowUnprotectedKeys=true \

@@ -25,6 +25,11 @@
 #                             is never woken by a commit of its own: it finds the rows by polling.
 #      BUSY_POLL_INTERVAL ("default")  the server's Outbox:BusyPollInterval (10 ms: the wait between rounds while they
 #                             find rows); equal to the poll interval (e.g. 00:00:00.100) = the dispatcher before 2026-12-03
+#      BASELINE ()            a commit to measure in the same invocation: its server and this bench app built against its
+#                             code (bench/lib.sh publish_baseline), each run against a fresh database; the runs alternate
+#                             baseline, current (per poll interval), ROUNDS times. E.g. the write path before and after
+#                             a change: BASELINE=ddce85a ROUNDS=3 SUSTAIN=0 bench/propagation-bench.sh
+#      ROUNDS (1)             repetitions of the sequence (with BASELINE: of the pair)
 #      PORT (7282)            the server's port on 127.0.0.1 (the issuer is http://127.0.0.1:PORT/)
 #      TARGET_P99_MS (250)    the issue's target, reported as met / not met (with zero lost)
 #      SUSTAIN (1)            after each fixed-rate run, search the SUSTAINABLE RATE against the same server: the highest
@@ -64,6 +69,8 @@ SUSTAIN_STEPS=${SUSTAIN_STEPS:-6}
 SUSTAIN_WARMUP_S=${SUSTAIN_WARMUP_S:-30}
 SUSTAIN_DURATION_S=${SUSTAIN_DURATION_S:-15}
 SUSTAIN_MAX_RATE=${SUSTAIN_MAX_RATE:-3000}
+BASELINE=${BASELINE:-}
+ROUNDS=${ROUNDS:-1}
 DEFAULT_POLL_INTERVAL=00:00:00.100   # OutboxOptions.PollInterval's default
 REGIONS="eu us"
 PORT=${PORT:-7282}
@@ -97,6 +104,12 @@ RMQ_REGIONS=$REGIONS rmq_start "$BENCH_TMP/rabbitmq"
 # --- 2. Publish the server and the bench app. ---
 log "dotnet publish src/Identity.Server and bench/PropagationBench (Release)"
 publish_projects src/Identity.Server bench/PropagationBench
+sides=(current)
+if [ -n "$BASELINE" ]; then
+  log "dotnet publish src/Identity.Server and bench/PropagationBench at $BASELINE (Release)"
+  publish_baseline "$BASELINE" src/Identity.Server bench/PropagationBench
+  sides=(baseline current)
+fi
 
 # The regions' resync clients (region-eu, region-us); generated per run, only in the server's environment and the
 # bench's arguments.
@@ -114,7 +127,7 @@ start_identity() {
             "Oidc__Clients__${n}__SecretEnvironmentVariable=BENCH_REGION_SECRET")
     n=$(( n + 1 ))
   done
-  start_server "$BASE_URL" \
+  SERVER_ROOT="$side_root/Identity.Server" start_server "$BASE_URL" \
     Oidc__AllowInsecureHttp=true \
     Broker__Host=127.0.0.1 \
     Broker__Port="$RMQ_PORT" \
@@ -132,7 +145,7 @@ start_identity() {
 # sets line (its key=value line) and bench_rc.
 run_bench() {
   set +e
-  line=$(dotnet "$BENCH_TMP/PropagationBench/PropagationBench.dll" \
+  line=$(dotnet "$side_root/PropagationBench/PropagationBench.dll" \
     --connection-string "$DB_CONNECTION_STRING" --broker-port "$RMQ_PORT" --certs "$RMQ_CERTS" \
     --authority "$BASE_URL/" --region-secret "$REGION_SECRET" --work-dir "$4" \
     --regions "$REGIONS" --users "$USERS" --rate "$1" --seconds "$3" --warmup-seconds "$2" \
@@ -183,67 +196,97 @@ sustainable_rate() {
 # --- 3./4. One run per poll interval, and its summary (stdout and bench/results/). ---
 git_rev=$(git_rev)
 overall_rc=0
+baseline_lines=()
+current_lines=()
 run=0
-for poll in $POLL_INTERVALS; do
-  run=$(( run + 1 ))
-  start_identity "identity_propagation_bench_$run" "$poll" || exit 1
-  effective_poll=$poll
-  [ "$poll" != default ] || effective_poll="$DEFAULT_POLL_INTERVAL (default)"
-  wait_quiet "${QUIET_MAX_S:-120}"
-  run_bench "$RATE" "$WARMUP_S" "$DURATION_S" "$BENCH_TMP/regions-$run"
-  check_bench_result PropagationBench "$bench_rc" "$line" || overall_rc=$?
+for (( round = 1; round <= ROUNDS; round++ )); do
+  for side in "${sides[@]}"; do
+    side_root=$BENCH_TMP
+    side_rev=$git_rev
+    if [ "$side" = baseline ]; then side_root=$BENCH_TMP/baseline; side_rev=$BASELINE; fi
+    for poll in $POLL_INTERVALS; do
+      run=$(( run + 1 ))
+      start_identity "identity_propagation_bench_$run" "$poll" || exit 1
+      effective_poll=$poll
+      [ "$poll" != default ] || effective_poll="$DEFAULT_POLL_INTERVAL (default)"
+      wait_quiet "${QUIET_MAX_S:-120}"
+      run_bench "$RATE" "$WARMUP_S" "$DURATION_S" "$BENCH_TMP/regions-$run"
+      check_bench_result PropagationBench "$bench_rc" "$line" || overall_rc=$?
 
-  p99=$(kv "$line" p99_ms)
-  lost=$(kv "$line" lost)
-  verdict=$(verdict_of "$line" "$RATE")
-  summary=$(
-    echo "== propagation-bench $(date -u '+%F %T UTC') poll_interval=$effective_poll =="
-    echo "$(machine_line) postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')" \
-         "rabbitmq=$(readlink -f "$_RMQ_SERVER" | sed -n 's#.*/rabbitmq_server-\([^/]*\)/.*#\1#p')"
-    echo "identity: Identity.Server@$git_rev, Production, PostgreSQL, outbox dispatcher → RabbitMQ (mTLS)," \
-         "Outbox:PollInterval $effective_poll, BusyPollInterval $BUSY_POLL_INTERVAL; regions $REGIONS each in a process of its own (AddIdentityRegion()," \
-         "SQLite replica, consuming over mTLS, batches of up to 100 events)"
-    echo "load: PropagationBench rate=$RATE changes/s open loop, users=$USERS (one account in both regions)," \
-         "warmup_s=$WARMUP_S duration_s=$DURATION_S changes_per_commit=$CHANGES_PER_COMMIT writer=$WRITER; each commit =" \
-         "load its user(s) in a fresh AuthorityDbContext with the OutboxInterceptor, then (operation) the admin PATCH's" \
-         "UserOperations.ChangeProfileAsync with a new DisplayName (one UserChanged row per region and an audit entry)" \
-         "or (direct) change DisplayName and SaveChanges (one UserChanged row per changed user and region), one transaction"
-    echo "result: achieved_rate=$(kv "$line" achieved_rate) changes=$(kv "$line" changes)" \
-         "| latency p50/p90/p99/max ms: both $(kv "$line" p50_ms)/$(kv "$line" p90_ms)/$p99/$(kv "$line" max_ms)" \
-         "| eu $(kv "$line" eu_p50_ms)/$(kv "$line" eu_p90_ms)/$(kv "$line" eu_p99_ms)/$(kv "$line" eu_max_ms)" \
-         "| us $(kv "$line" us_p50_ms)/$(kv "$line" us_p90_ms)/$(kv "$line" us_p99_ms)/$(kv "$line" us_max_ms)" \
-         "| split p50/p99 ms: commit→published (outbox) $(kv "$line" outbox_p50_ms)/$(kv "$line" outbox_p99_ms)," \
-         "published→applied (region) $(kv "$line" region_p50_ms)/$(kv "$line" region_p99_ms)" \
-         "| lost=$lost (drained=$(kv "$line" drained) within 60 s; outbox_pending=$(kv "$line" outbox_pending)) received eu/us=$(kv "$line" eu_received)/$(kv "$line" us_received) of $(kv "$line" changes_total)" \
-         "| applied/s in the window eu/us=$(kv "$line" eu_applied_per_s)/$(kv "$line" us_applied_per_s)" \
-         "| replica transactions eu/us=$(kv "$line" eu_batches)/$(kv "$line" us_batches), mean events $(kv "$line" eu_batch_mean_events)/$(kv "$line" us_batch_mean_events), mean ms $(kv "$line" eu_batch_mean_ms)/$(kv "$line" us_batch_mean_ms)" \
-         "| late_starts=$(kv "$line" late_starts) write p50/p99 $(kv "$line" write_p50_ms)/$(kv "$line" write_p99_ms) ms"
-    echo "latency: from UserChanged.ChangedAt (stamped by the interceptor in SaveChanges, just BEFORE the commit, so the" \
-         "figures slightly over-state it) to the end of the region's consumer (after the replica write); split at the" \
-         "message's SentTime (MassTransit, stamped when the server publishes)"
-    echo "cpu (% of one core, measured window): server=$(kv "$line" server_cpu_pct) postgres=$(kv "$line" postgres_cpu_pct)" \
-         "rabbitmq=$(kv "$line" rabbitmq_cpu_pct) writers=$(kv "$line" bench_cpu_pct)" \
-         "regions eu/us=$(kv "$line" eu_cpu_pct)/$(kv "$line" us_cpu_pct)" \
-         "other programs=$(kv "$line" other_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
-    echo "cpu per change (ms): authority=$(kv "$line" authority_cpu_ms_per_change) = writers $(kv "$line" writers_cpu_ms_per_change)" \
-         "+ postgres $(kv "$line" postgres_cpu_ms_per_change) + server (dispatcher) $(kv "$line" server_cpu_ms_per_change)"
-    echo "target: p99 < ${TARGET_P99_MS} ms at $RATE changes/s, zero lost: $verdict"
-    echo "raw: $line"
-  )
-  fixed_line=$line
-  if [ "$SUSTAIN" = 1 ]; then
-    sustainable_rate "$verdict"
-    summary+=$'\n'"sustainable rate (p99 < ${TARGET_P99_MS} ms, zero lost, >= 98 % achieved; ${SUSTAIN_WARMUP_S} s warm-up +"
-    summary+=" ${SUSTAIN_DURATION_S} s per run): ${sustain_rate} changes/s (not met at: ${sustain_fail/#0/none}); runs: $RATE:${verdict// /_} (fixed run), ${sustain_steps}"
-    line=$fixed_line
-  fi
-  echo
-  echo "$summary"
-  mkdir -p "$(dirname "$RESULT_FILE")"
-  printf '%s\n\n' "$summary" >>"$RESULT_FILE"
+      p99=$(kv "$line" p99_ms)
+      lost=$(kv "$line" lost)
+      verdict=$(verdict_of "$line" "$RATE")
+      summary=$(
+        echo "== propagation-bench $(date -u '+%F %T UTC') poll_interval=$effective_poll${BASELINE:+ round $round $side} =="
+        echo "$(machine_line) postgres=$("$PG_BIN/postgres" -V | awk '{ print $3 }')" \
+             "rabbitmq=$(readlink -f "$_RMQ_SERVER" | sed -n 's#.*/rabbitmq_server-\([^/]*\)/.*#\1#p')"
+        echo "identity: Identity.Server@$side_rev (bench app: this worktree's, $git_rev), Production, PostgreSQL, outbox dispatcher → RabbitMQ (mTLS)," \
+             "Outbox:PollInterval $effective_poll, BusyPollInterval $BUSY_POLL_INTERVAL; regions $REGIONS each in a process of its own (AddIdentityRegion()," \
+             "SQLite replica, consuming over mTLS, batches of up to 100 events)"
+        echo "load: PropagationBench rate=$RATE changes/s open loop, users=$USERS (one account in both regions)," \
+             "warmup_s=$WARMUP_S duration_s=$DURATION_S changes_per_commit=$CHANGES_PER_COMMIT writer=$WRITER; each commit =" \
+             "load its user(s) in a fresh AuthorityDbContext with the OutboxInterceptor, then (operation) the admin PATCH's" \
+             "UserOperations.ChangeProfileAsync with a new DisplayName (one UserChanged row per region and an audit entry)" \
+             "or (direct) change DisplayName and SaveChanges (one UserChanged row per changed user and region), one transaction"
+        echo "result: achieved_rate=$(kv "$line" achieved_rate) changes=$(kv "$line" changes)" \
+             "| latency p50/p90/p99/max ms: both $(kv "$line" p50_ms)/$(kv "$line" p90_ms)/$p99/$(kv "$line" max_ms)" \
+             "| eu $(kv "$line" eu_p50_ms)/$(kv "$line" eu_p90_ms)/$(kv "$line" eu_p99_ms)/$(kv "$line" eu_max_ms)" \
+             "| us $(kv "$line" us_p50_ms)/$(kv "$line" us_p90_ms)/$(kv "$line" us_p99_ms)/$(kv "$line" us_max_ms)" \
+             "| split p50/p99 ms: commit→published (outbox) $(kv "$line" outbox_p50_ms)/$(kv "$line" outbox_p99_ms)," \
+             "published→applied (region) $(kv "$line" region_p50_ms)/$(kv "$line" region_p99_ms)" \
+             "| lost=$lost (drained=$(kv "$line" drained) within 60 s; outbox_pending=$(kv "$line" outbox_pending)) received eu/us=$(kv "$line" eu_received)/$(kv "$line" us_received) of $(kv "$line" changes_total)" \
+             "| applied/s in the window eu/us=$(kv "$line" eu_applied_per_s)/$(kv "$line" us_applied_per_s)" \
+             "| replica transactions eu/us=$(kv "$line" eu_batches)/$(kv "$line" us_batches), mean events $(kv "$line" eu_batch_mean_events)/$(kv "$line" us_batch_mean_events), mean ms $(kv "$line" eu_batch_mean_ms)/$(kv "$line" us_batch_mean_ms)" \
+             "| late_starts=$(kv "$line" late_starts) write p50/p99 $(kv "$line" write_p50_ms)/$(kv "$line" write_p99_ms) ms"
+        echo "latency: from UserChanged.ChangedAt (stamped by the interceptor in SaveChanges, just BEFORE the commit, so the" \
+             "figures slightly over-state it) to the end of the region's consumer (after the replica write); split at the" \
+             "message's SentTime (MassTransit, stamped when the server publishes)"
+        echo "cpu (% of one core, measured window): server=$(kv "$line" server_cpu_pct) postgres=$(kv "$line" postgres_cpu_pct)" \
+             "rabbitmq=$(kv "$line" rabbitmq_cpu_pct) writers=$(kv "$line" bench_cpu_pct)" \
+             "regions eu/us=$(kv "$line" eu_cpu_pct)/$(kv "$line" us_cpu_pct)" \
+             "other programs=$(kv "$line" other_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))"
+        echo "cpu per change (ms): authority=$(kv "$line" authority_cpu_ms_per_change) = writers $(kv "$line" writers_cpu_ms_per_change)" \
+             "+ postgres $(kv "$line" postgres_cpu_ms_per_change) + server (dispatcher) $(kv "$line" server_cpu_ms_per_change)"
+        echo "target: p99 < ${TARGET_P99_MS} ms at $RATE changes/s, zero lost: $verdict"
+        echo "raw: $line"
+      )
+      fixed_line=$line
+      if [ "$SUSTAIN" = 1 ]; then
+        sustainable_rate "$verdict"
+        summary+=$'\n'"sustainable rate (p99 < ${TARGET_P99_MS} ms, zero lost, >= 98 % achieved; ${SUSTAIN_WARMUP_S} s warm-up +"
+        summary+=" ${SUSTAIN_DURATION_S} s per run): ${sustain_rate} changes/s (not met at: ${sustain_fail/#0/none}); runs: $RATE:${verdict// /_} (fixed run), ${sustain_steps}"
+        line=$fixed_line
+      fi
+      echo
+      echo "$summary"
+      mkdir -p "$(dirname "$RESULT_FILE")"
+      printf '%s\n\n' "$summary" >>"$RESULT_FILE"
+      if [ "$side" = baseline ]; then baseline_lines+=("$line"); else current_lines+=("$line"); fi
 
-  stop_pid "$SERVER_PID"
-  SERVER_PID=
+      stop_pid "$SERVER_PID"
+      SERVER_PID=
+    done
+  done
 done
+if [ -n "$BASELINE" ]; then
+  # ab_side NAME LINE...: the medians of one side's runs.
+  ab_side() {
+    local name=$1
+    shift
+    echo "$name: authority CPU per change $(median_of authority_cpu_ms_per_change "$@") ms (runs: $(for l in "$@"; do printf '%s ' "$(kv "$l" authority_cpu_ms_per_change)"; done| sed 's/ $//'))" \
+      "= writers $(median_of writers_cpu_ms_per_change "$@") + postgres $(median_of postgres_cpu_ms_per_change "$@")" \
+      "+ dispatcher $(median_of server_cpu_ms_per_change "$@"); p99 $(median_of p99_ms "$@") ms; achieved $(median_of achieved_rate "$@")/s"
+  }
+  ab=$(
+    echo "== propagation-bench A/B $(date -u '+%F %T UTC'): medians of $ROUNDS round(s), alternating =="
+    ab_side "baseline $BASELINE" "${baseline_lines[@]}"
+    ab_side "current $git_rev" "${current_lines[@]}"
+    awk -v b="$(median_of authority_cpu_ms_per_change "${baseline_lines[@]}")" -v c="$(median_of authority_cpu_ms_per_change "${current_lines[@]}")" \
+      'BEGIN { if (b > 0) printf "current/baseline authority CPU per change: %.2f\n", c / b }'
+  )
+  echo
+  echo "$ab"
+  printf '%s\n\n' "$ab" >>"$RESULT_FILE"
+fi
 log "summaries appended to ${RESULT_FILE#"$REPO_ROOT"/}"
 exit "$overall_rc"

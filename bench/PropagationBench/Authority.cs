@@ -7,6 +7,7 @@ using Identity.Core.Propagation;
 using Identity.Core.Users;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -30,7 +31,8 @@ public sealed class Authority : IAsyncDisposable
     private readonly ServiceProvider _provider;
     private readonly BenchWriter _writer;
 
-    public Authority(string connectionString, BenchWriter writer = BenchWriter.Operation)
+    /// <param name="observer">Also registered on the context (the write-path loop counts the commands with it).</param>
+    public Authority(string connectionString, BenchWriter writer = BenchWriter.Operation, IInterceptor? observer = null)
     {
         _writer = writer;
         var services = new ServiceCollection();
@@ -40,13 +42,13 @@ public sealed class Authority : IAsyncDisposable
         services.AddSingleton<OutboxInterceptor>();
         services.AddDbContextPool<AuthorityDbContext>((sp, options) => options
             .UseAuthorityDatabase(DatabaseProvider.PostgreSql, connectionString)
-            .AddInterceptors(sp.GetRequiredService<OutboxInterceptor>()));
+            .AddInterceptors(observer is null ? [sp.GetRequiredService<OutboxInterceptor>()] : [sp.GetRequiredService<OutboxInterceptor>(), observer]));
 
         // The user operations and what they need (Hosting/StoreExtensions.cs, AdminApiExtensions.cs); the second factors
         // and the emails are the server's own and a profile change without a new address uses neither.
         services.AddIdentityCore<ApplicationUser>(options => options.User.RequireUniqueEmail = true)
             .AddUserStore<AuthorityUserStore>();
-        services.AddAuthorityUserValidator();
+        AddUserValidator(services);
         services.AddOpenIddict().AddCore(core => core.UseEntityFrameworkCore().UseDbContext<AuthorityDbContext>());
         services.AddScoped<IAuditTrail, AuditTrail>();
         services.AddScoped<ChangeUnit>();
@@ -56,6 +58,14 @@ public sealed class Authority : IAsyncDisposable
         services.AddSingleton<IAccountEmails, NoEmails>();
         _provider = services.BuildServiceProvider();
     }
+
+    /// <summary>
+    /// The user validator the server registers (decision 0092: <c>AddAuthorityUserValidator</c>), found by name: a
+    /// baseline built before it (bench/lib.sh publish_baseline) keeps ASP.NET Core Identity's own, as its server did.
+    /// </summary>
+    private static void AddUserValidator(IServiceCollection services) =>
+        typeof(ApplicationUser).Assembly.GetType("Identity.Core.Users.StoredNamesUserValidatorExtensions")
+            ?.GetMethod("AddAuthorityUserValidator")?.Invoke(null, [services]);
 
     /// <summary>
     /// The regions, one account living in all of them and its <paramref name="count"/> users (created if missing; run

@@ -28,6 +28,11 @@ public sealed class BenchOptions
           [--poll-interval TEXT]   the server's Outbox:PollInterval, only printed in the result line
           [--server-pid PID] [--db-pid POSTMASTER_PID] [--broker-pid PID]   CPU split of the measured window (/proc)
 
+        Write-path loop (bench/write-path-profile.sh): --connection-string and --loop N only: no broker, no regions, no
+        server running (it migrated the database): N changes by --writers writers as fast as they go, after
+        --warmup-changes (2000); prints the writers' allocated bytes, statements (commands sent) and CPU per change
+        (this process, and PostgreSQL with --db-pid). [--window-file PATH] is written when the measured part begins.
+
         Prints one line of key=value figures; exit code 0 = nothing lost, 1 = lost changes or errors, 2 = bad usage.
         """;
 
@@ -75,6 +80,15 @@ public sealed class BenchOptions
 
     public int? BrokerPid { get; private set; }
 
+    /// <summary>The write-path loop's measured changes (0: the propagation run).</summary>
+    public int Loop { get; private set; }
+
+    /// <summary>The write-path loop's warm-up changes, not measured.</summary>
+    public int WarmupChanges { get; private set; } = 2000;
+
+    /// <summary>Written ("start") when the write-path loop's measured part begins, so that a profiler can attach then.</summary>
+    public string? WindowFile { get; private set; }
+
     /// <summary>Parses the arguments; throws <see cref="ArgumentException"/> with a readable message.</summary>
     public static BenchOptions Parse(IReadOnlyList<string> args)
     {
@@ -110,12 +124,21 @@ public sealed class BenchOptions
                 case "--server-pid": o.ServerPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--broker-pid": o.BrokerPid = (int)Number(name, value, 1, int.MaxValue); break;
+                case "--loop": o.Loop = (int)Number(name, value, 1, 10_000_000); break;
+                case "--warmup-changes": o.WarmupChanges = (int)Number(name, value, 0, 10_000_000); break;
+                case "--window-file": o.WindowFile = value; break;
                 default: throw new ArgumentException($"unknown option {name}");
             }
         });
 
         var missing = new List<string>();
         if (o.ConnectionString.Length == 0) missing.Add("--connection-string");
+        if (o.Loop > 0)
+        {
+            return missing.Count > 0 ? throw new ArgumentException("missing --connection-string")
+                : o.Writer == BenchWriter.Operation ? o : throw new ArgumentException("--loop runs the operation writer only");
+        }
+
         if (o.BrokerPort == 0) missing.Add("--broker-port");
         if (o.CertsDir.Length == 0) missing.Add("--certs");
         if (o.Authority is null) missing.Add("--authority");

@@ -13,7 +13,9 @@ if (BenchArgs.TryParse("PropagationBench", args, BenchOptions.Parse, BenchOption
 }
 
 // Each region runs in a process of its own (as a regional service does): this program again, with --as-region.
-return options.AsRegion is { } region ? await RegionProcess.RunAsync(options, region) : await Bench.RunAsync(options);
+return options.AsRegion is { } region ? await RegionProcess.RunAsync(options, region)
+    : options.Loop > 0 ? await WritePathLoop.RunAsync(options)
+    : await Bench.RunAsync(options);
 
 namespace PropagationBench
 {

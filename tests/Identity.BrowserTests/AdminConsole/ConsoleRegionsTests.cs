@@ -3,6 +3,7 @@ using Identity.BrowserTests.Infrastructure;
 using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Data;
+using Identity.Server.AdminConsole.Pages.Regions;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
 using static Microsoft.Playwright.Assertions;
@@ -11,9 +12,10 @@ namespace Identity.BrowserTests.AdminConsole;
 
 /// <summary>
 /// Regions in the console: every admin sees them and which accounts live there (an account admin only their own); a
-/// platform administrator creates, renames and deletes an unused one through the admin API's operation, audited with
-/// the admin as actor, and follows a region's backlog to the outbox. A region in use is not deleted (409); a bad code is
-/// refused beside the field (400); an unknown region 404; an account admin's post 403; a forged form 400.
+/// platform administrator creates, renames and deletes an unused one (after typing its code) through the admin API's
+/// operation, audited with the admin as actor, and follows a region's backlog to the outbox. A wrongly typed code deletes
+/// nothing (400); a region in use is not deleted (409); a bad code is refused beside the field (400); an unknown region
+/// 404; an account admin's post 403; a forged form 400.
 /// </summary>
 public sealed class ConsoleRegionsTests(RegionsFixture regions) : BrowserTest(regions)
 {
@@ -77,24 +79,47 @@ public sealed class ConsoleRegionsTests(RegionsFixture regions) : BrowserTest(re
         await Expect(Console.Heading("Outbox")).ToBeVisibleAsync();
         await Expect(Page.Locator($"#region-{code}")).ToBeVisibleAsync();
 
-        // A deletion of the region in use (another region's delete form pointed at it): 409, still there.
+        // The region in use: its delete page says so and has no form; a post anyway (a valid anti-forgery token, the
+        // code typed) is refused 409 by the operation, and the region stays.
         var spare = "rg-" + Guid.NewGuid().ToString("n")[..8];
+        await Page.GotoAsync(At(Regions.Identity, $"/admin/regions/{code}/delete"));
+        await Expect(Page.Locator("#in-use")).ToContainTextAsync("1 account(s) live in " + code);
+        await Expect(Page.Locator("#confirmation")).ToHaveCountAsync(0);
+        var token = await Page.Locator("input[name=__RequestVerificationToken]").First.InputValueAsync();
+        var inUse = await PostAsync(At(Regions.Identity, $"/admin/regions/{code}/delete"), null, new() { ["Confirmation"] = code }, token);
+        Assert.Equal((int)HttpStatusCode.Conflict, inUse.Status);
+        Assert.Contains(RegionOperations.StillInUse, WebUtility.HtmlDecode(await inUse.TextAsync()), StringComparison.Ordinal);
+
+        // Act: an unused region deleted from its row, the code typed wrong first.
         await Page.GotoAsync(At(Regions.Identity, "/admin/regions"));
+        await Expect(row).ToBeVisibleAsync();
         await Console.Field("Code").FillAsync(spare);
         await Console.Field("Display name").FillAsync("Spare");
         await Page.Locator("#create-region").ClickAsync();
         await Expect(Console.Notice).ToContainTextAsync(spare);
-        await Page.Locator($"#region-{spare} form:has(#delete-{spare}) input[name=code]").EvaluateAsync("(e, v) => e.value = v", code);
-        var inUse = await Page.RunAndWaitForResponseAsync(() => Page.Locator($"#delete-{spare}").ClickAsync(), r => r.Request.Method == "POST");
-        Assert.Equal((int)HttpStatusCode.Conflict, inUse.Status);
-        await Expect(Console.Alert).ToContainTextAsync(RegionOperations.StillInUse);
-        await Expect(row).ToBeVisibleAsync();
+        await Page.GetByRole(AriaRole.Link, new() { Name = $"Delete… region {spare}", Exact = true }).ClickAsync();
+        await Expect(Console.Heading($"Delete region {spare}")).ToBeVisibleAsync();
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await Console.Field($"Type {spare} to confirm").FillAsync(code);
+        var mistyped = await Page.RunAndWaitForResponseAsync(() => Page.Locator("#delete").ClickAsync(), r => r.Request.Method == "POST");
 
-        // Act: delete the spare one.
-        await Page.GotoAsync(At(Regions.Identity, "/admin/regions"));
-        await Page.GetByRole(AriaRole.Button, new() { Name = $"Delete region {spare}", Exact = true }).ClickAsync();
+        // Assert: 400, the message beside the field and announced; neither region deleted.
+        Assert.Equal((int)HttpStatusCode.BadRequest, mistyped.Status);
+        await Expect(Page.Locator("#err-confirmation")).ToContainTextAsync(DeleteRegionModel.MismatchMessage);
+        await Expect(Console.Alert).ToContainTextAsync("The region was not deleted.");
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "region-delete");
+        Assert.Equal(2, await RegionCountAsync(code, spare));
+
+        // Act: the code typed as shown.
+        await Console.Field($"Type {spare} to confirm").FillAsync(spare);
+        await Page.Locator("#delete").ClickAsync();
+
+        // Assert: back at the list, the spare region gone, the one in use kept.
         await Expect(Console.Notice).ToContainTextAsync($"The region {spare} was deleted.");
         await Expect(Page.Locator($"#region-{spare}")).ToHaveCountAsync(0);
+        await Expect(row).ToBeVisibleAsync();
+        Assert.Equal(1, await RegionCountAsync(code, spare));
 
         // Audited with the admin as actor.
         await using var scope = Regions.IdentityServices.CreateAsyncScope();
@@ -153,14 +178,17 @@ public sealed class ConsoleRegionsTests(RegionsFixture regions) : BrowserTest(re
         {
             ("Create", new Dictionary<string, string> { ["NewCode"] = "rg-" + Guid.NewGuid().ToString("n")[..8], ["NewDisplayName"] = "Mine" }),
             ("Rename", new Dictionary<string, string> { ["code"] = code, ["displayName"] = "Taken over" }),
-            ("Delete", new Dictionary<string, string> { ["code"] = code }),
         })
         {
             var response = await PostAsync(regionsPage, handler, fields, token);
             Assert.True(response.Status == (int)HttpStatusCode.Forbidden, $"{handler}: {response.Status} {await response.TextAsync()}");
         }
 
-        await Page.ReloadAsync();
+        var deletePage = At(Regions.Identity, $"/admin/regions/{code}/delete");
+        Assert.Equal((int)HttpStatusCode.Forbidden, (await Page.GotoAsync(deletePage))!.Status);
+        Assert.Equal((int)HttpStatusCode.Forbidden, (await PostAsync(deletePage, null, new() { ["Confirmation"] = code }, token)).Status);
+
+        await Page.GotoAsync(regionsPage);
         await Expect(row).ToContainTextAsync("Shared region");
 
         // A platform admin's malformed forms: an unknown or over-long code 404, a blank name 400, a forged token 400.
@@ -173,8 +201,6 @@ public sealed class ConsoleRegionsTests(RegionsFixture regions) : BrowserTest(re
         foreach (var (handler, fields, status) in new[]
         {
             ("Rename", new Dictionary<string, string> { ["code"] = "no-such-region", ["displayName"] = "X" }, HttpStatusCode.NotFound),
-            ("Delete", new Dictionary<string, string> { ["code"] = new string('x', 300) }, HttpStatusCode.NotFound),
-            ("Delete", new Dictionary<string, string>(), HttpStatusCode.NotFound),
             ("Rename", new Dictionary<string, string> { ["code"] = code, ["displayName"] = "   " }, HttpStatusCode.BadRequest),
             ("Create", new Dictionary<string, string> { ["NewCode"] = new string('a', 300), ["NewDisplayName"] = "Long" }, HttpStatusCode.BadRequest),
         })
@@ -183,8 +209,16 @@ public sealed class ConsoleRegionsTests(RegionsFixture regions) : BrowserTest(re
             Assert.Equal((int)status, response.Status);
         }
 
+        foreach (var unknown in new[] { "no-such-region", new string('x', 300), "%20" })
+        {
+            var response = await PostAsync(other, At(Regions.Identity, $"/admin/regions/{unknown}/delete"), null, new() { ["Confirmation"] = unknown }, adminToken);
+            Assert.Equal((int)HttpStatusCode.NotFound, response.Status);
+        }
+
         foreach (var forged in new string?[] { null, "CfDJ8forged-token-value" })
         {
+            var deleted = await PostAsync(other, deletePage, null, new() { ["Confirmation"] = code }, forged);
+            Assert.Equal((int)HttpStatusCode.BadRequest, deleted.Status);
             var response = await PostAsync(other, regionsPage, "Rename", new() { ["code"] = code, ["displayName"] = "Forged" }, forged);
             Assert.Equal((int)HttpStatusCode.BadRequest, response.Status);
             Assert.Contains("Request refused", await response.TextAsync(), StringComparison.Ordinal);
@@ -195,10 +229,10 @@ public sealed class ConsoleRegionsTests(RegionsFixture regions) : BrowserTest(re
         await Expect(other.Locator($"#region-{code} .region-accounts")).ToContainTextAsync("2:");
     }
 
-    private Task<IAPIResponse> PostAsync(string url, string handler, Dictionary<string, string> fields, string? token) =>
+    private Task<IAPIResponse> PostAsync(string url, string? handler, Dictionary<string, string> fields, string? token) =>
         PostAsync(Page, url, handler, fields, token);
 
-    private static async Task<IAPIResponse> PostAsync(IPage page, string url, string handler, Dictionary<string, string> fields, string? token)
+    private static async Task<IAPIResponse> PostAsync(IPage page, string url, string? handler, Dictionary<string, string> fields, string? token)
     {
         var form = page.APIRequest.CreateFormData();
         foreach (var (name, value) in fields)
@@ -211,7 +245,14 @@ public sealed class ConsoleRegionsTests(RegionsFixture regions) : BrowserTest(re
             form.Set("__RequestVerificationToken", token);
         }
 
-        return await page.APIRequest.PostAsync(url + "?handler=" + handler, new() { Form = form, MaxRedirects = 0 });
+        return await page.APIRequest.PostAsync(handler is null ? url : url + "?handler=" + handler, new() { Form = form, MaxRedirects = 0 });
+    }
+
+    /// <summary>How many of <paramref name="codes"/> exist as regions.</summary>
+    private async Task<int> RegionCountAsync(params string[] codes)
+    {
+        await using var scope = Regions.IdentityServices.CreateAsyncScope();
+        return await scope.ServiceProvider.GetRequiredService<AuthorityDbContext>().Regions.CountAsync(r => codes.Contains(r.Code));
     }
 
     /// <summary>An account enabled in <paramref name="region"/>, through the account operations (its event into the outbox).</summary>

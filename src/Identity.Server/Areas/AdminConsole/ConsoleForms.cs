@@ -1,5 +1,6 @@
 using Identity.Core.Operations;
 using Microsoft.AspNetCore.Mvc.ModelBinding;
+using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace Identity.Server.AdminConsole;
 
@@ -11,6 +12,31 @@ public static class ConsoleForms
 {
     /// <summary>The key of messages that belong to no field: shown only in the summary.</summary>
     public const string Summary = "";
+
+    /// <summary>The form field a typed confirmation is entered in (<c>_TypedConfirmation</c>), and the key of its messages.</summary>
+    public const string ConfirmationField = "Confirmation";
+
+    /// <summary>
+    /// Whether the administrator typed <paramref name="expected"/> (spaces around it ignored) to confirm a change that
+    /// cannot be undone. When not, <paramref name="mismatch"/> goes beside the confirmation field and the page answers 400.
+    /// </summary>
+    public static bool Confirmed(this PageModel page, string? typed, string expected, string mismatch,
+        StringComparison comparison = StringComparison.Ordinal)
+    {
+        ArgumentNullException.ThrowIfNull(page);
+        if (string.Equals(typed?.Trim(), expected, comparison))
+        {
+            return true;
+        }
+
+        page.ModelState.AddModelError(ConfirmationField, mismatch);
+        page.Response.StatusCode = StatusCodes.Status400BadRequest;
+        return false;
+    }
+
+    /// <summary>The confirmation field of a page for <c>_TypedConfirmation</c>: what to type, what was typed, its messages.</summary>
+    public static TypedConfirmation Confirmation(this ModelStateDictionary state, string expected, string? typed) =>
+        new(expected, typed, state.Field(ConfirmationField, "confirmation"));
 
     /// <summary>Copies an operation's refusal into the page's model state; a stale or conflicting change goes to the summary.</summary>
     public static void AddRefusal(this ModelStateDictionary state, OperationResult result, string? stale = null)

@@ -84,3 +84,6 @@ public sealed record FieldErrors(string Id, IReadOnlyList<string> Messages)
     /// <summary>The input's <c>aria-describedby</c>: its hint, and its errors when it has some.</summary>
     public string DescribedBy(string? hintId = null) => string.Join(' ', new[] { hintId, Any ? "err-" + Id : null }.OfType<string>());
 }
+
+/// <summary>A typed confirmation's field (<c>_TypedConfirmation</c>): the text to type, what was typed, and its messages.</summary>
+public sealed record TypedConfirmation(string Expected, string? Typed, FieldErrors Errors);

@@ -23,8 +23,6 @@ public sealed class DeleteAccountModel(AuthorityDbContext db, AccountOperations 
 
     public int UserCount { get; private set; }
 
-    public string? Error { get; private set; }
-
     public async Task<IActionResult> OnGetAsync(Guid id) => await LoadAsync(id, tracking: false) is { } refusal ? refusal : Page();
 
     public async Task<IActionResult> OnPostAsync(Guid id)
@@ -34,17 +32,15 @@ public sealed class DeleteAccountModel(AuthorityDbContext db, AccountOperations 
             return refusal;
         }
 
-        if (!string.Equals(Confirmation?.Trim(), Account.Name, StringComparison.Ordinal))
+        if (!this.Confirmed(Confirmation, Account.Name, MismatchMessage))
         {
-            Error = MismatchMessage;
-            Response.StatusCode = StatusCodes.Status400BadRequest;
             return Page();
         }
 
         var result = await operations.DeleteAsync(Account, Admin.Actor, HttpContext.RequestAborted);
         if (!result.Succeeded)
         {
-            Error = result.Detail ?? "The account changed meanwhile: reload the page and try again.";
+            ModelState.AddModelError(ConsoleForms.ConfirmationField, result.Detail ?? "The account changed meanwhile: reload the page and try again.");
             Response.StatusCode = StatusCodes.Status409Conflict;
             return Page();
         }

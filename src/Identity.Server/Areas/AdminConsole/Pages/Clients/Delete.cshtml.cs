@@ -21,8 +21,6 @@ public sealed class DeleteClientModel(ClientOperations clients) : ConsolePageMod
     /// <summary>Why this client cannot be deleted (the console's own, or declared in configuration), or null.</summary>
     public string? Undeletable { get; private set; }
 
-    public string? Error { get; private set; }
-
     public async Task<IActionResult> OnGetAsync(string clientId) => await LoadAsync(clientId) is null ? NotFound() : Page();
 
     public async Task<IActionResult> OnPostAsync(string clientId)
@@ -33,18 +31,17 @@ public sealed class DeleteClientModel(ClientOperations clients) : ConsolePageMod
             return NotFound();
         }
 
-        if (!string.Equals(Confirmation?.Trim(), ClientId, StringComparison.Ordinal))
+        if (!this.Confirmed(Confirmation, ClientId, MismatchMessage))
         {
-            Error = MismatchMessage;
-            Response.StatusCode = StatusCodes.Status400BadRequest;
             return Page();
         }
 
         var result = await clients.DeleteAsync(application, Admin.Actor, HttpContext.RequestAborted);
         if (!result.Succeeded)
         {
-            Error = result.Detail ?? "The client was not deleted.";
-            Undeletable ??= Error;
+            var error = result.Detail ?? "The client was not deleted.";
+            ModelState.AddModelError(ConsoleForms.ConfirmationField, error);
+            Undeletable ??= error;
             Response.StatusCode = ConsoleForms.StatusOf(result);
             return Page();
         }

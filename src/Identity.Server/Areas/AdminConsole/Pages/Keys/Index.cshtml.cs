@@ -35,8 +35,6 @@ public sealed class KeysModel(KeyOperations keys, TimeProvider time) : ConsolePa
 
     public DateTimeOffset Now { get; private set; }
 
-    public Dictionary<string, string[]> Errors { get; } = new(StringComparer.Ordinal);
-
     public IActionResult OnGet()
     {
         if (!Admin.IsPlatformAdmin)
@@ -55,17 +53,13 @@ public sealed class KeysModel(KeyOperations keys, TimeProvider time) : ConsolePa
             return NotFound();
         }
 
-        if (!string.Equals(Confirmation?.Trim(), ConfirmationWord, StringComparison.OrdinalIgnoreCase))
-        {
-            Errors[nameof(Confirmation)] = [MismatchMessage];
-        }
-
+        var confirmed = this.Confirmed(Confirmation, ConfirmationWord, MismatchMessage, StringComparison.OrdinalIgnoreCase);
         if (Algorithms.Count == 0)
         {
-            Errors[nameof(Algorithms)] = [NoneChosen];
+            ModelState.AddModelError(nameof(Algorithms), NoneChosen);
         }
 
-        if (Errors.Count > 0)
+        if (!confirmed || Algorithms.Count == 0)
         {
             return Refused(StatusCodes.Status400BadRequest);
         }
@@ -73,9 +67,12 @@ public sealed class KeysModel(KeyOperations keys, TimeProvider time) : ConsolePa
         var result = await keys.RotateAsync(Algorithms, RevokePrevious, Admin.Actor, HttpContext.RequestAborted);
         if (!result.Succeeded)
         {
-            Errors[result.Outcome == OperationOutcome.Invalid ? nameof(Algorithms) : ConsoleForms.Summary] = result.Errors is { Count: > 0 } errors
-                ? [.. errors.SelectMany(e => e.Value)]
-                : [result.Detail ?? "The rotation was refused."];
+            var field = result.Outcome == OperationOutcome.Invalid ? nameof(Algorithms) : ConsoleForms.Summary;
+            foreach (var message in result.Errors is { Count: > 0 } errors ? errors.SelectMany(e => e.Value) : [result.Detail ?? "The rotation was refused."])
+            {
+                ModelState.AddModelError(field, message);
+            }
+
             return Refused(ConsoleForms.StatusOf(result));
         }
 

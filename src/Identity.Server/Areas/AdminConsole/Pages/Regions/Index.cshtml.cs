@@ -14,8 +14,8 @@ public sealed record RegionRow(Region Region, int AccountCount, IReadOnlyList<(G
 /// <summary>
 /// The regions, for every admin (as <c>GET /admin/v1/regions</c>): which accounts live in each — an account's admin sees
 /// only their own — and, for platform administrators, each region's outbox backlog (a link to the outbox page) and
-/// what <see cref="RegionOperations"/> lets them change: create, rename, delete an unused region, audited with the admin
-/// as actor. Account admins posting those forms get 403.
+/// what <see cref="RegionOperations"/> lets them change: create, rename, and (on <see cref="DeleteRegionModel"/>'s page,
+/// after typing the code) delete an unused region, audited with the admin as actor. Account admins posting those forms get 403.
 /// </summary>
 public sealed class RegionsModel(AuthorityDbContext db, RegionOperations regions) : ConsolePageModel
 {
@@ -32,7 +32,7 @@ public sealed class RegionsModel(AuthorityDbContext db, RegionOperations regions
 
     public IReadOnlyList<RegionRow> Rows { get; private set; } = [];
 
-    /// <summary>A refused rename or deletion: the region it was about, and why.</summary>
+    /// <summary>A refused rename: the region it was about, and why.</summary>
     public (string Code, string Message)? RowError { get; private set; }
 
     public async Task<IActionResult> OnGetAsync()
@@ -82,24 +82,6 @@ public sealed class RegionsModel(AuthorityDbContext db, RegionOperations regions
         }
 
         Notice($"The region {region!.Code} is now called {region.DisplayName}.");
-        return Redirect(ConsoleClient.BasePath + "/regions");
-    }
-
-    public async Task<IActionResult> OnPostDeleteAsync(string? code)
-    {
-        if (await ExistingAsync(code) is { } refusal)
-        {
-            return refusal;
-        }
-
-        var result = await regions.DeleteAsync(code!, Admin.Actor, HttpContext.RequestAborted);
-        if (!result.Succeeded)
-        {
-            RowError = (code!, Messages(result));
-            return await RefusedAsync(ConsoleForms.StatusOf(result));
-        }
-
-        Notice($"The region {code} was deleted.");
         return Redirect(ConsoleClient.BasePath + "/regions");
     }
 
