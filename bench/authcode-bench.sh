@@ -31,6 +31,11 @@
 #                         pidstat (sysstat); profiling costs the server a few % of CPU, and the server runs without W^X
 #                         (DOTNET_EnableWriteXorExecute=0) so that perf sees the compiled code.
 #
+# Allocation: each Identity server runs with its management port (Telemetry:ManagementPort, 127.0.0.1:7287, the second
+# replica 7288) as in production; the bench reads the runtime's allocated-bytes counter from its /metrics at both ends
+# of the measured window and reports KB allocated per round trip ("n/a" for a SERVER_DIR build without the counter).
+# Far less noisy than CPU time on a shared machine: the yardstick for per-request work.
+#
 # What it does:
 #   1. starts a private PostgreSQL (scripts/lib/postgres.sh)
 #   2. dotnet publish src/Identity.Server and bench/AuthCodeBench (Release); starts the published
@@ -61,6 +66,8 @@ PEER_URL="http://127.0.0.1:$PEER_PORT"
 PEER_PID=
 REPLICA2_PORT=7284
 REPLICA2_PID=
+METRICS_PORT=7287
+REPLICA2_METRICS_PORT=7288
 BASE_URL="http://127.0.0.1:$PORT"
 ISSUER="$BASE_URL/"
 CLIENT_ID=bench-web
@@ -94,7 +101,8 @@ bench_cleanup_traps
 # --- 1. PostgreSQL. ---
 port_free "$PORT"
 case " $TARGETS " in *" peer "*) port_free "$PEER_PORT" ;; esac
-case " $TARGETS " in *" identity2 "*) port_free "$REPLICA2_PORT" ;; esac
+port_free "$METRICS_PORT"
+case " $TARGETS " in *" identity2 "*) port_free "$REPLICA2_PORT"; port_free "$REPLICA2_METRICS_PORT" ;; esac
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-authcode-bench.XXXXXX")
 chmod 711 "$BENCH_TMP"   # the postgres OS user must be able to reach its sub-folder
 bench_postgres
@@ -132,8 +140,9 @@ server_env=(
   Oidc__Clients__0__RedirectUris__0="$REDIRECT_URI"
   Oidc__Clients__0__SecretEnvironmentVariable=BENCH_WEB_SECRET
   BENCH_WEB_SECRET="$BENCH_WEB_SECRET"
+  Telemetry__ManagementAddress=127.0.0.1
 )
-start_server "$BASE_URL" "${profile_env[@]}" "${server_env[@]}"
+start_server "$BASE_URL" "${profile_env[@]}" "${server_env[@]}" Telemetry__ManagementPort="$METRICS_PORT"
 log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
 
 # Ready = discovery answers 200 within 60 s (the database is migrated and the client declared
@@ -143,7 +152,8 @@ wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit
 # The second replica (TARGETS with identity2): the same database, configuration and issuer, after the first migrated.
 if [[ " $TARGETS " == *" identity2 "* ]]; then
   first_pid=$SERVER_PID
-  SERVER_LOG="$BENCH_TMP/server2.log" start_server "http://127.0.0.1:$REPLICA2_PORT" "${server_env[@]}" Oidc__Issuer="$ISSUER"
+  SERVER_LOG="$BENCH_TMP/server2.log" start_server "http://127.0.0.1:$REPLICA2_PORT" "${server_env[@]}" Oidc__Issuer="$ISSUER" \
+    Telemetry__ManagementPort="$REPLICA2_METRICS_PORT"
   REPLICA2_PID=$SERVER_PID
   SERVER_PID=$first_pid
   log "second replica started (pid $REPLICA2_PID) on port $REPLICA2_PORT"
@@ -189,12 +199,14 @@ for target in $TARGETS; do
   fi
   case "$target" in
     identity)
-      target_args=(--base-url "$BASE_URL" --server-pid "$SERVER_PID" --db-pid "$PG_PID")
+      target_args=(--base-url "$BASE_URL" --server-pid "$SERVER_PID" --db-pid "$PG_PID"
+        --metrics-url "http://127.0.0.1:$METRICS_PORT/metrics")
       target_desc="Identity.Server@${SERVER_DIR:-$git_rev}, Production, PostgreSQL, client $CLIENT_ID (authorization_code, PKCE S256, client_secret_basic, scope \"openid profile\")"
       ;;
     identity2)
       target_args=(--base-url "$BASE_URL" --base-url "http://127.0.0.1:$REPLICA2_PORT" --server-pid "$SERVER_PID"
-        --server-pid "$REPLICA2_PID" --db-pid "$PG_PID")
+        --server-pid "$REPLICA2_PID" --db-pid "$PG_PID" --metrics-url "http://127.0.0.1:$METRICS_PORT/metrics"
+        --metrics-url "http://127.0.0.1:$REPLICA2_METRICS_PORT/metrics")
       target_desc="two replicas of Identity.Server@${SERVER_DIR:-$git_rev} on one PostgreSQL (every code issued at one, redeemed at the other; server CPU = both), Production, client $CLIENT_ID"
       ;;
     peer)
@@ -246,6 +258,7 @@ for target in $TARGETS; do
     echo "cpu (% of one core, measured window): server=$(kv "$line" server_cpu_pct) db=$(kv "$line" db_cpu_pct)" \
          "load_generator=$(kv "$line" client_cpu_pct) machine=$(kv "$line" machine_busy_pct) of $(( $(nproc) * 100 ))" \
          "| per round trip: server $(kv "$line" server_cpu_ms_per_roundtrip) ms, db $(kv "$line" db_cpu_ms_per_roundtrip) ms"
+    [ "$target" = peer ] || echo "allocated by the server per round trip (measured window): $(kv "$line" server_alloc_kb_per_roundtrip) KB"
     [ -z "$profile_lines" ] || echo "$profile_lines"
     echo "target: p99 < ${TARGET_P99_MS} ms at $SESSIONS sessions ($mode): $verdict"
     echo "raw: $line"

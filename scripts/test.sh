@@ -115,6 +115,8 @@ printf 'scripts/test.sh: dotnet test exited %d after %dm%02ds\n' "$rc" $(( elaps
 # The failed tests by name, each with the first lines of its error message, gathered here so that a log
 # cut to its last lines (as CI shows it) still says which tests failed and why.
 awk '
+  { gsub(/\033\[[0-9;]*[A-Za-z]/, ""); sub(/\r$/, "") }   # a colouring console (CI with a terminal) must not hide a name
+  /^\[xUnit\.net [^]]*\] +.+ \[FAIL\]$/ { print "FAIL (xUnit):" substr($0, index($0, "]") + 1); next }
   /^ *Failed .+ \[[^]]*\]$/ { print "FAILED:" substr($0, index($0, "Failed") + 6); grab = 1; n = 0; frames = 0; next }
   grab && /Error Message:/  { next }
   grab && /Stack Trace:/    { grab = 2; next }

@@ -21,6 +21,8 @@ public sealed class BenchOptions
                                replicas); discovery is read from the first, its endpoints moved to each replica
                   [--server-pid PID ...] [--db-pid POSTMASTER_PID]   CPU split of the measured window (Linux
                                /proc); one --server-pid per replica, summed
+                  [--metrics-url URL ...]   a server's Prometheus endpoint (management port /metrics), one per
+                               replica: bytes allocated per round trip in the measured window, summed
                   [--session-cookie identity.session]   the SSO cookie the sign-in must leave (the peer's: _session)
                   [--window-file PATH]   written ("start") when the measured window begins, so that a profiler
                                (bench/authcode-bench.sh PROFILE=1) records exactly that window
@@ -66,6 +68,9 @@ public sealed class BenchOptions
 
     public int? DbPid { get; private set; }
 
+    /// <summary>The servers' Prometheus endpoints (one per replica), read for the bytes they allocate.</summary>
+    public List<Uri> MetricsUrls { get; } = [];
+
     /// <summary>A file written when the measured window begins (for a profiler to start on); null: none.</summary>
     public string? WindowFile { get; private set; }
 
@@ -98,6 +103,7 @@ public sealed class BenchOptions
                 case "--seconds": o.Seconds = Number(name, value, 0.1, 3600); break;
                 case "--rate": o.Rate = Number(name, value, 0.1, 1_000_000); break;
                 case "--server-pid": o.ServerPids.Add((int)Number(name, value, 1, int.MaxValue)); break;
+                case "--metrics-url": o.MetricsUrls.Add(AbsoluteUri(name, value)); break;
                 case "--db-pid": o.DbPid = (int)Number(name, value, 1, int.MaxValue); break;
                 case "--window-file": o.WindowFile = value; break;
                 case "--seed-connection-string": o.SeedConnectionString = value; break;

@@ -86,6 +86,7 @@ namespace AuthCodeBench
             // The load generator's own CPU over the measured window (it shares the cores with the server).
             await Task.Delay(Remaining(warmupEnd));
             var cpu0 = CpuSample.Take(options);
+            var allocated0 = await ServerAllocations.TakeAsync(options.MetricsUrls);
             if (options.WindowFile is { } windowFile)
             {
                 await File.WriteAllTextAsync(windowFile, "start\n");
@@ -93,6 +94,7 @@ namespace AuthCodeBench
 
             await Task.Delay(Remaining(end));
             var cpu1 = CpuSample.Take(options);
+            var allocated1 = await ServerAllocations.TakeAsync(options.MetricsUrls);
             await Task.WhenAll(loops);
 
             var total = recorders.SelectMany(r => r.Total).ToArray();
@@ -143,6 +145,14 @@ namespace AuthCodeBench
             {
                 Add("server_cpu_pct", Pct(cpu1.Server - cpu0.Server));
                 Add("server_cpu_ms_per_roundtrip", MsPerRoundTrip(cpu1.Server - cpu0.Server));
+            }
+
+            if (options.MetricsUrls.Count > 0)
+            {
+                // Bytes the server(s) allocated per round trip completed in the window (the two scrapes' own: noise).
+                Add("server_alloc_kb_per_roundtrip", allocated0 is { } a0 && allocated1 is { } a1 && total.Length > 0
+                    ? ((a1 - a0) / 1024 * options.Seconds / window / total.Length).ToString("F1", CultureInfo.InvariantCulture)
+                    : "n/a");
             }
 
             if (options.DbPid is not null)

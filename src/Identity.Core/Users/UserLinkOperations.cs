@@ -221,6 +221,11 @@ public sealed class UserLinkOperations(
     public Task<PendingEmail?> PendingChangeAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken) =>
         links.PendingChangeAsync(user, now, cancellationToken);
 
+    /// <summary>The pending changes of a page of users, in one read: by user id, those with none absent.</summary>
+    public Task<IReadOnlyDictionary<string, PendingEmail>> PendingChangesAsync(IReadOnlyCollection<ApplicationUser> users, DateTimeOffset now,
+        CancellationToken cancellationToken) =>
+        links.PendingChangesAsync(users, now, cancellationToken);
+
     /// <summary><paramref name="address"/> is proven the user's (by its link, or by an admin): theirs now, verified.</summary>
     private async Task<OperationResult> ProveAddressAsync(Change change, ApplicationUser user, string address, string by,
         CancellationToken cancellationToken)

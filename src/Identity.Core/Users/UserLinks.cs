@@ -92,12 +92,31 @@ public sealed class UserLinks(AuthorityDbContext db)
         (await PendingChangeAsync(user, now, cancellationToken))?.Address;
 
     /// <summary>The pending address with when its live link was sent and until when it works (what an admin is shown).</summary>
-    public async Task<PendingEmail?> PendingChangeAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken)
+    public async Task<PendingEmail?> PendingChangeAsync(ApplicationUser user, DateTimeOffset now, CancellationToken cancellationToken) =>
+        (await PendingChangesAsync([user], now, cancellationToken)).GetValueOrDefault(user.Id);
+
+    /// <summary>
+    /// The pending changes of several users (a page of a list) in one statement, by user id; users with none are absent.
+    /// Each is the user's newest live verification link, kept when it has not lapsed and names another address.
+    /// </summary>
+    public async Task<IReadOnlyDictionary<string, PendingEmail>> PendingChangesAsync(IReadOnlyCollection<ApplicationUser> users, DateTimeOffset now,
+        CancellationToken cancellationToken)
     {
+        if (users.Count == 0)
+        {
+            return new Dictionary<string, PendingEmail>(StringComparer.Ordinal);
+        }
+
+        var ids = users.Select(u => u.Id).ToList();
+        // Live links are few per user (a new one ends the previous): all of them in one read, the newest chosen here.
         var live = await db.UserLinks.AsNoTracking()
-            .Where(l => l.UserId == user.Id && l.Purpose == UserLinkPurposes.EmailVerification && l.EndedAt == null)
-            .OrderByDescending(l => l.Id).Select(l => new PendingEmail(l.Email, l.CreatedAt, l.ExpiresAt)).FirstOrDefaultAsync(cancellationToken);
-        return live is not null && live.ExpiresAt > now && !string.Equals(live.Address, user.Email, StringComparison.OrdinalIgnoreCase) ? live : null;
+            .Where(l => ids.Contains(l.UserId) && l.Purpose == UserLinkPurposes.EmailVerification && l.EndedAt == null)
+            .Select(l => new { l.Id, l.UserId, Pending = new PendingEmail(l.Email, l.CreatedAt, l.ExpiresAt) })
+            .ToListAsync(cancellationToken);
+        var newest = live.GroupBy(l => l.UserId, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.MaxBy(l => l.Id)!.Pending, StringComparer.Ordinal);
+        return users
+            .Where(u => newest.TryGetValue(u.Id, out var link) && link.ExpiresAt > now && !string.Equals(link.Address, u.Email, StringComparison.OrdinalIgnoreCase))
+            .ToDictionary(u => u.Id, u => newest[u.Id], StringComparer.Ordinal);
     }
 
     /// <summary>How many links of <paramref name="purpose"/> the user was sent since <paramref name="since"/>.</summary>

@@ -201,6 +201,10 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
     public Task<PendingEmail?> PendingChangeAsync(ApplicationUser user, CancellationToken cancellationToken) =>
         links.PendingChangeAsync(user, time.GetUtcNow(), cancellationToken);
 
+    /// <summary>The pending addresses of a page of users (the console's users list), in one read: by user id.</summary>
+    public Task<IReadOnlyDictionary<string, PendingEmail>> PendingChangesAsync(IReadOnlyCollection<ApplicationUser> users, CancellationToken cancellationToken) =>
+        links.PendingChangesAsync(users, time.GetUtcNow(), cancellationToken);
+
     /// <summary>The admin vouches for the user's current address, or the one they are moving to (which then becomes theirs).</summary>
     public async Task<OperationResult> MarkEmailVerifiedAsync(AdminActor admin, ApplicationUser user, string? email, CancellationToken cancellationToken) =>
         OwnerRule(admin, user.AccountId!.Value, user.Role) ?? await links.MarkEmailVerifiedAsync(user, email, admin.Actor, cancellationToken);

@@ -19,11 +19,16 @@ public static class TelemetryExtensions
 {
     public const string ServiceName = "identity-server";
 
-    /// <summary>The meters the authority exports: its own, the outbox's, the client access policy's, ASP.NET Core's.</summary>
+    /// <summary>
+    /// The meters the authority exports: its own, the outbox's, the client access policy's, ASP.NET Core's, and the
+    /// .NET runtime's (GC heap and allocated bytes, pauses, thread pool, lock contention: observable instruments, read
+    /// only when scraped, so no cost per request; <c>bench/authcode-bench.sh</c> reads the allocated bytes).
+    /// </summary>
     public static readonly string[] Meters =
     [
         AuthorityMetrics.MeterName, OutboxMetrics.MeterName, ClientRefusals.AccessMeterName,
         "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel", "Microsoft.AspNetCore.RateLimiting",
+        "System.Runtime",
     ];
 
     private const string ScrapePath = "/metrics";

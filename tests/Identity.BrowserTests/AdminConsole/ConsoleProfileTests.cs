@@ -237,11 +237,88 @@ public sealed class ConsoleProfileTests(RegionsFixture regions) : BrowserTest(re
         Assert.True(await db.AuditEntries.AnyAsync(e => e.EventType == "user.email_verification_sent" && e.SubjectId == member.Id && e.ActorId == adminId));
     }
 
-    private async Task<Member> CreateMemberAsync(Guid account)
+    [Fact]
+    public async Task MarkVerified_UnverifiedAddress_ConfirmStep_PageSaysVerified_AuditedWithAdmin_StaleOr404Refused()
+    {
+        // Arrange: an account in a region with a member whose address is unverified; the account's admin in the console.
+        var (account, admin) = await Regions.CreateAccountUserAsync("admin");
+        await EnableRegionAsync(account);
+        var member = await CreateMemberAsync(account, verified: false);
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(Page, Regions.Identity, admin, Regions.UserPassword);
+        await Expect(Console.Heading("Accounts")).ToBeVisibleAsync();
+        var userPath = At(Regions.Identity, $"/admin/accounts/{account}/users/{member.Id}");
+        var verifyPath = userPath + "/verify-email";
+        await Page.GotoAsync(userPath);
+        await Expect(Page.Locator("#user-email-verified")).ToHaveTextAsync("no");
+        var eventsBefore = await OutboxRowsAsync(member.Id);
+        var laterTab = await Page.Context.NewPageAsync(); // the same admin's second tab, on the confirm page made now
+        await laterTab.GotoAsync(verifyPath);
+
+        // Act: the user's page, Mark … verified…, the confirm step.
+        await Console.Link($"Mark {member.Email} verified…").ClickAsync();
+        await Expect(Console.Heading("Mark the address verified")).ToBeVisibleAsync();
+        await Expect(Page.Locator("#confirm-text")).ToContainTextAsync(member.Email);
+        await ConsoleChecks.ExpectAccessibleAsync(Page);
+        await ConsoleWorld.ScreenshotAsync(Page, "user-verify-email");
+        await Console.Button("Mark verified").ClickAsync();
+
+        // Assert: back on the user's page, verified, no more link; the API agrees; one audit entry naming the admin and
+        // one event more in the outbox for the region (the operation's own).
+        await Expect(Console.Notice).ToHaveTextAsync($"{member.Email} is marked verified.");
+        await Expect(Page.Locator("#user-email-verified")).ToHaveTextAsync("yes");
+        await Expect(Page.Locator("#verify-email")).ToHaveCountAsync(0);
+        using (var api = await Regions.PlatformAdminAsync())
+        {
+            using var user = JsonDocument.Parse(await api.GetStringAsync($"/admin/v1/accounts/{account}/users/{member.Id}"));
+            Assert.True(user.RootElement.GetProperty("emailVerified").GetBoolean());
+        }
+
+        await using (var scope = Regions.IdentityServices.CreateAsyncScope())
+        {
+            var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+            var adminId = await db.Users.Where(u => u.Email == admin).Select(u => u.Id).SingleAsync();
+            var entry = Assert.Single(await db.AuditEntries.Where(e => e.EventType == "user.email_verified" && e.SubjectId == member.Id).ToListAsync());
+            Assert.Equal(adminId, entry.ActorId);
+        }
+
+        Assert.Equal(eventsBefore.Count + 1, (await OutboxRowsAsync(member.Id)).Count);
+
+        // The second tab's confirmation, made before: 409, shown as the user now is; nothing more written.
+        var stale = await laterTab.RunAndWaitForResponseAsync(
+            () => laterTab.GetByRole(AriaRole.Button, new() { Name = "Mark verified", Exact = true }).ClickAsync(), r => r.Request.Method == "POST");
+        Assert.Equal((int)HttpStatusCode.Conflict, stale.Status);
+        await Expect(laterTab.GetByRole(AriaRole.Alert)).ToContainTextAsync(Identity.Server.AdminConsole.Pages.Users.VerifyUserEmailModel.StaleMessage);
+        await Expect(laterTab.Locator("#confirm-text")).ToContainTextAsync("verified already");
+        Assert.Equal(eventsBefore.Count + 1, (await OutboxRowsAsync(member.Id)).Count);
+
+        // The form without its anti-forgery token: 400.
+        var unsigned = Page.APIRequest.CreateFormData();
+        unsigned.Set("version", member.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal((int)HttpStatusCode.BadRequest, (await Page.APIRequest.PostAsync(verifyPath, new() { Form = unsigned, MaxRedirects = 0 })).Status);
+
+        // Another account's admin: the user's page and the confirm page are absent (404), and so is a post with a valid token.
+        var unverified = await CreateMemberAsync(account, verified: false);
+        var (_, stranger) = await Regions.CreateAccountUserAsync("admin");
+        var other = await Regions.NewPersonAsync();
+        await ConsoleWorld.SignInToConsoleEnrollingAsync(other, Regions.Identity, stranger, Regions.UserPassword);
+        await Expect(new ConsoleLayoutPage(other).Heading("Accounts")).ToBeVisibleAsync();
+        var token = await other.Locator("input[name=__RequestVerificationToken]").First.InputValueAsync();
+        var theirPath = At(Regions.Identity, $"/admin/accounts/{account}/users/{unverified.Id}");
+        Assert.Equal((int)HttpStatusCode.NotFound, (await other.GotoAsync(theirPath))!.Status);
+        Assert.Equal((int)HttpStatusCode.NotFound, (await other.GotoAsync(theirPath + "/verify-email"))!.Status);
+        var form = other.APIRequest.CreateFormData();
+        form.Set("version", unverified.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        form.Set("__RequestVerificationToken", token);
+        Assert.Equal((int)HttpStatusCode.NotFound, (await other.APIRequest.PostAsync(theirPath + "/verify-email", new() { Form = form, MaxRedirects = 0 })).Status);
+        await Page.GotoAsync(theirPath);
+        await Expect(Page.Locator("#user-email-verified")).ToHaveTextAsync("no");
+    }
+
+    private async Task<Member> CreateMemberAsync(Guid account, bool verified = true)
     {
         await using var scope = Regions.IdentityServices.CreateAsyncScope();
         var created = await scope.ServiceProvider.GetRequiredService<UserOperations>().CreateAsync(
-            new NewUser(account, $"member-{Guid.NewGuid():n}@example.test", "Grace", AccountRoles.Member, EmailConfirmed: true), Regions.UserPassword,
+            new NewUser(account, $"member-{Guid.NewGuid():n}@example.test", "Grace", AccountRoles.Member, EmailConfirmed: verified), Regions.UserPassword,
             new Actor("test", null, null, null), CancellationToken.None);
         Assert.True(created.Result.Succeeded, created.Result.ToString());
         return new Member(created.User.Id, created.User.Email!, created.User.Version);

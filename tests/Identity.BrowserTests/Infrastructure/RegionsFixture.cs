@@ -130,13 +130,18 @@ public class RegionsFixture : IAsyncLifetime
 
     /// <summary>
     /// A second Identity, alone (no regional app, its own database) and on <paramref name="clock"/>, at 127.0.0.1: for a
-    /// test that moves time, checked on Identity's own pages. The caller disposes it.
+    /// test that moves time, checked on Identity's own pages (and <paramref name="services"/>, e.g. a statement counter).
+    /// The caller disposes it.
     /// </summary>
-    public async Task<KestrelHost<Program>> StartIdentityAsync(TimeProvider clock)
+    public async Task<KestrelHost<Program>> StartIdentityAsync(TimeProvider clock, Action<IServiceCollection>? services = null)
     {
         var port = FreePorts.Take(1)[0];
         var settings = await ServerSettingsAsync(KestrelHost.Loopback, port, "identity-" + Guid.NewGuid().ToString("n"), []);
-        return new KestrelHost<Program>(port, settings, services: services => services.AddSingleton(clock)).Start();
+        return new KestrelHost<Program>(port, settings, services: s =>
+        {
+            s.AddSingleton(clock);
+            services?.Invoke(s);
+        }).Start();
     }
 
     private async Task<Dictionary<string, string?>> ServerSettingsAsync(string host, int port, string database, IEnumerable<RegionApp> apps)

@@ -89,6 +89,8 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
         Assert.True(Sample(scrape, "identity_keys_next_rotation_seconds", "algorithm=\"RS256\"") > 0);
         Assert.True(Sample(scrape, "identity_certificates_expiry_seconds", "certificate=\"data_protection\"") > 300 * 86400);
         Assert.DoesNotContain(fixture.BasicSecret, scrape, StringComparison.Ordinal);
+        // The runtime's own meter: the bytes allocated so far (bench/authcode-bench.sh divides them by the round trips).
+        Assert.True(Sample(scrape, "dotnet_gc_heap_total_allocated_bytes_total") > 1_000_000);
 
         // The dashboard and the alert rules name only metrics the scrape has (the regional ones: a region's meter).
         var referenced = MetricReference().Matches(File.ReadAllText(Path.Combine(MonitoringFolder, "identity-dashboard.json"))

@@ -1,4 +1,5 @@
 using Identity.Core.Data;
+using Identity.Core.Users;
 using Identity.Server.Admin;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -9,7 +10,8 @@ using Account = Identity.Core.Accounts.Account;
 
 /// <summary>
 /// An account's users, 50 a page in a stable order (a cursor, as the admin API pages), filtered by part of the email
-/// and by status, each with their role, status, last sign-in and enrolled second factors.
+/// and by status, each with their role, status, last sign-in, enrolled second factors and a pending address marker
+/// (each read once for the whole page, not once a row).
 /// </summary>
 public sealed class UsersModel(AuthorityDbContext db, UserAdministration users) : ConsolePageModel
 {
@@ -29,6 +31,9 @@ public sealed class UsersModel(AuthorityDbContext db, UserAdministration users) 
     public IReadOnlyList<ApplicationUser> Items { get; private set; } = [];
 
     public IReadOnlyDictionary<string, UserFacts> Facts { get; private set; } = new Dictionary<string, UserFacts>();
+
+    /// <summary>The users of the page with an address change waiting for its link (decision 0086), by id.</summary>
+    public IReadOnlyDictionary<string, PendingEmail> Pending { get; private set; } = new Dictionary<string, PendingEmail>();
 
     /// <summary>The next page's cursor, or null on the last page.</summary>
     public string? Next { get; private set; }
@@ -65,6 +70,7 @@ public sealed class UsersModel(AuthorityDbContext db, UserAdministration users) 
         var (items, more) = await users.ListAsync(accountId, Email, wanted, cursor, PageSize, HttpContext.RequestAborted);
         Items = items;
         Facts = await users.FactsAsync(accountId, [.. items.Select(u => u.Id)], HttpContext.RequestAborted);
+        Pending = await users.PendingChangesAsync(items, HttpContext.RequestAborted);
         Next = more ? AdminHttp.EncodeCursor(items[^1].Id) : null;
         return Page();
     }
