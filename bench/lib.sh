@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Helpers shared by the bench scripts (bench/token-bench.sh, authcode-bench.sh, propagation-bench.sh, mtls-bench.sh).
+# Helpers shared by the bench scripts (bench/token-bench.sh, telemetry-bench.sh, authcode-bench.sh, propagation-bench.sh,
+# mtls-bench.sh).
 # Source it after scripts/lib/postgres.sh; the caller defines log() (its own "# name-bench:" prefix) before calling
 # wait_quiet and the start/wait helpers.
 
@@ -117,6 +118,34 @@ publish_baseline() {
 bench_postgres() {
   pg_install_if_missing
   pg_start "$BENCH_TMP/postgres"
+}
+
+# ensure_wrk: installs wrk (Debian's package) when missing: the load generator of the shared harness's token-load.sh.
+ensure_wrk() {
+  command -v wrk >/dev/null && return 0
+  log "installing wrk (apt)"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk >&2
+}
+
+# token_client CLIENT_ID SCOPE RESOURCE: the client_credentials client token-load.sh asks tokens of. Sets
+# BENCH_CLIENT_SECRET (new, random; not exported: the peer reads the same name for its own client) and the array
+# TOKEN_CLIENT_SETTINGS, start_server's settings that declare the client and SCOPE (audience RESOURCE) with ES256 access
+# tokens, plain HTTP and loopback not throttled.
+token_client() {
+  BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
+  TOKEN_CLIENT_SETTINGS=(
+    Oidc__AllowInsecureHttp=true
+    Throttling__ExemptLoopback=true
+    Oidc__AccessTokenAlgorithm=ES256
+    Oidc__Clients__0__ClientId="$1"
+    Oidc__Clients__0__GrantTypes__0=client_credentials
+    Oidc__Clients__0__Scopes__0="$2"
+    Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET
+    BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET"
+    Oidc__Scopes__0__Name="$2"
+    Oidc__Scopes__0__Resources__0="$3"
+  )
 }
 
 # bench_database NAME: creates the database NAME in bench_postgres's cluster; sets DB_CONNECTION_STRING to it.

@@ -64,11 +64,7 @@ bench_stop_more() {
 }
 
 # --- 1. Tools and PostgreSQL. ---
-if ! command -v wrk >/dev/null; then
-  log "installing wrk (apt)"
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk >&2
-fi
+ensure_wrk
 for port in "$OFF_PORT" "$ON_PORT" "$MANAGEMENT_PORT"; do port_free "$port"; done
 
 BENCH_TMP=$(mktemp -d "${TMPDIR:-/tmp}/identity-telemetry-bench.XXXXXX")
@@ -78,27 +74,15 @@ bench_postgres
 # --- 2. Publish once; start "off" and "on" from the same build. ---
 log "dotnet publish src/Identity.Server (Release)"
 publish_projects src/Identity.Server
-BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
 # Everything but Telemetry is the same for both servers.
-client_settings=(
-  Oidc__AllowInsecureHttp=true
-  Throttling__ExemptLoopback=true
-  Oidc__AccessTokenAlgorithm=ES256
-  Oidc__Clients__0__ClientId="$CLIENT_ID"
-  Oidc__Clients__0__GrantTypes__0=client_credentials
-  Oidc__Clients__0__Scopes__0="$SCOPE"
-  Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET
-  BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET"
-  Oidc__Scopes__0__Name="$SCOPE"
-  Oidc__Scopes__0__Resources__0="$RESOURCE"
-)
+token_client "$CLIENT_ID" "$SCOPE" "$RESOURCE"
 
 bench_database identity_telemetry_off
-SERVER_LOG="$BENCH_TMP/off.log" start_server "http://127.0.0.1:$OFF_PORT" "${client_settings[@]}"
+SERVER_LOG="$BENCH_TMP/off.log" start_server "http://127.0.0.1:$OFF_PORT" "${TOKEN_CLIENT_SETTINGS[@]}"
 OFF_PID=$SERVER_PID
 SERVER_PID=
 bench_database identity_telemetry_on
-SERVER_LOG="$BENCH_TMP/on.log" start_server "http://127.0.0.1:$ON_PORT" "${client_settings[@]}" \
+SERVER_LOG="$BENCH_TMP/on.log" start_server "http://127.0.0.1:$ON_PORT" "${TOKEN_CLIENT_SETTINGS[@]}" \
   Telemetry__Traces=true \
   Telemetry__TraceSampleRatio=0.01 \
   Telemetry__ManagementPort="$MANAGEMENT_PORT" \

@@ -83,11 +83,7 @@ cpu_pct() {
 }
 
 # --- 1. Tools and PostgreSQL. ---
-if ! command -v wrk >/dev/null; then
-  log "installing wrk (apt)"
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq wrk >&2
-fi
+ensure_wrk
 command -v node >/dev/null || { echo "node is needed (the peer and the JWT check)" >&2; exit 2; }
 port_free "$PORT"
 
@@ -100,20 +96,10 @@ bench_database identity_bench
 log "dotnet publish src/Identity.Server (Release)"
 publish_projects src/Identity.Server
 
-# Only the server gets this variable: the peer (server.js) reads the same name for its own
-# client secret, so it must not be exported to run-peer.sh.
-BENCH_CLIENT_SECRET=$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')
-start_server "$BASE_URL" \
-  Oidc__AllowInsecureHttp=true \
-  Throttling__ExemptLoopback=true \
-  Oidc__AccessTokenAlgorithm=ES256 \
-  Oidc__Clients__0__ClientId="$CLIENT_ID" \
-  Oidc__Clients__0__GrantTypes__0=client_credentials \
-  Oidc__Clients__0__Scopes__0="$SCOPE" \
-  Oidc__Clients__0__SecretEnvironmentVariable=BENCH_CLIENT_SECRET \
-  BENCH_CLIENT_SECRET="$BENCH_CLIENT_SECRET" \
-  Oidc__Scopes__0__Name="$SCOPE" \
-  Oidc__Scopes__0__Resources__0="$RESOURCE"
+# Only the server gets the client's secret (token_client does not export it): the peer (server.js) reads the same name
+# for its own client secret.
+token_client "$CLIENT_ID" "$SCOPE" "$RESOURCE"
+start_server "$BASE_URL" "${TOKEN_CLIENT_SETTINGS[@]}"
 log "Identity.Server started (pid $SERVER_PID); waiting for discovery"
 wait_http_200 "$SERVER_PID" "$BASE_URL/.well-known/openid-configuration" || exit 1
 

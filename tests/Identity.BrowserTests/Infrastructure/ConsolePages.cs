@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Deque.AxeCore.Playwright;
 using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Users;

@@ -7,6 +7,7 @@ using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
 using Microsoft.Extensions.Caching.Memory;
 using Microsoft.Extensions.Options;
+using OpenIddict.Abstractions;
 using OpenIddict.EntityFrameworkCore;
 using OpenIddict.EntityFrameworkCore.Models;
 
@@ -28,12 +29,18 @@ namespace Identity.Server.Connect.Replacements;
 /// time OpenIddict read their client, and SaveChanges' batch preparation were ~14 % of the server's CPU per SSO round
 /// trip (perf, 2026-12-04; decision 0070). Their foreign keys (client, authorization) are held here.
 /// </para>
+/// <para>
+/// The token entries the token endpoint reads (the code's, the refresh token's) and their authorizations are known here
+/// too, read without EF Core (<see cref="TokenEntryCommands"/>, decision 0093): untracked like the held ones, with their
+/// foreign keys, found again by id or reference id, and redeemed by a conditional update.
+/// </para>
 /// </summary>
 public sealed class CodeIssuanceBatch
 {
     private readonly Dictionary<object, Dictionary<Type, string>> _keys = new(ReferenceEqualityComparer.Instance);
     private readonly List<object> _held = [];
-    private readonly HashSet<object> _written = new(ReferenceEqualityComparer.Instance);
+    // In the database: written by this batch, or read by TokenEntryCommands.
+    private readonly HashSet<object> _stored = new(ReferenceEqualityComparer.Instance);
 
     public bool Active { get; private set; }
 
@@ -48,10 +55,18 @@ public sealed class CodeIssuanceBatch
         _keys.TryAdd(entity, []);
     }
 
-    /// <summary>Whether this request holds (or held, and wrote) <paramref name="entity"/>.</summary>
+    /// <summary>An entity read from the database without EF Core's tracking, and its foreign keys (by principal type).</summary>
+    internal void Adopt(object entity, Dictionary<Type, string> keys)
+    {
+        _keys[entity] = keys;
+        _stored.Add(entity);
+    }
+
+    /// <summary>Whether this request holds (or held, and wrote, or read untracked) <paramref name="entity"/>.</summary>
     internal bool Knows(object entity) => _keys.ContainsKey(entity);
 
-    internal bool Wrote(object entity) => _written.Contains(entity);
+    /// <summary>Whether <paramref name="entity"/> is a row in the database that EF Core does not track: written by this batch, or adopted.</summary>
+    internal bool Stored(object entity) => _stored.Contains(entity);
 
     /// <summary>The entity of this id that this request holds or wrote (it is not tracked: EF Core would not find it).</summary>
     internal T? Find<T>(string? id, Func<T, string?> idOf) where T : class =>
@@ -85,15 +100,26 @@ public sealed class CodeIssuanceBatch
         await HeldRowInserts.ExecuteAsync(db, _held, this, cancellationToken);
         foreach (var entity in _held)
         {
-            _written.Add(entity);
+            _stored.Add(entity);
         }
 
         _held.Clear();
     }
 
     /// <summary>
-    /// Before OpenIddict updates an entity this batch wrote (not done on the code's path today): tracked as stored, with
-    /// its foreign keys, so that the update writes them back instead of clearing them.
+    /// Writes one new entity that OpenIddict creates outside the authorize request (the refresh token that replaces the
+    /// one redeemed), with the foreign keys set on it here, by one INSERT: its client and authorization are not read for
+    /// EF Core's navigations, and it is not tracked.
+    /// </summary>
+    internal async Task InsertAsync(DbContext db, object entity, CancellationToken cancellationToken)
+    {
+        await HeldRowInserts.ExecuteAsync(db, [entity], this, cancellationToken);
+        _stored.Add(entity);
+    }
+
+    /// <summary>
+    /// Before OpenIddict updates an entity this batch wrote or adopted (an authorization revoked after a replay): tracked
+    /// as stored, with its foreign keys, so that the update writes them back instead of clearing them.
     /// </summary>
     internal void Attach(DbContext db, object entity)
     {
@@ -165,7 +191,7 @@ public sealed class BatchedAuthorizationStore(
 
     public override async ValueTask UpdateAsync(OpenIddictEntityFrameworkCoreAuthorization authorization, CancellationToken cancellationToken)
     {
-        if (batch.Wrote(authorization))
+        if (batch.Stored(authorization))
         {
             batch.Attach(await Context.GetDbContextAsync(cancellationToken), authorization);
         }
@@ -185,19 +211,26 @@ public sealed class BatchedTokenStore(
 {
     public override async ValueTask CreateAsync(OpenIddictEntityFrameworkCoreToken token, CancellationToken cancellationToken)
     {
-        if (!batch.Active)
+        if (batch.Active)
         {
-            await base.CreateAsync(token, cancellationToken);
+            batch.Hold(token);
             return;
         }
 
-        batch.Hold(token);
+        if (batch.Knows(token) && !batch.Stored(token))
+        {
+            // A new entry whose foreign keys were set here (the rotated refresh token): one INSERT, as the code's.
+            await batch.InsertAsync(await Context.GetDbContextAsync(cancellationToken), token, cancellationToken);
+            return;
+        }
+
+        await base.CreateAsync(token, cancellationToken);
     }
 
     public override async ValueTask SetApplicationIdAsync(
         OpenIddictEntityFrameworkCoreToken token, string? identifier, CancellationToken cancellationToken)
     {
-        if (!batch.Active && !batch.Knows(token))
+        if (!batch.Active && !batch.Knows(token) && !await IsNewAsync(token, cancellationToken))
         {
             await base.SetApplicationIdAsync(token, identifier, cancellationToken);
             return;
@@ -205,6 +238,14 @@ public sealed class BatchedTokenStore(
 
         batch.SetKey(token, typeof(OpenIddictEntityFrameworkCoreApplication), identifier);
     }
+
+    /// <summary>
+    /// Whether <paramref name="token"/> is one OpenIddict is about to create: neither tracked by EF Core nor read or
+    /// written here. OpenIddict's store would read its client and authorization to set the navigations (two queries
+    /// once the redeemed entry's are no longer tracked); its keys are held instead, and <see cref="CreateAsync"/> writes them.
+    /// </summary>
+    private async ValueTask<bool> IsNewAsync(OpenIddictEntityFrameworkCoreToken token, CancellationToken cancellationToken) =>
+        (await Context.GetDbContextAsync(cancellationToken)).Entry(token).State == EntityState.Detached;
 
     public override ValueTask<string?> GetApplicationIdAsync(OpenIddictEntityFrameworkCoreToken token, CancellationToken cancellationToken) =>
         batch.Knows(token)
@@ -214,7 +255,7 @@ public sealed class BatchedTokenStore(
     public override async ValueTask SetAuthorizationIdAsync(
         OpenIddictEntityFrameworkCoreToken token, string? identifier, CancellationToken cancellationToken)
     {
-        if (!batch.Active && !batch.Knows(token))
+        if (!batch.Active && !batch.Knows(token) && !await IsNewAsync(token, cancellationToken))
         {
             await base.SetAuthorizationIdAsync(token, identifier, cancellationToken);
             return;
@@ -231,16 +272,42 @@ public sealed class BatchedTokenStore(
             : base.GetAuthorizationIdAsync(token, cancellationToken);
 
     // OpenIddict finds the code's entry again (by id, by reference id) while it issues it: EF Core's change tracker found
-    // it there before; now the batch does.
+    // it there before; now the batch does. At the token endpoint the entry is read without EF Core (TokenEntryCommands),
+    // unless EF Core tracks it (created by this request through the base store): OpenIddict's store looks there first too.
     public override ValueTask<OpenIddictEntityFrameworkCoreToken?> FindByIdAsync(string identifier, CancellationToken cancellationToken) =>
-        batch.Find<OpenIddictEntityFrameworkCoreToken>(identifier, t => t.Id) is { } held
-            ? ValueTask.FromResult<OpenIddictEntityFrameworkCoreToken?>(held)
-            : base.FindByIdAsync(identifier, cancellationToken);
+        batch.Find<OpenIddictEntityFrameworkCoreToken>(identifier, t => t.Id) is { } known
+            ? ValueTask.FromResult<OpenIddictEntityFrameworkCoreToken?>(known)
+            : ReadAsync(identifier, byReference: false, cancellationToken);
 
     public override ValueTask<OpenIddictEntityFrameworkCoreToken?> FindByReferenceIdAsync(string identifier, CancellationToken cancellationToken) =>
-        batch.Find<OpenIddictEntityFrameworkCoreToken>(identifier, t => t.ReferenceId) is { } held
-            ? ValueTask.FromResult<OpenIddictEntityFrameworkCoreToken?>(held)
-            : base.FindByReferenceIdAsync(identifier, cancellationToken);
+        batch.Find<OpenIddictEntityFrameworkCoreToken>(identifier, t => t.ReferenceId) is { } known
+            ? ValueTask.FromResult<OpenIddictEntityFrameworkCoreToken?>(known)
+            : ReadAsync(identifier, byReference: true, cancellationToken);
+
+    private async ValueTask<OpenIddictEntityFrameworkCoreToken?> ReadAsync(string identifier, bool byReference, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(identifier);
+        var db = await Context.GetDbContextAsync(cancellationToken);
+        // The tracked entries by their keys only: no change detection over everything the context tracks.
+        var detect = db.ChangeTracker.AutoDetectChangesEnabled;
+        db.ChangeTracker.AutoDetectChangesEnabled = false;
+        try
+        {
+            foreach (var entry in db.ChangeTracker.Entries<OpenIddictEntityFrameworkCoreToken>())
+            {
+                if (string.Equals(byReference ? entry.Entity.ReferenceId : entry.Entity.Id, identifier, StringComparison.Ordinal))
+                {
+                    return entry.Entity;
+                }
+            }
+        }
+        finally
+        {
+            db.ChangeTracker.AutoDetectChangesEnabled = detect;
+        }
+
+        return await TokenEntryCommands.ReadAsync(db, identifier, byReference, batch, cancellationToken);
+    }
 
     public override async ValueTask UpdateAsync(OpenIddictEntityFrameworkCoreToken token, CancellationToken cancellationToken)
     {
@@ -253,9 +320,20 @@ public sealed class BatchedTokenStore(
             return;
         }
 
-        if (batch.Wrote(token))
+        if (batch.Stored(token))
         {
-            batch.Attach(db, token);
+            // As OpenIddict's store: a new concurrency token, written only where the row still has the one read. The
+            // redemption (TryRedeemAsync) relies on it: of N requests redeeming one code, one updates the row, the others
+            // get the ConcurrencyException that makes OpenIddict refuse them (RFC 6749 §4.1.2: a code is used once).
+            var original = token.ConcurrencyToken;
+            token.ConcurrencyToken = Guid.NewGuid().ToString();
+            if (!await TokenEntryCommands.TryUpdateAsync(db, token, original, batch, cancellationToken))
+            {
+                throw new OpenIddictExceptions.ConcurrencyException(
+                    "The token entry was changed by another request (redeemed, revoked or deleted) since it was read.");
+            }
+
+            return;
         }
 
         await base.UpdateAsync(token, cancellationToken);

@@ -1,0 +1,244 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
+using Microsoft.EntityFrameworkCore.Infrastructure;
+using Microsoft.EntityFrameworkCore.Metadata;
+using Microsoft.EntityFrameworkCore.Storage;
+using OpenIddict.EntityFrameworkCore.Models;
+
+namespace Identity.Server.Connect.Replacements;
+
+/// <summary>
+/// The token endpoint's two statements on a token entry, the code's or the refresh token's, sent without EF Core's
+/// LINQ pipeline: the read of the entry with its authorization (one SELECT with a LEFT JOIN, where OpenIddict's store
+/// joined the client's row too), materialised into untracked entities, and the conditional update that redeems it
+/// (<c>UPDATE … WHERE Id = @id AND ConcurrencyToken = @original</c>, the replay check). The query cache lookup, the
+/// materialiser, change tracking and <c>SaveChanges</c>' batch preparation were most of EF Core's ~20 % of the server's
+/// CPU per SSO round trip left after decision 0070 (perf, 2026-12-04; decision 0093).
+/// <para>
+/// Each command is built once per model from EF Core's metadata (table and column names, the provider's quoting,
+/// parameter placeholders and type mappings, as <see cref="HeldRowInserts"/> does) and executed through EF Core's
+/// relational command on the context's connection and transaction, so that its logging, interceptors and command
+/// timeout apply; its text never changes, so Npgsql's automatic preparation (<c>Max Auto Prepare</c>, decision 0013)
+/// prepares it on PostgreSQL. The SQL is plain SQL-92 (a LEFT JOIN, named parameters) for SQLite, PostgreSQL and SQL Server.
+/// </para>
+/// </summary>
+internal static class TokenEntryCommands
+{
+    /// <summary>A column read or written: the property, and for a foreign key (a shadow property) the principal's type.</summary>
+    private sealed record Column(IProperty Property, Type? Principal, RelationalTypeMapping Mapping, Type ReadAs);
+
+    private sealed record Select(IRelationalCommand Command, string KeyParameter, Column[] Token, Column[] Authorization);
+
+    private sealed record Update(IRelationalCommand Command, Column[] Columns, string OriginalParameter);
+
+    private const string KeyParameterName = "key";
+    private const string OriginalParameterName = "original";
+
+    private static readonly ConcurrentDictionary<(IModel, bool ByReference), Select> Selects = new();
+    private static readonly ConcurrentDictionary<IModel, Update> Updates = new();
+
+    /// <summary>
+    /// The token entry whose id (or, with <paramref name="byReference"/>, reference id) is <paramref name="key"/>, with its
+    /// authorization; both untracked, known to <paramref name="known"/> with their foreign keys. Null if there is none.
+    /// </summary>
+    public static async Task<OpenIddictEntityFrameworkCoreToken?> ReadAsync(
+        DbContext db, string key, bool byReference, CodeIssuanceBatch known, CancellationToken cancellationToken)
+    {
+        var select = Selects.GetOrAdd((db.Model, byReference), static (k, db) => BuildSelect(db, k.ByReference), db);
+        var connection = db.GetService<IRelationalConnection>();
+        var command = Rent(connection, select.Command);
+        try
+        {
+            await using var reader = await command.ExecuteReaderAsync(Parameters(db, connection, new Dictionary<string, object?>(1)
+            {
+                [select.KeyParameter] = key,
+            }, CommandSource.FromSqlQuery), cancellationToken);
+            return await reader.ReadAsync(cancellationToken) ? Adopt(reader.DbDataReader, select, known) : null;
+        }
+        finally
+        {
+            connection.ReturnCommand(command);
+        }
+    }
+
+    private static OpenIddictEntityFrameworkCoreToken Adopt(DbDataReader row, Select select, CodeIssuanceBatch known)
+    {
+        var token = new OpenIddictEntityFrameworkCoreToken();
+        var keys = Materialise(row, 0, select.Token, token);
+        if (known.Find<OpenIddictEntityFrameworkCoreToken>(token.Id, t => t.Id) is { } seen)
+        {
+            return seen; // read before in this request (by its other key): one instance per row, as EF Core's identity map gives
+        }
+
+        known.Adopt(token, keys);
+        var authorizationId = keys.GetValueOrDefault(typeof(OpenIddictEntityFrameworkCoreAuthorization));
+        if (authorizationId is not null && known.Find<OpenIddictEntityFrameworkCoreAuthorization>(authorizationId, a => a.Id) is null
+            && !row.IsDBNull(select.Token.Length))
+        {
+            // OpenIddict's ValidateAuthorizationEntry finds it here (BatchedAuthorizationStore) instead of reading it again.
+            var authorization = new OpenIddictEntityFrameworkCoreAuthorization();
+            known.Adopt(authorization, Materialise(row, select.Token.Length, select.Authorization, authorization));
+        }
+
+        return token;
+    }
+
+    /// <summary>
+    /// Writes every column of <paramref name="token"/> (as EF Core's <c>Update</c> does) where its concurrency token is
+    /// still <paramref name="original"/>. Returns false when another request changed the row first (or it is gone): on
+    /// PostgreSQL the second writer waits for the first's row lock and then finds the token changed; SQLite has one
+    /// writer at a time; SQL Server locks the row the same way.
+    /// </summary>
+    public static async Task<bool> TryUpdateAsync(
+        DbContext db, OpenIddictEntityFrameworkCoreToken token, string? original, CodeIssuanceBatch known, CancellationToken cancellationToken)
+    {
+        var update = Updates.GetOrAdd(db.Model, static (_, db) => BuildUpdate(db), db);
+        var values = new Dictionary<string, object?>(update.Columns.Length + 1);
+        foreach (var column in update.Columns)
+        {
+            var value = column.Principal is { } principal ? known.KeyOf(token, principal) : column.Property.PropertyInfo!.GetValue(token);
+            values[ParameterName(column.Property)] = value;
+        }
+
+        values[update.OriginalParameter] = original;
+        var connection = db.GetService<IRelationalConnection>();
+        var command = Rent(connection, update.Command);
+        try
+        {
+            return await command.ExecuteNonQueryAsync(Parameters(db, connection, values, CommandSource.ExecuteSqlRaw), cancellationToken) == 1;
+        }
+        finally
+        {
+            connection.ReturnCommand(command);
+        }
+    }
+
+    // The cached commands are templates: an EF Core command reuses its data reader, so one instance cannot serve two
+    // requests at once. Each execution rents the connection's own command and fills it from the template, as EF Core's
+    // query pipeline does.
+    private static IRelationalCommand Rent(IRelationalConnection connection, IRelationalCommandTemplate template)
+    {
+        var command = connection.RentCommand();
+        command.PopulateFrom(template);
+        return command;
+    }
+
+    private static RelationalCommandParameterObject Parameters(
+        DbContext db, IRelationalConnection connection, IReadOnlyDictionary<string, object?> values, CommandSource source) =>
+        new(connection, values, readerColumns: null, db, db.GetService<IRelationalCommandDiagnosticsLogger>(), source);
+
+    /// <summary>Sets the mapped properties of <paramref name="entity"/> from the row; returns its foreign keys.</summary>
+    private static Dictionary<Type, string> Materialise(DbDataReader row, int first, Column[] columns, object entity)
+    {
+        var keys = new Dictionary<Type, string>(2);
+        for (var i = 0; i < columns.Length; i++)
+        {
+            var column = columns[i];
+            if (row.IsDBNull(first + i))
+            {
+                continue; // a new entity's properties are null already
+            }
+
+            var value = Read(row, first + i, column.ReadAs);
+            if (column.Mapping.Converter is { } converter)
+            {
+                value = converter.ConvertFromProvider(value);
+            }
+
+            if (column.Principal is { } principal)
+            {
+                keys[principal] = (string)value!;
+            }
+            else
+            {
+                column.Property.PropertyInfo!.SetValue(entity, value);
+            }
+        }
+
+        return keys;
+    }
+
+    // The typed getters, as EF Core's materialiser uses them: SQLite keeps dates as text, which GetDateTime parses.
+    private static object? Read(DbDataReader row, int ordinal, Type type) =>
+        type == typeof(string) ? row.GetString(ordinal)
+        : type == typeof(DateTime) ? row.GetDateTime(ordinal)
+        : type == typeof(DateTimeOffset) ? row.GetFieldValue<DateTimeOffset>(ordinal)
+        : type == typeof(long) ? row.GetInt64(ordinal)
+        : type == typeof(int) ? row.GetInt32(ordinal)
+        : type == typeof(bool) ? row.GetBoolean(ordinal)
+        : row.GetValue(ordinal);
+
+    private static Column[] Columns(IEntityType entityType) =>
+        entityType.GetProperties().Select(property =>
+        {
+            // A shadow property here is a foreign key (to the client or the authorization), held beside the entity.
+            var principal = property.IsShadowProperty()
+                ? property.GetContainingForeignKeys().Single().PrincipalEntityType.ClrType
+                : null;
+            if (principal is null && property.PropertyInfo is null)
+            {
+                throw new InvalidOperationException($"{entityType.DisplayName()}.{property.Name} has no CLR property to set.");
+            }
+
+            var mapping = property.GetRelationalTypeMapping();
+            var readAs = mapping.Converter?.ProviderClrType ?? mapping.ClrType;
+            return new Column(property, principal, mapping, Nullable.GetUnderlyingType(readAs) ?? readAs);
+        }).ToArray();
+
+    private static IEntityType EntityType<T>(DbContext db) =>
+        db.Model.FindEntityType(typeof(T)) ?? throw new InvalidOperationException($"{typeof(T)} is not in the model.");
+
+    private static string Table(ISqlGenerationHelper sql, IEntityType entityType) =>
+        sql.DelimitIdentifier(entityType.GetTableName()!, entityType.GetSchema());
+
+    private static string ParameterName(IProperty property) => "p_" + property.GetColumnName();
+
+    private static Select BuildSelect(DbContext db, bool byReference)
+    {
+        var sql = db.GetService<ISqlGenerationHelper>();
+        var tokens = EntityType<OpenIddictEntityFrameworkCoreToken>(db);
+        var authorizations = EntityType<OpenIddictEntityFrameworkCoreAuthorization>(db);
+        var token = Columns(tokens);
+        var authorizationKey = authorizations.FindPrimaryKey()!.Properties.Single();
+        // The authorization's key column comes first of its columns: whether it is null tells whether the join found one.
+        Column[] authorization = [.. Columns(authorizations).OrderBy(c => c.Property == authorizationKey ? 0 : 1)];
+        var toAuthorization = token.Single(c => c.Principal == typeof(OpenIddictEntityFrameworkCoreAuthorization)).Property;
+        var lookup = byReference
+            ? tokens.FindProperty(nameof(OpenIddictEntityFrameworkCoreToken.ReferenceId))!
+            : tokens.FindPrimaryKey()!.Properties.Single();
+
+        string Name(string alias, IProperty property) => $"{alias}.{sql.DelimitIdentifier(property.GetColumnName())}";
+        var text = $"SELECT {string.Join(", ", token.Select(c => Name("t", c.Property)).Concat(authorization.Select(c => Name("a", c.Property))))} " +
+            $"FROM {Table(sql, tokens)} t LEFT JOIN {Table(sql, authorizations)} a ON a.{sql.DelimitIdentifier(authorizationKey.GetColumnName())} = " +
+            $"{Name("t", toAuthorization)} WHERE {Name("t", lookup)} = {sql.GenerateParameterNamePlaceholder(KeyParameterName)}";
+        var builder = db.GetService<IRelationalCommandBuilderFactory>().Create().Append(text);
+        builder.AddParameter(KeyParameterName, sql.GenerateParameterName(KeyParameterName), lookup.GetRelationalTypeMapping(), nullable: false);
+        return new Select(builder.Build(), KeyParameterName, token, authorization);
+    }
+
+    private static Update BuildUpdate(DbContext db)
+    {
+        var sql = db.GetService<ISqlGenerationHelper>();
+        var tokens = EntityType<OpenIddictEntityFrameworkCoreToken>(db);
+        var columns = Columns(tokens);
+        var key = tokens.FindPrimaryKey()!.Properties.Single();
+        var concurrency = tokens.GetProperties().Single(p => p.IsConcurrencyToken);
+
+        string Placeholder(IProperty property) => sql.GenerateParameterNamePlaceholder(ParameterName(property));
+        var text = $"UPDATE {Table(sql, tokens)} SET " +
+            string.Join(", ", columns.Where(c => c.Property != key).Select(c => $"{sql.DelimitIdentifier(c.Property.GetColumnName())} = {Placeholder(c.Property)}")) +
+            $" WHERE {sql.DelimitIdentifier(key.GetColumnName())} = {Placeholder(key)}" +
+            $" AND {sql.DelimitIdentifier(concurrency.GetColumnName())} = {sql.GenerateParameterNamePlaceholder(OriginalParameterName)}";
+        var builder = db.GetService<IRelationalCommandBuilderFactory>().Create().Append(text);
+        foreach (var column in columns)
+        {
+            builder.AddParameter(ParameterName(column.Property), sql.GenerateParameterName(ParameterName(column.Property)), column.Mapping,
+                column.Property.IsNullable);
+        }
+
+        builder.AddParameter(OriginalParameterName, sql.GenerateParameterName(OriginalParameterName), concurrency.GetRelationalTypeMapping(), nullable: true);
+        return new Update(builder.Build(), columns, OriginalParameterName);
+    }
+}
