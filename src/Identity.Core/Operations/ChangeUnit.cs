@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using Identity.Core.Audit;
 using Identity.Core.Data;
+using Identity.Core.Propagation;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 
@@ -18,7 +19,7 @@ namespace Identity.Core.Operations;
 /// token and authorization revocations are single statements on the same context, hence in the same transaction.
 /// A run inside another run joins it: the outer run saves.
 /// </remarks>
-public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimeProvider time)
+public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimeProvider time, OutboxSignal? signal = null)
 {
     // The contexts an operation is writing now: the outbox interceptor tells a change that escaped one from one that did not.
     private static readonly ConditionalWeakTable<DbContext, Change> Open = [];
@@ -59,6 +60,16 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
             }
 
             await change.WriteAsync(db, cancellationToken);
+            switch (await OneStatementWrite.TryAsync(db, change, cancellationToken))
+            {
+                case OneStatementWrite.Outcome.Written:
+                    signal?.Notify(); // committed with its outbox rows (the interceptor sees no SaveChanges to tell it)
+                    return result;
+                case OneStatementWrite.Outcome.Stale:
+                    RejectChanges();
+                    return OperationResult.Stale;
+            }
+
             try
             {
                 await db.SaveChangesAsync(cancellationToken);

@@ -201,7 +201,17 @@ public sealed class UserOperations(
             change.Changed(user);
             change.Audit("user.updated", user, new { before, after = new { email = user.Email, displayName = user.DisplayName, role = user.Role } });
             return OperationResult.Done;
-        }, cancellationToken);
+        }, cancellationToken, saveOnly: !ProfileChangeReads(user, profile));
+
+    /// <summary>
+    /// Whether <see cref="ChangeProfileAsync"/>'s body sends statements of its own before the write: a new address (its
+    /// uniqueness, its links) or an active owner's new role (the last-owner check under the account's row lock) need the
+    /// run's transaction around them. Any other profile change (a name, a member's role) only changes the tracked user,
+    /// so its write alone is the transaction: on PostgreSQL one command (decision 0096).
+    /// </summary>
+    private static bool ProfileChangeReads(ApplicationUser user, ProfileChange profile) =>
+        (profile.Email?.Trim() is { } email && !string.Equals(email, user.Email, StringComparison.Ordinal))
+        || (profile.Role is { } role && !string.Equals(role, user.Role, StringComparison.Ordinal) && IsActiveOwner(user));
 
     /// <summary>
     /// The user's own change of address, the current password proven (errors under <c>currentPassword</c> or

@@ -147,6 +147,45 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
     }
 
     [Fact]
+    public async Task ProfileChanges_OneAfterAnotherOnOneCopy_EachWrittenWithItsEvents_AStaleCopyWritesNothing()
+    {
+        // The admin PATCH's operation, as the server runs it (on PostgreSQL one command outside a transaction: 0096).
+        var userId = await CreateUserAsync(_accountA, "stamped");
+        await ResponseAssert.StatusAsync(await _platform.PutAsync($"/admin/v1/accounts/{_accountA}/regions/au", null), HttpStatusCode.OK);
+        var before = (await RowsAsync(_accountA)).Max(r => r.Id);
+        await using var scope = fixture.Server.Services.CreateAsyncScope();
+        var operations = scope.ServiceProvider.GetRequiredService<Core.Users.UserOperations>();
+        var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var user = await db.Users.SingleAsync(u => u.Id == userId);
+
+        // Two changes in turn on one tracked copy: the second is guarded by what the first wrote, not by what was loaded.
+        Assert.Equal(OperationResult.Done, await operations.ChangeProfileAsync(user, new Core.Users.ProfileChange(null, "First", null), Renamer, default));
+        Assert.Equal(OperationResult.Done, await operations.ChangeProfileAsync(user, new Core.Users.ProfileChange(null, "Second", null), Renamer, default));
+
+        // Another replica changes the user; this copy is then stale, and its change writes no row, event or audit entry.
+        await using (var other = fixture.Server.Services.CreateAsyncScope())
+        {
+            var otherUser = await other.ServiceProvider.GetRequiredService<AuthorityDbContext>().Users.SingleAsync(u => u.Id == userId);
+            Assert.Equal(OperationResult.Done, await other.ServiceProvider.GetRequiredService<Core.Users.UserOperations>()
+                .ChangeProfileAsync(otherUser, new Core.Users.ProfileChange(null, "Elsewhere", null), Renamer, default));
+        }
+
+        Assert.Equal(OperationResult.Stale, await operations.ChangeProfileAsync(user, new Core.Users.ProfileChange(null, "Stale", null), Renamer, default));
+        Assert.Equal("Second", user.DisplayName); // the copy is back as it was loaded (or last written)
+
+        var rows = (await RowsAsync(_accountA)).Where(r => r.Id > before && r.UserId == userId).ToList();
+        Assert.Equal(
+            [("au", "First", 3L), ("eu", "First", 3L), ("au", "Second", 4L), ("eu", "Second", 4L), ("au", "Elsewhere", 5L), ("eu", "Elsewhere", 5L)],
+            rows.Select(r => (r.Region, Read<UserChanged>(r).DisplayName, Read<UserChanged>(r).Version)));
+        await using var check = fixture.Server.Services.CreateAsyncScope();
+        var checkDb = check.ServiceProvider.GetRequiredService<AuthorityDbContext>();
+        var stored = await checkDb.Users.AsNoTracking().SingleAsync(u => u.Id == userId);
+        Assert.Equal(("Elsewhere", 5L), (stored.DisplayName, stored.Version));
+        var audit = await checkDb.AuditEntries.Where(a => a.SubjectId == userId && a.EventType == "user.updated").OrderBy(a => a.Id).ToListAsync();
+        Assert.Equal(["First", "Second", "Elsewhere"], audit.Select(a => JsonDocument.Parse(a.Details!).RootElement.GetProperty("after").GetProperty("displayName").GetString()));
+    }
+
+    [Fact]
     public async Task UserChange_RoutedByTheRegionsTheUserCarries_WithoutReadingTheAccountsRegions()
     {
         // A new user carries no regions: a move committed while it was created would not have rewritten them. The first
