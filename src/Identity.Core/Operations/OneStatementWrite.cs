@@ -15,7 +15,7 @@ namespace Identity.Core.Operations;
 
 /// <summary>
 /// The write of a run that changed one user — its row updated, audit entries and outbox rows added, nothing else — sent
-/// on PostgreSQL outside any transaction as ONE command, without EF Core's SaveChanges (decision 0096): the user's UPDATE,
+/// on PostgreSQL outside any transaction as ONE command, without EF Core's SaveChanges (decision 0094): the user's UPDATE,
 /// guarded by its concurrency tokens as SaveChanges guards it, then each INSERT in the order the run added the rows, each
 /// guarded by the user's new concurrency stamp (a fresh GUID only this change writes). PostgreSQL runs a command's
 /// statements in one implicit transaction, and an INSERT sees the UPDATE before it: a stale change updates nothing and so

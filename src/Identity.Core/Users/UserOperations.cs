@@ -207,7 +207,7 @@ public sealed class UserOperations(
     /// Whether <see cref="ChangeProfileAsync"/>'s body sends statements of its own before the write: a new address (its
     /// uniqueness, its links) or an active owner's new role (the last-owner check under the account's row lock) need the
     /// run's transaction around them. Any other profile change (a name, a member's role) only changes the tracked user,
-    /// so its write alone is the transaction: on PostgreSQL one command (decision 0096).
+    /// so its write alone is the transaction: on PostgreSQL one command (decision 0094).
     /// </summary>
     private static bool ProfileChangeReads(ApplicationUser user, ProfileChange profile) =>
         (profile.Email?.Trim() is { } email && !string.Equals(email, user.Email, StringComparison.Ordinal))

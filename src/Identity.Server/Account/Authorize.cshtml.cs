@@ -163,7 +163,7 @@ public sealed class AuthorizeModel(
         // code or refresh token revokes exactly that chain (RFC 6749 §4.1.2, §10.5; RFC 9700 §4.14.2).
         // The authorization and the code's token entry are written together when the code is issued (CodeIssuanceBatch).
         // Only the code leaves this endpoint (code flow only: no implicit or hybrid response types are enabled), so its
-        // principal carries no claim about the user: the token endpoint reads the user afresh (decision 0102).
+        // principal carries no claim about the user: the token endpoint reads the user afresh (decision 0095).
         if (!request.IsAuthorizationCodeFlow())
         {
             throw new InvalidOperationException("Only the authorization code flow is enabled; no token is issued here.");

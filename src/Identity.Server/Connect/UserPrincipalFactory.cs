@@ -75,7 +75,7 @@ public static class SessionClaims
 /// OpenIddict issues tokens from (code and refresh-token redemption), the authorization code's own (the authorization
 /// endpoint, <see cref="ForCode"/>) and the userinfo response (<see cref="UserinfoEndpoint"/>), which carries the
 /// user's claims of the ID token the same scopes give. The user's fields are read from the row itself, not through a
-/// <c>UserManager</c> (whose store only returns them): resolving this factory builds none (issue 18, decision 0102).
+/// <c>UserManager</c> (whose store only returns them): resolving this factory builds none (issue 18, decision 0095).
 /// </summary>
 public sealed class UserPrincipalFactory(AuthorityDbContext db, Account.DirectoryCache directory)
 {
@@ -92,7 +92,7 @@ public sealed class UserPrincipalFactory(AuthorityDbContext db, Account.Director
     /// the tokens' principal afresh from the user's current row (<see cref="CreateAsync"/>) and reads nothing else of the
     /// code's; Identity answers the authorization request with a code alone (no implicit or hybrid flow, so no token
     /// leaves the authorization endpoint). The user's claims in the code would be encrypted, signed and read back for
-    /// nothing (decision 0102).
+    /// nothing (decision 0095).
     /// </summary>
     public static ClaimsPrincipal ForCode(string subject, ClaimsPrincipal session, ImmutableArray<string> scopes,
         ImmutableArray<string> resources)

@@ -27,7 +27,7 @@ public abstract class UserChangeCostTests<TDatabase>(ServerFixture<TDatabase> fi
 
     /// <summary>
     /// PostgreSQL: the change (the user's UPDATE, the audit entry and the outbox rows) is one command outside any
-    /// transaction, which PostgreSQL runs as one implicit transaction: no BEGIN, no COMMIT round trip (decision 0096).
+    /// transaction, which PostgreSQL runs as one implicit transaction: no BEGIN, no COMMIT round trip (decision 0094).
     /// SQLite: SaveChanges in its own transaction.
     /// </summary>
     protected abstract bool ChangeIsOneCommand { get; }

@@ -149,7 +149,7 @@ public abstract class OutboxTests<TDatabase>(ServerFixture<TDatabase> fixture) :
     [Fact]
     public async Task ProfileChanges_OneAfterAnotherOnOneCopy_EachWrittenWithItsEvents_AStaleCopyWritesNothing()
     {
-        // The admin PATCH's operation, as the server runs it (on PostgreSQL one command outside a transaction: 0096).
+        // The admin PATCH's operation, as the server runs it (on PostgreSQL one command outside a transaction: 0094).
         var userId = await CreateUserAsync(_accountA, "stamped");
         await ResponseAssert.StatusAsync(await _platform.PutAsync($"/admin/v1/accounts/{_accountA}/regions/au", null), HttpStatusCode.OK);
         var before = (await RowsAsync(_accountA)).Max(r => r.Id);
