@@ -377,9 +377,7 @@ internal static class HeldRowInserts
             sql.Append(insert.Sql.Replace(RowPrefix, prefix, StringComparison.Ordinal)).Append(";\n");
             foreach (var column in insert.Columns)
             {
-                var value = column.Principal is { } principal
-                    ? keys.KeyOf(entity, principal)
-                    : column.Property.PropertyInfo!.GetValue(entity);
+                var value = EntityColumns.ValueOf(column.Property, column.Principal, entity, keys);
                 parameters.Add(column.Mapping.CreateParameter(command, column.ParameterName.Replace(RowPrefix, prefix, StringComparison.Ordinal),
                     value, column.Property.IsNullable));
             }
@@ -392,25 +390,48 @@ internal static class HeldRowInserts
     {
         var entityType = db.Model.FindEntityType(clrType) ?? throw new InvalidOperationException($"{clrType} is not in the model.");
         var sql = db.GetService<ISqlGenerationHelper>();
-        var columns = entityType.GetProperties().Select(property =>
+        var columns = EntityColumns.Of(entityType).Select(c =>
         {
-            // A shadow property here is a foreign key (to the client or the authorization), whose value the batch holds.
+            var name = RowPrefix + c.Property.GetColumnName();
+            return new Column(sql.GenerateParameterNamePlaceholder(name), sql.GenerateParameterName(name), c.Property,
+                c.Property.GetRelationalTypeMapping(), c.Principal);
+        }).ToArray();
+
+        var text = $"INSERT INTO {EntityColumns.Table(sql, entityType)} " +
+            $"({string.Join(", ", columns.Select(c => sql.DelimitIdentifier(c.Property.GetColumnName())))}) " +
+            $"VALUES ({string.Join(", ", columns.Select(c => c.Placeholder))})";
+        return new Insert(text, columns);
+    }
+}
+
+/// <summary>
+/// The mapped properties of an OpenIddict entity as the replacements that write and read its rows without EF Core's
+/// change tracker see them (<see cref="HeldRowInserts"/>, <see cref="TokenEntryCommands"/>): a shadow property is a
+/// foreign key (to the client or the authorization) whose value the <see cref="CodeIssuanceBatch"/> holds beside the
+/// entity; every other property has a CLR property.
+/// </summary>
+internal static class EntityColumns
+{
+    /// <summary>Each mapped property, with the principal's type when it is a foreign key held by the batch.</summary>
+    public static IEnumerable<(IProperty Property, Type? Principal)> Of(IEntityType entityType) =>
+        entityType.GetProperties().Select(property =>
+        {
             var principal = property.IsShadowProperty()
                 ? property.GetContainingForeignKeys().Single().PrincipalEntityType.ClrType
                 : null;
             if (principal is null && property.PropertyInfo is null)
             {
-                throw new InvalidOperationException($"{entityType.DisplayName()}.{property.Name} has no CLR property to read.");
+                throw new InvalidOperationException($"{entityType.DisplayName()}.{property.Name} has no CLR property.");
             }
 
-            var name = RowPrefix + property.GetColumnName();
-            return new Column(sql.GenerateParameterNamePlaceholder(name), sql.GenerateParameterName(name), property,
-                property.GetRelationalTypeMapping(), principal);
-        }).ToArray();
+            return (property, principal);
+        });
 
-        var text = $"INSERT INTO {sql.DelimitIdentifier(entityType.GetTableName()!, entityType.GetSchema())} " +
-            $"({string.Join(", ", columns.Select(c => sql.DelimitIdentifier(c.Property.GetColumnName())))}) " +
-            $"VALUES ({string.Join(", ", columns.Select(c => c.Placeholder))})";
-        return new Insert(text, columns);
-    }
+    /// <summary>The value a row's column holds for <paramref name="entity"/>: its foreign key from the batch, or its property.</summary>
+    public static object? ValueOf(IProperty property, Type? principal, object entity, CodeIssuanceBatch keys) =>
+        principal is { } type ? keys.KeyOf(entity, type) : property.PropertyInfo!.GetValue(entity);
+
+    /// <summary>The entity's table, quoted (with its schema) for the provider.</summary>
+    public static string Table(ISqlGenerationHelper sql, IEntityType entityType) =>
+        sql.DelimitIdentifier(entityType.GetTableName()!, entityType.GetSchema());
 }

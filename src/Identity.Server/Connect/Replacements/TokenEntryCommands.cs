@@ -98,8 +98,7 @@ internal static class TokenEntryCommands
         var values = new Dictionary<string, object?>(update.Columns.Length + 1);
         foreach (var column in update.Columns)
         {
-            var value = column.Principal is { } principal ? known.KeyOf(token, principal) : column.Property.PropertyInfo!.GetValue(token);
-            values[ParameterName(column.Property)] = value;
+            values[ParameterName(column.Property)] = EntityColumns.ValueOf(column.Property, column.Principal, token, known);
         }
 
         values[update.OriginalParameter] = original;
@@ -171,27 +170,15 @@ internal static class TokenEntryCommands
         : row.GetValue(ordinal);
 
     private static Column[] Columns(IEntityType entityType) =>
-        entityType.GetProperties().Select(property =>
+        EntityColumns.Of(entityType).Select(c =>
         {
-            // A shadow property here is a foreign key (to the client or the authorization), held beside the entity.
-            var principal = property.IsShadowProperty()
-                ? property.GetContainingForeignKeys().Single().PrincipalEntityType.ClrType
-                : null;
-            if (principal is null && property.PropertyInfo is null)
-            {
-                throw new InvalidOperationException($"{entityType.DisplayName()}.{property.Name} has no CLR property to set.");
-            }
-
-            var mapping = property.GetRelationalTypeMapping();
+            var mapping = c.Property.GetRelationalTypeMapping();
             var readAs = mapping.Converter?.ProviderClrType ?? mapping.ClrType;
-            return new Column(property, principal, mapping, Nullable.GetUnderlyingType(readAs) ?? readAs);
+            return new Column(c.Property, c.Principal, mapping, Nullable.GetUnderlyingType(readAs) ?? readAs);
         }).ToArray();
 
     private static IEntityType EntityType<T>(DbContext db) =>
         db.Model.FindEntityType(typeof(T)) ?? throw new InvalidOperationException($"{typeof(T)} is not in the model.");
-
-    private static string Table(ISqlGenerationHelper sql, IEntityType entityType) =>
-        sql.DelimitIdentifier(entityType.GetTableName()!, entityType.GetSchema());
 
     private static string ParameterName(IProperty property) => "p_" + property.GetColumnName();
 
@@ -211,7 +198,7 @@ internal static class TokenEntryCommands
 
         string Name(string alias, IProperty property) => $"{alias}.{sql.DelimitIdentifier(property.GetColumnName())}";
         var text = $"SELECT {string.Join(", ", token.Select(c => Name("t", c.Property)).Concat(authorization.Select(c => Name("a", c.Property))))} " +
-            $"FROM {Table(sql, tokens)} t LEFT JOIN {Table(sql, authorizations)} a ON a.{sql.DelimitIdentifier(authorizationKey.GetColumnName())} = " +
+            $"FROM {EntityColumns.Table(sql, tokens)} t LEFT JOIN {EntityColumns.Table(sql, authorizations)} a ON a.{sql.DelimitIdentifier(authorizationKey.GetColumnName())} = " +
             $"{Name("t", toAuthorization)} WHERE {Name("t", lookup)} = {sql.GenerateParameterNamePlaceholder(KeyParameterName)}";
         var builder = db.GetService<IRelationalCommandBuilderFactory>().Create().Append(text);
         builder.AddParameter(KeyParameterName, sql.GenerateParameterName(KeyParameterName), lookup.GetRelationalTypeMapping(), nullable: false);
@@ -227,7 +214,7 @@ internal static class TokenEntryCommands
         var concurrency = tokens.GetProperties().Single(p => p.IsConcurrencyToken);
 
         string Placeholder(IProperty property) => sql.GenerateParameterNamePlaceholder(ParameterName(property));
-        var text = $"UPDATE {Table(sql, tokens)} SET " +
+        var text = $"UPDATE {EntityColumns.Table(sql, tokens)} SET " +
             string.Join(", ", columns.Where(c => c.Property != key).Select(c => $"{sql.DelimitIdentifier(c.Property.GetColumnName())} = {Placeholder(c.Property)}")) +
             $" WHERE {sql.DelimitIdentifier(key.GetColumnName())} = {Placeholder(key)}" +
             $" AND {sql.DelimitIdentifier(concurrency.GetColumnName())} = {sql.GenerateParameterNamePlaceholder(OriginalParameterName)}";
