@@ -77,12 +77,18 @@ git_rev() {
 # publish_projects PROJECT...: dotnet publish each project (Release) into $BENCH_TMP/<its folder name>; on failure,
 # print the end of the build log and exit.
 publish_projects() {
-  local project out
+  publish_each "." "$BENCH_TMP" "$BENCH_TMP/publish.log" "" "$@"
+}
+
+# publish_each SRC OUT LOG WHAT PROJECT...: dotnet publish SRC/PROJECT (Release) into OUT/<its folder name> for each
+# project; on failure, print the end of LOG and exit, naming the project (and WHAT, e.g. " at <commit>").
+publish_each() {
+  local src=$1 out=$2 log=$3 what=$4 project
+  shift 4
   for project in "$@"; do
-    out="$BENCH_TMP/$(basename "$project")"
-    if ! dotnet publish "$project" -c Release -o "$out" >"$BENCH_TMP/publish.log" 2>&1; then
-      tail -n 60 "$BENCH_TMP/publish.log" >&2
-      echo "dotnet publish $project failed" >&2
+    if ! dotnet publish "$src/$project" -c Release -o "$out/$(basename "$project")" >"$log" 2>&1; then
+      tail -n 60 "$log" >&2
+      echo "dotnet publish $project$what failed" >&2
       exit 1
     fi
   done
@@ -93,7 +99,7 @@ publish_projects() {
 # it, so that both sides of an A/B are measured by the same harness; into $BENCH_TMP/baseline/<its folder name>. The
 # bench apps must still compile against COMMIT's code.
 publish_baseline() {
-  local commit=$1 project src="$BENCH_TMP/baseline-src" out
+  local commit=$1 project src="$BENCH_TMP/baseline-src"
   shift
   rm -rf "$src" && mkdir -p "$src"
   git -C "$REPO_ROOT" archive "$commit" | tar -x -C "$src"
@@ -104,14 +110,7 @@ publish_baseline() {
       rm -rf "$src/$project/bin" "$src/$project/obj"
     fi
   done
-  for project in "$@"; do
-    out="$BENCH_TMP/baseline/$(basename "$project")"
-    if ! dotnet publish "$src/$project" -c Release -o "$out" >"$BENCH_TMP/publish-baseline.log" 2>&1; then
-      tail -n 60 "$BENCH_TMP/publish-baseline.log" >&2
-      echo "dotnet publish $project at $commit failed" >&2
-      exit 1
-    fi
-  done
+  publish_each "$src" "$BENCH_TMP/baseline" "$BENCH_TMP/publish-baseline.log" " at $commit" "$@"
 }
 
 # bench_postgres: a private PostgreSQL cluster in $BENCH_TMP/postgres (installed with apt when missing).
