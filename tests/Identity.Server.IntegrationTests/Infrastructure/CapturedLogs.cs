@@ -10,6 +10,30 @@ public sealed class CapturedLogs : ILoggerProvider
 
     public IEnumerable<string> Lines => _lines;
 
+    /// <summary>
+    /// The first line matching <paramref name="match"/>, waiting for it: a server writes a line after the work it reports
+    /// (an email is logged as sent after its row says so), so a test that saw the work may look before the line exists.
+    /// </summary>
+    public async Task<string> WaitForAsync(Func<string, bool> match, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+        while (true)
+        {
+            var line = _lines.FirstOrDefault(match);
+            if (line is not null)
+            {
+                return line;
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"No log line matched within the timeout; {_lines.Count} lines were written.");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
     public ILogger CreateLogger(string categoryName) => new Logger(categoryName, _lines);
 
     public void Dispose()
