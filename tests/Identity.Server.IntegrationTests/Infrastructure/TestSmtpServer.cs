@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using MimeKit;
@@ -37,10 +36,7 @@ public sealed class TestSmtpServer : IAsyncDisposable
         _login = login;
         _certificate = certificate;
         _implicitTls = implicitTls;
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        Port = TestPorts.Next(); // kept while stopped: a port of its own, which nothing else is given meanwhile
     }
 
     public int Port { get; }
