@@ -38,4 +38,12 @@ public sealed class ApplicationUser : IdentityUser
 
     /// <summary>When the current password was set; the account's maximum password age counts from here.</summary>
     public DateTimeOffset? PasswordChangedAt { get; set; }
+
+    /// <summary>A copy of this row's values without its <see cref="Account"/> navigation, detached from any context.</summary>
+    public ApplicationUser DetachedCopy()
+    {
+        var copy = (ApplicationUser)MemberwiseClone();
+        copy.Account = null;
+        return copy;
+    }
 }

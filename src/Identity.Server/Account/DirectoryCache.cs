@@ -1,4 +1,3 @@
-using System.Reflection;
 using System.Runtime.CompilerServices;
 using Identity.Core.Accounts;
 using Identity.Core.Data;
@@ -30,11 +29,6 @@ public sealed class DirectoryCache(IOptionsMonitor<OidcOptions> options, ILogger
     // Raised by every eviction: a copy read from the database before an eviction is not kept after it, so a read racing
     // a local change cannot put the older row back for a whole window.
     private long _evictions;
-
-    private static readonly PropertyInfo[] UserProperties = typeof(ApplicationUser)
-        .GetProperties(BindingFlags.Public | BindingFlags.Instance)
-        .Where(p => p is { CanRead: true, CanWrite: true } && p.Name != nameof(ApplicationUser.Account))
-        .ToArray();
 
     /// <summary>The user's row as a detached copy of its own (the caller may not save it), or <c>null</c> when none has this id.</summary>
     public async ValueTask<ApplicationUser?> UserAsync(AuthorityDbContext db, string? userId, CancellationToken cancellationToken)
@@ -137,16 +131,8 @@ public sealed class DirectoryCache(IOptionsMonitor<OidcOptions> options, ILogger
         return policy;
     }
 
-    private static ApplicationUser Copy(ApplicationUser user)
-    {
-        var copy = new ApplicationUser();
-        foreach (var property in UserProperties)
-        {
-            property.SetValue(copy, property.GetValue(user));
-        }
-
-        return copy;
-    }
+    // One shallow copy (its fields are strings and values), not a property-by-property copy through reflection.
+    private static ApplicationUser Copy(ApplicationUser user) => user.DetachedCopy();
 
     private sealed record UserKey(string Id);
 

@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
-using System.Data.Common;
-using System.Text;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -347,16 +346,22 @@ public sealed class BatchedTokenStore(
 /// implicit transaction; on SQLite and SQL Server each commits in turn, the authorization first, so a failure leaves at
 /// most an ad-hoc authorization that no code refers to (OpenIddict's pruning removes those).
 /// </summary>
+/// <summary>
+/// Writes entities the <see cref="CodeIssuanceBatch"/> holds, without EF Core's change tracker: one INSERT per row, all
+/// in one command built from EF Core's model (decision 0070) and run as an EF Core relational command on the context's
+/// connection and transaction (<see cref="TemplateCommands"/>), as <see cref="TokenEntryCommands"/>' are.
+/// </summary>
 internal static class HeldRowInserts
 {
-    private sealed record Column(string Placeholder, string ParameterName, IProperty Property, RelationalTypeMapping Mapping, Type? Principal);
+    private sealed record Column(string ParameterName, IProperty Property, Type? Principal);
 
-    private sealed record Insert(string Sql, Column[] Columns);
+    /// <summary>The command for one sequence of entity types: each row's INSERT, with parameters of its own (r0_, r1_, …).</summary>
+    private sealed record Insert(IRelationalCommand Command, Column[][] Rows, int ParameterCount);
 
-    // Stands for the row's own prefix in a cached statement and its parameter names.
-    private const string RowPrefix = "row__";
-
-    private static readonly ConcurrentDictionary<(IModel, Type), Insert> Inserts = new();
+    // One command per model and sequence of entity types (the authorize request's authorization and code, a rotated
+    // refresh token alone, …), built once: its text and parameters are the same on every request, so nothing of the
+    // statement is assembled, and no parameter copied, per code (decision 0100).
+    private static readonly ConcurrentDictionary<Shape, Insert> Inserts = new();
 
     public static async Task ExecuteAsync(DbContext db, IReadOnlyList<object> entities, CodeIssuanceBatch keys, CancellationToken cancellationToken)
     {
@@ -365,43 +370,111 @@ internal static class HeldRowInserts
             return;
         }
 
-        var sql = new StringBuilder();
-        var parameters = new List<DbParameter>();
-        await using var command = db.Database.GetDbConnection().CreateCommand();
+        var types = new Type[entities.Count];
+        for (var i = 0; i < types.Length; i++)
+        {
+            types[i] = entities[i].GetType();
+        }
+
+        var insert = Inserts.GetOrAdd(new Shape(db.Model, types), static (shape, db) => Build(db, shape.Types), db);
+        var values = new Dictionary<string, object?>(insert.ParameterCount);
         for (var i = 0; i < entities.Count; i++)
         {
-            var entity = entities[i];
-            var insert = Inserts.GetOrAdd((db.Model, entity.GetType()), static (key, db) => Build(db, key.Item2), db);
-            // Each row's parameters get their own prefix (r0_, r1_, …), so the statements can share one command.
-            var prefix = "r" + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + "_";
-            sql.Append(insert.Sql.Replace(RowPrefix, prefix, StringComparison.Ordinal)).Append(";\n");
-            foreach (var column in insert.Columns)
+            foreach (var column in insert.Rows[i])
             {
-                var value = EntityColumns.ValueOf(column.Property, column.Principal, entity, keys);
-                parameters.Add(column.Mapping.CreateParameter(command, column.ParameterName.Replace(RowPrefix, prefix, StringComparison.Ordinal),
-                    value, column.Property.IsNullable));
+                values[column.ParameterName] = EntityColumns.ValueOf(column.Property, column.Principal, entities[i], keys);
             }
         }
 
-        await db.Database.ExecuteSqlRawAsync(sql.ToString(), parameters, cancellationToken);
+        await TemplateCommands.ExecuteNonQueryAsync(db, insert.Command, values, CommandSource.ExecuteSqlRaw, cancellationToken);
     }
 
-    private static Insert Build(DbContext db, Type clrType)
+    private static Insert Build(DbContext db, Type[] types)
     {
-        var entityType = db.Model.FindEntityType(clrType) ?? throw new InvalidOperationException($"{clrType} is not in the model.");
         var sql = db.GetService<ISqlGenerationHelper>();
-        var columns = EntityColumns.Of(entityType).Select(c =>
+        var builder = db.GetService<IRelationalCommandBuilderFactory>().Create();
+        var rows = new Column[types.Length][];
+        for (var i = 0; i < types.Length; i++)
         {
-            var name = RowPrefix + c.Property.GetColumnName();
-            return new Column(sql.GenerateParameterNamePlaceholder(name), sql.GenerateParameterName(name), c.Property,
-                c.Property.GetRelationalTypeMapping(), c.Principal);
-        }).ToArray();
+            var entityType = db.Model.FindEntityType(types[i]) ?? throw new InvalidOperationException($"{types[i]} is not in the model.");
+            // Each row's parameters get their own prefix, so the statements can share one command.
+            var prefix = "r" + i.ToString(System.Globalization.CultureInfo.InvariantCulture) + "_";
+            var columns = EntityColumns.Of(entityType).Select(c => new Column(prefix + c.Property.GetColumnName(), c.Property, c.Principal)).ToArray();
+            builder.Append($"INSERT INTO {EntityColumns.Table(sql, entityType)} " +
+                $"({string.Join(", ", columns.Select(c => sql.DelimitIdentifier(c.Property.GetColumnName())))}) " +
+                $"VALUES ({string.Join(", ", columns.Select(c => sql.GenerateParameterNamePlaceholder(c.ParameterName)))});\n");
+            foreach (var column in columns)
+            {
+                builder.AddParameter(column.ParameterName, sql.GenerateParameterName(column.ParameterName),
+                    column.Property.GetRelationalTypeMapping(), column.Property.IsNullable);
+            }
 
-        var text = $"INSERT INTO {EntityColumns.Table(sql, entityType)} " +
-            $"({string.Join(", ", columns.Select(c => sql.DelimitIdentifier(c.Property.GetColumnName())))}) " +
-            $"VALUES ({string.Join(", ", columns.Select(c => c.Placeholder))})";
-        return new Insert(text, columns);
+            rows[i] = columns;
+        }
+
+        return new Insert(builder.Build(), rows, rows.Sum(r => r.Length));
     }
+
+    /// <summary>A model and a sequence of entity types, equal by the types in order.</summary>
+    private sealed class Shape(IModel model, Type[] types) : IEquatable<Shape>
+    {
+        public IModel Model { get; } = model;
+
+        public Type[] Types { get; } = types;
+
+        public bool Equals(Shape? other) =>
+            other is not null && ReferenceEquals(Model, other.Model) && Types.AsSpan().SequenceEqual(other.Types);
+
+        public override bool Equals(object? obj) => Equals(obj as Shape);
+
+        public override int GetHashCode()
+        {
+            var hash = new HashCode();
+            hash.Add(Model);
+            foreach (var type in Types)
+            {
+                hash.Add(type);
+            }
+
+            return hash.ToHashCode();
+        }
+    }
+}
+
+/// <summary>
+/// Runs a relational command built once (a template) on the context's connection and transaction, as EF Core's own
+/// queries do: its logging, interceptors (the statement counts of the tests) and command timeout apply.
+/// </summary>
+internal static class TemplateCommands
+{
+    public static async Task<int> ExecuteNonQueryAsync(DbContext db, IRelationalCommandTemplate template,
+        IReadOnlyDictionary<string, object?> values, CommandSource source, CancellationToken cancellationToken)
+    {
+        var connection = db.GetService<IRelationalConnection>();
+        var command = Rent(connection, template);
+        try
+        {
+            return await command.ExecuteNonQueryAsync(Parameters(db, connection, values, source), cancellationToken);
+        }
+        finally
+        {
+            connection.ReturnCommand(command);
+        }
+    }
+
+    // A template is not run itself: an EF Core command reuses its data reader, so one instance cannot serve two
+    // requests at once. Each execution rents the connection's own command and fills it from the template, as EF Core's
+    // query pipeline does.
+    public static IRelationalCommand Rent(IRelationalConnection connection, IRelationalCommandTemplate template)
+    {
+        var command = connection.RentCommand();
+        command.PopulateFrom(template);
+        return command;
+    }
+
+    public static RelationalCommandParameterObject Parameters(
+        DbContext db, IRelationalConnection connection, IReadOnlyDictionary<string, object?> values, CommandSource source) =>
+        new(connection, values, readerColumns: null, db, db.GetService<IRelationalCommandDiagnosticsLogger>(), source);
 }
 
 /// <summary>

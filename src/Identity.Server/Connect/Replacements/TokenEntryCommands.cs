@@ -27,7 +27,7 @@ namespace Identity.Server.Connect.Replacements;
 internal static class TokenEntryCommands
 {
     /// <summary>A column read or written: the property, and for a foreign key (a shadow property) the principal's type.</summary>
-    private sealed record Column(IProperty Property, Type? Principal, RelationalTypeMapping Mapping, Type ReadAs);
+    private sealed record Column(IProperty Property, Type? Principal, RelationalTypeMapping Mapping, Type ReadAs, string ParameterName);
 
     private sealed record Select(IRelationalCommand Command, string KeyParameter, Column[] Token, Column[] Authorization);
 
@@ -48,10 +48,10 @@ internal static class TokenEntryCommands
     {
         var select = Selects.GetOrAdd((db.Model, byReference), static (k, db) => BuildSelect(db, k.ByReference), db);
         var connection = db.GetService<IRelationalConnection>();
-        var command = Rent(connection, select.Command);
+        var command = TemplateCommands.Rent(connection, select.Command);
         try
         {
-            await using var reader = await command.ExecuteReaderAsync(Parameters(db, connection, new Dictionary<string, object?>(1)
+            await using var reader = await command.ExecuteReaderAsync(TemplateCommands.Parameters(db, connection, new Dictionary<string, object?>(1)
             {
                 [select.KeyParameter] = key,
             }, CommandSource.FromSqlQuery), cancellationToken);
@@ -98,35 +98,12 @@ internal static class TokenEntryCommands
         var values = new Dictionary<string, object?>(update.Columns.Length + 1);
         foreach (var column in update.Columns)
         {
-            values[ParameterName(column.Property)] = EntityColumns.ValueOf(column.Property, column.Principal, token, known);
+            values[column.ParameterName] = EntityColumns.ValueOf(column.Property, column.Principal, token, known);
         }
 
         values[update.OriginalParameter] = original;
-        var connection = db.GetService<IRelationalConnection>();
-        var command = Rent(connection, update.Command);
-        try
-        {
-            return await command.ExecuteNonQueryAsync(Parameters(db, connection, values, CommandSource.ExecuteSqlRaw), cancellationToken) == 1;
-        }
-        finally
-        {
-            connection.ReturnCommand(command);
-        }
+        return await TemplateCommands.ExecuteNonQueryAsync(db, update.Command, values, CommandSource.ExecuteSqlRaw, cancellationToken) == 1;
     }
-
-    // The cached commands are templates: an EF Core command reuses its data reader, so one instance cannot serve two
-    // requests at once. Each execution rents the connection's own command and fills it from the template, as EF Core's
-    // query pipeline does.
-    private static IRelationalCommand Rent(IRelationalConnection connection, IRelationalCommandTemplate template)
-    {
-        var command = connection.RentCommand();
-        command.PopulateFrom(template);
-        return command;
-    }
-
-    private static RelationalCommandParameterObject Parameters(
-        DbContext db, IRelationalConnection connection, IReadOnlyDictionary<string, object?> values, CommandSource source) =>
-        new(connection, values, readerColumns: null, db, db.GetService<IRelationalCommandDiagnosticsLogger>(), source);
 
     /// <summary>Sets the mapped properties of <paramref name="entity"/> from the row; returns its foreign keys.</summary>
     private static Dictionary<Type, string> Materialise(DbDataReader row, int first, Column[] columns, object entity)
@@ -174,7 +151,7 @@ internal static class TokenEntryCommands
         {
             var mapping = c.Property.GetRelationalTypeMapping();
             var readAs = mapping.Converter?.ProviderClrType ?? mapping.ClrType;
-            return new Column(c.Property, c.Principal, mapping, Nullable.GetUnderlyingType(readAs) ?? readAs);
+            return new Column(c.Property, c.Principal, mapping, Nullable.GetUnderlyingType(readAs) ?? readAs, ParameterName(c.Property));
         }).ToArray();
 
     private static IEntityType EntityType<T>(DbContext db) =>
