@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Identity.Core.Data;
 using Identity.Core.Email;
@@ -68,6 +70,51 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
             var sent = await WaitForRowAsync(second, id, r => r.SentAt is not null);
             Assert.Equal(1, sent.Attempts);
             Assert.Single(smtp.Received);
+        }
+    }
+
+    [Fact]
+    public async Task StoppedDuringASend_EmailLetGoAtOnce_SentByTheNextStartWithoutWaitingForTheClaim()
+    {
+        // Arrange: a mail server that takes the connection and never greets, so the worker's send hangs (up to the
+        // Email:Timeout of a minute), its row claimed for three times that.
+        var smtp = new TestSmtpServer();
+        var silent = new TcpListener(IPAddress.Loopback, smtp.Port);
+        silent.Start();
+        Socket? connection = null;
+        long id;
+        try
+        {
+            await using (var first = fixture.StartServer(s =>
+                         {
+                             smtp.AddTo(s);
+                             s["Email:Timeout"] = "00:01:00";
+                         }))
+            {
+                first.Start();
+                id = await QueueResetAsync(first, "tok-" + Guid.NewGuid().ToString("n"));
+                connection = await silent.AcceptSocketAsync().WaitAsync(TimeSpan.FromSeconds(20));
+                await WaitForRowAsync(first, id, r => r.NextAttemptAt > DateTimeOffset.UtcNow.AddMinutes(1)); // claimed, sending
+
+                // Act: the authority stops (a restart, a rollout) while the send hangs, its connection still open.
+            }
+        }
+        finally
+        {
+            connection?.Dispose();
+            silent.Stop();
+        }
+
+        // Assert: the row is due again at once, not in three minutes; the next start sends it.
+        var released = await WaitForRowAsync(fixture.Server, id, _ => true);
+        Assert.True(released.NextAttemptAt <= DateTimeOffset.UtcNow, $"claimed until {released.NextAttemptAt:O}");
+        Assert.Equal((0, (DateTimeOffset?)null), (released.Attempts, released.SentAt));
+        await using (smtp.Start())
+        {
+            await using var second = fixture.StartServer(s => smtp.AddTo(s));
+            second.Start();
+            await smtp.WaitForAsync(ServerFixture<SqliteTestDatabase>.UserEmail, TimeSpan.FromSeconds(20));
+            await WaitForRowAsync(second, id, r => r.SentAt is not null);
         }
     }
 
