@@ -77,10 +77,13 @@ public sealed class EmailDelivery(
         {
             foreach (var message in due)
             {
-                // Taken for as long as one send may last; a replica that dies holding it only delays it.
+                // Taken for as long as one send may last; a replica that dies holding it only delays it. Once taken, what
+                // became of it is recorded even while stopping (not the round's token): a send that went through must not
+                // be sent again when the claim runs out, and one that did not must not wait for that.
                 var claimedUntil = now + (_options.Timeout * 3);
+                cancellationToken.ThrowIfCancellationRequested();
                 if (await db.EmailMessages.Where(m => m.Id == message.Id && m.NextAttemptAt == message.NextAttemptAt)
-                        .ExecuteUpdateAsync(m => m.SetProperty(x => x.NextAttemptAt, claimedUntil), cancellationToken) == 0)
+                        .ExecuteUpdateAsync(m => m.SetProperty(x => x.NextAttemptAt, claimedUntil), CancellationToken.None) == 0)
                 {
                     continue; // another replica took it
                 }
@@ -92,8 +95,17 @@ public sealed class EmailDelivery(
                 }
                 catch (SmtpCommandException e) when (e.ErrorCode is not SmtpErrorCode.UnexpectedStatusCode)
                 {
-                    await RefusedAsync(db, message, e, cancellationToken);
+                    await RefusedAsync(db, message, e, CancellationToken.None);
                     continue;
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    // Stopping (a restart, a rollout) in the middle of this send: the claim is let go at once, so that the
+                    // next replica or start sends it now rather than once the claim runs out (3 × Email:Timeout). Whether
+                    // the mail server took it is unknown either way: the claim's end would send it again too.
+                    await db.EmailMessages.Where(m => m.Id == message.Id && m.SentAt == null && m.NextAttemptAt == claimedUntil)
+                        .ExecuteUpdateAsync(m => m.SetProperty(x => x.NextAttemptAt, message.NextAttemptAt), CancellationToken.None);
+                    throw;
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
                 {
@@ -103,7 +115,7 @@ public sealed class EmailDelivery(
                     var ids = due.Select(m => m.Id).ToList();
                     var error = Describe(e);
                     await db.EmailMessages.Where(m => ids.Contains(m.Id) && m.SentAt == null && m.NextAttemptAt != null)
-                        .ExecuteUpdateAsync(m => m.SetProperty(x => x.NextAttemptAt, retryAt).SetProperty(x => x.LastError, error), cancellationToken);
+                        .ExecuteUpdateAsync(m => m.SetProperty(x => x.NextAttemptAt, retryAt).SetProperty(x => x.LastError, error), CancellationToken.None);
                     logger.LogWarning("Mail server unavailable ({Error}); {Count} emails wait until {RetryAt:O}", error, ids.Count, retryAt);
                     client?.Dispose();
                     client = null;
@@ -114,7 +126,7 @@ public sealed class EmailDelivery(
                 await db.EmailMessages.Where(m => m.Id == message.Id).ExecuteUpdateAsync(m => m
                     .SetProperty(x => x.SentAt, at).SetProperty(x => x.NextAttemptAt, (DateTimeOffset?)null)
                     .SetProperty(x => x.ProtectedBody, "").SetProperty(x => x.LastError, (string?)null)
-                    .SetProperty(x => x.Attempts, x => x.Attempts + 1), cancellationToken);
+                    .SetProperty(x => x.Attempts, x => x.Attempts + 1), CancellationToken.None);
                 _serverBackOff = TimeSpan.Zero;
                 sent++;
                 logger.LogInformation("Email {EmailId} ({Kind}) sent", message.Id, message.Kind);

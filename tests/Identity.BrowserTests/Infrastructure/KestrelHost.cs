@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.AspNetCore.TestHost;
@@ -63,32 +62,4 @@ public static class KestrelHost
 
     /// <summary>A host name, not an address: WebAuthn relying-party IDs are domains, never IP addresses.</summary>
     public const string Localhost = "localhost";
-}
-
-public static class FreePorts
-{
-    /// <summary>
-    /// Distinct TCP ports free on 127.0.0.1 (the kernel's choice). They are known before the hosts start because
-    /// each host's settings name the others' (issuer, redirect URIs).
-    /// </summary>
-    public static int[] Take(int count)
-    {
-        var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-        try
-        {
-            foreach (var listener in listeners)
-            {
-                listener.Start();
-            }
-
-            return listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-        }
-        finally
-        {
-            foreach (var listener in listeners)
-            {
-                listener.Stop();
-            }
-        }
-    }
 }

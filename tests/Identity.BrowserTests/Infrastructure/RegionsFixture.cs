@@ -5,6 +5,7 @@ using Identity.Core.Accounts;
 using Identity.Core.Audit;
 using Identity.Core.Users;
 using Identity.Core.Data;
+using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.DependencyInjection;
@@ -73,7 +74,7 @@ public class RegionsFixture : IAsyncLifetime
         Directory.CreateDirectory(_directory);
 
         Smtp.Start();
-        var ports = FreePorts.Take(4);
+        var ports = TestPorts.Take(4);
         var apps = new[]
         {
             new RegionApp("eu", "region-eu", "Regional app (eu)", FirstParty: true, ports[1], Secret()),
@@ -135,7 +136,7 @@ public class RegionsFixture : IAsyncLifetime
     /// </summary>
     public async Task<KestrelHost<Program>> StartIdentityAsync(TimeProvider clock, Action<IServiceCollection>? services = null)
     {
-        var port = FreePorts.Take(1)[0];
+        var port = TestPorts.Next();
         var settings = await ServerSettingsAsync(KestrelHost.Loopback, port, "identity-" + Guid.NewGuid().ToString("n"), []);
         return new KestrelHost<Program>(port, settings, services: s =>
         {

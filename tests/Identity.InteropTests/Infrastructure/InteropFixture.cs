@@ -67,7 +67,7 @@ public class InteropFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDa
         await File.WriteAllTextAsync(SecretFile(AspNetCoreRelyingParty.ClientId), WebSecret);
         await File.WriteAllTextAsync(SecretFile(WebClient), WebSecret);
 
-        var ports = FreePorts.Take(2);
+        var ports = TestPorts.Take(2);
         Issuer = $"http://{KestrelHost.Loopback}:{ports[0]}/";
         _identity = new KestrelHost<Program>(ports[0], Settings(AspNetCoreRelyingParty.AddressAt(ports[1]))).Start();
         UserId = await CreateUserAsync();

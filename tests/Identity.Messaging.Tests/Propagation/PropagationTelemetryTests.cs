@@ -61,13 +61,18 @@ public sealed class PropagationTelemetryTests(PropagationFixture fixture) : ICla
             "the change reached p-eu");
 
         // Assert: request → dispatch → (MassTransit's send) → the region's apply, one trace, each the next one's parent.
+        // Each span is exported when it ends, and they end out of order: the dispatch and MassTransit's send end at the
+        // broker's confirm, which may come after the region applied the message; so the test waits for all of them.
         Activity? apply = null;
+        List<Activity> authorityTrace = [];
         await EventuallyAsync(() =>
         {
             apply = regionSpans.Snapshot().FirstOrDefault(a => a.Source.Name == RegionTracing.SourceName && a.TraceId == traceId);
-            return Task.FromResult(apply is not null);
-        }, "p-eu recorded an apply span in the caller's trace");
-        var authorityTrace = authoritySpans.Snapshot().Where(a => a.TraceId == traceId).ToList();
+            authorityTrace = authoritySpans.Snapshot().Where(a => a.TraceId == traceId).ToList();
+            return Task.FromResult(apply is not null && authorityTrace.Any(a => a.Kind == ActivityKind.Server)
+                && authorityTrace.Any(a => a.Source.Name == OutboxTracing.SourceName)
+                && authorityTrace.Any(a => a.Source.Name == "MassTransit" && a.Kind == ActivityKind.Producer));
+        }, "p-eu recorded an apply span, and the authority its request, dispatch and send spans, in the caller's trace");
 
         var request = Assert.Single(authorityTrace, a => a.Kind == ActivityKind.Server);
         Assert.Equal(callerSpan, request.ParentSpanId);

@@ -191,6 +191,8 @@ public sealed partial class PropagationTests(PropagationFixture fixture) : IClas
             await using var second = fixture.StartExtraDispatcher();
             await fixture.StartDispatcherAsync();
             await EventuallyAsync(async () => await fixture.PendingAsync() == 0);
+            // The count is added just after the rows are marked sent: wait for it, then give a duplicate time to show.
+            await EventuallyAsync(() => Task.FromResult(Interlocked.Read(ref published) >= pending));
             await Task.Delay(1_000); // a second replica publishing the same rows would show up here
 
             Assert.Equal(pending, Interlocked.Read(ref published));

@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Http.Json;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
+using Identity.Server.IntegrationTests.Infrastructure;
 
 namespace Identity.Region.Tests.Infrastructure;
 
@@ -23,8 +23,8 @@ public sealed class IdentityProcess : IAsyncDisposable
 
     private readonly string _directory = Directory.CreateTempSubdirectory("identity-process-").FullName;
     private readonly string _adminSecret = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-    private readonly int _port = FreePort();
-    private readonly int _mtlsPort = FreePort();
+    private readonly int _port = TestPorts.Next();
+    private readonly int _mtlsPort = TestPorts.Next();
     private readonly X509Certificate2 _serverCertificate = TestCertificates.Server();
     private readonly StringBuilder _output = new();
     private Process? _process;
@@ -252,10 +252,4 @@ public sealed class IdentityProcess : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -47,10 +47,7 @@ public sealed class SignInPageTests(ServerFixture<SqliteTestDatabase> fixture) :
     [Fact]
     public async Task LoginReturnUrl_LocalWithNonAsciiOnKestrel_RedirectsWithASession()
     {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = TestPorts.Next();
         var host = fixture.StartServer();
         host.UseKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, port));
         host.StartServer();

@@ -35,7 +35,7 @@ public sealed class ClientAccessPolicyTests(ServerFixture<SqliteTestDatabase> fi
     /// <summary>The real server on Kestrel at <paramref name="address"/>; <paramref name="fromNamespace"/>: its client lives in the namespace.</summary>
     private (IdentityServerHost Host, HttpClient Client) StartOnKestrel(IPAddress address, bool fromNamespace, Action<Dictionary<string, string?>>? change = null)
     {
-        var port = fromNamespace ? network.FreeHostPort() : FreeLoopbackPort();
+        var port = TestPorts.Next();
         var host = fixture.StartServer(change);
         host.UseKestrel(kestrel => kestrel.Listen(address, port));
         host.StartServer();
@@ -49,14 +49,6 @@ public sealed class ClientAccessPolicyTests(ServerFixture<SqliteTestDatabase> fi
         return (host, new HttpClient { BaseAddress = new Uri($"http://{target}:{port}/") });
     }
 
-    private static int FreeLoopbackPort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(IPAddress.IPv6Any, 0) { Server = { DualMode = true } };
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     /// <summary>Another in-memory server on the fixture's database whose clock the test moves (the rate limiter's time).</summary>
     private WebApplicationFactory<Program> WithClock(TestClock clock) =>

@@ -482,8 +482,8 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             await File.WriteAllTextAsync(serverFile, _serverCertificate.ExportCertificatePem());
             await File.WriteAllTextAsync(serverKeyFile, _serverCertificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
 
-            var mainPort = FreePort();
-            var mtlsPort = FreePort();
+            var mainPort = TestPorts.Next();
+            var mtlsPort = TestPorts.Next();
             Main = new Uri($"https://localhost:{mainPort}/");
             Mtls = new Uri($"https://localhost:{mtlsPort}/");
             _settings = settings =>
@@ -672,12 +672,6 @@ public sealed class MutualTlsTests(MutualTlsTests.MutualTlsServer server) : ICla
             Directory.Delete(_directory, recursive: true);
         }
 
-        internal static int FreePort()
-        {
-            using var listener = new TcpListener(IPAddress.Loopback, 0);
-            listener.Start();
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
 
         private static SubjectAlternativeNameBuilder Dns(string name)
         {

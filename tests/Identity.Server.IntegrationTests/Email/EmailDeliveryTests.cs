@@ -1,3 +1,5 @@
+using System.Net;
+using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using Identity.Core.Data;
 using Identity.Core.Email;
@@ -16,15 +18,19 @@ namespace Identity.Server.IntegrationTests.Email;
 /// </summary>
 public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture) : IClassFixture<ServerFixture<SqliteTestDatabase>>
 {
-    private const string PasswordVariable = "IDENTITY_TEST_SMTP_PASSWORD";
+    /// <summary>
+    /// The variable the authority reads the mail server's password from at each send: one per test (the process's
+    /// environment is shared by every test class running at the same time), so no other test's password is read.
+    /// </summary>
+    private readonly string _passwordVariable = "IDENTITY_TEST_SMTP_PASSWORD_" + Guid.NewGuid().ToString("n")[..8];
 
     [Fact]
     public async Task Queue_MailServerWithLogin_SentAsTextAndHtmlWithProductNameAndPublicLink()
     {
-        Environment.SetEnvironmentVariable(PasswordVariable, "smtp-secret-1");
+        Environment.SetEnvironmentVariable(_passwordVariable, "smtp-secret-1");
         await using var smtp = new TestSmtpServer(("identity", "smtp-secret-1")).Start();
         var logs = new CapturedLogs();
-        await using var server = fixture.StartServer(s => smtp.AddTo(s, PasswordVariable), logs);
+        await using var server = fixture.StartServer(s => smtp.AddTo(s, _passwordVariable), logs);
         server.Start();
         var token = "tok-" + Guid.NewGuid().ToString("n");
 
@@ -67,13 +73,58 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
         }
     }
 
+    [Fact]
+    public async Task StoppedDuringASend_EmailLetGoAtOnce_SentByTheNextStartWithoutWaitingForTheClaim()
+    {
+        // Arrange: a mail server that takes the connection and never greets, so the worker's send hangs (up to the
+        // Email:Timeout of a minute), its row claimed for three times that.
+        var smtp = new TestSmtpServer();
+        var silent = new TcpListener(IPAddress.Loopback, smtp.Port);
+        silent.Start();
+        Socket? connection = null;
+        long id;
+        try
+        {
+            await using (var first = fixture.StartServer(s =>
+                         {
+                             smtp.AddTo(s);
+                             s["Email:Timeout"] = "00:01:00";
+                         }))
+            {
+                first.Start();
+                id = await QueueResetAsync(first, "tok-" + Guid.NewGuid().ToString("n"));
+                connection = await silent.AcceptSocketAsync().WaitAsync(TimeSpan.FromSeconds(20));
+                await WaitForRowAsync(first, id, r => r.NextAttemptAt > DateTimeOffset.UtcNow.AddMinutes(1)); // claimed, sending
+
+                // Act: the authority stops (a restart, a rollout) while the send hangs, its connection still open.
+            }
+        }
+        finally
+        {
+            connection?.Dispose();
+            silent.Stop();
+        }
+
+        // Assert: the row is due again at once, not in three minutes; the next start sends it.
+        var released = await WaitForRowAsync(fixture.Server, id, _ => true);
+        Assert.True(released.NextAttemptAt <= DateTimeOffset.UtcNow, $"claimed until {released.NextAttemptAt:O}");
+        Assert.Equal((0, (DateTimeOffset?)null), (released.Attempts, released.SentAt));
+        await using (smtp.Start())
+        {
+            await using var second = fixture.StartServer(s => smtp.AddTo(s));
+            second.Start();
+            await smtp.WaitForAsync(ServerFixture<SqliteTestDatabase>.UserEmail, TimeSpan.FromSeconds(20));
+            await WaitForRowAsync(second, id, r => r.SentAt is not null);
+        }
+    }
+
     [Theory]
     [InlineData(false)] // STARTTLS (port 587 style)
     [InlineData(true)] // implicit TLS (port 465 style)
     public async Task Send_TlsMailServerRequiringLogin_SentOverTlsAndAuthenticated(bool implicitTls)
     {
         // Arrange: a CA made here, trusted for the mail server alone; the server offers a login only over TLS.
-        Environment.SetEnvironmentVariable(PasswordVariable, "smtp-secret-2");
+        Environment.SetEnvironmentVariable(_passwordVariable, "smtp-secret-2");
         using var ca = TestCertificates.Authority("CN=Mail Test CA");
         using var certificate = TestCertificates.Server(ca);
         await using var smtp = new TestSmtpServer(("identity", "smtp-secret-2"), certificate, implicitTls).Start();
@@ -95,7 +146,7 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
     [Fact]
     public async Task Send_TlsMailServerRefusesTheLogin_EmailWaitsAndThePasswordIsNotLogged()
     {
-        Environment.SetEnvironmentVariable(PasswordVariable, "wrong-secret-3");
+        Environment.SetEnvironmentVariable(_passwordVariable, "wrong-secret-3");
         using var ca = TestCertificates.Authority("CN=Mail Test CA");
         using var certificate = TestCertificates.Server(ca);
         await using var smtp = new TestSmtpServer(("identity", "right-secret-3"), certificate).Start();
@@ -122,7 +173,7 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
     {
         // Arrange: the mail server's certificate comes from a CA the authority was not told to trust (or none), or
         // names another host; the login would go over that connection.
-        Environment.SetEnvironmentVariable(PasswordVariable, "smtp-secret-4");
+        Environment.SetEnvironmentVariable(_passwordVariable, "smtp-secret-4");
         using var ca = TestCertificates.Authority("CN=Mail Test CA");
         using var otherCa = TestCertificates.Authority("CN=Another CA");
         var otherName = new SubjectAlternativeNameBuilder();
@@ -169,9 +220,9 @@ public sealed class EmailDeliveryTests(ServerFixture<SqliteTestDatabase> fixture
     }
 
     /// <summary>The settings for <paramref name="smtp"/> with its login, trusting <paramref name="ca"/> (a PEM file) for it.</summary>
-    private static void TrustingCa(Dictionary<string, string?> settings, TestSmtpServer smtp, X509Certificate2 ca)
+    private void TrustingCa(Dictionary<string, string?> settings, TestSmtpServer smtp, X509Certificate2 ca)
     {
-        smtp.AddTo(settings, PasswordVariable);
+        smtp.AddTo(settings, _passwordVariable);
         var path = Path.Combine(Path.GetTempPath(), $"mail-ca-{Guid.NewGuid():n}.pem");
         File.WriteAllText(path, ca.ExportCertificatePem());
         settings["Email:CaCertificatePath"] = path;

@@ -284,9 +284,9 @@ public sealed class ForwardedClientCertificateTests(ForwardedClientCertificateTe
             await File.WriteAllTextAsync(Path.Combine(_directory, "server.pem"), _nginxCertificate.ExportCertificatePem());
             await File.WriteAllTextAsync(Path.Combine(_directory, "server.key"), _nginxCertificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
 
-            _loopbackPort = Certificates.FreePort();
-            _peerPort = _network.FreeHostPort();
-            var nginxPort = Certificates.FreePort();
+            _loopbackPort = TestPorts.Next();
+            _peerPort = TestPorts.Next();
+            var nginxPort = TestPorts.Next();
             MtlsBase = new Uri($"https://{MtlsHost}:{nginxPort}/");
 
             _host = new IdentityServerHost(Settings(), Logs);

@@ -22,7 +22,7 @@ public sealed class ForwardedHeadersTests(ServerFixture<SqliteTestDatabase> fixt
     /// <summary>The real server on Kestrel, listening on the host's side of the namespace's link; returns its client there.</summary>
     private HttpClient StartOnKestrel(Action<Dictionary<string, string?>>? change = null)
     {
-        var port = network.FreeHostPort();
+        var port = TestPorts.Next();
         var host = fixture.StartServer(change);
         host.UseKestrel(kestrel => kestrel.Listen(network.HostAddress, port));
         host.StartServer();

@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Identity.Server.IntegrationTests.Infrastructure;
 using Microsoft.Extensions.DependencyInjection;
@@ -29,7 +28,7 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
     [Fact]
     public async Task Scrape_AfterScriptedFlow_ExposesEveryAuthorityMetricOnTheManagementPortOnly()
     {
-        var (publicPort, managementPort) = (FreePort(), FreePort());
+        var (publicPort, managementPort) = (TestPorts.Next(), TestPorts.Next());
         var (certificate, key) = KeyRingCertificate();
         var host = fixture.StartServer(s =>
         {
@@ -180,14 +179,6 @@ public sealed partial class TelemetryTests(ServerFixture<SqliteTestDatabase> fix
             .Where(m => m.Groups["name"].Value == name && labels.All(label => m.Groups["labels"].Value.Contains(label, StringComparison.Ordinal)))
             .Sum(m => double.Parse(m.Groups["value"].Value, System.Globalization.CultureInfo.InvariantCulture));
 
-    private static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
 
     [GeneratedRegex("<code id=\"totp-secret\">([A-Z2-7]+)</code>")]
     private static partial Regex TotpSecretOnPage();

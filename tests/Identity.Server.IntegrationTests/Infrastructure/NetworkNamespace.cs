@@ -51,20 +51,6 @@ public sealed partial class NetworkNamespace : IAsyncLifetime
     /// <summary>Deleting the namespace deletes the veth pair with it.</summary>
     public Task DisposeAsync() => IpAsync($"netns del {Name}", check: false);
 
-    /// <summary>A free TCP port on <see cref="HostAddress"/> (the kernel's choice).</summary>
-    public int FreeHostPort()
-    {
-        var listener = new TcpListener(HostAddress, 0);
-        listener.Start();
-        try
-        {
-            return ((IPEndPoint)listener.LocalEndpoint).Port;
-        }
-        finally
-        {
-            listener.Stop();
-        }
-    }
 
     /// <summary>An HTTP client whose connections are made from inside the namespace (cookies kept, no redirects followed).</summary>
     public HttpClient Client(Uri baseAddress) => new(new SocketsHttpHandler

@@ -16,7 +16,7 @@ public sealed class PrivatePostgresDatabase : TestDatabase
 
     public override DatabaseProvider Provider => DatabaseProvider.PostgreSql;
 
-    public int Port { get; } = ServerProcess.FreePort();
+    public int Port { get; } = TestPorts.Next();
 
     /// <summary>The postmaster's PID while it runs, 0 when stopped.</summary>
     public int Pid { get; private set; }

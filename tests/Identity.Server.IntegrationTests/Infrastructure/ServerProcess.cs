@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Net;
-using System.Net.Sockets;
 using System.Text;
 
 namespace Identity.Server.IntegrationTests.Infrastructure;
@@ -20,7 +19,7 @@ public sealed class ServerProcess : IAsyncDisposable
     public ServerProcess(IReadOnlyDictionary<string, string?> settings)
     {
         _settings = settings;
-        Port = FreePort();
+        Port = TestPorts.Next();
     }
 
     public int Port { get; }
@@ -174,12 +173,6 @@ public sealed class ServerProcess : IAsyncDisposable
         }
     }
 
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     private void Append(string? line)
     {

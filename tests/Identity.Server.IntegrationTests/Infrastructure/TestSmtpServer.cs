@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using MimeKit;
@@ -37,10 +36,7 @@ public sealed class TestSmtpServer : IAsyncDisposable
         _login = login;
         _certificate = certificate;
         _implicitTls = implicitTls;
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        Port = TestPorts.Next(); // kept while stopped: a port of its own, which nothing else is given meanwhile
     }
 
     public int Port { get; }
@@ -114,14 +110,18 @@ public sealed class TestSmtpServer : IAsyncDisposable
     }
 
     /// <summary>The first message to <paramref name="to"/> that arrives (or arrived), within <paramref name="timeout"/>.</summary>
-    public async Task<MimeMessage> WaitForAsync(string to, TimeSpan? timeout = null, Func<MimeMessage, bool>? where = null)
+    public async Task<MimeMessage> WaitForAsync(string to, TimeSpan? timeout = null, Func<MimeMessage, bool>? where = null) =>
+        (await WaitForAsync(to, 1, timeout, where))[0];
+
+    /// <summary>The first <paramref name="count"/> messages to <paramref name="to"/>, once they arrived (within <paramref name="timeout"/>).</summary>
+    public async Task<IReadOnlyList<MimeMessage>> WaitForAsync(string to, int count, TimeSpan? timeout = null, Func<MimeMessage, bool>? where = null)
     {
         var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(15));
         while (true)
         {
-            var found = _received.FirstOrDefault(m => m.To.Mailboxes.Any(b => string.Equals(b.Address, to, StringComparison.OrdinalIgnoreCase))
-                && (where is null || where(m)));
-            if (found is not null)
+            var found = _received.Where(m => m.To.Mailboxes.Any(b => string.Equals(b.Address, to, StringComparison.OrdinalIgnoreCase))
+                && (where is null || where(m))).Take(count).ToList();
+            if (found.Count == count)
             {
                 return found;
             }
@@ -129,7 +129,7 @@ public sealed class TestSmtpServer : IAsyncDisposable
             var left = deadline - DateTime.UtcNow;
             if (left <= TimeSpan.Zero || !await _arrived.WaitAsync(left))
             {
-                throw new TimeoutException($"No email to {to} arrived; received: {_received.Count}.");
+                throw new TimeoutException($"{found.Count} of {count} emails to {to} arrived; received in all: {_received.Count}.");
             }
         }
     }

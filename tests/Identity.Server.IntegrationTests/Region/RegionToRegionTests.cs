@@ -4,7 +4,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
 using Identity.Region.Tests.Infrastructure;
@@ -116,7 +115,7 @@ public sealed class RegionToRegionTests(RegionToRegionTests.TwoRegions regions) 
             var serverTrust = Write("server-trust.pem", _server.ExportCertificatePem());
             var (serverFile, serverKey) = WritePem("server", _server);
 
-            var ports = FreePorts(6);
+            var ports = TestPorts.Take(6);
             _issuer = new Uri($"http://localhost:{ports[0]}/");
             var identity = _identity.StartServer(settings =>
             {
@@ -238,22 +237,6 @@ public sealed class RegionToRegionTests(RegionToRegionTests.TwoRegions regions) 
         private (string Certificate, string Key) WritePem(string name, X509Certificate2 certificate) =>
             (Write(name + ".pem", certificate.ExportCertificatePem()), Write(name + ".key", certificate.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem()));
 
-        private static int[] FreePorts(int count)
-        {
-            var listeners = Enumerable.Range(0, count).Select(_ => new TcpListener(IPAddress.Loopback, 0)).ToArray();
-            foreach (var listener in listeners)
-            {
-                listener.Start();
-            }
-
-            var ports = listeners.Select(l => ((IPEndPoint)l.LocalEndpoint).Port).ToArray();
-            foreach (var listener in listeners)
-            {
-                listener.Stop();
-            }
-
-            return ports;
-        }
 
         public async Task DisposeAsync()
         {
