@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Data.Common;
 using System.Globalization;
 using System.Text;
 using Identity.Core.Audit;
@@ -7,6 +6,7 @@ using Identity.Core.Data;
 using Identity.Core.Propagation;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.ChangeTracking;
+using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
@@ -40,6 +40,17 @@ internal static class OneStatementWrite
 
     // The INSERT's columns of each added entity type: every mapped property but a key the database generates.
     private static readonly ConcurrentDictionary<(IModel, Type), Column[]> InsertColumns = new();
+
+    /// <summary>What decides a command's text: the model, the user's modified columns and null tokens (bits by property index), the rows' types.</summary>
+    private readonly record struct Shape(IModel Model, ulong Modified, ulong NullTokens, string Rows);
+
+    // The commands by shape (a handful: a name change, a role change, each with its number of regions), each built once.
+    private static readonly ConcurrentDictionary<Shape, IRelationalCommand> Commands = new();
+
+    // The user's mapped properties, in the model's order: bit i of a shape is property i.
+    private static readonly ConcurrentDictionary<IEntityType, IProperty[]> UserProperties = new();
+
+    private static readonly string[] ParameterNames = [.. Enumerable.Range(0, 128).Select(i => "w" + i.ToString(CultureInfo.InvariantCulture))];
 
     private const string PostgreSqlProvider = "Npgsql.EntityFrameworkCore.PostgreSQL";
 
@@ -91,51 +102,76 @@ internal static class OneStatementWrite
             return Outcome.NotApplicable;
         }
 
-        var sqlHelper = db.GetService<ISqlGenerationHelper>();
-        await using var command = db.Database.GetDbConnection().CreateCommand();
-        var parameters = new List<DbParameter>();
-        string Parameter(RelationalTypeMapping mapping, object? value, bool nullable)
-        {
-            var name = "w" + parameters.Count.ToString(CultureInfo.InvariantCulture);
-            parameters.Add(mapping.CreateParameter(command, sqlHelper.GenerateParameterName(name), value, nullable));
-            return sqlHelper.GenerateParameterNamePlaceholder(name);
-        }
-
+        // The command's shape — which of the user's columns changed, which tokens were null, the rows' types — picks a
+        // command built once (0096); this call only gathers the values, in the order the command's parameters were added.
         var users = userEntry.Metadata;
-        var usersTable = sqlHelper.DelimitIdentifier(users.GetTableName()!, users.GetSchema());
-        var key = users.FindPrimaryKey()!.Properties.Single();
-        var id = Parameter(key.GetRelationalTypeMapping(), userEntry.Property(key.Name).CurrentValue, nullable: false);
-        var sql = new StringBuilder("UPDATE ").Append(usersTable).Append(" SET ");
-        var set = 0;
-        string? stampParameter = null;
-        foreach (var property in userEntry.Properties.Where(p => p.IsModified))
+        var properties = UserProperties.GetOrAdd(users, static users => [.. users.GetProperties()]);
+        if (properties.Length > 64)
         {
-            var placeholder = Parameter(property.Metadata.GetRelationalTypeMapping(), property.CurrentValue, property.Metadata.IsNullable);
-            stampParameter = property.Metadata.Name == nameof(ApplicationUser.ConcurrencyStamp) ? placeholder : stampParameter;
-            sql.Append(set++ == 0 ? "" : ", ").Append(sqlHelper.DelimitIdentifier(property.Metadata.GetColumnName())).Append(" = ").Append(placeholder);
+            return Outcome.NotApplicable; // a shape's bits would not hold them
         }
 
-        sql.Append(" WHERE ").Append(sqlHelper.DelimitIdentifier(key.GetColumnName())).Append(" = ").Append(id);
-        foreach (var token in users.GetProperties().Where(p => p.IsConcurrencyToken))
+        var values = new List<object?>(properties.Length + added.Count * 16) { userEntry.Property(KeyOf(users)).CurrentValue };
+        ulong modified = 0, nullTokens = 0;
+        for (var i = 0; i < properties.Length; i++)
         {
-            var original = userEntry.Property(token.Name).OriginalValue;
-            sql.Append(" AND ").Append(sqlHelper.DelimitIdentifier(token.GetColumnName()));
-            sql.Append(original is null ? " IS NULL" : " = " + Parameter(token.GetRelationalTypeMapping(), original, token.IsNullable));
+            var property = userEntry.Property(properties[i]);
+            if (property.IsModified)
+            {
+                modified |= 1UL << i;
+                values.Add(property.CurrentValue);
+            }
         }
 
-        var guard = $" WHERE EXISTS (SELECT 1 FROM {usersTable} WHERE {sqlHelper.DelimitIdentifier(key.GetColumnName())} = {id}" +
-            $" AND {sqlHelper.DelimitIdentifier(stamp.Metadata.GetColumnName())} = {stampParameter})";
-        foreach (var row in added)
+        for (var i = 0; i < properties.Length; i++)
         {
-            var entityType = db.Model.FindEntityType(row.GetType())!;
-            var columns = InsertColumns.GetOrAdd((db.Model, entityType.ClrType), static (_, type) => ColumnsOf(type), entityType);
-            var table = sqlHelper.DelimitIdentifier(entityType.GetTableName()!, entityType.GetSchema());
-            sql.Append(";\nINSERT INTO ").Append(table).Append(" (").AppendJoin(", ", columns.Select(c => sqlHelper.DelimitIdentifier(c.Name))).Append(") SELECT ");
-            sql.AppendJoin(", ", columns.Select(c => Parameter(c.Mapping, c.Property.GetGetter().GetClrValueUsingContainingEntity(row), c.Property.IsNullable)));
-            sql.Append(guard);
+            if (properties[i].IsConcurrencyToken)
+            {
+                var original = userEntry.Property(properties[i]).OriginalValue;
+                if (original is null)
+                {
+                    nullTokens |= 1UL << i;
+                }
+                else
+                {
+                    values.Add(original);
+                }
+            }
         }
 
-        var rows = await db.Database.ExecuteSqlRawAsync(sql.ToString(), parameters, cancellationToken);
+        var rowTypes = new IEntityType[added.Count];
+        for (var r = 0; r < added.Count; r++)
+        {
+            rowTypes[r] = db.Model.FindEntityType(added[r].GetType())!;
+            foreach (var column in InsertColumns.GetOrAdd((db.Model, rowTypes[r].ClrType), static (_, type) => ColumnsOf(type), rowTypes[r]))
+            {
+                values.Add(column.Property.GetGetter().GetClrValueUsingContainingEntity(added[r]));
+            }
+        }
+
+        var shape = new Shape(db.Model, modified, nullTokens, string.Join(',', rowTypes.Select(t => t.Name)));
+        var template = Commands.GetOrAdd(shape, static (shape, state) => Build(state.Db, state.Users, state.Properties, shape, state.RowTypes),
+            (Db: db, Users: users, Properties: properties, RowTypes: rowTypes));
+        var parameters = new Dictionary<string, object?>(values.Count);
+        for (var i = 0; i < values.Count; i++)
+        {
+            parameters[ParameterName(i)] = values[i];
+        }
+
+        var connection = db.GetService<IRelationalConnection>();
+        var command = connection.RentCommand();
+        command.PopulateFrom(template);
+        int rows;
+        try
+        {
+            rows = await command.ExecuteNonQueryAsync(new RelationalCommandParameterObject(connection, parameters, null, db,
+                db.GetService<IRelationalCommandDiagnosticsLogger>(), CommandSource.ExecuteSqlRaw), cancellationToken);
+        }
+        finally
+        {
+            connection.ReturnCommand(command);
+        }
+
         if (rows == 0)
         {
             return Outcome.Stale;
@@ -150,6 +186,69 @@ internal static class OneStatementWrite
         change.RowsWritten(); // their ids are the database's: nothing reads these rows again
         db.ChangeTracker.AcceptAllChanges();
         return Outcome.Written;
+    }
+
+    private static IProperty KeyOf(IEntityType entityType) => entityType.FindPrimaryKey()!.Properties.Single();
+
+    private static string ParameterName(int index) =>
+        index < ParameterNames.Length ? ParameterNames[index] : "w" + index.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The command of one shape: the user's UPDATE of the modified columns, guarded by its key and concurrency tokens,
+    /// then one INSERT per row, each guarded by the user's new stamp. Its parameters are named w0, w1, … in the order
+    /// <see cref="TryAsync"/> gathers their values: the key, the modified columns, the tokens' loaded values, the rows'
+    /// columns.
+    /// </summary>
+    private static IRelationalCommand Build(DbContext db, IEntityType users, IProperty[] properties, Shape shape, IEntityType[] rowTypes)
+    {
+        var sqlHelper = db.GetService<ISqlGenerationHelper>();
+        var builder = db.GetService<IRelationalCommandBuilderFactory>().Create();
+        var count = 0;
+        string Parameter(RelationalTypeMapping mapping, bool nullable)
+        {
+            var name = ParameterName(count++);
+            builder.AddParameter(name, sqlHelper.GenerateParameterName(name), mapping, nullable);
+            return sqlHelper.GenerateParameterNamePlaceholder(name);
+        }
+
+        var usersTable = sqlHelper.DelimitIdentifier(users.GetTableName()!, users.GetSchema());
+        var key = KeyOf(users);
+        var id = Parameter(key.GetRelationalTypeMapping(), nullable: false);
+        var sql = new StringBuilder("UPDATE ").Append(usersTable).Append(" SET ");
+        string? stampParameter = null;
+        var set = 0;
+        for (var i = 0; i < properties.Length; i++)
+        {
+            if ((shape.Modified & (1UL << i)) != 0)
+            {
+                var placeholder = Parameter(properties[i].GetRelationalTypeMapping(), properties[i].IsNullable);
+                stampParameter = properties[i].Name == nameof(ApplicationUser.ConcurrencyStamp) ? placeholder : stampParameter;
+                sql.Append(set++ == 0 ? "" : ", ").Append(sqlHelper.DelimitIdentifier(properties[i].GetColumnName())).Append(" = ").Append(placeholder);
+            }
+        }
+
+        sql.Append(" WHERE ").Append(sqlHelper.DelimitIdentifier(key.GetColumnName())).Append(" = ").Append(id);
+        for (var i = 0; i < properties.Length; i++)
+        {
+            if (properties[i].IsConcurrencyToken)
+            {
+                sql.Append(" AND ").Append(sqlHelper.DelimitIdentifier(properties[i].GetColumnName()));
+                sql.Append((shape.NullTokens & (1UL << i)) != 0 ? " IS NULL" : " = " + Parameter(properties[i].GetRelationalTypeMapping(), properties[i].IsNullable));
+            }
+        }
+
+        var stampColumn = sqlHelper.DelimitIdentifier(users.FindProperty(nameof(ApplicationUser.ConcurrencyStamp))!.GetColumnName());
+        var guard = $" WHERE EXISTS (SELECT 1 FROM {usersTable} WHERE {sqlHelper.DelimitIdentifier(key.GetColumnName())} = {id} AND {stampColumn} = {stampParameter})";
+        foreach (var entityType in rowTypes)
+        {
+            var columns = InsertColumns.GetOrAdd((db.Model, entityType.ClrType), static (_, type) => ColumnsOf(type), entityType);
+            var table = sqlHelper.DelimitIdentifier(entityType.GetTableName()!, entityType.GetSchema());
+            sql.Append(";\nINSERT INTO ").Append(table).Append(" (").AppendJoin(", ", columns.Select(c => sqlHelper.DelimitIdentifier(c.Name))).Append(") SELECT ");
+            sql.AppendJoin(", ", columns.Select(c => Parameter(c.Mapping, c.Property.IsNullable)));
+            sql.Append(guard);
+        }
+
+        return builder.Append(sql.ToString()).Build();
     }
 
     private static Column[] ColumnsOf(IEntityType entityType) =>
