@@ -192,9 +192,10 @@ public sealed class UserPrincipalFactory(AuthorityDbContext db, Account.Director
         identity.SetScopes(scopes);
 
         // The subject is the stable user id, never the email (which can change).
-        identity.SetClaim(Claims.Subject, user.Id);
-        identity.SetClaim(Claims.Name, user.DisplayName ?? user.Email);
-        identity.SetClaim(Claims.PreferredUsername, user.UserName);
+        // Added, not set: the identity is new, so there is nothing for SetClaim's search to remove.
+        AddIfPresent(identity, Claims.Subject, user.Id);
+        AddIfPresent(identity, Claims.Name, user.DisplayName ?? user.Email);
+        AddIfPresent(identity, Claims.PreferredUsername, user.UserName);
         if (user.AccountId is { } accountId && identity.HasScope(Scopes.Profile))
         {
             // Only with the profile scope; the name as this replica last read it, with the account's status (DirectoryCache).
@@ -203,9 +204,17 @@ public sealed class UserPrincipalFactory(AuthorityDbContext db, Account.Director
                 JsonClaimValueTypes.Json));
         }
 
-        identity.SetClaim(Claims.Email, user.Email);
-        identity.SetClaim(Claims.EmailVerified, user.EmailConfirmed);
+        AddIfPresent(identity, Claims.Email, user.Email);
+        identity.AddClaim(Claims.EmailVerified, user.EmailConfirmed);
         return identity;
+    }
+
+    private static void AddIfPresent(ClaimsIdentity identity, string type, string? value)
+    {
+        if (!string.IsNullOrEmpty(value))
+        {
+            identity.AddClaim(type, value);
+        }
     }
 
     /// <summary>

@@ -50,6 +50,9 @@ public static class OidcServerExtensions
                 core.UseEntityFrameworkCore().UseDbContext<AuthorityDbContext>();
                 core.ReplaceApplicationManager<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreApplication, ClientApplicationManager>();
                 core.ReplaceTokenManager<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken, TokenChainManager>();
+                // OpenIddict's entity caches last one request and cost a MemoryCache each per request; the lookups they
+                // would save are answered by CodeIssuanceBatch, ClientApplicationManager and ScopeCatalog (decision 0101).
+                core.DisableEntityCaching();
             })
             .AddServer(server =>
             {
@@ -99,6 +102,12 @@ public static class OidcServerExtensions
         var services = builder.Services;
         builder.Services.AddSingleton(provider => new ServerHandlerIndex(provider, services));
         builder.Services.Replace(ServiceDescriptor.Scoped<IOpenIddictServerDispatcher, IndexedServerDispatcher>());
+
+        // With entity caching disabled the managers never call their cache: one that holds nothing, without a MemoryCache.
+        builder.Services.Replace(ServiceDescriptor.Scoped(typeof(OpenIddict.Abstractions.IOpenIddictApplicationCache<>), typeof(UncachedApplications<>)));
+        builder.Services.Replace(ServiceDescriptor.Scoped(typeof(OpenIddict.Abstractions.IOpenIddictAuthorizationCache<>), typeof(UncachedAuthorizations<>)));
+        builder.Services.Replace(ServiceDescriptor.Scoped(typeof(OpenIddict.Abstractions.IOpenIddictScopeCache<>), typeof(UncachedScopes<>)));
+        builder.Services.Replace(ServiceDescriptor.Scoped(typeof(OpenIddict.Abstractions.IOpenIddictTokenCache<>), typeof(UncachedTokens<>)));
 
         // The authorization endpoint writes the code's authorization and token entry in one round trip (CodeIssuanceBatch).
         builder.Services.AddScoped<CodeIssuanceBatch>();
