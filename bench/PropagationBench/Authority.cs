@@ -28,8 +28,19 @@ public sealed class Authority : IAsyncDisposable
     /// <summary>The actor of the bench's changes, as the admin API records a platform-admin client.</summary>
     private static readonly Actor BenchActor = new("client", "propagation-bench", "propagation-bench", null);
 
+    /// <summary>
+    /// The admin API's read of the user a change starts from (<c>UserAdministration.FindAsync</c>): the compiled query of
+    /// decision 0096 (<c>UserReads.FindForChangeAsync</c>), found by name; a baseline built before it reads the user with
+    /// the LINQ query the admin API used then.
+    /// </summary>
+    private static readonly Func<AuthorityDbContext, Guid, string, CancellationToken, Task<ApplicationUser?>> FindUser =
+        typeof(ApplicationUser).Assembly.GetType("Identity.Core.Users.UserReads")?.GetMethod("FindForChangeAsync")
+            ?.CreateDelegate<Func<AuthorityDbContext, Guid, string, CancellationToken, Task<ApplicationUser?>>>()
+        ?? ((db, accountId, userId, cancellationToken) => db.Users.SingleOrDefaultAsync(u => u.Id == userId && u.AccountId == accountId, cancellationToken));
+
     private readonly ServiceProvider _provider;
     private readonly BenchWriter _writer;
+    private Guid _accountId;
 
     /// <param name="observer">Also registered on the context (the write-path loop counts the commands with it).</param>
     public Authority(string connectionString, BenchWriter writer = BenchWriter.Operation, IInterceptor? observer = null)
@@ -117,12 +128,13 @@ public sealed class Authority : IAsyncDisposable
         }
 
         await db.SaveChangesAsync();
+        _accountId = account.Id;
         return await db.Users.AsNoTracking().Where(u => u.AccountId == account.Id).OrderBy(u => u.Email)
             .Select(u => u.Id).Take(count).ToArrayAsync();
     }
 
     /// <summary>
-    /// One commit. <see cref="BenchWriter.Operation"/>: load the user in a fresh context as the admin API does, then
+    /// One commit. <see cref="BenchWriter.Operation"/>: load the user in a fresh context as the admin API does (<see cref="FindUser"/>), then
     /// <see cref="UserOperations.ChangeProfileAsync"/> with the new display name. <see cref="BenchWriter.Direct"/> (the
     /// bench before 2026-12-05): load the users, change the property, SaveChanges — the outbox interceptor's safety net
     /// bumps each version and adds the rows, without an operation, a user manager or an audit entry; several users per
@@ -135,7 +147,8 @@ public sealed class Authority : IAsyncDisposable
         var db = scope.ServiceProvider.GetRequiredService<AuthorityDbContext>();
         if (_writer == BenchWriter.Operation)
         {
-            var user = await db.Users.SingleAsync(u => u.Id == userIds[0], cancellationToken);
+            var user = await FindUser(db, _accountId, userIds[0], cancellationToken)
+                ?? throw new InvalidOperationException($"No user {userIds[0]} in the bench account.");
             var result = await scope.ServiceProvider.GetRequiredService<UserOperations>()
                 .ChangeProfileAsync(user, new ProfileChange(null, displayName, null), BenchActor, cancellationToken);
             return result.Succeeded || (result.Outcome == OperationOutcome.Stale ? false

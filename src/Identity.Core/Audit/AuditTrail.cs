@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Identity.Core.Data;
+using Identity.Core.Operations;
 
 namespace Identity.Core.Audit;
 
@@ -22,8 +23,9 @@ public sealed class AuditTrail(AuthorityDbContext db, TimeProvider time) : IAudi
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public void Record(Actor actor, string eventType, string? subjectType, string? subjectId, Guid? accountId, object? details = null) =>
-        db.AuditEntries.Add(new AuditEntry
+    public void Record(Actor actor, string eventType, string? subjectType, string? subjectId, Guid? accountId, object? details = null)
+    {
+        var entry = new AuditEntry
         {
             At = time.GetUtcNow(),
             EventType = eventType,
@@ -35,5 +37,14 @@ public sealed class AuditTrail(AuthorityDbContext db, TimeProvider time) : IAudi
             SubjectId = subjectId,
             AccountId = accountId,
             Details = details is null ? null : JsonSerializer.Serialize(details, Json),
-        });
+        };
+        if (ChangeUnit.RunningOn(db) is { } change)
+        {
+            change.Hold(entry); // written with the operation's change (Change.Rows)
+        }
+        else
+        {
+            db.AuditEntries.Add(entry);
+        }
+    }
 }

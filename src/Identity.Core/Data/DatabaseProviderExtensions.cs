@@ -25,7 +25,7 @@ public static class DatabaseProviderExtensions
         return provider switch
         {
             DatabaseProvider.Sqlite => builder.UseSqlite(connectionString, o => o.MigrationsAssembly(migrations)),
-            DatabaseProvider.PostgreSql => builder.UseNpgsql(WithAutoPrepare(connectionString), o => o.MigrationsAssembly(migrations)),
+            DatabaseProvider.PostgreSql => builder.UseNpgsql(WithoutResetOnClose(WithAutoPrepare(connectionString)), o => o.MigrationsAssembly(migrations)),
             DatabaseProvider.SqlServer => builder.UseSqlServer(connectionString, o => o.MigrationsAssembly(migrations)),
             _ => throw new ArgumentOutOfRangeException(nameof(provider), provider, "Unknown database provider."),
         };
@@ -45,6 +45,26 @@ public static class DatabaseProviderExtensions
         }
 
         var npgsql = new NpgsqlConnectionStringBuilder(connectionString) { MaxAutoPrepare = 64 };
+        return npgsql.ConnectionString;
+    }
+
+    /// <summary>
+    /// Npgsql's pooled connections without the session reset, unless the connection string says otherwise: by default a
+    /// connection taken from the pool first runs <c>CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *;
+    /// SELECT pg_advisory_unlock_all(); DISCARD SEQUENCES; DISCARD TEMP</c> (<c>DISCARD ALL</c> without dropping the
+    /// prepared statements), sent with its first command — once per EF Core command that opens the connection, twice per
+    /// user change, on every request. The authority keeps no session state on a connection (no <c>SET</c>, temporary
+    /// table, cursor, <c>LISTEN</c> or advisory lock: transactions carry their own isolation level), so there is nothing to
+    /// reset (decision 0097). <c>No Reset On Close=false</c> turns the reset back on.
+    /// </summary>
+    public static string WithoutResetOnClose(string connectionString)
+    {
+        if (Names(connectionString, "NoResetOnClose"))
+        {
+            return connectionString;
+        }
+
+        var npgsql = new NpgsqlConnectionStringBuilder(connectionString) { NoResetOnClose = true };
         return npgsql.ConnectionString;
     }
 

@@ -72,6 +72,7 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
 
             try
             {
+                change.MoveRowsTo(db); // the outbox interceptor would too; not left to it
                 await db.SaveChangesAsync(cancellationToken);
             }
             catch (DbUpdateConcurrencyException)

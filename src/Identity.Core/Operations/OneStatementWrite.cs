@@ -14,7 +14,7 @@ using Microsoft.EntityFrameworkCore.Storage;
 namespace Identity.Core.Operations;
 
 /// <summary>
-/// The write of a run that changed one user — its row updated, audit entries and outbox rows added, nothing else — sent
+/// The write of a run that changed one user — its row updated, audit entries and outbox rows recorded, nothing else — sent
 /// on PostgreSQL outside any transaction as ONE command, without EF Core's SaveChanges (decision 0094): the user's UPDATE,
 /// guarded by its concurrency tokens as SaveChanges guards it, then each INSERT in the order the run added the rows, each
 /// guarded by the user's new concurrency stamp (a fresh GUID only this change writes). PostgreSQL runs a command's
@@ -43,10 +43,15 @@ internal static class OneStatementWrite
 
     private const string PostgreSqlProvider = "Npgsql.EntityFrameworkCore.PostgreSQL";
 
+    // Whether a model is PostgreSQL's (each provider builds its own model): DatabaseFacade.ProviderName resolves the
+    // provider's services on every call (1 % of the write path's CPU, perf).
+    private static readonly ConcurrentDictionary<IModel, bool> OnPostgreSql = new();
+
     /// <summary>Writes what <paramref name="change"/> left tracked, if it has this shape; see the type.</summary>
     public static async Task<Outcome> TryAsync(AuthorityDbContext db, Change change, CancellationToken cancellationToken)
     {
-        if (db.Database.ProviderName != PostgreSqlProvider || db.Database.CurrentTransaction is not null)
+        if (!OnPostgreSql.GetOrAdd(db.Model, static (_, db) => db.Database.ProviderName == PostgreSqlProvider, db)
+            || db.Database.CurrentTransaction is not null)
         {
             return Outcome.NotApplicable;
         }
@@ -57,7 +62,6 @@ internal static class OneStatementWrite
         }
 
         EntityEntry? userEntry = null;
-        var added = new List<EntityEntry>();
         foreach (var entry in db.ChangeTracker.Entries())
         {
             switch (entry.State)
@@ -67,12 +71,16 @@ internal static class OneStatementWrite
                 case EntityState.Modified when entry.Entity is ApplicationUser user && userEntry is null && change.Names(user):
                     userEntry = entry;
                     continue;
-                case EntityState.Added when entry.Entity is AuditEntry or OutboxMessage:
-                    added.Add(entry);
-                    continue;
                 default:
                     return Outcome.NotApplicable;
             }
+        }
+
+        // The run's audit entries and outbox rows, untracked, in the order it recorded them (Change.Rows).
+        var added = change.Rows;
+        if (added.Any(row => row is not (AuditEntry or OutboxMessage)))
+        {
+            return Outcome.NotApplicable;
         }
 
         // The INSERTs' guard is the new stamp: without one (a write that leaves ConcurrencyStamp as it was), two racing
@@ -83,10 +91,6 @@ internal static class OneStatementWrite
             return Outcome.NotApplicable;
         }
 
-        // In the order they were added, as SaveChanges inserts them: EF Core's temporary keys grow with each new entity.
-        added.Sort((a, b) => a.Metadata == b.Metadata
-            ? Comparer<object?>.Default.Compare(KeyOf(a), KeyOf(b))
-            : string.CompareOrdinal(a.Metadata.Name, b.Metadata.Name));
         var sqlHelper = db.GetService<ISqlGenerationHelper>();
         await using var command = db.Database.GetDbConnection().CreateCommand();
         var parameters = new List<DbParameter>();
@@ -121,12 +125,13 @@ internal static class OneStatementWrite
 
         var guard = $" WHERE EXISTS (SELECT 1 FROM {usersTable} WHERE {sqlHelper.DelimitIdentifier(key.GetColumnName())} = {id}" +
             $" AND {sqlHelper.DelimitIdentifier(stamp.Metadata.GetColumnName())} = {stampParameter})";
-        foreach (var entry in added)
+        foreach (var row in added)
         {
-            var columns = InsertColumns.GetOrAdd((db.Model, entry.Metadata.ClrType), static (_, type) => ColumnsOf(type), entry.Metadata);
-            var table = sqlHelper.DelimitIdentifier(entry.Metadata.GetTableName()!, entry.Metadata.GetSchema());
+            var entityType = db.Model.FindEntityType(row.GetType())!;
+            var columns = InsertColumns.GetOrAdd((db.Model, entityType.ClrType), static (_, type) => ColumnsOf(type), entityType);
+            var table = sqlHelper.DelimitIdentifier(entityType.GetTableName()!, entityType.GetSchema());
             sql.Append(";\nINSERT INTO ").Append(table).Append(" (").AppendJoin(", ", columns.Select(c => sqlHelper.DelimitIdentifier(c.Name))).Append(") SELECT ");
-            sql.AppendJoin(", ", columns.Select(c => Parameter(c.Mapping, entry.Property(c.Property.Name).CurrentValue, c.Property.IsNullable)));
+            sql.AppendJoin(", ", columns.Select(c => Parameter(c.Mapping, c.Property.GetGetter().GetClrValueUsingContainingEntity(row), c.Property.IsNullable)));
             sql.Append(guard);
         }
 
@@ -142,16 +147,10 @@ internal static class OneStatementWrite
             throw new InvalidOperationException($"The change's command wrote {rows} rows, not {1 + added.Count}.");
         }
 
-        foreach (var entry in added)
-        {
-            entry.State = EntityState.Detached; // their ids are the database's: nothing reads these entities again
-        }
-
+        change.RowsWritten(); // their ids are the database's: nothing reads these rows again
         db.ChangeTracker.AcceptAllChanges();
         return Outcome.Written;
     }
-
-    private static object? KeyOf(EntityEntry entry) => entry.Property(entry.Metadata.FindPrimaryKey()!.Properties[0].Name).CurrentValue;
 
     private static Column[] ColumnsOf(IEntityType entityType) =>
         [.. entityType.GetProperties()

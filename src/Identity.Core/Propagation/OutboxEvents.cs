@@ -54,15 +54,16 @@ public static class OutboxEvents
         };
     }
 
-    /// <summary>Adds one outbox row per region.</summary>
+    /// <summary>Adds one outbox row per region (held by the running operation, if any: <see cref="Operations.Change.Rows"/>).</summary>
     public static void Add<T>(this AuthorityDbContext db, IEnumerable<string> regions, T message, Guid? accountId, string? userId, DateTimeOffset now)
         where T : class
     {
         var payload = JsonSerializer.Serialize(message, JsonOptions);
         var (traceParent, traceState) = OutboxTrace.Current();
+        var run = Operations.ChangeUnit.RunningOn(db);
         foreach (var region in regions)
         {
-            db.Outbox.Add(new OutboxMessage
+            var row = new OutboxMessage
             {
                 Region = region,
                 MessageType = typeof(T).Name,
@@ -72,7 +73,15 @@ public static class OutboxEvents
                 CreatedAt = now,
                 TraceParent = traceParent,
                 TraceState = traceState,
-            });
+            };
+            if (run is not null)
+            {
+                run.Hold(row);
+            }
+            else
+            {
+                db.Outbox.Add(row);
+            }
         }
     }
 

@@ -143,6 +143,11 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
 
     private async Task WriteEventsAsync(AuthorityDbContext db, CancellationToken cancellationToken)
     {
+        // The running operation's audit entries and outbox rows, held untracked until a write (Change.Rows), go with this
+        // SaveChanges, as they did when they were added to the context at once; so do the rows added below.
+        var operation = ChangeUnit.RunningOn(db);
+        operation?.MoveRowsTo(db);
+
         // Entries() detects the changes first, unless automatic detection is off: calling DetectChanges before it scanned
         // every property of every tracked entity once more per SaveChanges (~2 % of the server's CPU per
         // authorization-code round trip, perf: OpenIddict saves up to three times per request with the user tracked).
@@ -165,7 +170,7 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
                 _detectionSkipped.AddOrUpdate(db, this);
             }
 
-            if (ChangeUnit.RunningOn(db) is not null && db.ChangeTracker.Entries<OutboxMessage>().Any(e => e.State == EntityState.Added))
+            if (operation is not null && db.ChangeTracker.Entries<OutboxMessage>().Any(e => e.State == EntityState.Added))
             {
                 _wroteRows.AddOrUpdate(db, this); // rows its operation added
             }
@@ -178,7 +183,6 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
         var handledUsers = new HashSet<string>(StringComparer.Ordinal);
 
         // Accounts and users an operation named have their events from it (Operations.Change), in the order it decided.
-        var operation = ChangeUnit.RunningOn(db);
         foreach (var accountId in AccountsTouched(entries).Where(id => operation?.Names(id) != true))
         {
             _outside.Report("account", accountId.ToString());
@@ -201,6 +205,7 @@ public sealed class OutboxInterceptor(TimeProvider time, OutboxSignal signal, Ch
             await db.AddUserEventAsync(routing, entry, now, cancellationToken);
         }
 
+        operation?.MoveRowsTo(db); // what the lines above added inside the operation
         if (db.ChangeTracker.Entries<OutboxMessage>().Any(e => e.State == EntityState.Added))
         {
             _wroteRows.AddOrUpdate(db, this); // this SaveChanges' rows, or those its operation added before it

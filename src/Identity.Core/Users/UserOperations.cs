@@ -4,6 +4,7 @@ using Identity.Core.Data;
 using Identity.Core.Operations;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
 using OpenIddict.Abstractions;
 
 namespace Identity.Core.Users;
@@ -30,20 +31,25 @@ public sealed record Created(OperationResult Result, ApplicationUser User, strin
 /// and only translate HTTP; lockout has its own home (<see cref="UserLockout"/>), as ASP.NET Core Identity's user
 /// manager calls it.
 /// </summary>
+/// <remarks>
+/// What only some operations use — the second factors, OpenIddict's token and authorization managers, the account
+/// emails — is resolved from the request's scope when an operation needs it, not with every instance: a profile change
+/// (the admin PATCH, most of the write traffic) uses none of them, and building them (data protectors, OpenIddict's
+/// managers and stores, the mail options) cost the write path per change (issue 18 item 5, decision 0096).
+/// </remarks>
 public sealed class UserOperations(
     ChangeUnit changes,
     AuthorityDbContext db,
     UserManager<ApplicationUser> users,
-    IUserSecondFactors secondFactors,
-    IOpenIddictTokenManager tokens,
-    IOpenIddictAuthorizationManager authorizations,
     UserLinks links,
-    Email.IAccountEmails emails,
-    TimeProvider time)
+    TimeProvider time,
+    IServiceProvider services)
 {
     public const string LastOwnerDetail = "This is the account's last active owner: make another user owner first.";
     public const string EmailInUse = "This email is already in use.";
     public const string LastPlatformAdminDetail = "This is the last active platform administrator: make another person one first.";
+
+    private Email.IAccountEmails Emails => services.GetRequiredService<Email.IAccountEmails>();
 
     /// <summary>A user who signs in with this password (the account's password rules apply).</summary>
     public Task<Created> CreateAsync(NewUser user, string password, Actor actor, CancellationToken cancellationToken) =>
@@ -86,7 +92,7 @@ public sealed class UserOperations(
             }
 
             invitation = invite ? await IssueInvitationAsync(change, user, sendEmail, cancellationToken) : null;
-            if (!invite && !user.EmailConfirmed && emails.Enabled)
+            if (!invite && !user.EmailConfirmed && Emails.Enabled)
             {
                 await SendVerificationAsync(change, user, email, cancellationToken); // an invitation proves the address itself
             }
@@ -104,11 +110,11 @@ public sealed class UserOperations(
     /// <summary>A new invitation link for the user (their older ones voided), emailed when asked; returns its token.</summary>
     internal async Task<string> IssueInvitationAsync(Change change, ApplicationUser user, bool sendEmail, CancellationToken cancellationToken)
     {
-        var lifetime = emails.LifetimeOf(UserLinkPurposes.Invitation);
+        var lifetime = Emails.LifetimeOf(UserLinkPurposes.Invitation);
         var token = await links.IssueAsync(change, user, UserLinkPurposes.Invitation, user.Email!, lifetime, cancellationToken);
         if (sendEmail)
         {
-            emails.Link(UserLinkPurposes.Invitation, user, user.Email!, token, change.Now + lifetime);
+            Emails.Link(UserLinkPurposes.Invitation, user, user.Email!, token, change.Now + lifetime);
         }
 
         return token;
@@ -117,9 +123,9 @@ public sealed class UserOperations(
     /// <summary>A verification link for <paramref name="address"/> (the user's, or the one they move to), emailed there; older ones voided.</summary>
     internal async Task SendVerificationAsync(Change change, ApplicationUser user, string address, CancellationToken cancellationToken)
     {
-        var lifetime = emails.LifetimeOf(UserLinkPurposes.EmailVerification);
+        var lifetime = Emails.LifetimeOf(UserLinkPurposes.EmailVerification);
         var token = await links.IssueAsync(change, user, UserLinkPurposes.EmailVerification, address, lifetime, cancellationToken);
-        emails.Link(UserLinkPurposes.EmailVerification, user, address, token, change.Now + lifetime);
+        Emails.Link(UserLinkPurposes.EmailVerification, user, address, token, change.Now + lifetime);
     }
 
     /// <summary>
@@ -138,16 +144,16 @@ public sealed class UserOperations(
             return (OperationResult.Invalid("email", EmailInUse), null); // one identity everywhere: an email is one user's
         }
 
-        if (!sameMailbox && user.EmailConfirmed && emails.Enabled)
+        if (!sameMailbox && user.EmailConfirmed && Emails.Enabled)
         {
             await SendVerificationAsync(change, user, email, cancellationToken);
-            emails.EmailChanging(user, user.Email!);
+            Emails.EmailChanging(user, user.Email!);
             change.Audit("user.email_change_requested", user, new { from = user.Email, to = email });
             return (null, email);
         }
 
         await ReplaceEmailAsync(change, user, email, confirmed: false, cancellationToken);
-        if (emails.Enabled)
+        if (Emails.Enabled)
         {
             await SendVerificationAsync(change, user, email, cancellationToken);
         }
@@ -356,7 +362,7 @@ public sealed class UserOperations(
     public Task<OperationResult> ResetMfaAsync(ApplicationUser user, Actor actor, CancellationToken cancellationToken) =>
         changes.RunAsync(actor, async change =>
         {
-            await secondFactors.RemoveAllAsync(user);
+            await services.GetRequiredService<IUserSecondFactors>().RemoveAllAsync(user);
             foreach (var passkey in await users.GetPasskeysAsync(user))
             {
                 await users.RemovePasskeyAsync(user, passkey.CredentialId);
@@ -417,8 +423,8 @@ public sealed class UserOperations(
     /// <summary>The user's refresh tokens and authorizations, revoked by single statements in the run's transaction.</summary>
     private async Task RevokeTokensAsync(ApplicationUser user, CancellationToken cancellationToken)
     {
-        await tokens.RevokeBySubjectAsync(user.Id, cancellationToken);
-        await authorizations.RevokeBySubjectAsync(user.Id, cancellationToken);
+        await services.GetRequiredService<IOpenIddictTokenManager>().RevokeBySubjectAsync(user.Id, cancellationToken);
+        await services.GetRequiredService<IOpenIddictAuthorizationManager>().RevokeBySubjectAsync(user.Id, cancellationToken);
     }
 
     private static bool IsActiveOwner(ApplicationUser user) => user.Role == AccountRoles.Owner && user.Status == UserStatus.Active;

@@ -41,9 +41,7 @@ public sealed class UserAdministration(AuthorityDbContext db, UserOperations ope
 
     /// <summary>The account's user, tracked for a change; null when it does not exist or the admin may not see the account.</summary>
     public async Task<ApplicationUser?> FindAsync(AdminActor admin, Guid accountId, string userId, CancellationToken cancellationToken) =>
-        admin.CanSee(accountId)
-            ? await db.Users.SingleOrDefaultAsync(u => u.Id == userId && u.AccountId == accountId, cancellationToken)
-            : null;
+        admin.CanSee(accountId) ? await db.FindForChangeAsync(accountId, userId, cancellationToken) : null;
 
     /// <summary>A status filter as written (<c>active</c>, <c>disabled</c>), or the refusal naming it.</summary>
     public static OperationResult? TryParseStatus(string? status, out UserStatus? wanted)

@@ -26,6 +26,24 @@ public sealed class DatabaseProviderTests
     }
 
     [Fact]
+    public void WithoutResetOnClose_NotSaid_PooledConnectionsAreNotReset()
+    {
+        var result = new NpgsqlConnectionStringBuilder(DatabaseProviderExtensions.WithoutResetOnClose("Host=db;Database=identity;Max Auto Prepare=64"));
+
+        Assert.True(result.NoResetOnClose);
+        Assert.Equal(("db", "identity", 64), (result.Host, result.Database, result.MaxAutoPrepare));
+    }
+
+    [Theory]
+    [InlineData("Host=db;No Reset On Close=false")]
+    [InlineData("Host=db;NoResetOnClose=false")]
+    [InlineData("Host=db;no reset on close=true")]
+    public void WithoutResetOnClose_SaidInTheConnectionString_KeptAsSaid(string connectionString)
+    {
+        Assert.Equal(connectionString, DatabaseProviderExtensions.WithoutResetOnClose(connectionString));
+    }
+
+    [Fact]
     public void WithTimeouts_NotSaid_BoundedByTheOptions()
     {
         var connect = TimeSpan.FromSeconds(5);
