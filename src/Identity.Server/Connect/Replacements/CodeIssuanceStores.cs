@@ -68,8 +68,24 @@ public sealed class CodeIssuanceBatch
     internal bool Stored(object entity) => _stored.Contains(entity);
 
     /// <summary>The entity of this id that this request holds or wrote (it is not tracked: EF Core would not find it).</summary>
-    internal T? Find<T>(string? id, Func<T, string?> idOf) where T : class =>
-        string.IsNullOrEmpty(id) ? null : _keys.Keys.OfType<T>().FirstOrDefault(e => string.Equals(idOf(e), id, StringComparison.Ordinal));
+    internal T? Find<T>(string? id, Func<T, string?> idOf) where T : class
+    {
+        if (string.IsNullOrEmpty(id))
+        {
+            return null;
+        }
+
+        // A loop, not LINQ: called several times per request, on a handful of entities.
+        foreach (var entity in _keys.Keys)
+        {
+            if (entity is T candidate && string.Equals(idOf(candidate), id, StringComparison.Ordinal))
+            {
+                return candidate;
+            }
+        }
+
+        return null;
+    }
 
     /// <summary>The foreign key of a held entity to its <paramref name="principal"/> (client or authorization).</summary>
     internal void SetKey(object entity, Type principal, string? key)
