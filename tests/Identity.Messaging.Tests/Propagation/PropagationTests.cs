@@ -327,7 +327,8 @@ public sealed partial class PropagationTests(PropagationFixture fixture) : IClas
             Assert.True(await fixture.PendingAsync() > 0);
             Assert.Null(await fixture.Eu.UserAsync(userId));
 
-            // Tokens and sign-ins go on at the server that publishes, as fast as ever.
+            // Tokens and sign-ins go on at the server that publishes: each well within the publish timeout (5 s here), which
+            // a request waiting on the broker would reach (timed one by one: both together took 5.05 s at a load of 37).
             var clock = Stopwatch.StartNew();
             var token = await dispatcher.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
             {
@@ -336,10 +337,12 @@ public sealed partial class PropagationTests(PropagationFixture fixture) : IClas
             }));
             Assert.Equal(HttpStatusCode.OK, token.StatusCode);
             Assert.True((await token.Content.ReadFromJsonAsync<JsonElement>()).TryGetProperty("access_token", out _));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"a token took {clock.Elapsed} without the broker");
+            clock.Restart();
             var signIn = await SignInAsync(fixture.Dispatcher, $"while-the-broker-is-down-{_unique}@example.test", "Correct-Horse-Battery-9");
             Assert.Equal(HttpStatusCode.Redirect, signIn.StatusCode);
             Assert.DoesNotContain("/Account/Login", signIn.Headers.Location?.OriginalString ?? "", StringComparison.Ordinal);
-            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"a token and a sign-in took {clock.Elapsed} without the broker");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"a sign-in took {clock.Elapsed} without the broker");
         }
         finally
         {
