@@ -234,7 +234,7 @@ public sealed class UserPrincipalFactory(AuthorityDbContext db, Account.Director
     /// <summary>
     /// A set of destinations, with the claim properties OpenIddict's <c>SetDestinations</c> stores for it (a JSON array),
     /// written by OpenIddict once per set and copied onto each claim: serialising the same array again for every claim
-    /// of every token was ~5 % of the bytes allocated per SSO round trip (decision 0100).
+    /// of every token was ~5 % of the bytes allocated per SSO round trip (decision 0098).
     /// </summary>
     private sealed class DestinationSet
     {

@@ -51,7 +51,7 @@ public static class OidcServerExtensions
                 core.ReplaceApplicationManager<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreApplication, ClientApplicationManager>();
                 core.ReplaceTokenManager<OpenIddict.EntityFrameworkCore.Models.OpenIddictEntityFrameworkCoreToken, TokenChainManager>();
                 // OpenIddict's entity caches last one request and cost a MemoryCache each per request; the lookups they
-                // would save are answered by CodeIssuanceBatch, ClientApplicationManager and ScopeCatalog (decision 0101).
+                // would save are answered by CodeIssuanceBatch, ClientApplicationManager and ScopeCatalog (decision 0099).
                 core.DisableEntityCaching();
             })
             .AddServer(server =>

@@ -6,7 +6,7 @@ namespace Identity.Server.IntegrationTests.Infrastructure;
 
 /// <summary>
 /// TCP ports for the servers a test must name before they listen: a child process given its URL, hosts whose settings
-/// name each other, a server stopped and started again where its clients expect it (decision 0104).
+/// name each other, a server stopped and started again where its clients expect it (decision 0100).
 /// <para>
 /// A port the kernel picks (bind to port 0, then close) is free only at that moment: until the server binds it, any
 /// other bind to port 0 on the machine, or any outgoing connection, may be given it, and the test assemblies of a run

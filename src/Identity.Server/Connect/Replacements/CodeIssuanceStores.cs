@@ -376,7 +376,7 @@ internal static class HeldRowInserts
 
     // One command per model and sequence of entity types (the authorize request's authorization and code, a rotated
     // refresh token alone, …), built once: its text and parameters are the same on every request, so nothing of the
-    // statement is assembled, and no parameter copied, per code (decision 0100).
+    // statement is assembled, and no parameter copied, per code (decision 0098).
     private static readonly ConcurrentDictionary<Shape, Insert> Inserts = new();
 
     public static async Task ExecuteAsync(DbContext db, IReadOnlyList<object> entities, CodeIssuanceBatch keys, CancellationToken cancellationToken)

@@ -4,13 +4,13 @@ using OpenIddict.Abstractions;
 namespace Identity.Server.Connect.Replacements;
 
 // OpenIddict's entity caches, registered for its managers while entity caching is disabled (DisableEntityCaching,
-// decision 0101): the managers then read their store and never call a cache, but still take one in their constructor.
+// decision 0099): the managers then read their store and never call a cache, but still take one in their constructor.
 // OpenIddict's own caches built a MemoryCache each, per request, and a cache entry with a change token per entity read:
 // ~6 % of the bytes allocated per SSO round trip, for lookups that CodeIssuanceBatch, ClientApplicationManager and the
 // ScopeCatalog already answer. Should a manager call one anyway, it reads the store, as a cache that holds nothing would.
 // Each takes the store the manager takes (scoped: the same instance), so none costs more than its own small object.
 
-/// <summary>An application "cache" that holds nothing (decision 0101).</summary>
+/// <summary>An application "cache" that holds nothing (decision 0099).</summary>
 public sealed class UncachedApplications<TApplication>(IOpenIddictApplicationStore<TApplication> store) : IOpenIddictApplicationCache<TApplication>
     where TApplication : class
 {
@@ -30,7 +30,7 @@ public sealed class UncachedApplications<TApplication>(IOpenIddictApplicationSto
         store.FindByRedirectUriAsync(uri, cancellationToken);
 }
 
-/// <summary>An authorization "cache" that holds nothing (decision 0101).</summary>
+/// <summary>An authorization "cache" that holds nothing (decision 0099).</summary>
 public sealed class UncachedAuthorizations<TAuthorization>(IOpenIddictAuthorizationStore<TAuthorization> store) : IOpenIddictAuthorizationCache<TAuthorization>
     where TAuthorization : class
 {
@@ -50,7 +50,7 @@ public sealed class UncachedAuthorizations<TAuthorization>(IOpenIddictAuthorizat
         store.FindBySubjectAsync(subject, cancellationToken);
 }
 
-/// <summary>A scope "cache" that holds nothing (decision 0101).</summary>
+/// <summary>A scope "cache" that holds nothing (decision 0099).</summary>
 public sealed class UncachedScopes<TScope>(IOpenIddictScopeStore<TScope> store) : IOpenIddictScopeCache<TScope>
     where TScope : class
 {
@@ -69,7 +69,7 @@ public sealed class UncachedScopes<TScope>(IOpenIddictScopeStore<TScope> store) 
         store.FindByResourceAsync(resource, cancellationToken);
 }
 
-/// <summary>A token "cache" that holds nothing (decision 0101).</summary>
+/// <summary>A token "cache" that holds nothing (decision 0099).</summary>
 public sealed class UncachedTokens<TToken>(IOpenIddictTokenStore<TToken> store) : IOpenIddictTokenCache<TToken>
     where TToken : class
 {
