@@ -23,9 +23,8 @@ public sealed class AuditTrail(AuthorityDbContext db, TimeProvider time) : IAudi
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
-    public void Record(Actor actor, string eventType, string? subjectType, string? subjectId, Guid? accountId, object? details = null)
-    {
-        var entry = new AuditEntry
+    public void Record(Actor actor, string eventType, string? subjectType, string? subjectId, Guid? accountId, object? details = null) =>
+        ChangeUnit.Record(db, new AuditEntry // written with the operation's change, if one runs (Change.Rows)
         {
             At = time.GetUtcNow(),
             EventType = eventType,
@@ -37,14 +36,5 @@ public sealed class AuditTrail(AuthorityDbContext db, TimeProvider time) : IAudi
             SubjectId = subjectId,
             AccountId = accountId,
             Details = details is null ? null : JsonSerializer.Serialize(details, Json),
-        };
-        if (ChangeUnit.RunningOn(db) is { } change)
-        {
-            change.Hold(entry); // written with the operation's change (Change.Rows)
-        }
-        else
-        {
-            db.AuditEntries.Add(entry);
-        }
-    }
+        });
 }

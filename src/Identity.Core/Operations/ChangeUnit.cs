@@ -27,6 +27,23 @@ public sealed class ChangeUnit(AuthorityDbContext db, IAuditTrail audit, TimePro
     /// <summary>The operation running on this context, if any.</summary>
     internal static Change? RunningOn(DbContext context) => Open.TryGetValue(context, out var change) ? change : null;
 
+    /// <summary>
+    /// An audit entry or outbox row for <paramref name="context"/>'s next write: held by the operation running on it, if
+    /// any, untracked until that write (<see cref="Change.Rows"/>, decision 0096); otherwise added to the context.
+    /// </summary>
+    internal static void Record<TRow>(DbContext context, TRow row)
+        where TRow : class
+    {
+        if (RunningOn(context) is { } change)
+        {
+            change.Hold(row);
+        }
+        else
+        {
+            context.Add(row);
+        }
+    }
+
     /// <summary>Runs one operation for <paramref name="actor"/>; see the type's summary.</summary>
     /// <param name="saveOnly">
     /// The body only changes tracked entities (no statement of its own): SaveChanges' own transaction is the run's one

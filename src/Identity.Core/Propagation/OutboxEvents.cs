@@ -60,10 +60,9 @@ public static class OutboxEvents
     {
         var payload = JsonSerializer.Serialize(message, JsonOptions);
         var (traceParent, traceState) = OutboxTrace.Current();
-        var run = Operations.ChangeUnit.RunningOn(db);
         foreach (var region in regions)
         {
-            var row = new OutboxMessage
+            Operations.ChangeUnit.Record(db, new OutboxMessage
             {
                 Region = region,
                 MessageType = typeof(T).Name,
@@ -73,15 +72,7 @@ public static class OutboxEvents
                 CreatedAt = now,
                 TraceParent = traceParent,
                 TraceState = traceState,
-            };
-            if (run is not null)
-            {
-                run.Hold(row);
-            }
-            else
-            {
-                db.Outbox.Add(row);
-            }
+            });
         }
     }
 
