@@ -158,20 +158,7 @@ internal static class OneStatementWrite
             parameters[ParameterName(i)] = values[i];
         }
 
-        var connection = db.GetService<IRelationalConnection>();
-        var command = connection.RentCommand();
-        command.PopulateFrom(template);
-        int rows;
-        try
-        {
-            rows = await command.ExecuteNonQueryAsync(new RelationalCommandParameterObject(connection, parameters, null, db,
-                db.GetService<IRelationalCommandDiagnosticsLogger>(), CommandSource.ExecuteSqlRaw), cancellationToken);
-        }
-        finally
-        {
-            connection.ReturnCommand(command);
-        }
-
+        var rows = await TemplateCommands.ExecuteNonQueryAsync(db, template, parameters, CommandSource.ExecuteSqlRaw, cancellationToken);
         if (rows == 0)
         {
             return Outcome.Stale;

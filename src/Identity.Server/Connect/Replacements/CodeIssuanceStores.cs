@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Identity.Core.Data;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
@@ -356,13 +357,6 @@ public sealed class BatchedTokenStore(
 }
 
 /// <summary>
-/// One INSERT command for several new rows, built from EF Core's model (table and column names, the provider's quoting,
-/// parameter placeholders and type mappings: the same parameters <c>SaveChanges</c> would send), through EF Core's raw
-/// SQL path so that command interceptors and logging see it. On PostgreSQL the statements of one command run in one
-/// implicit transaction; on SQLite and SQL Server each commits in turn, the authorization first, so a failure leaves at
-/// most an ad-hoc authorization that no code refers to (OpenIddict's pruning removes those).
-/// </summary>
-/// <summary>
 /// Writes entities the <see cref="CodeIssuanceBatch"/> holds, without EF Core's change tracker: one INSERT per row, all
 /// in one command built from EF Core's model (decision 0070) and run as an EF Core relational command on the context's
 /// connection and transaction (<see cref="TemplateCommands"/>), as <see cref="TokenEntryCommands"/>' are.
@@ -455,42 +449,6 @@ internal static class HeldRowInserts
             return hash.ToHashCode();
         }
     }
-}
-
-/// <summary>
-/// Runs a relational command built once (a template) on the context's connection and transaction, as EF Core's own
-/// queries do: its logging, interceptors (the statement counts of the tests) and command timeout apply.
-/// </summary>
-internal static class TemplateCommands
-{
-    public static async Task<int> ExecuteNonQueryAsync(DbContext db, IRelationalCommandTemplate template,
-        IReadOnlyDictionary<string, object?> values, CommandSource source, CancellationToken cancellationToken)
-    {
-        var connection = db.GetService<IRelationalConnection>();
-        var command = Rent(connection, template);
-        try
-        {
-            return await command.ExecuteNonQueryAsync(Parameters(db, connection, values, source), cancellationToken);
-        }
-        finally
-        {
-            connection.ReturnCommand(command);
-        }
-    }
-
-    // A template is not run itself: an EF Core command reuses its data reader, so one instance cannot serve two
-    // requests at once. Each execution rents the connection's own command and fills it from the template, as EF Core's
-    // query pipeline does.
-    public static IRelationalCommand Rent(IRelationalConnection connection, IRelationalCommandTemplate template)
-    {
-        var command = connection.RentCommand();
-        command.PopulateFrom(template);
-        return command;
-    }
-
-    public static RelationalCommandParameterObject Parameters(
-        DbContext db, IRelationalConnection connection, IReadOnlyDictionary<string, object?> values, CommandSource source) =>
-        new(connection, values, readerColumns: null, db, db.GetService<IRelationalCommandDiagnosticsLogger>(), source);
 }
 
 /// <summary>
