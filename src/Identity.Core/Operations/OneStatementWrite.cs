@@ -52,17 +52,10 @@ internal static class OneStatementWrite
 
     private static readonly string[] ParameterNames = [.. Enumerable.Range(0, 128).Select(i => "w" + i.ToString(CultureInfo.InvariantCulture))];
 
-    private const string PostgreSqlProvider = "Npgsql.EntityFrameworkCore.PostgreSQL";
-
-    // Whether a model is PostgreSQL's (each provider builds its own model): DatabaseFacade.ProviderName resolves the
-    // provider's services on every call (1 % of the write path's CPU, perf).
-    private static readonly ConcurrentDictionary<IModel, bool> OnPostgreSql = new();
-
     /// <summary>Writes what <paramref name="change"/> left tracked, if it has this shape; see the type.</summary>
     public static async Task<Outcome> TryAsync(AuthorityDbContext db, Change change, CancellationToken cancellationToken)
     {
-        if (!OnPostgreSql.GetOrAdd(db.Model, static (_, db) => db.Database.ProviderName == PostgreSqlProvider, db)
-            || db.Database.CurrentTransaction is not null)
+        if (!DatabaseProviders.IsPostgreSql(db) || db.Database.CurrentTransaction is not null)
         {
             return Outcome.NotApplicable;
         }

@@ -82,6 +82,8 @@ public static class ProtocolPipeline
         // Validate: the ring's live keys, then the client assertion's type rule, once OpenIddict resolved the parameters.
         KeyRingHandlers.ServerValidation,
         UntypedClientAssertions.Descriptor,
+        // Validate: just before OpenIddict reads a code's entry at the token endpoint, that the read redeems it (PostgreSQL).
+        CodeRedemptionOnRead.Descriptor,
         // Validate: a refresh token's per-client reuse leeway before OpenIddict's token entry check, and the authorization
         // of a token without an entry after it.
         RefreshTokenReuse.Descriptor,

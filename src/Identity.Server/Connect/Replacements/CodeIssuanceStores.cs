@@ -44,6 +44,39 @@ public sealed class CodeIssuanceBatch
 
     public bool Active { get; private set; }
 
+    // The code redemption the next read by reference id is (decision 0101), and the entry that read redeemed.
+    private CodeRedemption? _redeemOnRead;
+    private (object Entry, DateTime RedemptionDate)? _redeemedOnRead;
+
+    /// <summary>
+    /// Makes this request's next read of a token entry by reference id the redemption of an authorization code, by one
+    /// statement where the provider allows it (<see cref="TokenEntryCommands"/>; decision 0101). Set by
+    /// <see cref="CodeRedemptionOnRead"/> at the token endpoint, once the client is authenticated.
+    /// </summary>
+    internal void RedeemOnRead(CodeRedemption redemption) => _redeemOnRead = redemption;
+
+    internal CodeRedemption? TakeRedeemOnRead()
+    {
+        var redemption = _redeemOnRead;
+        _redeemOnRead = null;
+        return redemption;
+    }
+
+    /// <summary>An entry the read redeemed already, shown to OpenIddict as it was (valid, no redemption date).</summary>
+    internal void RedeemedOnRead(object entry, DateTime redemptionDate) => _redeemedOnRead = (entry, redemptionDate);
+
+    /// <summary>The redemption date the read stored, if <paramref name="entry"/> is the entry it redeemed (once).</summary>
+    internal DateTime? TakeRedeemedOnRead(object entry)
+    {
+        if (_redeemedOnRead is not { } redeemed || !ReferenceEquals(redeemed.Entry, entry))
+        {
+            return null;
+        }
+
+        _redeemedOnRead = null;
+        return redeemed.RedemptionDate;
+    }
+
     public void Begin() => Active = true;
 
     public void End() => Active = false;
@@ -295,12 +328,16 @@ public sealed class BatchedTokenStore(
             ? ValueTask.FromResult<OpenIddictEntityFrameworkCoreToken?>(known)
             : ReadAsync(identifier, byReference: false, cancellationToken);
 
-    public override ValueTask<OpenIddictEntityFrameworkCoreToken?> FindByReferenceIdAsync(string identifier, CancellationToken cancellationToken) =>
-        batch.Find<OpenIddictEntityFrameworkCoreToken>(identifier, t => t.ReferenceId) is { } known
+    public override ValueTask<OpenIddictEntityFrameworkCoreToken?> FindByReferenceIdAsync(string identifier, CancellationToken cancellationToken)
+    {
+        var redemption = batch.TakeRedeemOnRead();
+        return batch.Find<OpenIddictEntityFrameworkCoreToken>(identifier, t => t.ReferenceId) is { } known
             ? ValueTask.FromResult<OpenIddictEntityFrameworkCoreToken?>(known)
-            : ReadAsync(identifier, byReference: true, cancellationToken);
+            : ReadAsync(identifier, byReference: true, cancellationToken, redemption);
+    }
 
-    private async ValueTask<OpenIddictEntityFrameworkCoreToken?> ReadAsync(string identifier, bool byReference, CancellationToken cancellationToken)
+    private async ValueTask<OpenIddictEntityFrameworkCoreToken?> ReadAsync(
+        string identifier, bool byReference, CancellationToken cancellationToken, CodeRedemption? redemption = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(identifier);
         var db = await Context.GetDbContextAsync(cancellationToken);
@@ -322,7 +359,7 @@ public sealed class BatchedTokenStore(
             db.ChangeTracker.AutoDetectChangesEnabled = detect;
         }
 
-        return await TokenEntryCommands.ReadAsync(db, identifier, byReference, batch, cancellationToken);
+        return await TokenEntryCommands.ReadAsync(db, identifier, byReference, redemption, batch, cancellationToken);
     }
 
     public override async ValueTask UpdateAsync(OpenIddictEntityFrameworkCoreToken token, CancellationToken cancellationToken)
@@ -333,6 +370,15 @@ public sealed class BatchedTokenStore(
             // The code's payload is attached: write the authorization and the token entry as they now are, in one command.
             token.ConcurrencyToken = Guid.NewGuid().ToString();
             await batch.WriteAsync(db, cancellationToken);
+            return;
+        }
+
+        if (batch.TakeRedeemedOnRead(token) is { } redeemed && token.Status == OpenIddictConstants.Statuses.Redeemed)
+        {
+            // TryRedeemAsync, for the code this request's read redeemed (decision 0101): the row is as OpenIddict wants it
+            // already, with the redemption date the read stored. Any other change goes through the conditional update
+            // below, against the concurrency token the read wrote.
+            token.RedemptionDate = redeemed;
             return;
         }
 

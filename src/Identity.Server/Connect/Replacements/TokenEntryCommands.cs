@@ -6,6 +6,7 @@ using Microsoft.EntityFrameworkCore.Diagnostics;
 using Microsoft.EntityFrameworkCore.Infrastructure;
 using Microsoft.EntityFrameworkCore.Metadata;
 using Microsoft.EntityFrameworkCore.Storage;
+using OpenIddict.Abstractions;
 using OpenIddict.EntityFrameworkCore.Models;
 
 namespace Identity.Server.Connect.Replacements;
@@ -30,33 +31,82 @@ internal static class TokenEntryCommands
     /// <summary>A column read or written: the property, and for a foreign key (a shadow property) the principal's type.</summary>
     private sealed record Column(IProperty Property, Type? Principal, RelationalTypeMapping Mapping, Type ReadAs, string ParameterName);
 
-    private sealed record Select(IRelationalCommand Command, string KeyParameter, Column[] Token, Column[] Authorization);
+    /// <summary>A read of an entry with its authorization; the redeeming one's first column tells whether it redeemed the entry.</summary>
+    private sealed record Select(IRelationalCommand Command, Column[] Token, Column[] Authorization, bool Redeeming)
+    {
+        /// <summary>The ordinal of the entry's first column.</summary>
+        public int First => Redeeming ? 1 : 0;
+    }
+
+    private enum Lookup
+    {
+        ById,
+        ByReference,
+        /// <summary>By reference id, redeeming the code's entry on the way (PostgreSQL; decision 0101).</summary>
+        Redeeming,
+    }
 
     private sealed record Update(IRelationalCommand Command, Column[] Columns, string OriginalParameter);
 
     private const string KeyParameterName = "key";
     private const string OriginalParameterName = "original";
+    private const string ClientParameterName = "client";
+    private const string NowParameterName = "now";
+    private const string ConcurrencyParameterName = "concurrency";
 
-    private static readonly ConcurrentDictionary<(IModel, bool ByReference), Select> Selects = new();
+    private static readonly ConcurrentDictionary<(IModel, Lookup), Select> Selects = new();
     private static readonly ConcurrentDictionary<IModel, Update> Updates = new();
 
     /// <summary>
     /// The token entry whose id (or, with <paramref name="byReference"/>, reference id) is <paramref name="key"/>, with its
     /// authorization; both untracked, known to <paramref name="known"/> with their foreign keys. Null if there is none.
+    /// <para>
+    /// With a <paramref name="redemption"/>, on PostgreSQL, the same statement redeems the entry if it is an authorization
+    /// code, valid, unexpired, issued to the redeeming client, of a valid authorization (or none): a data-modifying CTE
+    /// whose UPDATE returns the redeemed row, or, when it updated nothing, the row as it is (decision 0101). A redeemed
+    /// entry is shown to OpenIddict as it was (valid, no redemption date) and remembered by <paramref name="known"/>, so
+    /// that <c>TryRedeemAsync</c>' update costs no statement. The row as it is may show a code another request redeemed
+    /// meanwhile as still valid (READ COMMITTED: the statement's snapshot predates that request's commit); its
+    /// <c>TryRedeemAsync</c> then runs the conditional update, which finds the concurrency token changed and fails as
+    /// today's lost race does. SQLite and SQL Server read only; the update follows as before.
+    /// </para>
     /// </summary>
-    public static async Task<OpenIddictEntityFrameworkCoreToken?> ReadAsync(
-        DbContext db, string key, bool byReference, CodeIssuanceBatch known, CancellationToken cancellationToken)
+    public static async Task<OpenIddictEntityFrameworkCoreToken?> ReadAsync(DbContext db, string key, bool byReference,
+        CodeRedemption? redemption, CodeIssuanceBatch known, CancellationToken cancellationToken)
     {
-        var select = Selects.GetOrAdd((db.Model, byReference), static (k, db) => BuildSelect(db, k.ByReference), db);
+        var lookup = !byReference ? Lookup.ById
+            : redemption is not null && DatabaseProviders.IsPostgreSql(db) ? Lookup.Redeeming
+            : Lookup.ByReference;
+        var select = Selects.GetOrAdd((db.Model, lookup), static (k, db) => BuildSelect(db, k.Item2), db);
+        var values = new Dictionary<string, object?>(4) { [KeyParameterName] = key };
+        if (select.Redeeming)
+        {
+            values[ClientParameterName] = redemption!.ApplicationId;
+            values[NowParameterName] = redemption.Now;
+            values[ConcurrencyParameterName] = Guid.NewGuid().ToString();
+        }
+
         var connection = db.GetService<IRelationalConnection>();
         var command = TemplateCommands.Rent(connection, select.Command);
         try
         {
-            await using var reader = await command.ExecuteReaderAsync(TemplateCommands.Parameters(db, connection, new Dictionary<string, object?>(1)
+            await using var reader = await command.ExecuteReaderAsync(
+                TemplateCommands.Parameters(db, connection, values, CommandSource.FromSqlQuery), cancellationToken);
+            if (!await reader.ReadAsync(cancellationToken))
             {
-                [select.KeyParameter] = key,
-            }, CommandSource.FromSqlQuery), cancellationToken);
-            return await reader.ReadAsync(cancellationToken) ? Adopt(reader.DbDataReader, select, known) : null;
+                return null;
+            }
+
+            var row = reader.DbDataReader;
+            var token = Adopt(row, select, known);
+            if (select.Redeeming && row.GetBoolean(0) && token.RedemptionDate is { } redeemed)
+            {
+                known.RedeemedOnRead(token, redeemed);
+                token.Status = OpenIddictConstants.Statuses.Valid;
+                token.RedemptionDate = null;
+            }
+
+            return token;
         }
         finally
         {
@@ -67,7 +117,7 @@ internal static class TokenEntryCommands
     private static OpenIddictEntityFrameworkCoreToken Adopt(DbDataReader row, Select select, CodeIssuanceBatch known)
     {
         var token = new OpenIddictEntityFrameworkCoreToken();
-        var keys = Materialise(row, 0, select.Token, token);
+        var keys = Materialise(row, select.First, select.Token, token);
         if (known.Find<OpenIddictEntityFrameworkCoreToken>(token.Id, t => t.Id) is { } seen)
         {
             return seen; // read before in this request (by its other key): one instance per row, as EF Core's identity map gives
@@ -76,11 +126,11 @@ internal static class TokenEntryCommands
         known.Adopt(token, keys);
         var authorizationId = keys.GetValueOrDefault(typeof(OpenIddictEntityFrameworkCoreAuthorization));
         if (authorizationId is not null && known.Find<OpenIddictEntityFrameworkCoreAuthorization>(authorizationId, a => a.Id) is null
-            && !row.IsDBNull(select.Token.Length))
+            && !row.IsDBNull(select.First + select.Token.Length))
         {
             // OpenIddict's ValidateAuthorizationEntry finds it here (BatchedAuthorizationStore) instead of reading it again.
             var authorization = new OpenIddictEntityFrameworkCoreAuthorization();
-            known.Adopt(authorization, Materialise(row, select.Token.Length, select.Authorization, authorization));
+            known.Adopt(authorization, Materialise(row, select.First + select.Token.Length, select.Authorization, authorization));
         }
 
         return token;
@@ -160,7 +210,7 @@ internal static class TokenEntryCommands
 
     private static string ParameterName(IProperty property) => "p_" + property.GetColumnName();
 
-    private static Select BuildSelect(DbContext db, bool byReference)
+    private static Select BuildSelect(DbContext db, Lookup lookup)
     {
         var sql = db.GetService<ISqlGenerationHelper>();
         var tokens = EntityType<OpenIddictEntityFrameworkCoreToken>(db);
@@ -170,17 +220,58 @@ internal static class TokenEntryCommands
         // The authorization's key column comes first of its columns: whether it is null tells whether the join found one.
         Column[] authorization = [.. Columns(authorizations).OrderBy(c => c.Property == authorizationKey ? 0 : 1)];
         var toAuthorization = token.Single(c => c.Principal == typeof(OpenIddictEntityFrameworkCoreAuthorization)).Property;
-        var lookup = byReference
-            ? tokens.FindProperty(nameof(OpenIddictEntityFrameworkCoreToken.ReferenceId))!
-            : tokens.FindPrimaryKey()!.Properties.Single();
+        var by = lookup == Lookup.ById
+            ? tokens.FindPrimaryKey()!.Properties.Single()
+            : tokens.FindProperty(nameof(OpenIddictEntityFrameworkCoreToken.ReferenceId))!;
+        var tokenTable = EntityColumns.Table(sql, tokens);
+        var authorizationTable = EntityColumns.Table(sql, authorizations);
 
         string Name(string alias, IProperty property) => $"{alias}.{sql.DelimitIdentifier(property.GetColumnName())}";
-        var text = $"SELECT {string.Join(", ", token.Select(c => Name("t", c.Property)).Concat(authorization.Select(c => Name("a", c.Property))))} " +
-            $"FROM {EntityColumns.Table(sql, tokens)} t LEFT JOIN {EntityColumns.Table(sql, authorizations)} a ON a.{sql.DelimitIdentifier(authorizationKey.GetColumnName())} = " +
-            $"{Name("t", toAuthorization)} WHERE {Name("t", lookup)} = {sql.GenerateParameterNamePlaceholder(KeyParameterName)}";
-        var builder = db.GetService<IRelationalCommandBuilderFactory>().Create().Append(text);
-        builder.AddParameter(KeyParameterName, sql.GenerateParameterName(KeyParameterName), lookup.GetRelationalTypeMapping(), nullable: false);
-        return new Select(builder.Build(), KeyParameterName, token, authorization);
+        string Placeholder(string parameter) => sql.GenerateParameterNamePlaceholder(parameter);
+        // The entry's columns and its authorization's, from a source of token rows (the table, or the CTE's updated rows).
+        string Joined(string source, string alias) =>
+            $"{string.Join(", ", token.Select(c => Name(alias, c.Property)).Concat(authorization.Select(c => Name("a", c.Property))))} " +
+            $"FROM {source} LEFT JOIN {authorizationTable} a ON {Name("a", authorizationKey)} = {Name(alias, toAuthorization)}";
+        var lookedUp = $"{Name("t", by)} = {Placeholder(KeyParameterName)}";
+
+        var builder = db.GetService<IRelationalCommandBuilderFactory>().Create();
+        builder.AddParameter(KeyParameterName, sql.GenerateParameterName(KeyParameterName), by.GetRelationalTypeMapping(), nullable: false);
+        if (lookup != Lookup.Redeeming)
+        {
+            return new Select(builder.Append($"SELECT {Joined(tokenTable + " t", "t")} WHERE {lookedUp}").Build(), token, authorization, Redeeming: false);
+        }
+
+        // PostgreSQL's data-modifying CTE (decision 0101). The UPDATE's conditions are those OpenIddict checks after the
+        // read that need no payload (type, status, client, expiry, the authorization's status): a code one of them would
+        // refuse stays as it is, as before. Its redirect_uri and PKCE verifier are in the payload, checked after the read.
+        IProperty Token(string name) => tokens.FindProperty(name)!;
+        var type = Token(nameof(OpenIddictEntityFrameworkCoreToken.Type));
+        var status = Token(nameof(OpenIddictEntityFrameworkCoreToken.Status));
+        var expiration = Token(nameof(OpenIddictEntityFrameworkCoreToken.ExpirationDate));
+        var redemption = Token(nameof(OpenIddictEntityFrameworkCoreToken.RedemptionDate));
+        var concurrency = tokens.GetProperties().Single(p => p.IsConcurrencyToken);
+        var toApplication = token.Single(c => c.Principal == typeof(OpenIddictEntityFrameworkCoreApplication)).Property;
+        var authorizationStatus = authorizations.FindProperty(nameof(OpenIddictEntityFrameworkCoreAuthorization.Status))!;
+        string Literal(IProperty property, string value) => property.GetRelationalTypeMapping().GenerateSqlLiteral(value);
+        string Column(IProperty property) => sql.DelimitIdentifier(property.GetColumnName());
+        var valid = Literal(status, OpenIddictConstants.Statuses.Valid);
+        builder.Append(
+            $"WITH r AS (UPDATE {tokenTable} AS u SET {Column(status)} = {Literal(status, OpenIddictConstants.Statuses.Redeemed)}, " +
+            $"{Column(redemption)} = {Placeholder(NowParameterName)}, {Column(concurrency)} = {Placeholder(ConcurrencyParameterName)} " +
+            $"WHERE {Name("u", by)} = {Placeholder(KeyParameterName)} " +
+            $"AND {Name("u", type)} = {Literal(type, OpenIddictConstants.TokenTypeIdentifiers.Private.AuthorizationCode)} " +
+            $"AND {Name("u", status)} = {valid} " +
+            $"AND {Name("u", toApplication)} = {Placeholder(ClientParameterName)} " +
+            $"AND ({Name("u", expiration)} IS NULL OR {Name("u", expiration)} > {Placeholder(NowParameterName)}) " +
+            $"AND ({Name("u", toAuthorization)} IS NULL OR EXISTS (SELECT 1 FROM {authorizationTable} x WHERE {Name("x", authorizationKey)} = " +
+            $"{Name("u", toAuthorization)} AND {Name("x", authorizationStatus)} = {Literal(authorizationStatus, OpenIddictConstants.Statuses.Valid)})) " +
+            $"RETURNING {string.Join(", ", token.Select(c => Name("u", c.Property)))}) " +
+            $"SELECT TRUE, {Joined("r", "r")} " +
+            $"UNION ALL SELECT FALSE, {Joined(tokenTable + " t", "t")} WHERE {lookedUp} AND NOT EXISTS (SELECT 1 FROM r)");
+        builder.AddParameter(ClientParameterName, sql.GenerateParameterName(ClientParameterName), toApplication.GetRelationalTypeMapping(), nullable: false);
+        builder.AddParameter(NowParameterName, sql.GenerateParameterName(NowParameterName), redemption.GetRelationalTypeMapping(), nullable: false);
+        builder.AddParameter(ConcurrencyParameterName, sql.GenerateParameterName(ConcurrencyParameterName), concurrency.GetRelationalTypeMapping(), nullable: false);
+        return new Select(builder.Build(), token, authorization, Redeeming: true);
     }
 
     private static Update BuildUpdate(DbContext db)
