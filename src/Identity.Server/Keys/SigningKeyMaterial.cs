@@ -78,7 +78,7 @@ public sealed class SigningKeyMaterial(IDataProtectionProvider dataProtection)
                 return (new SigningCredentials(new ECDsaSecurityKey(ec) { KeyId = row.KeyId }, SecurityAlgorithms.EcdsaSha256), null, null);
             case "A256KW":
                 return (null,
-                    new EncryptingCredentials(new SymmetricSecurityKey(material) { KeyId = row.KeyId },
+                    new EncryptingCredentials(AesKeyWrapFactory.Attach(new SymmetricSecurityKey(material) { KeyId = row.KeyId }),
                         SecurityAlgorithms.Aes256KW, SecurityAlgorithms.Aes256CbcHmacSha512),
                     new SigningCredentials(InternalSigningKey(material, row.KeyId), SecurityAlgorithms.HmacSha256));
             default:
