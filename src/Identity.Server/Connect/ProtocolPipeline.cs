@@ -75,6 +75,9 @@ public static class ProtocolPipeline
     /// </summary>
     public static IReadOnlyList<OpenIddictServerHandlerDescriptor> Tokens { get; } =
     [
+        // Sign-in: in place of OpenIddict's PrepareAccessTokenPrincipal and PrepareIdentityTokenPrincipal (removed in
+        // AddProtocolPipeline), the claims each token carries.
+        .. TokenPrincipals.Descriptors,
         // Generate: right after OpenIddict picks its first key, the key ring's key and whether an entry is stored.
         TokenSigningPolicy.Descriptor,
         // Generate: in place of OpenIddict's AttachTokenSubject (removed in AddProtocolPipeline), the payload's claims.
@@ -110,6 +113,11 @@ public static class ProtocolPipeline
         server.Services.AddSingleton<RequireStoredRefreshToken>();
         server.Services.AddSingleton<RequireErrorResponse>();
         server.RemoveEventHandler(OpenIddictServerHandlers.Protection.AttachTokenSubject.Descriptor);
+        foreach (var replaced in TokenPrincipals.Replaced)
+        {
+            server.RemoveEventHandler(replaced);
+        }
+
         return server.AddEventHandlers(Token, ClientEndpoints, Authorization, Discovery, Tokens);
     }
 
