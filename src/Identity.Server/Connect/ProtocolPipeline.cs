@@ -77,6 +77,8 @@ public static class ProtocolPipeline
     [
         // Generate: right after OpenIddict picks its first key, the key ring's key and whether an entry is stored.
         TokenSigningPolicy.Descriptor,
+        // Generate: in place of OpenIddict's AttachTokenSubject (removed in AddProtocolPipeline), the payload's claims.
+        UncopiedTokenSubject.Descriptor,
         // Validate: the ring's live keys, then the client assertion's type rule, once OpenIddict resolved the parameters.
         KeyRingHandlers.ServerValidation,
         UntypedClientAssertions.Descriptor,
@@ -97,13 +99,17 @@ public static class ProtocolPipeline
         UnstoredTokenAuthorization.ValidationDescriptor,
     ];
 
-    /// <summary>Registers every list but <see cref="MutualTls"/>, and the filters their descriptors name (singletons).</summary>
+    /// <summary>
+    /// Registers every list but <see cref="MutualTls"/>, and the filters their descriptors name (singletons), in place of
+    /// the OpenIddict handlers a replacement of <see cref="Tokens"/> stands for.
+    /// </summary>
     public static OpenIddictServerBuilder AddProtocolPipeline(this OpenIddictServerBuilder server)
     {
         server.Services.AddSingleton<RequireClientEndpoint>();
         server.Services.AddSingleton<RequireUserGrant>();
         server.Services.AddSingleton<RequireStoredRefreshToken>();
         server.Services.AddSingleton<RequireErrorResponse>();
+        server.RemoveEventHandler(OpenIddictServerHandlers.Protection.AttachTokenSubject.Descriptor);
         return server.AddEventHandlers(Token, ClientEndpoints, Authorization, Discovery, Tokens);
     }
 
