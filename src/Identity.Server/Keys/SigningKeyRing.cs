@@ -93,27 +93,29 @@ public sealed class SigningKeyRing(
     }
 
     /// <summary>
-    /// The keys that may have signed (or encrypted) a token naming <paramref name="keyId"/>: when no loaded key has that
-    /// id — a key another replica created by a rotation on demand, not read here yet — the keys are read again first
-    /// (rate-limited as <see cref="RefreshIfStaleAsync"/>; a blocking read, on this rare path only).
+    /// The keys that may have signed (or encrypted) a token naming <paramref name="keyId"/>: the key of that id alone
+    /// when one is loaded (RFC 7515 §4.1.4, RFC 7516 §4.1.6: the <c>kid</c> says which key; IdentityModel otherwise tries
+    /// every key returned, a failed A256KW unwrap costing an exception, during every rotation's overlap — decision 0105);
+    /// every key for a token naming none. When no loaded key has that id — a key another replica created by a rotation
+    /// on demand, not read here yet — the keys are read again first (rate-limited as <see cref="RefreshIfStaleAsync"/>;
+    /// a blocking read, on this rare path only), and every key is returned if it is still unknown.
     /// </summary>
     public IEnumerable<SecurityKey> KeysFor(string? keyId, KeyUse use)
     {
-        var keys = Select(View(), use);
-        if (string.IsNullOrEmpty(keyId) || keys.Any(k => string.Equals(k.KeyId, keyId, StringComparison.Ordinal)))
+        var view = View();
+        if (string.IsNullOrEmpty(keyId))
         {
-            return keys;
+            return view.All(use);
+        }
+
+        if (view.ById(use, keyId) is { } named)
+        {
+            return named;
         }
 
         RefreshIfStaleAsync(CancellationToken.None).GetAwaiter().GetResult();
-        return Select(View(), use);
-
-        static IReadOnlyList<SecurityKey> Select(KeyView view, KeyUse use) => use switch
-        {
-            KeyUse.Decryption => view.Decryption,
-            KeyUse.InternalVerification => view.InternalVerification,
-            _ => view.Verification,
-        };
+        view = View();
+        return view.ById(use, keyId) ?? view.All(use);
     }
 
     private KeyView View()
@@ -153,6 +155,30 @@ public sealed class SigningKeyRing(
         (RingKey Key, string Stage)[] Stages,
         DateTimeOffset NextChange)
     {
+        private readonly Dictionary<string, SecurityKey[]> _verificationById = ById(Verification);
+        private readonly Dictionary<string, SecurityKey[]> _internalVerificationById = ById(InternalVerification);
+        private readonly Dictionary<string, SecurityKey[]> _decryptionById = ById(Decryption);
+
+        public IReadOnlyList<SecurityKey> All(KeyUse use) => use switch
+        {
+            KeyUse.Decryption => Decryption,
+            KeyUse.InternalVerification => InternalVerification,
+            _ => Verification,
+        };
+
+        /// <summary>The keys of <paramref name="keyId"/> for <paramref name="use"/> (one: kids are random per key), or null.</summary>
+        public SecurityKey[]? ById(KeyUse use, string keyId) => (use switch
+        {
+            KeyUse.Decryption => _decryptionById,
+            KeyUse.InternalVerification => _internalVerificationById,
+            _ => _verificationById,
+        }).GetValueOrDefault(keyId);
+
+        private static Dictionary<string, SecurityKey[]> ById(SecurityKey[] keys) => keys
+            .Where(k => !string.IsNullOrEmpty(k.KeyId))
+            .GroupBy(k => k.KeyId, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.ToArray(), StringComparer.Ordinal);
+
         public static KeyView Build(IReadOnlyList<RingKey> keys, DateTimeOffset now)
         {
             var live = keys.Where(k => KeySchedule.IsLive(k.RetiredAt, now)).ToList();

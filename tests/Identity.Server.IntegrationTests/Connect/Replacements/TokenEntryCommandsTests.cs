@@ -74,15 +74,19 @@ public abstract class TokenEntryCommandsTests<TDatabase>(ServerFixture<TDatabase
         await ResponseAssert.StatusAsync(await RedeemAsync(callback, verifier), HttpStatusCode.OK);
     }
 
-    // The code's own client with a wrong PKCE verifier (RFC 7636 §4.6) is refused. Where the read redeems the code, that
-    // request consumed it: the right verifier afterwards is a replay, refused, and the code's authorization revoked
-    // (RFC 6749 §4.1.2); elsewhere the code is still redeemable.
-    [Fact]
-    public async Task Code_WithWrongVerifierThenRightOne_RefusedThenReplayOrRedeemed()
+    // The code's own client with a wrong PKCE verifier (RFC 7636 §4.6) or redirect_uri (RFC 6749 §4.1.3) is refused.
+    // Where the read redeems the code, that request consumed it: the right request afterwards is a replay, refused, and
+    // the code's authorization revoked (RFC 6749 §4.1.2); elsewhere the code is still redeemable.
+    [Theory]
+    [InlineData("code_verifier")]
+    [InlineData("redirect_uri")]
+    public async Task Code_WithWrongParameterThenRightOne_RefusedThenReplayOrRedeemed(string wrongParameter)
     {
         var (callback, verifier) = await CodeAsync();
 
-        var wrong = await RedeemAsync(callback, BrowserSession.Pkce().Verifier);
+        var wrong = wrongParameter == "code_verifier"
+            ? await RedeemAsync(callback, BrowserSession.Pkce().Verifier)
+            : await fixture.Client.RedeemCodeAsync(callback, verifier, ServerFixture<TDatabase>.EuApp + "/elsewhere", ("web-eu", fixture.WebSecret));
         Assert.Equal("invalid_grant", (await ResponseAssert.StatusAsync(wrong, HttpStatusCode.BadRequest)).GetProperty("error").GetString());
         var right = await RedeemAsync(callback, verifier);
 
