@@ -162,8 +162,26 @@ public static class TokenPrincipals
         return copy;
     }
 
+    /// <summary>
+    /// What both token principals begin with, in OpenIddict's order: the copy of the claims for the token's destination,
+    /// its creation date, its expiry from its lifetime, and its issuer.
+    /// </summary>
+    internal static async ValueTask<ClaimsPrincipal> StartAsync(ProcessSignInContext context, IOpenIddictApplicationManager applications,
+        string destination, TimeSpan? own, string setting, TimeSpan? serverDefault)
+    {
+        var principal = Copy(context.Principal!, destination);
+        principal.SetCreationDate(context.Options.TimeProvider.GetUtcNow());
+        if (await LifetimeAsync(context, applications, own, setting, serverDefault) is { } lifetime)
+        {
+            principal.SetExpirationDate(principal.GetCreationDate() + lifetime);
+        }
+
+        principal.SetClaim(Claims.Private.Issuer, Issuer(context));
+        return principal;
+    }
+
     /// <summary>The token's lifetime: the principal's own, else the client's setting, else the server's (as OpenIddict).</summary>
-    internal static async ValueTask<TimeSpan?> LifetimeAsync(ProcessSignInContext context, IOpenIddictApplicationManager? applications,
+    private static async ValueTask<TimeSpan?> LifetimeAsync(ProcessSignInContext context, IOpenIddictApplicationManager? applications,
         TimeSpan? own, string setting, TimeSpan? serverDefault)
     {
         if (own is null && !context.Options.EnableDegradedMode && !string.IsNullOrEmpty(context.ClientId))
@@ -181,7 +199,7 @@ public static class TokenPrincipals
     }
 
     /// <summary>The issuer the token names: the configured one, else the request's base URI (OpenIddict refuses a relative one).</summary>
-    internal static string Issuer(ProcessSignInContext context) =>
+    private static string Issuer(ProcessSignInContext context) =>
         (context.Options.Issuer ?? context.BaseUri) is { IsAbsoluteUri: true } issuer
             ? issuer.AbsoluteUri
             : throw new InvalidOperationException("The issuer of the token could not be determined.");
@@ -193,16 +211,8 @@ public sealed class PrepareAccessTokenClaims(IOpenIddictApplicationManager appli
     public async ValueTask HandleAsync(ProcessSignInContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var principal = TokenPrincipals.Copy(context.Principal!, Destinations.AccessToken);
-        principal.SetCreationDate(context.Options.TimeProvider.GetUtcNow());
-        var lifetime = await TokenPrincipals.LifetimeAsync(context, applications, context.Principal!.GetAccessTokenLifetime(),
-            Settings.TokenLifetimes.AccessToken, context.Options.AccessTokenLifetime);
-        if (lifetime.HasValue)
-        {
-            principal.SetExpirationDate(principal.GetCreationDate() + lifetime.Value);
-        }
-
-        principal.SetClaim(Claims.Private.Issuer, TokenPrincipals.Issuer(context));
+        var principal = await TokenPrincipals.StartAsync(context, applications, Destinations.AccessToken,
+            context.Principal!.GetAccessTokenLifetime(), Settings.TokenLifetimes.AccessToken, context.Options.AccessTokenLifetime);
         principal.SetAudiences(context.Principal!.GetResources());
         principal.SetClaim(Claims.ClientId, context.ClientId);
 
@@ -232,16 +242,8 @@ public sealed class PrepareIdentityTokenClaims(IOpenIddictApplicationManager app
     public async ValueTask HandleAsync(ProcessSignInContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        var principal = TokenPrincipals.Copy(context.Principal!, Destinations.IdentityToken);
-        principal.SetCreationDate(context.Options.TimeProvider.GetUtcNow());
-        var lifetime = await TokenPrincipals.LifetimeAsync(context, applications, context.Principal!.GetIdentityTokenLifetime(),
-            Settings.TokenLifetimes.IdentityToken, context.Options.IdentityTokenLifetime);
-        if (lifetime.HasValue)
-        {
-            principal.SetExpirationDate(principal.GetCreationDate() + lifetime.Value);
-        }
-
-        principal.SetClaim(Claims.Private.Issuer, TokenPrincipals.Issuer(context));
+        var principal = await TokenPrincipals.StartAsync(context, applications, Destinations.IdentityToken,
+            context.Principal!.GetIdentityTokenLifetime(), Settings.TokenLifetimes.IdentityToken, context.Options.IdentityTokenLifetime);
 
         // OpenID Connect Core §2: the ID token's audience is the client, which is also its authorized party.
         if (!string.IsNullOrEmpty(context.ClientId))
