@@ -151,6 +151,15 @@ public class ServerFixture<TDatabase> : IAsyncLifetime where TDatabase : TestDat
         settings[prefix + "SecretFile"] = SecretFile("svc-basic");
     }
 
+    /// <summary>A fresh browser session of the fixture's user signs in at web-eu's authorize request (PKCE S256): its code and verifier.</summary>
+    public async Task<(string Code, string Verifier)> WebEuCodeAsync()
+    {
+        var (verifier, challenge) = BrowserSession.Pkce();
+        var callback = await new BrowserSession(Server).AuthorizeAsync(
+            BrowserSession.AuthorizeUrl("web-eu", EuApp + "/signin-oidc", challenge), UserEmail, UserPassword);
+        return (BrowserSession.Query(callback)["code"], verifier);
+    }
+
     /// <summary>Another server process on the same database (a replica, or the same server after a restart).</summary>
     public IdentityServerHost StartServer(Action<Dictionary<string, string?>>? change = null, Microsoft.Extensions.Logging.ILoggerProvider? logs = null)
     {

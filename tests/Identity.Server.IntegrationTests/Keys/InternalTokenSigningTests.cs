@@ -21,13 +21,7 @@ public sealed class InternalTokenSigningTests(ServerFixture<SqliteTestDatabase> 
 
     private SigningKeyRing Ring => fixture.Server.Services.GetRequiredService<SigningKeyRing>();
 
-    private async Task<(string Code, string Verifier)> CodeAsync()
-    {
-        var (verifier, challenge) = BrowserSession.Pkce();
-        var callback = await new BrowserSession(fixture.Server).AuthorizeAsync(
-            BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge), ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
-        return (BrowserSession.Query(callback)["code"], verifier);
-    }
+    private Task<(string Code, string Verifier)> CodeAsync() => fixture.WebEuCodeAsync();
 
     private Task<HttpResponseMessage> RedeemAsync(string code, string verifier) =>
         fixture.Client.RedeemCodeAsync(code, verifier, Redirect, ("web-eu", fixture.WebSecret));

@@ -17,13 +17,7 @@ public sealed class KeySelectionByKidTests(ServerFixture<SqliteTestDatabase> fix
 
     private SigningKeyRing Ring => fixture.Server.Services.GetRequiredService<SigningKeyRing>();
 
-    private async Task<(string Code, string Verifier)> CodeAsync()
-    {
-        var (verifier, challenge) = BrowserSession.Pkce();
-        var callback = await new BrowserSession(fixture.Server).AuthorizeAsync(
-            BrowserSession.AuthorizeUrl("web-eu", Redirect, challenge), ServerFixture<SqliteTestDatabase>.UserEmail, fixture.UserPassword);
-        return (BrowserSession.Query(callback)["code"], verifier);
-    }
+    private Task<(string Code, string Verifier)> CodeAsync() => fixture.WebEuCodeAsync();
 
     private async Task RedeemedAsync((string Code, string Verifier) code) =>
         await ResponseAssert.StatusAsync(
