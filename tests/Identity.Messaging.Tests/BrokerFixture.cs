@@ -95,34 +95,49 @@ public sealed class BrokerFixture
     /// </summary>
     public async Task<bool> ContainsMessageAboutAsync(string user, string queue, string userId, CancellationToken cancellationToken)
     {
-        await using var connection = await RawFactoryFor(user).CreateConnectionAsync(cancellationToken);
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
-        while (DateTime.UtcNow < deadline)
+        var factory = RawFactoryFor(user);
+        var connection = await factory.CreateConnectionAsync(cancellationToken);
+        try
         {
-            await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
-            BasicGetResult? result;
-            try
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (DateTime.UtcNow < deadline)
             {
-                result = await channel.BasicGetAsync(queue, autoAck: true, cancellationToken);
-            }
-            catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == NotFound || IsQueueStarting(e))
-            {
-                // MassTransit declares _error and _skipped queues when it first moves a message there, and a quorum
-                // queue just declared answers "noproc" until its process has started (seen on a loaded machine).
-                result = null;
+                if (!connection.IsOpen)
+                {
+                    // "noproc" is 541 INTERNAL_ERROR, a hard error: the broker closed the whole connection, not the channel.
+                    await connection.DisposeAsync();
+                    connection = await factory.CreateConnectionAsync(cancellationToken);
+                }
+
+                await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+                BasicGetResult? result;
+                try
+                {
+                    result = await channel.BasicGetAsync(queue, autoAck: true, cancellationToken);
+                }
+                catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == NotFound || IsQueueStarting(e))
+                {
+                    // MassTransit declares _error and _skipped queues when it first moves a message there, and a quorum
+                    // queue just declared answers "noproc" until its process has started (seen on a loaded machine).
+                    result = null;
+                }
+
+                if (result is null)
+                {
+                    await Task.Delay(200, cancellationToken);
+                }
+                else if (Encoding.UTF8.GetString(result.Body.Span).Contains(userId, StringComparison.Ordinal))
+                {
+                    return true;
+                }
             }
 
-            if (result is null)
-            {
-                await Task.Delay(200, cancellationToken);
-            }
-            else if (Encoding.UTF8.GetString(result.Body.Span).Contains(userId, StringComparison.Ordinal))
-            {
-                return true;
-            }
+            return false;
         }
-
-        return false;
+        finally
+        {
+            await connection.DisposeAsync();
+        }
     }
 
     /// <summary>Runs <see cref="ControlScript"/> COMMAND <see cref="StatePath"/> and returns its standard output.</summary>
